@@ -1,0 +1,21 @@
+"""distsnn: a distributed, partitioned spiking neural network simulator.
+
+Describe a network (:class:`Network`, in Python or TOML via :mod:`distsnn.config`),
+then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF, Hz.
+"""
+
+from .config import dump, dumps, load, loads
+from .connectors import AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, OneToOne
+from .distributions import Lognormal, Normal, Uniform
+from .engine import Simulation, simulate
+from .network import Network
+from .results import Result, Spikes, Trace
+from .synapses import SynapseType
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
+    "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
+    "Uniform", "Normal", "Lognormal", "load", "loads", "dump", "dumps",
+]

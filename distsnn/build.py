@@ -1,0 +1,193 @@
+"""Instantiating a network on one rank: local neurons, input ports and synapses.
+
+A rank owns a set of gids. For each population it keeps the owned neurons in gid
+order; each (population, channel) gets a block of *input ports*, one per local neuron,
+numbered contiguously across populations. Synapses are built only for owned targets
+(connectivity lives on the target side) and stored as flat arrays sorted by source gid,
+with a CSR index ``indptr`` over all gids: the synapses of source ``g`` are
+``indptr[g]:indptr[g+1]``. Per synapse: ``port`` (int32), ``delay`` in steps (int32)
+and the weight in fixed-point quanta ``wq`` (int64, see :mod:`distsnn.synapses`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from . import distributions, models, rng, synapses, timegrid
+from .network import Network
+from .synapses import SynapseType
+
+
+@dataclass
+class LocalPopulation:
+    name: str
+    model: ModuleType
+    gids: np.ndarray           # owned gids, ascending
+    index: np.ndarray          # their indices within the population
+    channels: tuple[SynapseType, ...]
+    port0: int                 # first port of this population's block (channels x local)
+    prepared: object
+    state: object
+
+    @property
+    def n(self) -> int:
+        return int(self.gids.size)
+
+    def port(self, channel: SynapseType, index: np.ndarray) -> np.ndarray:
+        """Ports of the given population indices (which must be local) on one channel."""
+        c = self.channels.index(channel)
+        return self.port0 + c * self.n + np.searchsorted(self.index, index)
+
+
+@dataclass
+class SynapseTable:
+    indptr: np.ndarray   # int64, n_gids + 1
+    port: np.ndarray     # int32
+    delay: np.ndarray    # int32, steps
+    wq: np.ndarray       # int64 quanta
+
+    @property
+    def size(self) -> int:
+        return int(self.port.size)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.indptr, self.port, self.delay, self.wq))
+
+
+@dataclass
+class PoissonTable:
+    name: str
+    key: tuple[int, int]
+    gids: np.ndarray     # uint64 target gids
+    ports: np.ndarray    # int64
+    wq: int
+    cdf: np.ndarray      # P(count <= k), k = 0..K
+
+
+def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
+    """Owned neurons of each population with prepared models and initial state."""
+    out, port0 = [], 0
+    offsets = net.offsets()
+    for name, pop in net.populations.items():
+        lo = offsets[name]
+        gids = owned[(owned >= lo) & (owned < lo + pop.size)]
+        index = gids - lo
+        model = models.get(f"Population {name!r}", pop.model)
+        channels = net.channels(name)
+        prep = model.prepare(pop.params, net.dt, channels)
+        init = {}
+        for var, value in pop.initial.items():
+            if isinstance(value, distributions.ArrayValue):
+                init[var] = value.values[index]
+            else:
+                init[var] = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
+        state = model.init_state(prep, init, gids)
+        out.append(LocalPopulation(name, model, gids, index, channels, port0, prep, state))
+        port0 += len(channels) * gids.size
+    return out
+
+
+def _values(net: Network, proj, what: str, syn, post_gids: np.ndarray) -> np.ndarray:
+    spec = getattr(proj, what)
+    if spec is None:
+        return np.asarray(getattr(proj.connector, what), dtype=np.float64)[syn.edge_id]
+    if isinstance(spec, distributions.ArrayValue):
+        return spec.values.ravel()[syn.edge_id]
+    # Targets are requested in ascending order, so ``post_gids`` is sorted and the k-th
+    # synapse of a target takes that target's draw k.
+    uniq, counts = np.unique(post_gids, return_counts=True)
+    return distributions.sample(spec, rng.stream_key(net.seed, f"{what}:{proj.name}"), uniq, counts)
+
+
+def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
+    """All synapses onto owned neurons, sorted by source gid (then projection, then position)."""
+    offsets = net.offsets()
+    by_name = {p.name: p for p in pops}
+    src_l, port_l, delay_l, wq_l = [], [], [], []
+    for proj in net.projections.values():
+        owner = f"Projection {proj.name!r}"
+        post = by_name[proj.post]
+        n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size
+        key = rng.stream_key(net.seed, f"conn:{proj.name}")
+        syn = proj.connector.connect(key, n_pre, n_post, post.index, offsets[proj.pre],
+                                     offsets[proj.post], proj.pre == proj.post)
+        post_gids = syn.post + offsets[proj.post]
+        w = _values(net, proj, "weight", syn, post_gids)
+        d = _values(net, proj, "delay", syn, post_gids)
+        if d.size and not np.all(timegrid.at_least_one_step(d, net.dt)):
+            bad = d[~timegrid.at_least_one_step(d, net.dt)][0]
+            raise ValueError(f"{owner}: delay must be >= dt = {net.dt} ms (one step), got {bad} ms")
+        steps = timegrid.to_steps(d, net.dt)
+        if steps.size and steps.max() > np.iinfo(np.int32).max:
+            raise ValueError(f"{owner}: delay must be < 2**31 steps, got {steps.max()} steps")
+        src_l.append(syn.pre + offsets[proj.pre])
+        port_l.append(post.port(proj.synapse, syn.post))
+        delay_l.append(steps.astype(np.int32))
+        wq_l.append(synapses.quantize(owner, w))
+    if src_l:
+        src = np.concatenate(src_l)
+        order = np.argsort(src, kind="stable")
+        src = src[order]
+        table = SynapseTable(np.zeros(net.size + 1, dtype=np.int64),
+                             np.concatenate(port_l)[order].astype(np.int32),
+                             np.concatenate(delay_l)[order], np.concatenate(wq_l)[order])
+        np.cumsum(np.bincount(src, minlength=net.size), out=table.indptr[1:])
+    else:
+        table = SynapseTable(np.zeros(net.size + 1, dtype=np.int64), np.zeros(0, np.int32),
+                             np.zeros(0, np.int32), np.zeros(0, np.int64))
+    return table
+
+
+def poisson_tables(net: Network, pops: list[LocalPopulation]) -> list[PoissonTable]:
+    by_name = {p.name: p for p in pops}
+    out = []
+    for inp in net.inputs.values():
+        pop = by_name[inp.target]
+        lam = inp.rate * net.dt * 1e-3
+        out.append(PoissonTable(inp.name, rng.stream_key(net.seed, f"poisson:{inp.name}"),
+                                pop.gids.astype(np.uint64), pop.port(inp.synapse, pop.index).astype(np.int64),
+                                int(synapses.quantize(f"PoissonInput {inp.name!r}", [inp.weight])[0]),
+                                poisson_cdf(lam)))
+    return out
+
+
+def poisson_cdf(lam: float) -> np.ndarray:
+    """P(X <= k) for X ~ Poisson(lam), up to the k where the tail is below 2**-53."""
+    if lam == 0.0:
+        return np.ones(1)
+    kmax = int(lam + 40.0 * np.sqrt(lam) + 60)
+    k = np.arange(kmax + 1)
+    # log pmf avoids underflow of exp(-lam) for large lam.
+    from math import lgamma
+
+    logp = k * np.log(lam) - lam - np.array([lgamma(i + 1.0) for i in k])
+    cdf = np.minimum(np.cumsum(np.exp(logp)), 1.0)
+    last = int(np.searchsorted(cdf, 1.0 - 2.0 ** -53))
+    cdf = cdf[: last + 1].copy()
+    cdf[-1] = 1.0
+    return cdf
+
+
+def check_input_range(pops: list[LocalPopulation], table: SynapseTable, inputs: list[PoissonTable],
+                      n_ports: int) -> None:
+    """Reject builds whose summed input on one port in one step could overflow int64."""
+    bound = np.bincount(table.port, weights=np.abs(table.wq).astype(np.float64), minlength=n_ports)
+    for t in inputs:
+        bound[t.ports] += abs(t.wq) * (t.cdf.size - 1)
+    limit = synapses.MAX_INPUT / synapses.QUANTUM
+    if bound.size and bound.max() > limit:
+        port = int(np.argmax(bound))
+        for p in pops:
+            if p.port0 <= port < p.port0 + len(p.channels) * p.n:
+                c, i = divmod(port - p.port0, p.n)
+                raise ValueError(
+                    f"Population {p.name!r}: neuron {int(p.index[i])} could receive up to "
+                    f"{bound[port] * synapses.QUANTUM:g} {p.channels[c].weight_unit} in one step on "
+                    f"channel {p.channels[c].label()}, above the limit {synapses.MAX_INPUT:g}")
+
+
+__all__ = ["LocalPopulation", "SynapseTable", "PoissonTable", "local_populations", "synapse_table",
+           "poisson_tables", "poisson_cdf", "check_input_range"]

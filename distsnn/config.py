@@ -1,0 +1,189 @@
+"""Networks in TOML: load, validate, write back.
+
+Layout (units ms, mV, pA, nS, pF, Hz)::
+
+    [simulation]
+    dt = 0.1            # ms
+    t_stop = 1000.0     # ms
+    seed = 12345
+
+    [[population]]
+    name = "exc"
+    size = 800
+    model = "lif"
+    params = { tau_m = 20.0, V_th = 20.0, V_reset = 10.0, E_L = 0.0, t_ref = 2.0 }
+    initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
+
+    [[projection]]
+    name = "ee"                      # optional, default "<pre>_<post>"
+    pre = "exc"
+    post = "exc"
+    connector = { rule = "fixed_indegree", indegree = 80, multapses = false }
+    synapse = "delta"                # or { kind = "exp", tau = 5.0 }
+    weight = 0.1                     # number, list, or { dist = "normal", ... }
+    delay = 1.5
+
+    [[poisson_input]]
+    name = "drive"
+    target = "exc"
+    rate = 8000.0                    # Hz
+    weight = 0.1
+    synapse = "delta"
+
+    [[monitor]]
+    kind = "spikes"                  # or "state"
+    population = "exc"
+    # state: variables = ["V_m"], neurons = [0, 1], interval = 0.1
+
+Relative ``file`` paths of edge lists are taken relative to the TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from . import validate
+from .connectors import EdgeList
+from .network import Network, SpikeMonitor, StateMonitor
+
+_TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
+_SIM = ("dt", "t_stop", "seed")
+_POP = ("name", "size", "model", "params", "initial")
+_PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
+_INPUT = ("name", "target", "rate", "weight", "synapse")
+_MON = {"spikes": ("kind", "population"),
+        "state": ("kind", "population", "variables", "neurons", "interval")}
+
+
+def load(path: str) -> Network:
+    """Read and validate a TOML network file."""
+    if not os.path.isfile(path):
+        raise ValueError(f"Config: file {path!r} does not exist")
+    with open(path, "rb") as fh:
+        try:
+            doc = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"Config {path!r}: not valid TOML: {e}") from None
+    return from_dict(doc, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def loads(text: str, base_dir: str = ".") -> Network:
+    """Read and validate a network from TOML text."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"Config: not valid TOML: {e}") from None
+    return from_dict(doc, base_dir=base_dir)
+
+
+def _tables(doc: dict, key: str) -> list[dict]:
+    items = doc.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+        raise ValueError(f"Config: [[{key}]] must be an array of tables, got {items!r}")
+    return items
+
+
+def _required(owner: str, table: dict, keys: tuple[str, ...]) -> None:
+    for k in keys:
+        if k not in table:
+            raise ValueError(f"{owner}: field {k!r} is required")
+
+
+def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
+    validate.known_fields("Config", doc, _TOP, "section")
+    sim = doc.get("simulation", {})
+    validate.mapping("Config", "[simulation]", sim)
+    validate.known_fields("Config [simulation]", sim, _SIM)
+    net = Network(**sim)
+    for i, t in enumerate(_tables(doc, "population")):
+        owner = f"Config population #{i + 1}"
+        validate.known_fields(owner, t, _POP)
+        _required(owner, t, ("name", "size"))
+        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"))
+    for i, t in enumerate(_tables(doc, "projection")):
+        owner = f"Config projection #{i + 1}"
+        validate.known_fields(owner, t, _PROJ)
+        _required(owner, t, ("pre", "post", "connector"))
+        conn = t["connector"]
+        if isinstance(conn, dict) and isinstance(conn.get("file"), str) and not os.path.isabs(conn["file"]):
+            conn = {**conn, "file": os.path.join(base_dir, conn["file"])}
+        net.add_projection(t["pre"], t["post"], conn, t.get("synapse", "delta"), t.get("weight"),
+                           t.get("delay"), t.get("name"))
+    for i, t in enumerate(_tables(doc, "poisson_input")):
+        owner = f"Config poisson_input #{i + 1}"
+        validate.known_fields(owner, t, _INPUT)
+        _required(owner, t, ("name", "target", "rate", "weight"))
+        net.add_poisson_input(t["name"], t["target"], t["rate"], t["weight"], t.get("synapse", "delta"))
+    for i, t in enumerate(_tables(doc, "monitor")):
+        owner = f"Config monitor #{i + 1}"
+        validate.choice(owner, "kind", t.get("kind"), _MON)
+        validate.known_fields(owner, t, _MON[t["kind"]])
+        _required(owner, t, ("population",))
+        if t["kind"] == "spikes":
+            net.add_spike_monitor(t["population"])
+        else:
+            _required(owner, t, ("variables",))
+            net.add_state_monitor(t["population"], t["variables"], t.get("neurons"), t.get("interval"))
+    return net
+
+
+def to_dict(net: Network) -> dict[str, Any]:
+    """The TOML document of a network (written back by :func:`dump`)."""
+    doc: dict[str, Any] = {"simulation": {"dt": net.dt, "t_stop": net.t_stop, "seed": net.seed}}
+    doc["population"] = [
+        {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
+         "initial": {k: v.to_plain() for k, v in p.initial.items()}}
+        for p in net.populations.values()]
+    projs = []
+    for pr in net.projections.values():
+        t = {"name": pr.name, "pre": pr.pre, "post": pr.post, "connector": pr.connector.to_plain(),
+             "synapse": pr.synapse.to_plain()}
+        if pr.weight is not None:
+            t["weight"] = pr.weight.to_plain()
+        if pr.delay is not None:
+            t["delay"] = pr.delay.to_plain()
+        projs.append(t)
+    doc["projection"] = projs
+    doc["poisson_input"] = [{"name": i.name, "target": i.target, "rate": i.rate, "weight": i.weight,
+                             "synapse": i.synapse.to_plain()} for i in net.inputs.values()]
+    mons = []
+    for m in net.monitors:
+        if isinstance(m, SpikeMonitor):
+            mons.append({"kind": "spikes", "population": m.population})
+        elif isinstance(m, StateMonitor):
+            mons.append({"kind": "state", "population": m.population, "variables": list(m.variables),
+                         "neurons": list(m.neurons), "interval": m.interval})
+    doc["monitor"] = mons
+    return {k: v for k, v in doc.items() if v != []}
+
+
+def dumps(net: Network) -> str:
+    return tomli_w.dumps(_plain(to_dict(net)))
+
+
+def dump(net: Network, path: str) -> None:
+    """Write a network as TOML (atomically: a temporary file renamed into place)."""
+    text = dumps(net)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _plain(x: Any) -> Any:
+    # tomli_w takes only built-in types.
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+__all__ = ["load", "loads", "from_dict", "to_dict", "dump", "dumps", "EdgeList"]

@@ -1,0 +1,65 @@
+"""Spike delivery into the input ring buffer (compiled with numba).
+
+The ring ``ring[R, ports]`` holds int64 fixed-point input (see :mod:`distsnn.synapses`)
+for the next ``R`` steps: the input arriving at step ``a`` lives in row ``a % R``. The
+engine reads and clears row ``n % R`` when it advances to step ``n``. ``R`` exceeds
+both the longest delay and the epoch length, so a row is never written for two
+different steps at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .rng import philox4x32
+
+_MASK = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True)
+def deliver(gids, steps, indptr, port, delay, wq, ring):
+    """Add every synapse of every spike to the row of its arrival step.
+
+    Returns the number of synaptic events delivered.
+    """
+    R = ring.shape[0]
+    events = 0
+    for i in range(gids.size):
+        g = gids[i]
+        s = steps[i]
+        for j in range(indptr[g], indptr[g + 1]):
+            ring[(s + delay[j]) % R, port[j]] += wq[j]
+        events += indptr[g + 1] - indptr[g]
+    return events
+
+
+@njit(cache=True)
+def poisson_into_ring(k0, k1, gids, ports, wq, cdf, first, last, ring):
+    """Poisson counts for arrival steps first..last (inclusive) into the ring.
+
+    The count of neuron ``gid`` at step ``n`` is the inverse CDF of the uniform draw
+    ``n`` of row ``gid`` (53 bits, the layout of :func:`distsnn.rng.uniform_at`): a pure
+    function of (seed, input, gid, step).
+    """
+    R = ring.shape[0]
+    kmax = cdf.size - 1
+    for i in range(gids.size):
+        g = gids[i]
+        p = ports[i]
+        x0 = x1 = x2 = x3 = np.uint64(0)
+        for n in range(first, last + 1):
+            if n == first or (n & 1) == 0:
+                half = np.uint64(n >> 1)
+                x0, x1, x2, x3 = philox4x32(g & _MASK, g >> np.uint64(32), half & _MASK,
+                                            half >> np.uint64(32), k0, k1)
+            if n & 1:
+                a, b = x2, x3
+            else:
+                a, b = x0, x1
+            u = ((a >> np.uint64(5)) * 67108864.0 + (b >> np.uint64(6))) * (1.0 / 9007199254740992.0)
+            k = 0
+            while k < kmax and u >= cdf[k]:
+                k += 1
+            if k:
+                ring[n % R, p] += k * wq

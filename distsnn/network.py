@@ -1,0 +1,293 @@
+"""The network description: populations, projections, inputs and monitors.
+
+A :class:`Network` is a pure description with no state and no MPI: it can be built in
+Python or loaded from TOML (:mod:`distsnn.config`), and every part is validated when it
+is added, so a simulation never starts from a bad description. Units: ms, mV, pA, nS,
+pF, Hz for rates.
+
+Global neuron ids (gids) number the populations' neurons in the order the
+populations were added: population ``i`` holds gids ``offset_i .. offset_i + size_i - 1``.
+Names key the random streams (``conn:<projection>``, ``weight:<projection>``,
+``init:<population>:<var>``, ``poisson:<input>``), so renaming an object changes its draws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import connectors, distributions, models, synapses, timegrid, validate
+from .distributions import ArrayValue, Value
+
+
+@dataclass(frozen=True)
+class Population:
+    """``size`` neurons of one ``model`` with shared ``params`` and per-neuron ``initial`` values."""
+
+    name: str
+    size: int
+    model: str
+    params: Any
+    initial: Mapping[str, Value] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Synapses from ``pre`` to ``post`` made by ``connector``.
+
+    ``weight`` is in the unit of the synapse kind (mV for delta, pA for exp) and
+    ``delay`` in ms (at least one step; rounded to the nearest step). ``None`` takes the
+    value from the edge-list connector's column.
+    """
+
+    name: str
+    pre: str
+    post: str
+    connector: Any
+    synapse: synapses.SynapseType
+    weight: Value | None
+    delay: Value | None
+
+
+@dataclass(frozen=True)
+class PoissonInput:
+    """An independent Poisson spike train of ``rate`` Hz into every neuron of ``target``.
+
+    Like NEST's ``poisson_generator`` connected to a population: each target neuron gets
+    its own train (keyed by its gid), delivered through ``synapse`` with ``weight``.
+    The count in each step is drawn when the step is simulated, with no delay.
+    """
+
+    name: str
+    target: str
+    rate: float
+    weight: float
+    synapse: synapses.SynapseType
+
+
+@dataclass(frozen=True)
+class SpikeMonitor:
+    """Records the spikes of ``population`` (every neuron)."""
+
+    population: str
+
+
+@dataclass(frozen=True)
+class StateMonitor:
+    """Samples ``variables`` of the given ``neurons`` (indices within the population).
+
+    Samples are taken at step 0 and then every ``interval`` ms (a whole number of steps).
+    """
+
+    population: str
+    variables: tuple[str, ...]
+    neurons: tuple[int, ...]
+    interval: float
+
+
+class Network:
+    """A network description.
+
+    Parameters
+    ----------
+    dt : float
+        Simulation step (ms), > 0.
+    seed : int
+        Master seed in [0, 2**32 - 1]; every random stream is keyed by it.
+    t_stop : float
+        Default simulated duration (ms), >= 0.
+    """
+
+    def __init__(self, dt: float = 0.1, seed: int = 0, t_stop: float = 1000.0) -> None:
+        self.dt = validate.positive("Network", "dt", dt, "ms")
+        self.seed = validate.integer("Network", "seed", seed, minimum=0)
+        if self.seed > 2**32 - 1:
+            raise ValueError(f"Network: seed must be <= {2**32 - 1}, got {seed}")
+        self.t_stop = validate.non_negative("Network", "t_stop", t_stop, "ms")
+        self.populations: dict[str, Population] = {}
+        self.projections: dict[str, Projection] = {}
+        self.inputs: dict[str, PoissonInput] = {}
+        self.monitors: list[SpikeMonitor | StateMonitor] = []
+
+    # -- building ---------------------------------------------------------------------
+
+    def add_population(self, name: str, size: int, model: str = "lif",
+                       params: Mapping[str, Any] | None = None,
+                       initial: Mapping[str, Any] | None = None) -> Population:
+        owner = f"Population {name!r}"
+        validate.name("Population", "name", name)
+        if name in self.populations:
+            raise ValueError(f"{owner}: name already used by another population")
+        size = validate.integer(owner, "size", size, minimum=1)
+        mod = models.get(owner, model)
+        p = mod.params_from(owner, dict(params or {}))
+        init = dict(initial or {})
+        validate.known_fields(f"{owner} initial", init, mod.INITIAL, "variable")
+        parsed = {}
+        for var, spec in init.items():
+            v = distributions.parse(owner, f"initial.{var}", spec)
+            if isinstance(v, ArrayValue) and v.values.shape != (size,):
+                raise ValueError(f"{owner}: initial.{var} array must have shape ({size},), "
+                                 f"got {v.values.shape}")
+            parsed[var] = v
+        pop = Population(name, size, model, p, parsed)
+        self.populations[name] = pop
+        return pop
+
+    def add_projection(self, pre: str, post: str, connector: Any, synapse: Any = "delta",
+                       weight: Any = None, delay: Any = None, name: str | None = None) -> Projection:
+        if name is None:
+            name = f"{pre}_{post}"
+            i = 2
+            while name in self.projections:
+                name, i = f"{pre}_{post}_{i}", i + 1
+        owner = f"Projection {name!r}"
+        validate.name("Projection", "name", name)
+        if name in self.projections:
+            raise ValueError(f"{owner}: name already used by another projection")
+        for role, pop in (("pre", pre), ("post", post)):
+            if pop not in self.populations:
+                raise ValueError(f"{owner}: {role} population {pop!r} does not exist; known: "
+                                 f"{', '.join(self.populations) or 'none'}")
+        conn = connectors.parse(owner, connector)
+        n_pre, n_post = self.populations[pre].size, self.populations[post].size
+        conn.check(owner, n_pre, n_post, pre == post)
+        syn = synapses.parse(owner, synapse)
+        model = models.get(owner, self.populations[post].model)
+        if syn.kind not in model.SYNAPSE_KINDS:
+            raise ValueError(f"{owner}: synapse kind {syn.kind!r} does not act on model {model.NAME!r} "
+                             f"(it takes {', '.join(model.SYNAPSE_KINDS)})")
+        w = self._value(owner, "weight", weight, conn, n_pre, n_post)
+        d = self._value(owner, "delay", delay, conn, n_pre, n_post)
+        self._check_delay(owner, d, conn)
+        proj = Projection(name, pre, post, conn, syn, w, d)
+        self.projections[name] = proj
+        return proj
+
+    def add_poisson_input(self, name: str, target: str, rate: float, weight: float,
+                          synapse: Any = "delta") -> PoissonInput:
+        owner = f"PoissonInput {name!r}"
+        validate.name("PoissonInput", "name", name)
+        if name in self.inputs:
+            raise ValueError(f"{owner}: name already used by another input")
+        if target not in self.populations:
+            raise ValueError(f"{owner}: target population {target!r} does not exist")
+        rate = validate.non_negative(owner, "rate", rate, "Hz")
+        lam = rate * self.dt * 1e-3
+        if lam > 500.0:
+            raise ValueError(f"{owner}: rate * dt must be <= 500 spikes per step, got {lam:g} "
+                             f"(rate {rate:g} Hz at dt {self.dt:g} ms)")
+        weight = validate.number(owner, "weight", weight)
+        syn = synapses.parse(owner, synapse)
+        model = models.get(owner, self.populations[target].model)
+        if syn.kind not in model.SYNAPSE_KINDS:
+            raise ValueError(f"{owner}: synapse kind {syn.kind!r} does not act on model {model.NAME!r}")
+        inp = PoissonInput(name, target, rate, weight, syn)
+        self.inputs[name] = inp
+        return inp
+
+    def add_spike_monitor(self, population: str) -> SpikeMonitor:
+        self._population("SpikeMonitor", population)
+        mon = SpikeMonitor(population)
+        self.monitors.append(mon)
+        return mon
+
+    def add_state_monitor(self, population: str, variables: Any, neurons: Any = None,
+                          interval: float | None = None) -> StateMonitor:
+        owner = f"StateMonitor on {population!r}"
+        pop = self._population("StateMonitor", population)
+        variables = (variables,) if isinstance(variables, str) else tuple(variables)
+        rec = models.get(owner, pop.model).RECORDABLE
+        for v in variables:
+            validate.choice(owner, "variables", v, rec)
+        if not variables:
+            raise ValueError(f"{owner}: variables must name at least one of {', '.join(rec)}")
+        idx = np.arange(pop.size) if neurons is None else np.asarray(neurons)
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            raise ValueError(f"{owner}: neurons must be a non-empty list of integer indices, got {neurons!r}")
+        bad = np.flatnonzero((idx < 0) | (idx >= pop.size))
+        if bad.size:
+            raise ValueError(f"{owner}: neurons must be in [0, {pop.size - 1}], got {idx[bad[0]]}")
+        interval = self.dt if interval is None else validate.positive(owner, "interval", interval, "ms")
+        k = interval / self.dt
+        if abs(k - round(k)) > 1e-9 * max(k, 1.0) or round(k) < 1:
+            raise ValueError(f"{owner}: interval must be a whole number of steps of {self.dt} ms, got {interval}")
+        mon = StateMonitor(population, variables, tuple(int(i) for i in idx), float(interval))
+        self.monitors.append(mon)
+        return mon
+
+    # -- queries ----------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return sum(p.size for p in self.populations.values())
+
+    def offsets(self) -> dict[str, int]:
+        """First gid of each population."""
+        out, acc = {}, 0
+        for name, pop in self.populations.items():
+            out[name], acc = acc, acc + pop.size
+        return out
+
+    def channels(self, population: str) -> tuple[synapses.SynapseType, ...]:
+        """The distinct synapse types reaching a population, in a canonical (sorted) order."""
+        kinds = {p.synapse for p in self.projections.values() if p.post == population}
+        kinds |= {i.synapse for i in self.inputs.values() if i.target == population}
+        return tuple(sorted(kinds, key=lambda s: (s.kind, s.tau or 0.0)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Network):
+            return NotImplemented
+        return (self.dt, self.seed, self.t_stop, self.populations, self.projections, self.inputs,
+                self.monitors) == (other.dt, other.seed, other.t_stop, other.populations,
+                                   other.projections, other.inputs, other.monitors)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return (f"Network({len(self.populations)} populations, {self.size} neurons, "
+                f"{len(self.projections)} projections, dt={self.dt} ms)")
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _population(self, owner: str, name: str) -> Population:
+        if name not in self.populations:
+            raise ValueError(f"{owner}: population {name!r} does not exist; known: "
+                             f"{', '.join(self.populations) or 'none'}")
+        return self.populations[name]
+
+    @staticmethod
+    def _value(owner: str, what: str, spec: Any, conn: Any, n_pre: int, n_post: int) -> Value | None:
+        column = getattr(conn, what, None) if isinstance(conn, connectors.EdgeList) else None
+        if spec is None:
+            if column is None:
+                raise ValueError(f"{owner}: {what} is required (the connector gives no {what} column)")
+            return None
+        if column is not None:
+            raise ValueError(f"{owner}: {what} is given twice, by the projection and by the edge list")
+        v = distributions.parse(owner, what, spec)
+        if isinstance(v, ArrayValue):
+            shapes = {"all_to_all": (n_pre, n_post), "one_to_one": (n_post,)}
+            if isinstance(conn, connectors.EdgeList):
+                shapes["edge_list"] = (np.asarray(conn.pre).size,)
+            if conn.rule not in shapes:
+                raise ValueError(f"{owner}: {what} as an array needs an all_to_all, one_to_one or "
+                                 f"edge_list connector, got {conn.rule!r}")
+            if v.values.shape != shapes[conn.rule]:
+                raise ValueError(f"{owner}: {what} array must have shape {shapes[conn.rule]} for "
+                                 f"{conn.rule}, got {v.values.shape}")
+        return v
+
+    def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
+        if d is None:
+            lo = float(np.min(conn.delay)) if np.asarray(conn.delay).size else math.inf
+        elif isinstance(d, distributions.Lognormal):
+            raise ValueError(f"{owner}: delay drawn from a lognormal can fall below one step "
+                             f"({self.dt} ms); use a normal with low >= dt or a uniform")
+        else:
+            lo = d.bounds()[0]
+        if not timegrid.at_least_one_step(lo, self.dt):
+            raise ValueError(f"{owner}: delay must be >= dt = {self.dt} ms (one step), got {lo} ms")
