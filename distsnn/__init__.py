@@ -2,12 +2,17 @@
 
 Describe a network (:class:`Network`, in Python or TOML via :mod:`distsnn.config`),
 then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF, Hz.
+
+- ``load_network(path)`` / ``loads(text)``: a network from TOML; ``dump``/``dumps`` write it.
+- ``load(out_dir)``: the merged records of a run written with ``--out``.
 """
 
-from .config import dump, dumps, load, loads
+from .config import dump, dumps, loads
+from .config import load as load_network
 from .connectors import AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, OneToOne
 from .distributions import Lognormal, Normal, Uniform
 from .engine import Simulation, simulate
+from .io import load
 from .network import Network
 from .results import Result, Spikes, Trace
 from .synapses import SynapseType
@@ -17,5 +22,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
-    "Uniform", "Normal", "Lognormal", "load", "loads", "dump", "dumps",
+    "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
 ]

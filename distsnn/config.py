@@ -60,8 +60,8 @@ _MON = {"spikes": ("kind", "population"),
         "state": ("kind", "population", "variables", "neurons", "interval")}
 
 
-def load(path: str) -> Network:
-    """Read and validate a TOML network file."""
+def load(path: str, seed: int | None = None, t_stop: float | None = None) -> Network:
+    """Read and validate a TOML network file; ``seed`` and ``t_stop`` override the file's."""
     if not os.path.isfile(path):
         raise ValueError(f"Config: file {path!r} does not exist")
     with open(path, "rb") as fh:
@@ -69,6 +69,10 @@ def load(path: str) -> Network:
             doc = tomllib.load(fh)
         except tomllib.TOMLDecodeError as e:
             raise ValueError(f"Config {path!r}: not valid TOML: {e}") from None
+    sim = doc.get("simulation", {})
+    if isinstance(sim, dict):
+        overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop)) if v is not None}
+        doc = {**doc, "simulation": {**sim, **overrides}}
     return from_dict(doc, base_dir=os.path.dirname(os.path.abspath(path)))
 
 
