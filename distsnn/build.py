@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
+from numba import njit
 
 from . import distributions, models, rng, synapses, timegrid
 from .network import Network
@@ -90,10 +91,13 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
     return out
 
 
-def _values(net: Network, proj, what: str, syn, post_gids: np.ndarray) -> np.ndarray:
+def _values(net: Network, proj, what: str, syn, post_gids: np.ndarray) -> np.ndarray | float:
+    """Per-synapse values, or one float when the value is a constant."""
     spec = getattr(proj, what)
     if spec is None:
         return np.asarray(getattr(proj.connector, what), dtype=np.float64)[syn.edge_id]
+    if isinstance(spec, distributions.Constant):
+        return spec.value
     if isinstance(spec, distributions.ArrayValue):
         return spec.values.ravel()[syn.edge_id]
     # Targets are requested in ascending order, so ``post_gids`` is sorted and the k-th
@@ -102,11 +106,21 @@ def _values(net: Network, proj, what: str, syn, post_gids: np.ndarray) -> np.nda
     return distributions.sample(spec, rng.stream_key(net.seed, f"{what}:{proj.name}"), uniq, counts)
 
 
+@njit(cache=True)
+def _scatter_by_source(src, indptr, order):
+    # Counting sort by source gid; stable, so ties keep (projection, position) order.
+    fill = indptr[:-1].copy()
+    for i in range(src.size):
+        order[fill[src[i]]] = i
+        fill[src[i]] += 1
+
+
 def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
     """All synapses onto owned neurons, sorted by source gid (then projection, then position)."""
     offsets = net.offsets()
     by_name = {p.name: p for p in pops}
     src_l, port_l, delay_l, wq_l = [], [], [], []
+    counts = np.zeros(net.size, dtype=np.int64)
     for proj in net.projections.values():
         owner = f"Projection {proj.name!r}"
         post = by_name[proj.post]
@@ -115,30 +129,32 @@ def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
         syn = proj.connector.connect(key, n_pre, n_post, post.index, offsets[proj.pre],
                                      offsets[proj.post], proj.pre == proj.post)
         post_gids = syn.post + offsets[proj.post]
-        w = _values(net, proj, "weight", syn, post_gids)
-        d = _values(net, proj, "delay", syn, post_gids)
-        if d.size and not np.all(timegrid.at_least_one_step(d, net.dt)):
-            bad = d[~timegrid.at_least_one_step(d, net.dt)][0]
-            raise ValueError(f"{owner}: delay must be >= dt = {net.dt} ms (one step), got {bad} ms")
+        # Constants stay scalars (arrays of length 1) until checked and converted.
+        w = np.atleast_1d(_values(net, proj, "weight", syn, post_gids))
+        d = np.atleast_1d(_values(net, proj, "delay", syn, post_gids))
+        n_syn = syn.pre.size
+        if syn.pre.size == 0:
+            continue
+        short = ~timegrid.at_least_one_step(d, net.dt)
+        if short.any():
+            raise ValueError(f"{owner}: delay must be >= dt = {net.dt} ms (one step), got {d[short][0]} ms")
         steps = timegrid.to_steps(d, net.dt)
-        if steps.size and steps.max() > np.iinfo(np.int32).max:
+        if steps.max() > np.iinfo(np.int32).max:
             raise ValueError(f"{owner}: delay must be < 2**31 steps, got {steps.max()} steps")
-        src_l.append(syn.pre + offsets[proj.pre])
-        port_l.append(post.port(proj.synapse, syn.post))
-        delay_l.append(steps.astype(np.int32))
-        wq_l.append(synapses.quantize(owner, w))
-    if src_l:
-        src = np.concatenate(src_l)
-        order = np.argsort(src, kind="stable")
-        src = src[order]
-        table = SynapseTable(np.zeros(net.size + 1, dtype=np.int64),
-                             np.concatenate(port_l)[order].astype(np.int32),
-                             np.concatenate(delay_l)[order], np.concatenate(wq_l)[order])
-        np.cumsum(np.bincount(src, minlength=net.size), out=table.indptr[1:])
-    else:
-        table = SynapseTable(np.zeros(net.size + 1, dtype=np.int64), np.zeros(0, np.int32),
-                             np.zeros(0, np.int32), np.zeros(0, np.int64))
-    return table
+        src = syn.pre + offsets[proj.pre]
+        counts += np.bincount(src, minlength=net.size)
+        src_l.append(src)
+        port_l.append(post.port(proj.synapse, syn.post).astype(np.int32))
+        delay_l.append(np.broadcast_to(steps.astype(np.int32), n_syn))
+        wq_l.append(np.broadcast_to(synapses.quantize(owner, w), n_syn))
+    indptr = np.zeros(net.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if not src_l:
+        return SynapseTable(indptr, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64))
+    order = np.empty(int(indptr[-1]), dtype=np.int64)
+    _scatter_by_source(np.concatenate(src_l), indptr, order)
+    return SynapseTable(indptr, np.concatenate(port_l)[order], np.concatenate(delay_l)[order],
+                        np.concatenate(wq_l)[order])
 
 
 def poisson_tables(net: Network, pops: list[LocalPopulation]) -> list[PoissonTable]:
