@@ -71,6 +71,7 @@ class PoissonTable:
 def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
     """Owned neurons of each population with prepared models and initial state."""
     out, port0 = [], 0
+    owned = np.unique(owned)   # ports and keyed draws rely on ascending gids
     offsets = net.offsets()
     for name, pop in net.populations.items():
         lo = offsets[name]

@@ -6,6 +6,13 @@
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
 times of build and simulation. With ``--out DIR`` it writes each rank's records to
 ``DIR/rank*.h5`` (read them back merged with :func:`distsnn.load`).
+
+Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
+the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
+as in one process. An exception on any rank prints that rank's traceback and aborts the
+whole job (exit code 1; 2 for invalid input). In batch scripts, bound the run anyway,
+e.g. ``timeout 3600 mpiexec -n 64 distsnn run net.toml``, so a stuck node cannot hold
+the allocation.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ import argparse
 import sys
 import time
 
-from . import config
+from . import config, placement
+from .comm import world
 from .engine import Simulation
 from .io import hdf5
 
@@ -22,14 +30,16 @@ from .io import hdf5
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
-    sim = Simulation(net)
+    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
     result = sim.run()
     t_sim = time.perf_counter() - t1
     if args.out:
-        hdf5.write_rank(args.out, sim.comm.rank, sim.comm.size, net.dt, result)
+        hdf5.write_run(args.out, sim.comm, net.dt, result)
     s = result.summary
+    if sim.comm.rank != 0:
+        return 0
     print(f"distsnn run {args.config}")
     print(f"  neurons        {s['neurons']}")
     print(f"  synapses       {s['synapses']}")
@@ -38,8 +48,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  epoch          {s['epoch_steps']} steps ({s['epoch_steps'] * net.dt:g} ms)")
     print(f"  build          {t_build:.3f} s")
     print(f"  simulation     {t_sim:.3f} s")
+    print(f"  ranks          {s['ranks']} ({args.partitioner})")
     for r in s["per_rank"]:
-        print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, "
+        print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
+              f"{r['messages_sent']} sent / {r['messages_received']} received ({r['bytes_sent']} B); "
               f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s")
     if args.out:
         print(f"  output         {args.out}")
@@ -55,16 +67,28 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="write per-rank HDF5 records to DIR")
     run.add_argument("--t-stop", metavar="MS", type=float, help="simulated time in ms (default: the file's)")
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
+    run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
+                     help="how neurons are split over MPI ranks (default: metis)")
     run.set_defaults(func=_run)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.comm = world()
+    if args.comm.size > 1:
+        # One rank's failure must end the job, never leave the others in a collective.
+        from .comm.mpi import abort_on_exception
+
+        abort_on_exception(args.comm)
     try:
         return args.func(args)
     except ValueError as e:
-        print(f"distsnn: error: {e}", file=sys.stderr)
+        where = f" (rank {args.comm.rank} of {args.comm.size})" if args.comm.size > 1 else ""
+        print(f"distsnn: error{where}: {e}", file=sys.stderr)
+        sys.stderr.flush()
+        if args.comm.size > 1:
+            args.comm.abort(2)
         return 2
 
 

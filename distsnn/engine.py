@@ -4,17 +4,21 @@ Schedule (one epoch of ``L`` steps, from step ``t0`` to ``t0 + L``)::
 
     inject   Poisson input for arrival steps t0+1 .. t0+L goes into the ring
     update   for n = t0+1 .. t0+L: read and clear ring row n % R, step every local
-             population from n-1 to n, record spikes at step n and sampled state
-    exchange the epoch's spikes (gid, step) go to the ranks that hold their targets
-    deliver  every received or local spike adds its synapses' weights to the ring row
-             of its arrival step (spike step + delay)
+             population from n-1 to n, record spikes at step n and sampled state;
+             deliver the step's spikes through the *short* synapses (delay < L)
+    exchange the epoch's spikes go, as (local index, step offset), to the ranks that
+             hold at least one of their targets
+    deliver  every received or local spike adds its *long* synapses' (delay >= L)
+             weights to the ring row of its arrival step (spike step + delay)
 
-Why the epoch length is safe: ``L`` is at most the minimum delay ``D`` of any synapse,
-so a spike at step ``s > t0`` arrives at ``s + d >= t0 + 1 + D > t0 + L``, after the
-epoch: no step of an epoch needs a spike of the same epoch, and delivery can wait for
-the exchange at its end. The ring has ``R > max(max delay, L)`` rows, so between the
-deliveries of one epoch (arrivals in t0+L+1 .. t0+L+max_delay) and the reads of the
-next, no row stands for two steps.
+Why the epoch length is safe: ``L`` is the minimum delay ``D`` of the synapses that
+cross ranks (or of all synapses on one rank), so a spike at step ``s > t0`` reaches
+another rank at ``s + d >= t0 + 1 + D > t0 + L``, after the epoch: no step of an epoch
+needs a remote spike of the same epoch, and delivery can wait for the exchange at its
+end. Synapses with ``d < L`` are within a rank and are delivered at once, before the
+row of their arrival step is read. The ring has ``R > max(max delay, L)`` rows, so
+between a delivery (arrivals up to max_delay ahead) and the read of a row, no row
+stands for two steps.
 
 Invariants: the input of a neuron is an integer sum (fixed-point quanta), so it does
 not depend on the order of delivery, hence not on the number of ranks, the partition
@@ -29,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, synapses
-from .comm import Comm, LocalComm
+from . import build, delivery, routing, synapses
+from .comm import Comm, world
 from .monitors import SpikeRecorder, StateRecorder
 from .network import Network, SpikeMonitor, StateMonitor
 from .results import Result, Spikes, Trace
@@ -60,27 +64,43 @@ class Simulation:
         Rank of every gid (default: all on this process).
     """
 
-    def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None) -> None:
+    def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
+                 partitioner: str = "metis") -> None:
         t0 = time.perf_counter()
         self.net = network
-        self.comm = comm or LocalComm()
+        self.comm = world() if comm is None else comm
         n = network.size
-        owner = np.zeros(n, dtype=np.int64) if owner is None else np.asarray(owner, dtype=np.int64)
+        if owner is None:
+            from .placement import assign
+
+            owner = assign(network, self.comm, partitioner)
+        owner = np.asarray(owner, dtype=np.int64)
         if owner.shape != (n,) or (n and (owner.min() < 0 or owner.max() >= self.comm.size)):
             raise ValueError(f"Simulation: owner must give a rank in [0, {self.comm.size - 1}] "
                              f"for each of the {n} neurons")
+        self.owner = owner
         self.owned = np.flatnonzero(owner == self.comm.rank).astype(np.int64)
         self.pops = build.local_populations(network, self.owned)
         self.n_ports = sum(len(p.channels) * p.n for p in self.pops)
-        self.synapses = build.synapse_table(network, self.pops)
+        table = build.synapse_table(network, self.pops)
         self.inputs = build.poisson_tables(network, self.pops)
-        build.check_input_range(self.pops, self.synapses, self.inputs, self.n_ports)
-        local_min = int(self.synapses.delay.min()) if self.synapses.size else np.iinfo(np.int64).max
-        local_max = int(self.synapses.delay.max()) if self.synapses.size else 0
-        self.min_delay = int(self.comm.allreduce(local_min, "min"))
-        self.max_delay = int(self.comm.allreduce(local_max, "max"))
-        no_synapses = self.min_delay == np.iinfo(np.int64).max
-        self.epoch = DEFAULT_EPOCH if no_synapses else self.min_delay
+        build.check_input_range(self.pops, table, self.inputs, self.n_ports)
+        self.n_synapses = table.size
+        self.synapse_bytes = table.nbytes()
+        src = np.repeat(np.arange(n, dtype=np.int64), np.diff(table.indptr))
+        cross = owner[src] != self.comm.rank
+        big = np.iinfo(np.int64).max
+        self.min_delay = int(self.comm.allreduce(int(table.delay.min()) if table.size else big, "min"))
+        self.max_delay = int(self.comm.allreduce(int(table.delay.max()) if table.size else 0, "max"))
+        cross_min = int(self.comm.allreduce(int(table.delay[cross].min()) if cross.any() else big, "min"))
+        if cross_min < big:
+            self.epoch = min(cross_min, routing.MAX_EPOCH)
+        elif self.min_delay < big:
+            self.epoch = min(self.min_delay, routing.MAX_EPOCH)
+        else:
+            self.epoch = DEFAULT_EPOCH
+        self.short, self.long = _split_by_delay(table, self.epoch)
+        self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
         self.step = 0
         offsets = network.offsets()
@@ -94,7 +114,9 @@ class Simulation:
             r.sample(0)
         self.timers = Timers(build=time.perf_counter() - t0)
         self.n_spikes = 0
+        self.n_sent = 0
         self.n_received = 0
+        self.bytes_sent = 0
         self.n_events = 0
 
     def run(self, t_stop: float | None = None) -> Result:
@@ -115,17 +137,25 @@ class Simulation:
                                        table.cdf, first, last, self.ring)
         gids, steps = [], []
         R = self.ring.shape[0]
+        short = self.short
         for n in range(first, last + 1):
             row = self.ring[n % R]
             x = row * synapses.QUANTUM
             row[:] = 0
+            spiking = []
             for pop in self.pops:
                 block = x[pop.port0: pop.port0 + len(pop.channels) * pop.n].reshape(len(pop.channels), pop.n)
                 pop.state, spiked = pop.model.step(pop.state, block, pop.prepared, n)
                 if spiked.any():
-                    g = pop.gids[spiked]
-                    gids.append(g)
-                    steps.append(np.full(g.size, n, dtype=np.int64))
+                    spiking.append(pop.gids[spiked])
+            if spiking:
+                g = np.concatenate(spiking)
+                st = np.full(g.size, n, dtype=np.int64)
+                gids.append(g)
+                steps.append(st)
+                if short.size:
+                    self.n_events += delivery.deliver(g, st, short.indptr, short.port, short.delay,
+                                                      short.wq, self.ring)
             for rec in self.state_rec:
                 rec.sample(n)
         self.step = last
@@ -135,12 +165,17 @@ class Simulation:
         self.n_spikes += gids.size
         t2 = time.perf_counter()
         self.timers.update += t2 - t
-        all_gids, all_steps = self.comm.exchange_spikes(gids, steps, None)
+        buf, counts = self.router.pack(np.searchsorted(self.owned, gids), steps - first)
+        recv, recv_counts = self.comm.alltoallv(buf, counts)
+        r_gids, r_steps = self.router.unpack(recv, recv_counts, first)
+        self.n_sent += buf.size
+        self.n_received += recv.size
+        self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
         t3 = time.perf_counter()
         self.timers.exchange += t3 - t2
-        self.n_received += all_gids.size
-        s = self.synapses
-        self.n_events += delivery.deliver(all_gids, all_steps, s.indptr, s.port, s.delay, s.wq, self.ring)
+        lg = self.long
+        for g, st in ((gids, steps), (r_gids, r_steps)):
+            self.n_events += delivery.deliver(g, st, lg.indptr, lg.port, lg.delay, lg.wq, self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
     def result(self) -> Result:
@@ -159,11 +194,12 @@ class Simulation:
     def summary(self) -> dict:
         t_sim = self.step * self.net.dt
         n_spikes = int(self.comm.allreduce(self.n_spikes, "sum"))
-        n_syn = int(self.comm.allreduce(self.synapses.size, "sum"))
+        n_syn = int(self.comm.allreduce(self.n_synapses, "sum"))
         per_rank = self.comm.gather({
-            "rank": self.comm.rank, "neurons": int(self.owned.size), "synapses": self.synapses.size,
-            "spikes_sent": self.n_spikes, "spikes_received": self.n_received, "events": self.n_events,
-            "synapse_bytes": self.synapses.nbytes(), "build_s": self.timers.build,
+            "rank": self.comm.rank, "neurons": int(self.owned.size), "synapses": self.n_synapses,
+            "spikes": self.n_spikes, "messages_sent": self.n_sent, "messages_received": self.n_received,
+            "bytes_sent": self.bytes_sent, "events": self.n_events,
+            "synapse_bytes": self.synapse_bytes, "build_s": self.timers.build,
             "update_s": self.timers.update, "exchange_s": self.timers.exchange,
             "deliver_s": self.timers.deliver})
         return {
@@ -174,6 +210,21 @@ class Simulation:
         }
 
 
-def simulate(network: Network, t_stop: float | None = None) -> Result:
-    """Build and run a network in this process."""
-    return Simulation(network).run(t_stop)
+def _split_by_delay(table: build.SynapseTable, epoch: int) -> tuple[build.SynapseTable, build.SynapseTable]:
+    """The synapses with delay < epoch (delivered every step) and the rest (every epoch)."""
+    empty = build.SynapseTable(np.zeros_like(table.indptr), table.port[:0], table.delay[:0], table.wq[:0])
+    if table.size == 0 or table.delay.min() >= epoch:
+        return empty, table
+    out = []
+    for keep in (table.delay < epoch, table.delay >= epoch):
+        indptr = np.zeros_like(table.indptr)
+        src = np.repeat(np.arange(table.indptr.size - 1), np.diff(table.indptr))
+        np.cumsum(np.bincount(src[keep], minlength=table.indptr.size - 1), out=indptr[1:])
+        out.append(build.SynapseTable(indptr, table.port[keep], table.delay[keep], table.wq[keep]))
+    return out[0], out[1]
+
+
+def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
+             partitioner: str = "metis") -> Result:
+    """Build and run a network (over MPI when launched by mpiexec); this rank's records."""
+    return Simulation(network, comm=comm, partitioner=partitioner).run(t_stop)

@@ -64,12 +64,13 @@ class Result:
         if len(self.spikes) < 2:
             return float("nan")
         order = np.lexsort((self.spikes.step, self.spikes.gid))
-        g, t = self.spikes.gid[order], self.spikes.time[order]
+        g, st = self.spikes.gid[order], self.spikes.step[order]
         same = g[1:] == g[:-1]
-        isi, owner = np.diff(t)[same], g[1:][same]
+        # Intervals in whole steps, so a regular train has a CV of exactly 0.
+        isi, owner = np.diff(st)[same].astype(np.float64), g[1:][same]
         if isi.size == 0:
             return float("nan")
         _, inv, cnt = np.unique(owner, return_inverse=True, return_counts=True)
         mean = np.bincount(inv, weights=isi) / cnt
-        var = np.maximum(np.bincount(inv, weights=isi * isi) / cnt - mean ** 2, 0.0)
+        var = np.bincount(inv, weights=(isi - mean[inv]) ** 2) / cnt
         return float(np.mean(np.sqrt(var) / mean))

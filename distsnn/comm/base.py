@@ -16,12 +16,12 @@ class Comm(Protocol):
     rank: int
     size: int
 
-    def exchange_spikes(self, gids: np.ndarray, steps: np.ndarray,
-                        dest_ranks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Send this rank's spikes of one epoch; receive every spike this rank needs.
+    def alltoallv(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Personalised all-to-all of int64 items.
 
-        ``dest_ranks`` may restrict where spikes go (None: to all ranks). Returns the
-        concatenation of received and local spikes (gid, step), in no particular order.
+        ``send`` holds the items for rank 0, then rank 1, ...; ``counts[r]`` items go to
+        rank ``r``. Returns the received items (from rank 0, then 1, ...) and how many
+        came from each rank.
         """
 
     def allreduce(self, value: Any, op: str) -> Any:
@@ -32,3 +32,6 @@ class Comm(Protocol):
 
     def bcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""
+
+    def barrier(self) -> None:
+        """Wait for every rank."""

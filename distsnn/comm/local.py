@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+_OPS = ("sum", "min", "max")
+
 
 class LocalComm:
     """The communicator of a single-process run (rank 0 of 1)."""
@@ -13,13 +15,12 @@ class LocalComm:
     rank = 0
     size = 1
 
-    def exchange_spikes(self, gids: np.ndarray, steps: np.ndarray,
-                        dest_ranks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return gids, steps
+    def alltoallv(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(send, dtype=np.int64), np.asarray(counts, dtype=np.int64)
 
     def allreduce(self, value: Any, op: str) -> Any:
-        if op not in ("sum", "min", "max"):
-            raise ValueError(f"LocalComm.allreduce: op must be 'sum', 'min' or 'max', got {op!r}")
+        if op not in _OPS:
+            raise ValueError(f"LocalComm.allreduce: op must be one of {_OPS}, got {op!r}")
         return value
 
     def gather(self, obj: Any) -> list[Any]:
@@ -27,3 +28,6 @@ class LocalComm:
 
     def bcast(self, obj: Any) -> Any:
         return obj
+
+    def barrier(self) -> None:
+        return None

@@ -1,5 +1,5 @@
 """Reading and writing run output (per-rank HDF5 files and their merged view)."""
 
-from .hdf5 import load, write_rank
+from .hdf5 import load, write_rank, write_run
 
-__all__ = ["load", "write_rank"]
+__all__ = ["load", "write_rank", "write_run"]

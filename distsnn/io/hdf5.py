@@ -46,6 +46,19 @@ def write_rank(out_dir: str, rank: int, size: int, dt: float, result: Result) ->
     return path
 
 
+def write_run(out_dir: str, comm, dt: float, result: Result) -> str:
+    """Every rank writes its file (collective); rank 0 then removes files of ranks beyond
+    this run's size, left by an earlier run in the same directory."""
+    path = write_rank(out_dir, comm.rank, comm.size, dt, result)
+    comm.barrier()
+    if comm.rank == 0:
+        for p in glob.glob(os.path.join(out_dir, "rank*.h5")):
+            stem = os.path.basename(p)[4:-3]
+            if stem.isdigit() and int(stem) >= comm.size:
+                os.remove(p)
+    return path
+
+
 def load(out_dir: str) -> Result:
     """Merge the per-rank files of a run directory into one :class:`Result`."""
     paths = sorted(glob.glob(os.path.join(out_dir, "rank*.h5")))
@@ -58,7 +71,8 @@ def load(out_dir: str) -> Result:
             dt, size = float(f.attrs["dt"]), int(f.attrs["size"])
             gids.append(f["spikes/gid"][()])
             steps.append(f["spikes/step"][()])
-            summary = json.loads(f.attrs["summary"])
+            if int(f.attrs["rank"]) == 0:   # only rank 0 holds the gathered per-rank figures
+                summary = json.loads(f.attrs["summary"])
             if "traces" in f:
                 for pop in f["traces"]:
                     for var in f["traces"][pop]:
