@@ -92,9 +92,11 @@ def _bernoulli_rows(k0, k1, rows, exclude, n, p, out, counts, fill):
         while True:
             u = uniform_at(k0, k1, rows[r], c)
             c += 1
-            skip = np.int64(0) if p >= 1.0 else np.int64(np.floor(np.log1p(-u) / log_q))
-            if skip >= n:
+            # Compare in floating point first: for tiny p the skip exceeds int64.
+            skip_f = 0.0 if p >= 1.0 else np.floor(np.log1p(-u) / log_q)
+            if skip_f >= n:
                 break
+            skip = np.int64(skip_f)
             j += skip + 1
             if j >= n:
                 break

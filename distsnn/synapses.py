@@ -79,5 +79,5 @@ def quantize(owner: str, weights: np.ndarray) -> np.ndarray:
     bad = np.flatnonzero(~(np.abs(w) <= MAX_INPUT))
     if bad.size:
         raise ValueError(f"{owner}: weight must be finite with |weight| <= {MAX_INPUT:g}, "
-                         f"got {w[bad[0]]!r}")
+                         f"got {float(w[bad[0]])!r}")
     return np.rint(w / QUANTUM).astype(np.int64)

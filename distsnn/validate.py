@@ -98,7 +98,7 @@ def finite_array(owner: str, field: str, value: Any, dtype=np.float64) -> np.nda
         raise ValueError(f"{owner}: {field} must be an array of numbers, got {value!r}") from None
     if arr.dtype.kind == "f" and arr.size and not np.all(np.isfinite(arr)):
         bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
-        raise ValueError(f"{owner}: {field} must be finite, got {arr.ravel()[bad]!r} at index {bad}")
+        raise ValueError(f"{owner}: {field} must be finite, got {float(arr.ravel()[bad])!r} at index {bad}")
     return arr
 
 
