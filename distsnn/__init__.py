@@ -11,6 +11,7 @@ from .config import dump, dumps, loads
 from .config import load as load_network
 from .connectors import AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, OneToOne
 from .distributions import Lognormal, Normal, Uniform
+from . import comm, placement
 from .engine import Simulation, simulate
 from .io import load
 from .network import Network

@@ -115,3 +115,13 @@ def test_demo_network_runs_end_to_end(tmp_path):
     rate = len(res.spikes) / (5000 * 0.2)
     assert 10.0 < rate < 150.0
     assert res.trace("exc", "V_m").values.shape == (201, 3)
+
+
+def test_readme_demo_command_runs_on_two_ranks(tmp_path):
+    """scripts/demo itself (set-up already done by scripts/test), shortened."""
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo"), "--t-stop", "50", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "ranks          2 (metis)" in proc.stdout
+    res = ds.load(str(tmp_path))
+    assert res.summary["ranks"] == 2 and len(res.spikes) > 0
