@@ -58,6 +58,25 @@ class SynapseTable:
         return sum(a.nbytes for a in (self.indptr, self.port, self.delay, self.wq))
 
 
+@dataclass(frozen=True)
+class ScheduledCdf:
+    """The count distribution of a Poisson input over time, one row per rate segment.
+
+    ``values[i, k] = P(count <= k)`` under rate ``i`` (rows padded with 1.0 to a common
+    width); ``first_step[i]``: the step from which rate ``i`` is in force. The count of
+    arrival step ``n`` uses the row in force at step ``n - 1``
+    (:mod:`distsnn.models.poisson` states the rule).
+    """
+
+    values: np.ndarray
+    first_step: np.ndarray
+
+    @property
+    def kmax(self) -> int:
+        """The largest count any step can draw."""
+        return int(self.values.shape[1] - 1)
+
+
 @dataclass
 class PoissonTable:
     name: str
@@ -65,7 +84,7 @@ class PoissonTable:
     gids: np.ndarray     # uint64 target gids
     ports: np.ndarray    # int64
     wq: int
-    cdf: np.ndarray      # P(count <= k), k = 0..K
+    cdf: ScheduledCdf
 
 
 def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
@@ -79,14 +98,15 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
         index = gids - lo
         model = models.get(f"Population {name!r}", pop.model)
         channels = net.channels(name)
-        prep = model.prepare(pop.params, net.dt, channels)
+        key = rng.stream_key(net.seed, f"{pop.model}_pop:{name}")
+        prep = model.prepare(pop.params, net.dt, channels, key=key)
         init = {}
         for var, value in pop.initial.items():
             if isinstance(value, distributions.ArrayValue):
                 init[var] = value.values[index]
             else:
                 init[var] = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
-        state = model.init_state(prep, init, gids)
+        state = model.init_state(prep, init, gids, index)
         out.append(LocalPopulation(name, model, gids, index, channels, port0, prep, state))
         port0 += len(channels) * gids.size
     return out
@@ -163,12 +183,21 @@ def poisson_tables(net: Network, pops: list[LocalPopulation]) -> list[PoissonTab
     out = []
     for inp in net.inputs.values():
         pop = by_name[inp.target]
-        lam = inp.rate * net.dt * 1e-3
         out.append(PoissonTable(inp.name, rng.stream_key(net.seed, f"poisson:{inp.name}"),
                                 pop.gids.astype(np.uint64), pop.port(inp.synapse, pop.index).astype(np.int64),
                                 int(synapses.quantize(f"PoissonInput {inp.name!r}", [inp.weight])[0]),
-                                poisson_cdf(lam)))
+                                scheduled_cdf(inp.rates(), net.dt)))
     return out
+
+
+def scheduled_cdf(schedule, dt: float) -> ScheduledCdf:
+    """The per-segment count CDFs of a :class:`~distsnn.models.poisson.RateSchedule`."""
+    cdfs = [poisson_cdf(r * dt * 1e-3) for r in schedule.rates]
+    width = max(c.size for c in cdfs)
+    values = np.ones((len(cdfs), width))
+    for i, c in enumerate(cdfs):
+        values[i, : c.size] = c
+    return ScheduledCdf(values, schedule.first_steps(dt))
 
 
 def poisson_cdf(lam: float) -> np.ndarray:
@@ -193,7 +222,7 @@ def check_input_range(pops: list[LocalPopulation], table: SynapseTable, inputs: 
     """Reject builds whose summed input on one port in one step could overflow int64."""
     bound = np.bincount(table.port, weights=np.abs(table.wq).astype(np.float64), minlength=n_ports)
     for t in inputs:
-        bound[t.ports] += abs(t.wq) * (t.cdf.size - 1)
+        bound[t.ports] += abs(t.wq) * t.cdf.kmax
     limit = synapses.MAX_INPUT / synapses.QUANTUM
     if bound.size and bound.max() > limit:
         port = int(np.argmax(bound))
@@ -206,5 +235,5 @@ def check_input_range(pops: list[LocalPopulation], table: SynapseTable, inputs: 
                     f"channel {p.channels[c].label()}, above the limit {synapses.MAX_INPUT:g}")
 
 
-__all__ = ["LocalPopulation", "SynapseTable", "PoissonTable", "local_populations", "synapse_table",
-           "poisson_tables", "poisson_cdf", "check_input_range"]
+__all__ = ["LocalPopulation", "SynapseTable", "PoissonTable", "ScheduledCdf", "local_populations",
+           "synapse_table", "poisson_tables", "scheduled_cdf", "poisson_cdf", "check_input_range"]

@@ -10,8 +10,10 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     [[population]]
     name = "exc"
     size = 800
-    model = "lif"
+    model = "lif"                    # or lif_cond, izhikevich, hh, adex, spike_train, poisson
     params = { tau_m = 20.0, V_th = 20.0, V_reset = 10.0, E_L = 0.0, t_ref = 2.0 }
+    # izhikevich: params = { preset = "RS" }; spike_train: params = { times = [[1.0, 5.0], [2.5]] };
+    # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
 
     [[projection]]
@@ -19,14 +21,16 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     pre = "exc"
     post = "exc"
     connector = { rule = "fixed_indegree", indegree = 80, multapses = false }
-    synapse = "delta"                # or { kind = "exp", tau = 5.0 }
+    synapse = "delta"                # or { kind = "exp", tau = 5.0 },
+                                     # { kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0 },
+                                     # { kind = "exp", mode = "conductance", tau = 5.0, e_rev = 0.0 }
     weight = 0.1                     # number, list, or { dist = "normal", ... }
     delay = 1.5
 
     [[poisson_input]]
     name = "drive"
     target = "exc"
-    rate = 8000.0                    # Hz
+    rate = 8000.0                    # Hz; or schedule = { times = [0.0, 100.0], rates = [8000.0, 0.0] }
     weight = 0.1
     synapse = "delta"
 
@@ -49,13 +53,14 @@ import tomli_w
 
 from . import validate
 from .connectors import EdgeList
+from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
 
 _TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
 _SIM = ("dt", "t_stop", "seed")
 _POP = ("name", "size", "model", "params", "initial")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
-_INPUT = ("name", "target", "rate", "weight", "synapse")
+_INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
 _MON = {"spikes": ("kind", "population"),
         "state": ("kind", "population", "variables", "neurons", "interval")}
 
@@ -121,8 +126,9 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
     for i, t in enumerate(_tables(doc, "poisson_input")):
         owner = f"Config poisson_input #{i + 1}"
         validate.known_fields(owner, t, _INPUT)
-        _required(owner, t, ("name", "target", "rate", "weight"))
-        net.add_poisson_input(t["name"], t["target"], t["rate"], t["weight"], t.get("synapse", "delta"))
+        _required(owner, t, ("name", "target", "weight"))
+        net.add_poisson_input(t["name"], t["target"], t.get("rate"), t["weight"], t.get("synapse", "delta"),
+                              t.get("schedule"))
     for i, t in enumerate(_tables(doc, "monitor")):
         owner = f"Config monitor #{i + 1}"
         validate.choice(owner, "kind", t.get("kind"), _MON)
@@ -153,8 +159,10 @@ def to_dict(net: Network) -> dict[str, Any]:
             t["delay"] = pr.delay.to_plain()
         projs.append(t)
     doc["projection"] = projs
-    doc["poisson_input"] = [{"name": i.name, "target": i.target, "rate": i.rate, "weight": i.weight,
-                             "synapse": i.synapse.to_plain()} for i in net.inputs.values()]
+    doc["poisson_input"] = [
+        {"name": i.name, "target": i.target, "weight": i.weight, "synapse": i.synapse.to_plain(),
+         **({"rate": i.rate} if i.schedule is None else {"schedule": i.schedule.to_plain()})}
+        for i in net.inputs.values()]
     mons = []
     for m in net.monitors:
         if isinstance(m, SpikeMonitor):
@@ -180,7 +188,9 @@ def dump(net: Network, path: str) -> None:
 
 
 def _plain(x: Any) -> Any:
-    # tomli_w takes only built-in types.
+    # tomli_w takes only built-in types; a rate schedule (a model parameter) is a table.
+    if isinstance(x, RateSchedule):
+        return _plain(x.to_plain())
     if isinstance(x, dict):
         return {k: _plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

@@ -34,16 +34,24 @@ def deliver(gids, steps, indptr, port, delay, wq, ring):
     return events
 
 
-@njit(cache=True)
-def poisson_into_ring(k0, k1, gids, ports, wq, cdf, first, last, ring):
+def poisson_into_ring(k0, k1, gids, ports, wq, cdf, first, last, ring) -> None:
     """Poisson counts for arrival steps first..last (inclusive) into the ring.
 
-    The count of neuron ``gid`` at step ``n`` is the inverse CDF of the uniform draw
-    ``n`` of row ``gid`` (53 bits, the layout of :func:`distsnn.rng.uniform_at`): a pure
-    function of (seed, input, gid, step).
+    ``cdf`` is the input's :class:`distsnn.build.ScheduledCdf`: the count of step ``n``
+    is drawn from the row in force at step ``n - 1``.
     """
+    n = np.arange(first, last + 1, dtype=np.int64)
+    seg = np.searchsorted(cdf.first_step, n - 1, side="right") - 1
+    _poisson_kernel(k0, k1, gids, ports, wq, cdf.values, seg, first, last, ring)
+
+
+@njit(cache=True)
+def _poisson_kernel(k0, k1, gids, ports, wq, cdfs, seg, first, last, ring):
+    # The count of neuron ``gid`` at step ``n`` is the inverse CDF (row seg[n - first]) of
+    # the uniform draw ``n`` of row ``gid`` (53 bits, the layout of
+    # :func:`distsnn.rng.uniform_at`): a pure function of (seed, input, gid, step).
     R = ring.shape[0]
-    kmax = cdf.size - 1
+    kmax = cdfs.shape[1] - 1
     for i in range(gids.size):
         g = gids[i]
         p = ports[i]
@@ -58,6 +66,7 @@ def poisson_into_ring(k0, k1, gids, ports, wq, cdf, first, last, ring):
             else:
                 a, b = x0, x1
             u = ((a >> np.uint64(5)) * 67108864.0 + (b >> np.uint64(6))) * (1.0 / 9007199254740992.0)
+            cdf = cdfs[seg[n - first]]
             k = 0
             while k < kmax and u >= cdf[k]:
                 k += 1

@@ -8,7 +8,9 @@ pF, Hz for rates.
 Global neuron ids (gids) number the populations' neurons in the order the
 populations were added: population ``i`` holds gids ``offset_i .. offset_i + size_i - 1``.
 Names key the random streams (``conn:<projection>``, ``weight:<projection>``,
-``init:<population>:<var>``, ``poisson:<input>``), so renaming an object changes its draws.
+``init:<population>:<var>``, ``poisson:<input>``, ``<model>_pop:<population>`` for a
+model's own draws, e.g. ``poisson_pop:<population>``), so renaming an object changes its
+draws.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 
 from . import connectors, distributions, models, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
+from .models.poisson import RateSchedule, parse_schedule
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class Population:
 class Projection:
     """Synapses from ``pre`` to ``post`` made by ``connector``.
 
-    ``weight`` is in the unit of the synapse kind (mV for delta, pA for exp) and
+    ``weight`` is in the unit of the synapse type (mV for delta, pA for current-based
+    exp and double_exp, nS and >= 0 for conductance-based) and
     ``delay`` in ms (at least one step; rounded to the nearest step). ``None`` takes the
     value from the edge-list connector's column.
     """
@@ -59,13 +63,20 @@ class PoissonInput:
     Like NEST's ``poisson_generator`` connected to a population: each target neuron gets
     its own train (keyed by its gid), delivered through ``synapse`` with ``weight``.
     The count in each step is drawn when the step is simulated, with no delay.
+    Either ``rate`` is a constant or it is ``None`` and ``schedule`` gives a
+    piecewise-constant rate (see :mod:`distsnn.models.poisson` for the step rule).
     """
 
     name: str
     target: str
-    rate: float
+    rate: float | None
     weight: float
     synapse: synapses.SynapseType
+    schedule: RateSchedule | None = None
+
+    def rates(self) -> RateSchedule:
+        """The rate over time, a one-piece schedule for a constant rate."""
+        return self.schedule if self.schedule is not None else RateSchedule((0.0,), (self.rate,))
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,7 @@ class Network:
             raise ValueError(f"{owner}: name already used by another population")
         size = validate.integer(owner, "size", size, minimum=1)
         mod = models.get(owner, model)
-        p = mod.params_from(owner, dict(params or {}))
+        p = mod.params_from(owner, dict(params or {}), size, self.dt)
         init = dict(initial or {})
         validate.known_fields(f"{owner} initial", init, mod.INITIAL, "variable")
         parsed = {}
@@ -156,36 +167,44 @@ class Network:
         n_pre, n_post = self.populations[pre].size, self.populations[post].size
         conn.check(owner, n_pre, n_post, pre == post)
         syn = synapses.parse(owner, synapse)
-        model = models.get(owner, self.populations[post].model)
-        if syn.kind not in model.SYNAPSE_KINDS:
-            raise ValueError(f"{owner}: synapse kind {syn.kind!r} does not act on model {model.NAME!r} "
-                             f"(it takes {', '.join(model.SYNAPSE_KINDS)})")
+        synapses.check_accepts(owner, syn, models.get(owner, self.populations[post].model))
         w = self._value(owner, "weight", weight, conn, n_pre, n_post)
+        # The smallest weight that can occur (from an edge list's column when w is None).
+        low = w.bounds()[0] if w is not None else float(np.min(conn.weight, initial=0.0))
+        synapses.check_weight(owner, syn, low)
         d = self._value(owner, "delay", delay, conn, n_pre, n_post)
         self._check_delay(owner, d, conn)
         proj = Projection(name, pre, post, conn, syn, w, d)
         self.projections[name] = proj
         return proj
 
-    def add_poisson_input(self, name: str, target: str, rate: float, weight: float,
-                          synapse: Any = "delta") -> PoissonInput:
+    def add_poisson_input(self, name: str, target: str, rate: float | None, weight: float,
+                          synapse: Any = "delta", schedule: Any = None) -> PoissonInput:
+        """An independent Poisson train into each neuron of ``target``: a constant ``rate``
+        (Hz), or ``rate=None`` and a ``schedule`` ``{"times": [...], "rates": [...]}`` (ms,
+        Hz; times ascending from 0)."""
         owner = f"PoissonInput {name!r}"
         validate.name("PoissonInput", "name", name)
         if name in self.inputs:
             raise ValueError(f"{owner}: name already used by another input")
         if target not in self.populations:
             raise ValueError(f"{owner}: target population {target!r} does not exist")
-        rate = validate.non_negative(owner, "rate", rate, "Hz")
-        lam = rate * self.dt * 1e-3
+        if (rate is None) == (schedule is None):
+            raise ValueError(f"{owner}: give exactly one of rate (Hz) and schedule (times in ms, rates in Hz)")
+        if schedule is not None:
+            schedule = parse_schedule(owner, "schedule", schedule, self.dt)
+            peak = max(schedule.rates)
+        else:
+            rate = peak = validate.non_negative(owner, "rate", rate, "Hz")
+        lam = peak * self.dt * 1e-3
         if lam > 500.0:
             raise ValueError(f"{owner}: rate * dt must be <= 500 spikes per step, got {lam:g} "
-                             f"(rate {rate:g} Hz at dt {self.dt:g} ms)")
+                             f"(rate {peak:g} Hz at dt {self.dt:g} ms)")
         weight = validate.number(owner, "weight", weight)
         syn = synapses.parse(owner, synapse)
-        model = models.get(owner, self.populations[target].model)
-        if syn.kind not in model.SYNAPSE_KINDS:
-            raise ValueError(f"{owner}: synapse kind {syn.kind!r} does not act on model {model.NAME!r}")
-        inp = PoissonInput(name, target, rate, weight, syn)
+        synapses.check_accepts(owner, syn, models.get(owner, self.populations[target].model))
+        synapses.check_weight(owner, syn, weight)
+        inp = PoissonInput(name, target, rate, weight, syn, schedule)
         self.inputs[name] = inp
         return inp
 
@@ -236,7 +255,7 @@ class Network:
         """The distinct synapse types reaching a population, in a canonical (sorted) order."""
         kinds = {p.synapse for p in self.projections.values() if p.post == population}
         kinds |= {i.synapse for i in self.inputs.values() if i.target == population}
-        return tuple(sorted(kinds, key=lambda s: (s.kind, s.tau or 0.0)))
+        return tuple(sorted(kinds, key=synapses.SynapseType.sort_key))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Network):

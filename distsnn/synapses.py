@@ -1,28 +1,53 @@
-"""Synapse types and the fixed-point input that carries their weights.
+"""Synapse types, their kernels, and the fixed-point input that carries their weights.
 
-A synapse type says how a weight acts on its target neuron:
+A synapse type says how a weight ``w`` arriving at step ``a`` acts on its target neuron.
+It has a *kind* (the time course) and a *mode* (what the time course is):
 
-- ``delta``: the membrane potential jumps by ``weight`` mV on arrival (NEST's
-  ``iaf_psc_delta``).
-- ``exp`` (current-based): a current ``I`` in pA jumps by ``weight`` pA on arrival and
-  decays as ``dI/dt = -I / tau`` with ``tau`` in ms (NEST's ``iaf_psc_exp``).
+==============  ==================================================  =====================
+kind            time course ``s(t)``, ``t`` ms after the arrival      fields (ms)
+==============  ==================================================  =====================
+``delta``       the membrane potential jumps by ``w`` mV              none
+``exp``         ``w exp(-t / tau)``                                   ``tau``
+``double_exp``  ``w f (exp(-t / tau_decay) - exp(-t / tau_rise))``    ``tau_rise < tau_decay``
+==============  ==================================================  =====================
 
-Each distinct type that reaches a population is one *channel* of it; a neuron model
-interprets its channels (for ``exp`` it carries one current per channel).
+``f = 1 / (exp(-t_peak / tau_decay) - exp(-t_peak / tau_rise))`` normalises the peak,
+reached at ``t_peak = tau_rise tau_decay / (tau_decay - tau_rise) ln(tau_decay / tau_rise)``,
+to exactly ``w``.
+
+- mode ``current`` (the default): ``s`` is a current in pA, added to the membrane
+  equation (NEST's ``*_psc_*`` models). Weights in pA (mV for ``delta``), any sign.
+- mode ``conductance``: ``s`` is a conductance in nS that drives the current
+  ``s(t) (e_rev - V)`` pA with reversal potential ``e_rev`` (mV) (NEST's ``*_cond_*``).
+  Weights in nS, >= 0. ``delta`` has no conductance form (a conductance that lasts no
+  time passes no charge) and is rejected.
+
+In TOML: ``"delta"``, ``{kind = "exp", tau = 5.0}``,
+``{kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0}``,
+``{kind = "exp", mode = "conductance", tau = 5.0, e_rev = 0.0}``.
+
+Each distinct type that reaches a population is one *channel* of it. A neuron model
+states which (kind, mode) pairs it accepts and interprets its channels through
+:class:`Kernels`: every ``exp`` channel is one exponentially decaying *component*
+``S``, every ``double_exp`` channel two (a decay and a rise component, both incremented
+by ``w``, so ``s = f (S_decay - S_rise)``). Components decay exactly, ``S <- S exp(-dt /
+tau)``, and take the arrivals of a step after the membrane update of that step (NEST's
+order): an arrival at step ``a`` starts acting at step ``a + 1``.
 
 Fixed-point input. Arriving weights are summed in int64 units of ``QUANTUM`` =
-2**-36 of the weight's unit (about 1.5e-11 mV or pA). Integer addition is associative,
-so the input a neuron receives is bit-identical whatever the order in which spikes are
-delivered, which varies with the number of ranks, the partition and the epoch length.
-Weights are rounded once to the nearest quantum when synapses are built; a build whose
-summed incoming weights on one channel of one neuron could overflow the int64
-accumulator (more than 2**26 units in one step) is rejected.
+2**-36 of the weight's unit (about 1.5e-11 mV, pA or nS). Integer addition is
+associative, so the input a neuron receives is bit-identical whatever the order in which
+spikes are delivered, which varies with the number of ranks, the partition and the
+epoch length. Weights are rounded once to the nearest quantum when synapses are built;
+a build whose summed incoming weights on one channel of one neuron could overflow the
+int64 accumulator (more than 2**26 units in one step) is rejected.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -32,45 +57,244 @@ QUANTUM = 2.0 ** -36
 #: Largest absolute input one channel of one neuron may receive in one step (unit of the weight).
 MAX_INPUT = 2.0 ** 26
 
-KINDS = {"delta": (), "exp": ("tau",)}
-WEIGHT_UNITS = {"delta": "mV", "exp": "pA"}
+KINDS = {"delta": (), "exp": ("tau",), "double_exp": ("tau_rise", "tau_decay")}
+MODES = ("current", "conductance")
+#: Every (kind, mode) pair that exists; models accept a subset.
+PAIRS = (("delta", "current"), ("exp", "current"), ("double_exp", "current"),
+         ("exp", "conductance"), ("double_exp", "conductance"))
+CURRENT_PAIRS = PAIRS[:3]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class SynapseType:
-    """How a weight acts on the target. ``tau`` in ms (``exp`` only)."""
+    """How a weight acts on the target.
+
+    Parameters
+    ----------
+    kind : str
+        ``"delta"``, ``"exp"`` or ``"double_exp"``.
+    tau : float, optional
+        Decay time constant (ms) of ``exp``.
+    mode : str
+        ``"current"`` (default) or ``"conductance"``.
+    tau_rise, tau_decay : float, optional
+        Rise and decay time constants (ms) of ``double_exp``, ``tau_rise < tau_decay``.
+    e_rev : float, optional
+        Reversal potential (mV), conductance mode only.
+    """
 
     kind: str
     tau: float | None = None
+    mode: str = "current"
+    tau_rise: float | None = None
+    tau_decay: float | None = None
+    e_rev: float | None = None
+
+    def __post_init__(self) -> None:
+        _check("SynapseType", self.kind, self.mode, self.tau, self.tau_rise, self.tau_decay, self.e_rev)
 
     @property
     def weight_unit(self) -> str:
-        return WEIGHT_UNITS[self.kind]
+        if self.mode == "conductance":
+            return "nS"
+        return "mV" if self.kind == "delta" else "pA"
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.kind, self.mode
+
+    def sort_key(self) -> tuple:
+        """The canonical order of channels: by kind, mode, then the numbers."""
+        nums = (self.tau, self.tau_rise, self.tau_decay, self.e_rev)
+        return (self.kind, self.mode) + tuple((v is None, v or 0.0) for v in nums)
 
     def to_plain(self) -> Any:
         if self.kind == "delta":
             return "delta"
-        return {"kind": self.kind, "tau": self.tau}
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.mode != "current":
+            out["mode"] = self.mode
+        for k in KINDS[self.kind]:
+            out[k] = getattr(self, k)
+        if self.mode == "conductance":
+            out["e_rev"] = self.e_rev
+        return out
 
     def label(self) -> str:
-        return self.kind if self.tau is None else f"{self.kind}(tau={self.tau:g})"
+        if self.kind == "delta":
+            return "delta"
+        parts = [] if self.mode == "current" else ["conductance"]
+        parts += [f"{k}={getattr(self, k):g}" for k in KINDS[self.kind]]
+        if self.mode == "conductance":
+            parts.append(f"e_rev={self.e_rev:g}")
+        return f"{self.kind}({', '.join(parts)})"
+
+
+def _check(owner: str, kind: Any, mode: Any, tau: Any, tau_rise: Any, tau_decay: Any, e_rev: Any) -> None:
+    validate.choice(owner, "synapse.kind", kind, KINDS)
+    validate.choice(owner, "synapse.mode", mode, MODES)
+    if (kind, mode) not in PAIRS:
+        raise ValueError(f"{owner}: synapse kind {kind!r} has no {mode} mode (a delta conductance "
+                         f"passes no charge); valid pairs: {pair_list(PAIRS)}")
+    wanted = set(KINDS[kind]) | ({"e_rev"} if mode == "conductance" else set())
+    given = {"tau": tau, "tau_rise": tau_rise, "tau_decay": tau_decay, "e_rev": e_rev}
+    for k, v in given.items():
+        if k in wanted:
+            if v is None:
+                what = "mV" if k == "e_rev" else "ms"
+                raise ValueError(f"{owner}: synapse.{k} ({what}) is required for {mode} kind {kind!r}")
+            if k == "e_rev":
+                validate.number(owner, "synapse.e_rev", v, "mV")
+            else:
+                validate.positive(owner, f"synapse.{k}", v, "ms")
+        elif v is not None:
+            raise ValueError(f"{owner}: synapse.{k} does not apply to {mode} kind {kind!r} "
+                             f"(it takes {', '.join(sorted(wanted)) or 'no fields'})")
+    if kind == "double_exp" and not tau_rise < tau_decay:
+        raise ValueError(f"{owner}: synapse.tau_rise must be < tau_decay = {tau_decay} ms, got {tau_rise}")
 
 
 def parse(owner: str, spec: Any) -> SynapseType:
-    """``"delta"``, ``{kind = "exp", tau = 5.0}`` or a :class:`SynapseType`."""
+    """A synapse type from ``"delta"``, a table such as ``{kind = "exp", tau = 5.0}``, or a
+    :class:`SynapseType`; errors name ``owner``."""
     if isinstance(spec, SynapseType):
-        spec = spec.to_plain()
+        return spec
     if isinstance(spec, str):
         spec = {"kind": spec}
     validate.mapping(owner, "synapse", spec)
     kind = spec.get("kind")
     validate.choice(owner, "synapse.kind", kind, KINDS)
-    validate.known_fields(f"{owner} synapse ({kind})", {k: v for k, v in spec.items() if k != "kind"}, KINDS[kind])
-    if kind == "exp":
-        if "tau" not in spec:
-            raise ValueError(f"{owner}: synapse.tau (ms) is required for kind 'exp'")
-        return SynapseType("exp", validate.positive(owner, "synapse.tau", spec["tau"], "ms"))
-    return SynapseType("delta")
+    mode = spec.get("mode", "current")
+    validate.choice(owner, "synapse.mode", mode, MODES)
+    allowed = KINDS[kind] + (("e_rev",) if mode == "conductance" else ())
+    validate.known_fields(f"{owner} synapse ({mode} {kind})",
+                          {k: v for k, v in spec.items() if k not in ("kind", "mode")}, allowed)
+    values = {k: validate.number(owner, f"synapse.{k}", spec[k], "mV" if k == "e_rev" else "ms")
+              for k in allowed if k in spec}
+    fields = {**dict(tau=None, tau_rise=None, tau_decay=None, e_rev=None), **values}
+    _check(owner, kind, mode, **fields)
+    return SynapseType(kind, mode=mode, **fields)
+
+
+def pair_list(pairs: Iterable[tuple[str, str]]) -> str:
+    """``"delta (current), exp (current), ..."`` for error messages."""
+    return ", ".join(f"{k} ({m})" for k, m in pairs) or "none"
+
+
+def check_accepts(owner: str, syn: SynapseType, model: Any) -> None:
+    """Reject a synapse type the target model does not take, naming the pairs it does."""
+    if syn.pair not in model.SYNAPSE_KINDS:
+        lif = model.NAME == "lif" and syn.mode == "conductance"
+        hint = " (use model 'lif_cond' for conductance synapses)" if lif else ""
+        raise ValueError(f"{owner}: synapse {syn.kind} ({syn.mode}) does not act on model {model.NAME!r}; "
+                         f"it takes {pair_list(model.SYNAPSE_KINDS)}{hint}")
+
+
+def peak(tau_rise: float, tau_decay: float) -> tuple[float, float]:
+    """``(t_peak, f)`` of the double exponential: time of its peak (ms) and the factor that
+    makes the peak equal to the weight."""
+    t_peak = tau_rise * tau_decay / (tau_decay - tau_rise) * math.log(tau_decay / tau_rise)
+    return t_peak, 1.0 / (math.exp(-t_peak / tau_decay) - math.exp(-t_peak / tau_rise))
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The synaptic components of one population's channels, prepared once.
+
+    ``delta_rows``: channels whose weights jump V (mV). Per component ``k``:
+    ``channel[k]`` (whose arrivals it takes), ``tau[k]`` (ms), ``decay[k] = exp(-dt /
+    tau[k])``, ``coef[k]`` (1 for ``exp``; ``+f`` and ``-f`` for the decay and rise
+    parts of ``double_exp``), ``conductance[k]`` and ``e_rev[k]`` (mV, 0 for currents).
+
+    The synaptic state is an array ``S[k, neuron]`` holding each component's contribution:
+    an arrival of weight ``w`` adds ``coef[k] w``, so the current-mode current (pA) is the
+    sum of ``S`` over current components and the conductance (nS) the sum over
+    conductance components.
+    """
+
+    delta_rows: np.ndarray
+    channel: np.ndarray
+    tau: np.ndarray
+    decay: np.ndarray
+    coef: np.ndarray
+    conductance: np.ndarray
+    e_rev: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.channel.size)
+
+    def zeros(self, n: int) -> np.ndarray:
+        return np.zeros((self.size, n), dtype=np.float64)
+
+    def arrive(self, S: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Decay the components over one step, then add the step's arrivals."""
+        if not self.size:
+            return S
+        return S * self.decay[:, None] + self.coef[:, None] * x[self.channel]
+
+    def jumps(self, x: np.ndarray) -> np.ndarray | float:
+        """Summed delta arrivals (mV) of one step."""
+        return x[self.delta_rows].sum(axis=0) if self.delta_rows.size else 0.0
+
+    def weights_at(self, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Matrices ``(WI, WG, WE)``, shape (times, components), such that ``WI @ S``,
+        ``WG @ S`` and ``WE @ S`` are the current-mode current (pA), the total conductance
+        (nS) and the sum of conductance x reversal potential (nS mV) at ``offsets`` ms
+        after the start of a step, for the state ``S`` at its start."""
+        e = np.exp(-np.asarray(offsets, dtype=np.float64)[:, None] / self.tau[None, :])
+        cond = self.conductance.astype(np.float64)[None, :]
+        return e * (1.0 - cond), e * cond, e * cond * self.e_rev[None, :]
+
+    def mean_weights(self, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vectors ``(wi, wg, we)``: as :meth:`weights_at`, for the means over ``[0, h]``
+        (``tau / h (1 - exp(-h / tau))``, exact)."""
+        e = -self.tau / h * np.expm1(-h / self.tau)
+        cond = self.conductance.astype(np.float64)
+        return e * (1.0 - cond), e * cond, e * cond * self.e_rev
+
+    def current(self, S: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Total synaptic current (pA) for the state ``S`` and membrane potential ``V``."""
+        if not self.size:
+            return np.zeros_like(V)
+        return np.where(self.conductance[:, None], S * (self.e_rev[:, None] - V[None, :]), S).sum(axis=0)
+
+    def conductance_total(self, S: np.ndarray) -> np.ndarray:
+        """Total synaptic conductance (nS)."""
+        return S[self.conductance].sum(axis=0)
+
+
+def kernels(channels: tuple[SynapseType, ...], dt: float) -> Kernels:
+    """The components of ``channels`` (in channel order; a double exponential gives its
+    decay component, then its rise component)."""
+    ch, tau, coef, cond, erev = [], [], [], [], []
+    for i, c in enumerate(channels):
+        if c.kind == "exp":
+            parts = [(c.tau, 1.0)]
+        elif c.kind == "double_exp":
+            f = peak(c.tau_rise, c.tau_decay)[1]
+            parts = [(c.tau_decay, f), (c.tau_rise, -f)]
+        else:
+            continue
+        for t, k in parts:
+            ch.append(i)
+            tau.append(t)
+            coef.append(k)
+            cond.append(c.mode == "conductance")
+            erev.append(c.e_rev if c.mode == "conductance" else 0.0)
+    tau_a = np.array(tau, dtype=np.float64)
+    return Kernels(
+        delta_rows=np.array([i for i, c in enumerate(channels) if c.kind == "delta"], dtype=np.int64),
+        channel=np.array(ch, dtype=np.int64), tau=tau_a, decay=np.exp(-dt / tau_a),
+        coef=np.array(coef, dtype=np.float64), conductance=np.array(cond, dtype=bool),
+        e_rev=np.array(erev, dtype=np.float64))
+
+
+def check_weight(owner: str, syn: SynapseType, low: float) -> None:
+    """Conductance weights must be >= 0 nS; ``low`` is the smallest weight that can occur."""
+    if syn.mode == "conductance" and not low >= 0.0:
+        raise ValueError(f"{owner}: weight must be >= 0 nS for conductance synapse {syn.label()}, "
+                         f"got values down to {low!r}")
 
 
 def quantize(owner: str, weights: np.ndarray) -> np.ndarray:

@@ -1,20 +1,37 @@
 """Neuron models: one module each, with the same functions.
 
-A model module provides ``NAME``, ``SYNAPSE_KINDS`` (the synapse kinds it accepts),
-``RECORDABLE`` (state variables a monitor may sample), ``INITIAL`` (variables that
-take initial values), ``params_from(owner, dict) -> Params`` (validated),
-``prepare(params, dt, channels) -> Prepared`` (propagators, computed once),
-``init_state(prepared, initial, gids) -> State`` (``gids``: the local neurons' global ids), the pure step
-``step(state, inputs, prepared, n) -> (state, spiked)`` (advance to step ``n``) and ``record(state, var)``.
+A model module provides
+
+- ``NAME``;
+- ``SYNAPSE_KINDS``: the (kind, mode) pairs of synapse types it accepts (see
+  :mod:`distsnn.synapses`; an empty tuple for generators, which take no input);
+- ``RECORDABLE``: state variables a monitor may sample; ``INITIAL``: variables that
+  take initial values;
+- ``params_from(owner, dict, size, dt) -> Params``: validated, frozen parameters of a
+  population of ``size`` neurons simulated at step ``dt`` ms (errors name ``owner``);
+- ``prepare(params, dt, channels, key=None) -> Prepared``: constants computed once
+  (propagators, sub-step counts); ``key`` is the population's own random stream,
+  ``rng.stream_key(seed, "<NAME>_pop:<population>")``, used by generators that draw;
+- ``init_state(prepared, initial, gids, index=None) -> State``: the local neurons'
+  state (``gids``: their global ids, ``index``: their positions in the population);
+- the pure ``step(state, inputs, prepared, n) -> (state, spiked)``, which advances from
+  step ``n - 1`` to ``n``; ``inputs[c]`` holds the summed weights arriving on channel
+  ``c`` (:meth:`distsnn.network.Network.channels` order) at step ``n``;
+- ``record(state, var)``.
+
+Models: ``lif`` (current-based, exact), ``lif_cond`` (conductance-based, NEST's
+``iaf_cond_exp``), ``izhikevich`` (Izhikevich 2003), ``hh`` (Hodgkin-Huxley, NEST's
+``hh_psc_alpha`` parameters), ``adex`` (Brette & Gerstner 2005), and the generators
+``spike_train`` and ``poisson``.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from . import lif
+from . import adex, hh, izhikevich, lif, lif_cond, poisson, spike_train
 
-MODELS: dict[str, ModuleType] = {lif.NAME: lif}
+MODELS: dict[str, ModuleType] = {m.NAME: m for m in (lif, lif_cond, izhikevich, hh, adex, spike_train, poisson)}
 
 
 def get(owner: str, name: str) -> ModuleType:

@@ -3,8 +3,12 @@
 Equations (units ms, mV, pA, pF)::
 
     C_m dV/dt = -(C_m / tau_m) (V - E_L) + I_e + sum_k I_k(t)
-    dI_k/dt   = -I_k / tau_k            (one current per ``exp`` channel)
+    dI_k/dt   = -I_k / tau_k            (one component per ``exp`` channel, two per
+                                         ``double_exp``: see :mod:`distsnn.synapses`)
     V >= V_th  ->  spike, V = V_reset, clamped for t_ref
+
+Synapses: ``delta``, ``exp`` and ``double_exp``, current-based only (the model is
+linear; for conductance synapses use ``lif_cond``).
 
 Between arrivals the system is linear, so it is advanced by its exact propagator
 (Rotter & Diesmann 1999), computed once in :func:`prepare`::
@@ -20,7 +24,8 @@ and ``iaf_psc_exp``:
 
 1. if not refractory: ``V <- E_L + P22 (V - E_L) + P20 I_e + sum_k P21_k I_k + sum(delta
    arrivals)``; else count the refractory step down (delta arrivals are discarded);
-2. ``I_k <- P11_k I_k + arrivals_k``;
+2. ``I_k <- P11_k I_k + c_k (arrivals of its channel)`` (``c_k``: 1, or the double
+   exponential's ``+f`` / ``-f``);
 3. if ``V >= V_th``: spike at step n+1, ``V <- V_reset``, refractory for
    ``round(t_ref / dt)`` steps.
 
@@ -35,11 +40,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .. import timegrid, validate
+from .. import synapses, timegrid, validate
 from ..synapses import SynapseType
 
 NAME = "lif"
-SYNAPSE_KINDS = ("delta", "exp")
+SYNAPSE_KINDS = synapses.CURRENT_PAIRS
 RECORDABLE = ("V_m", "I_syn")
 INITIAL = ("V_m",)
 
@@ -62,7 +67,7 @@ class Params:
     I_e: float = 0.0
 
 
-def params_from(owner: str, given: Mapping[str, Any]) -> Params:
+def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
     names = [f.name for f in fields(Params)]
     validate.known_fields(owner, given, names, "parameter")
     p = {k: validate.number(owner, k, v) for k, v in given.items()}
@@ -79,6 +84,9 @@ def params_from(owner: str, given: Mapping[str, Any]) -> Params:
 
 @dataclass(frozen=True)
 class Prepared:
+    """Propagators; per synaptic component k: ``P11[k]``, ``P21[k]``, ``exp_rows[k]`` (its
+    channel) and ``coef[k]`` (what an arrival of weight 1 adds to ``I[k]``)."""
+
     p: Params
     P22: float
     P20: float
@@ -86,6 +94,7 @@ class Prepared:
     P21: np.ndarray
     delta_rows: np.ndarray
     exp_rows: np.ndarray
+    coef: np.ndarray
     ref_steps: int
 
 
@@ -96,23 +105,24 @@ class State:
     I: np.ndarray
 
 
-def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...]) -> Prepared:
+def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
+            key: tuple[int, int] | None = None) -> Prepared:
+    """Propagators for step ``dt``; ``key`` (the population's random stream) is unused."""
     h = dt
     P22 = np.exp(-h / p.tau_m)
-    exp_ch = [i for i, c in enumerate(channels) if c.kind == "exp"]
-    taus = np.array([channels[i].tau for i in exp_ch], dtype=np.float64)
-    y = h * (1.0 / p.tau_m - 1.0 / taus)
+    k = synapses.kernels(channels, dt)
+    y = h * (1.0 / p.tau_m - 1.0 / k.tau)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(y == 0.0, 1.0, np.expm1(y) / np.where(y == 0.0, 1.0, y))
     return Prepared(
         p=p, P22=float(P22), P20=float(-p.tau_m / p.C_m * np.expm1(-h / p.tau_m)),
-        P11=np.exp(-h / taus), P21=h / p.C_m * P22 * ratio,
-        delta_rows=np.array([i for i, c in enumerate(channels) if c.kind == "delta"], dtype=np.int64),
-        exp_rows=np.array(exp_ch, dtype=np.int64),
+        P11=k.decay, P21=h / p.C_m * P22 * ratio,
+        delta_rows=k.delta_rows, exp_rows=k.channel, coef=k.coef,
         ref_steps=int(timegrid.to_steps(p.t_ref, dt)))
 
 
-def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray) -> State:
+def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
+               index: np.ndarray | None = None) -> State:
     n = gids.size
     V = np.asarray(initial["V_m"], dtype=np.float64) if "V_m" in initial else np.full(n, prep.p.E_L)
     return State(V=V.copy(), refr=np.zeros(n, dtype=np.int64),
@@ -130,7 +140,7 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     active = s.refr == 0
     v = np.where(active, v, s.V)
     refr = np.where(active, s.refr, s.refr - 1)
-    current = s.I * c.P11[:, None] + x[c.exp_rows] if c.exp_rows.size else s.I
+    current = s.I * c.P11[:, None] + c.coef[:, None] * x[c.exp_rows] if c.exp_rows.size else s.I
     spiked = v >= p.V_th
     v = np.where(spiked, p.V_reset, v)
     refr = np.where(spiked, c.ref_steps, refr)
