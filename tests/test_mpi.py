@@ -1,8 +1,11 @@
 """The distributed engine through real mpiexec runs (oversubscribed), each under a timeout.
 
-One network with every connector and synapse kind runs in one process, under
-``mpiexec -n 1`` and on 2, 3 and 4 ranks with several partitioners; spikes (gid, step)
-and sampled traces must be identical, bit for bit.
+Two networks together use every neuron model, synapse kind and connector:
+``tests/data/mixed.toml`` (every connector, LIF with delta and exp synapses,
+distributions, Poisson input) and the model-zoo network of ``test_models_mixed``
+(every model, every synapse kind and mode, generators, scheduled input). Each runs in
+one process, under ``mpiexec -n 1`` and on 2, 3 and 4 ranks with several partitioners;
+spikes (gid, step) and sampled traces must be identical, bit for bit.
 """
 
 from __future__ import annotations
@@ -18,18 +21,37 @@ import partitioning
 from distsnn import graph
 
 from .mpi.launch import ROOT, mpirun, needs_mpi, plain
+from .test_models_mixed import mixed
 
 NET = os.path.join(ROOT, "tests", "data", "mixed.toml")
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ref")
+def _reference(out) -> ds.Result:
     proc = plain(["-m", "distsnn.cli", "run", NET, "--out", str(out)])
     assert proc.returncode == 0, proc.stderr
     res = ds.load(str(out))
     assert len(res.spikes) > 500, "the test network must be active"
     return res
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _reference(tmp_path_factory.mktemp("ref"))
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """The model-zoo network as TOML, and its single-process records."""
+    path = tmp_path_factory.mktemp("zoo") / "zoo.toml"
+    ds.dump(mixed(), str(path))
+    out = tmp_path_factory.mktemp("zoo_ref")
+    proc = plain(["-m", "distsnn.cli", "run", str(path), "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    res = ds.load(str(out))
+    net = ds.load_network(str(path))
+    for name, lo in net.offsets().items():   # every model fires
+        assert len(res.spikes.of(lo, lo + net.populations[name].size)) > 0, name
+    return str(path), res
 
 
 def _same(a: ds.Result, b: ds.Result) -> None:
@@ -53,6 +75,18 @@ def test_identical_spikes_and_traces_on_any_rank_count_and_partitioner(reference
     assert res.summary["ranks"] == ranks
     assert len([f for f in os.listdir(tmp_path) if f.endswith(".h5")]) == ranks
     _same(reference, res)
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks,method", [(1, "metis"), (2, "metis"), (3, "round_robin"), (4, "block"),
+                                          (4, "metis")])
+def test_every_model_and_synapse_kind_is_rank_invariant(zoo, tmp_path, ranks, method):
+    path, ref = zoo
+    proc = mpirun(ranks, ["-m", "distsnn.cli", "run", path, "--out", str(tmp_path), "--partitioner", method])
+    assert proc.returncode == 0, proc.stderr
+    res = ds.load(str(tmp_path))
+    assert res.summary["ranks"] == ranks
+    _same(ref, res)
 
 
 @needs_mpi
