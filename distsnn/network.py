@@ -170,8 +170,9 @@ class Network:
         synapses.check_accepts(owner, syn, models.get(owner, self.populations[post].model))
         w = self._value(owner, "weight", weight, conn, n_pre, n_post)
         # The smallest weight that can occur (from an edge list's column when w is None).
-        low = w.bounds()[0] if w is not None else float(np.min(conn.weight, initial=0.0))
-        synapses.check_weight(owner, syn, low)
+        low, high = (w.bounds() if w is not None
+                     else (float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))))
+        synapses.check_weight(owner, syn, low, high)
         d = self._value(owner, "delay", delay, conn, n_pre, n_post)
         self._check_delay(owner, d, conn)
         proj = Projection(name, pre, post, conn, syn, w, d)
@@ -220,6 +221,9 @@ class Network:
         pop = self._population("StateMonitor", population)
         variables = (variables,) if isinstance(variables, str) else tuple(variables)
         rec = models.get(owner, pop.model).RECORDABLE
+        if not rec:
+            raise ValueError(f"{owner}: model {pop.model!r} has no state to record (it is a spike source); "
+                             f"use a spike monitor")
         for v in variables:
             validate.choice(owner, "variables", v, rec)
         if not variables:

@@ -290,11 +290,16 @@ def kernels(channels: tuple[SynapseType, ...], dt: float) -> Kernels:
         e_rev=np.array(erev, dtype=np.float64))
 
 
-def check_weight(owner: str, syn: SynapseType, low: float) -> None:
-    """Conductance weights must be >= 0 nS; ``low`` is the smallest weight that can occur."""
+def check_weight(owner: str, syn: SynapseType, low: float, high: float | None = None) -> None:
+    """Conductance weights must be >= 0 nS; ``low`` and ``high`` bound the weights that can
+    occur. Bounded weights beyond the fixed-point range are rejected here, when the
+    projection is added; unbounded distributions are checked on the drawn values."""
     if syn.mode == "conductance" and not low >= 0.0:
         raise ValueError(f"{owner}: weight must be >= 0 nS for conductance synapse {syn.label()}, "
                          f"got values down to {low!r}")
+    for bound in (low, low if high is None else high):
+        if np.isfinite(bound) and abs(bound) > MAX_INPUT:
+            raise ValueError(f"{owner}: weight must be finite with |weight| <= {MAX_INPUT:g}, got {bound!r}")
 
 
 def quantize(owner: str, weights: np.ndarray) -> np.ndarray:

@@ -32,6 +32,12 @@ def build(n: Network):
     return Simulation(n, LocalComm(), owner=np.zeros(n.size, dtype=np.int64))
 
 
+def _source_net() -> Network:
+    n = net()
+    n.add_population("src", 3, "poisson", {"rate": 10.0})
+    return n
+
+
 def with_projection(weight):
     def make():
         n = net()
@@ -190,6 +196,16 @@ CASES = [
      r"PoissonInput 'd': weight must be finite, got nan"),
     ("weight above accumulator range", with_projection(2.0**27),
      J + r": weight must be finite with \|weight\| <= 6\.71089e\+07, got 134217728\.0"),
+    ("weight above accumulator range, rejected when added",
+     lambda: net().add_projection("a", "b", {"rule": "all_to_all"}, weight=-2.0**27, delay=1.0),
+     J + r": weight must be finite with \|weight\| <= 6\.71089e\+07, got -134217728\.0"),
+    ("uniform weight reaching above accumulator range",
+     lambda: net().add_projection("a", "b", {"rule": "all_to_all"}, weight={"dist": "uniform", "low": 0.0,
+                                  "high": 1e8}, delay=1.0),
+     J + r": weight must be finite with \|weight\| <= 6\.71089e\+07, got 100000000\.0"),
+    ("state monitor on a spike source",
+     lambda: _source_net().add_state_monitor("src", ["V_m"]),
+     r"StateMonitor on 'src': model 'poisson' has no state to record \(it is a spike source\)"),
     ("summed weights above accumulator range", with_projection(2.0**25),
      r"Population 'b': neuron 0 could receive up to 1\.67772e\+08 mV in one step on channel delta, "
      r"above the limit 6\.71089e\+07"),
