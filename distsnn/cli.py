@@ -1,11 +1,14 @@
 """The ``distsnn`` command.
 
-    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N]
+    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
+    distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
+                      [--json FILE] [--plot FILE.png]
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
 times of build and simulation. With ``--out DIR`` it writes each rank's records to
-``DIR/rank*.h5`` (read them back merged with :func:`distsnn.load`).
+``DIR/rank*.h5`` (read them back merged with :func:`distsnn.load`). ``partition``
+reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
@@ -21,7 +24,7 @@ import argparse
 import sys
 import time
 
-from . import config, placement
+from . import config, partition_cli, placement
 from .comm import world
 from .engine import Simulation
 from .io import hdf5
@@ -70,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
     run.set_defaults(func=_run)
+    partition_cli.add_parser(sub)
     return ap
 
 

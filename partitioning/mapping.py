@@ -18,7 +18,10 @@ A host's quota is the sum of its devices' quotas. Then:
    unplaced part with the most traffic by adding the part with the most traffic to
    the parts already there, until the host's quota is met.
 2. Best-first pairwise swaps between hosts while one lowers inter-host traffic
-   (at most ``2 P`` swaps, each ``O(P^2)``); swaps keep every host's count.
+   (at most ``2 P`` swaps, each ``O(P^2)``); swaps keep every host's count. The swaps
+   run from the greedy grouping and from in-order filling, and the grouping with less
+   inter-host traffic is kept, so the result is never worse than in-order placement
+   (with ``P <= D``, where in-order filling meets the same host counts).
 3. Within a host, parts in decreasing load each go to the device with remaining
    quota whose ``(device load + part load) / speed`` is smallest: the heaviest part
    lands on the fastest device.
@@ -251,7 +254,13 @@ def map_to_devices(traffic: ArrayLike, loads: ArrayLike, machine: Machine) -> np
     quota = _device_quota(nparts, machine)
     host_quota = quota.reshape(machine.hosts, dph).sum(axis=1)
     host_speed = speeds.reshape(machine.hosts, dph).sum(axis=1)
-    host = _swap_hosts(sym, _grow_hosts(sym, host_quota, host_speed), machine.hosts)
+    # Swaps only find local optima: start them both from the greedy grouping and from
+    # in-order filling (which wins when part numbers already follow the structure, as
+    # METIS's often do) and keep the grouping with less traffic between hosts.
+    in_order = np.repeat(np.arange(machine.hosts), host_quota)[:nparts]
+    candidates = [_swap_hosts(sym, start, machine.hosts)
+                  for start in (_grow_hosts(sym, host_quota, host_speed), in_order)]
+    host = min(candidates, key=lambda h: float(sym[h[:, None] != h[None, :]].sum()))
 
     device = np.empty(nparts, dtype=np.int64)
     device_load = np.zeros(machine.n_devices)
