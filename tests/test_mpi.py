@@ -125,24 +125,37 @@ def test_invalid_input_under_mpi_exits_nonzero_without_output(tmp_path):
 
 
 @needs_mpi
-def test_messages_match_the_lambda_minus_one_prediction(tmp_path):
-    """Measured spike messages equal the partitioning metric's (lambda - 1) volume with
-    each neuron's measured spike count as its rate."""
-    proc = mpirun(4, ["-m", "distsnn.cli", "run", NET, "--out", str(tmp_path), "--partitioner", "round_robin"])
+@pytest.mark.parametrize("path,method,ranks", [
+    (os.path.join(ROOT, "examples", "modular.toml"), "metis", 4),
+    (os.path.join(ROOT, "examples", "modular.toml"), "round_robin", 3),
+    (NET, "round_robin", 4)])
+def test_messages_match_the_lambda_minus_one_prediction(tmp_path, path, method, ranks):
+    """Measured spike messages per rank pair equal the partitioning metrics' (lambda - 1)
+    traffic with each neuron's measured spike count as its rate, and bytes follow."""
+    proc = mpirun(ranks, ["-m", "distsnn.cli", "run", path, "--out", str(tmp_path), "--partitioner", method,
+                          "--t-stop", "100"])
     assert proc.returncode == 0, proc.stderr
     res = ds.load(str(tmp_path))
-    net = ds.load_network(NET)
-    owner = np.arange(net.size) % 4
+    net = ds.load_network(path)
+    owner = ds.placement.owner_of(net, ranks, method)
     g = graph.neuron_graph(net)
     counts = np.bincount(res.spikes.gid, minlength=net.size).astype(float)
+    assert counts.sum() > 100
     g = partitioning.CommGraph(g.indptr, g.indices, g.weight, g.delay, g.vertex_weight, counts, g.size)
-    traffic = partitioning.traffic_matrix(g, owner, 4)
-    sent = np.array([r["messages_sent"] for r in res.summary["per_rank"]])
-    received = np.array([r["messages_received"] for r in res.summary["per_rank"]])
+    traffic = partitioning.traffic_matrix(g, owner, ranks)
+    per_rank = res.summary["per_rank"]
+    assert [r["neurons"] for r in per_rank] == np.bincount(owner, minlength=ranks).tolist()
+    sent = np.array([r["messages_sent"] for r in per_rank])
+    received = np.array([r["messages_received"] for r in per_rank])
     np.testing.assert_array_equal(sent, traffic.sum(axis=1))
     np.testing.assert_array_equal(received, traffic.sum(axis=0))
     assert sent.sum() == partitioning.comm_volume(g, owner) > 0
-    assert all(r["bytes_sent"] >= 8 * r["messages_sent"] for r in res.summary["per_rank"])
+    epochs = res.summary["t_sim_ms"] / (res.summary["epoch_steps"] * net.dt)
+    for r in per_rank:   # 8 bytes a message, plus one count per other rank and epoch
+        assert r["bytes_sent"] == 8 * r["messages_sent"] + 8 * (ranks - 1) * int(np.ceil(epochs))
+    if method == "metis":
+        # Only the 5 ms links between areas cross ranks: the epoch is 5 ms, not 1 ms.
+        assert res.summary["epoch_steps"] == 50 and res.summary["min_delay_steps"] == 10
 
 
 def test_plain_run_equals_mpiexec_one(reference, tmp_path):
