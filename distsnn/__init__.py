@@ -21,7 +21,7 @@ from .synapses import SynapseType
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
+    "comm", "placement", "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
 ]

@@ -70,7 +70,6 @@ def test_neuron_graph_holds_exactly_the_synapses_the_engine_builds():
 
     # The same pairs, drawn again from the connectors directly.
     w = np.zeros((net.size, net.size))
-    d = np.full((net.size, net.size), np.iinfo(np.int64).max)
     off = net.offsets()
     for proj in net.projections.values():
         n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size

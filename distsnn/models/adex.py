@@ -40,7 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 from numba import njit
 
-from .. import synapses, timegrid
+from .. import synapses
 from ..synapses import Kernels, SynapseType
 from . import common
 
@@ -94,15 +94,7 @@ def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> P
     return p
 
 
-@dataclass(frozen=True)
-class Prepared:
-    p: Params
-    k: Kernels
-    substeps: int
-    h: float
-    WA: np.ndarray
-    WG: np.ndarray
-    ref_steps: int
+Prepared = common.SubstepPrepared
 
 
 @dataclass(frozen=True)
@@ -116,10 +108,7 @@ class State:
 
 def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
-    k = synapses.kernels(channels, dt)
-    m = common.substeps(dt, H_MAX)
-    WA, WG = common.drive_matrices(k, dt, m)
-    return Prepared(p, k, m, dt / m, WA, WG, int(timegrid.to_steps(p.t_ref, dt)))
+    return common.prepare_substeps(p, dt, channels, common.substeps(dt, H_MAX), p.t_ref)
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,

@@ -11,13 +11,13 @@ them in closed form, and only the membrane carries integration error.
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .. import validate
-from ..synapses import Kernels
+from .. import synapses, timegrid, validate
+from ..synapses import Kernels, SynapseType
 
 
 def parse(owner: str, cls: type, given: Mapping[str, Any], units: Mapping[str, str],
@@ -71,3 +71,26 @@ def initial(initial_values: Mapping[str, np.ndarray], var: str, default: Any, n:
 def jumps(k: Kernels, x: np.ndarray, n: int) -> np.ndarray:
     """The step's summed delta arrivals (mV) as a contiguous array of ``n`` values."""
     return np.ascontiguousarray(np.broadcast_to(np.asarray(k.jumps(x), dtype=np.float64), (n,)))
+
+
+@dataclass(frozen=True)
+class SubstepPrepared:
+    """Constants of a model integrated by RK4 over ``substeps`` sub-steps of length ``h``
+    (ms): its parameters, synaptic kernels, the drive matrices of :func:`drive_matrices`
+    and the refractory period in steps."""
+
+    p: Any
+    k: Kernels
+    substeps: int
+    h: float
+    WA: np.ndarray
+    WG: np.ndarray
+    ref_steps: int
+
+
+def prepare_substeps(p: Any, dt: float, channels: tuple[SynapseType, ...], m: int,
+                     t_ref: float = 0.0) -> SubstepPrepared:
+    """Kernels and drive matrices for ``m`` sub-steps of ``dt``; ``t_ref`` in ms."""
+    k = synapses.kernels(channels, dt)
+    WA, WG = drive_matrices(k, dt, m)
+    return SubstepPrepared(p, k, m, dt / m, WA, WG, int(timegrid.to_steps(t_ref, dt)))

@@ -115,14 +115,7 @@ def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> P
     return p
 
 
-@dataclass(frozen=True)
-class Prepared:
-    p: Params
-    k: Kernels
-    substeps: int
-    h: float
-    WA: np.ndarray
-    WG: np.ndarray
+Prepared = common.SubstepPrepared
 
 
 @dataclass(frozen=True)
@@ -135,10 +128,8 @@ class State:
 
 def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
-    k = synapses.kernels(channels, dt)
     m = common.substeps(dt, H_MAX) if p.integration == "accurate" else 1
-    WA, WG = common.drive_matrices(k, dt, m)
-    return Prepared(p, k, m, dt / m, WA, WG)
+    return common.prepare_substeps(p, dt, channels, m)
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
