@@ -18,12 +18,8 @@ slowest rank's, memory is summed over ranks, and rank 0 prints.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import sys
-import time
 
-import numpy as np
+import benchlib
 
 import distsnn as ds
 
@@ -50,46 +46,9 @@ def brunel(n_total: int, seed: int, t_stop: float) -> ds.Network:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--neurons", type=int, default=12500)
-    ap.add_argument("--time-ms", type=float, default=1000.0)
-    ap.add_argument("--seed", type=int, default=12345)
-    ap.add_argument("--partitioner", default="metis", choices=ds.placement.METHODS)
+    benchlib.add_arguments(ap, neurons=12500)
     args = ap.parse_args(argv)
-
-    comm = ds.comm.world()
-    if comm.size > 1:
-        from distsnn.comm.mpi import abort_on_exception
-
-        abort_on_exception(comm)
-    t0 = time.perf_counter()
-    net = brunel(args.neurons, args.seed, args.time_ms)
-    sim = ds.Simulation(net, comm=comm, partitioner=args.partitioner)
-    t_build = comm.allreduce(time.perf_counter() - t0, "max")
-    comm.barrier()
-    t1 = time.perf_counter()
-    res = sim.run(args.time_ms)
-    t_sim = comm.allreduce(time.perf_counter() - t1, "max")
-    rss = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "sum")
-    parts = comm.gather((res.spikes.gid, res.spikes.step))
-    if comm.rank != 0:
-        return
-    spikes = ds.Spikes.from_steps(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                                  net.dt)
-    s = res.summary
-    ranks = s["per_rank"]
-    out = dict(bench="brunel", simulator=f"distsnn-{ds.__version__}", ranks=s["ranks"],
-               partitioner=args.partitioner, N=args.neurons,
-               t_sim_ms=args.time_ms, build_s=t_build, sim_s=t_sim, spikes=s["spikes"],
-               rate_hz=s["mean_rate_hz"], cv_isi=ds.Result(spikes).isi_cv(), n_synapses=s["synapses"],
-               events_per_s=sum(r["events"] for r in ranks) / t_sim if t_sim else 0.0,
-               update_s=max(r["update_s"] for r in ranks), exchange_s=max(r["exchange_s"] for r in ranks),
-               deliver_s=max(r["deliver_s"] for r in ranks),
-               bytes_sent=sum(r["bytes_sent"] for r in ranks),
-               synapse_bytes=sum(r["synapse_bytes"] for r in ranks), peak_rss_mb=rss)
-    for k, v in out.items():
-        print(f"  {k:>14}: {v:.4g}" if isinstance(v, float) else f"  {k:>14}: {v}")
-    print("RESULT " + json.dumps(out, sort_keys=True, default=float))
-    sys.stdout.flush()
+    benchlib.run("brunel", lambda: brunel(args.neurons, args.seed, args.time_ms), args)
 
 
 if __name__ == "__main__":

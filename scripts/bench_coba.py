@@ -10,16 +10,15 @@ printed figures and the ``RESULT {json}`` line compare side by side with the anc
 (NEST 3.10: 19.9 Hz; Brian2: 21.5 Hz).
 
     python scripts/bench_coba.py --neurons 4000 --time-ms 1000
+    .venv/bin/mpiexec -n 2 .venv/bin/python scripts/bench_coba.py
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import sys
-import time
+
+import benchlib
 
 import distsnn as ds
 from distsnn import config
@@ -40,31 +39,9 @@ def coba(n_total: int, seed: int, t_stop: float) -> ds.Network:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--neurons", type=int, default=4000)
-    ap.add_argument("--time-ms", type=float, default=1000.0)
-    ap.add_argument("--seed", type=int, default=12345)
+    benchlib.add_arguments(ap, neurons=4000)
     args = ap.parse_args(argv)
-
-    t0 = time.perf_counter()
-    net = coba(args.neurons, args.seed, args.time_ms)
-    sim = ds.Simulation(net)
-    t_build = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    res = sim.run(args.time_ms)
-    t_sim = time.perf_counter() - t1
-    s = res.summary
-    rank = s["per_rank"][0]
-    out = dict(bench="coba", simulator=f"distsnn-{ds.__version__}", ranks=s["ranks"], N=args.neurons,
-               t_sim_ms=args.time_ms, build_s=t_build, sim_s=t_sim, spikes=s["spikes"],
-               rate_hz=s["mean_rate_hz"], cv_isi=res.isi_cv(), n_synapses=s["synapses"],
-               events_per_s=rank["events"] / t_sim if t_sim else 0.0,
-               update_s=rank["update_s"], exchange_s=rank["exchange_s"], deliver_s=rank["deliver_s"],
-               synapse_bytes=rank["synapse_bytes"],
-               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-    for k, v in out.items():
-        print(f"  {k:>14}: {v:.4g}" if isinstance(v, float) else f"  {k:>14}: {v}")
-    print("RESULT " + json.dumps(out, sort_keys=True, default=float))
-    sys.stdout.flush()
+    benchlib.run("coba", lambda: coba(args.neurons, args.seed, args.time_ms), args)
 
 
 if __name__ == "__main__":

@@ -69,10 +69,12 @@ def result():
 
 
 def same(a: ds.Result, b: ds.Result) -> None:
+    """Bit-identical spikes (gid, step) and sampled traces."""
     np.testing.assert_array_equal(a.spikes.gid, b.spikes.gid)
     np.testing.assert_array_equal(a.spikes.step, b.spikes.step)
     assert sorted(a.traces) == sorted(b.traces)
     for key in a.traces:
+        np.testing.assert_array_equal(a.traces[key].gids, b.traces[key].gids)
         np.testing.assert_array_equal(a.traces[key].values, b.traces[key].values)
 
 

@@ -21,7 +21,7 @@ import partitioning
 from distsnn import graph
 
 from .mpi.launch import ROOT, mpirun, needs_mpi, plain
-from .test_models_mixed import mixed
+from .test_models_mixed import mixed, same
 
 NET = os.path.join(ROOT, "tests", "data", "mixed.toml")
 
@@ -54,15 +54,6 @@ def zoo(tmp_path_factory):
     return str(path), res
 
 
-def _same(a: ds.Result, b: ds.Result) -> None:
-    np.testing.assert_array_equal(a.spikes.gid, b.spikes.gid)
-    np.testing.assert_array_equal(a.spikes.step, b.spikes.step)
-    assert sorted(a.traces) == sorted(b.traces)
-    for key in a.traces:
-        np.testing.assert_array_equal(a.traces[key].gids, b.traces[key].gids)
-        np.testing.assert_array_equal(a.traces[key].values, b.traces[key].values)
-
-
 @needs_mpi
 @pytest.mark.parametrize("ranks,method", [(1, "metis"), (2, "metis"), (3, "metis"), (4, "metis"),
                                           (2, "round_robin"), (4, "round_robin"), (3, "block"),
@@ -74,7 +65,7 @@ def test_identical_spikes_and_traces_on_any_rank_count_and_partitioner(reference
     res = ds.load(str(tmp_path))
     assert res.summary["ranks"] == ranks
     assert len([f for f in os.listdir(tmp_path) if f.endswith(".h5")]) == ranks
-    _same(reference, res)
+    same(reference, res)
 
 
 @needs_mpi
@@ -86,7 +77,7 @@ def test_every_model_and_synapse_kind_is_rank_invariant(zoo, tmp_path, ranks, me
     assert proc.returncode == 0, proc.stderr
     res = ds.load(str(tmp_path))
     assert res.summary["ranks"] == ranks
-    _same(ref, res)
+    same(ref, res)
 
 
 @needs_mpi
@@ -98,7 +89,7 @@ def test_rank_without_neurons_or_without_incoming_synapses_takes_part(reference,
     per_rank = res.summary["per_rank"]
     if mode == "empty":
         assert per_rank[2]["neurons"] == 0
-    _same(reference, res)
+    same(reference, res)
 
 
 @needs_mpi
@@ -161,4 +152,4 @@ def test_messages_match_the_lambda_minus_one_prediction(tmp_path, path, method, 
 def test_plain_run_equals_mpiexec_one(reference, tmp_path):
     """Covered with MPI by the parametrized test; here the in-process API agrees too."""
     res = ds.simulate(ds.load_network(NET))
-    _same(reference, res)
+    same(reference, res)
