@@ -143,6 +143,12 @@ class Network:
             if isinstance(v, ArrayValue) and v.values.shape != (size,):
                 raise ValueError(f"{owner}: initial.{var} array must have shape ({size},), "
                                  f"got {v.values.shape}")
+            lo, hi = getattr(mod, "INITIAL_BOUNDS", {}).get(var, (-np.inf, np.inf))
+            v_lo, v_hi = v.bounds()
+            if v_lo < lo:
+                raise ValueError(f"{owner}: initial.{var} must be >= {lo}, got values down to {v_lo!r}")
+            if v_hi > hi:
+                raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
             parsed[var] = v
         pop = Population(name, size, model, p, parsed)
         self.populations[name] = pop

@@ -108,3 +108,15 @@ def test_delta_and_current_synapses_act():
 def test_bad_parameters(params, pattern):
     with pytest.raises(ValueError, match=r"Population 'hh': " + pattern):
         Network().add_population("hh", 1, "hh", params)
+
+
+@pytest.mark.parametrize("initial,pattern", [
+    ({"m": 1.2}, r"initial\.m must be <= 1\.0, got values up to 1\.2"),
+    ({"n": {"dist": "uniform", "low": -0.1, "high": 0.5}}, r"initial\.n must be >= 0\.0, got values down to -0\.1"),
+    ({"h": {"dist": "normal", "mean": 0.5, "std": 0.1}}, r"initial\.h must be >= 0\.0, got values down to -inf"),
+])
+def test_gating_variables_start_as_probabilities(initial, pattern):
+    with pytest.raises(ValueError, match=r"Population 'hh': " + pattern):
+        Network().add_population("hh", 3, "hh", initial=initial)
+    ok = {"h": {"dist": "normal", "mean": 0.5, "std": 0.1, "low": 0.0, "high": 1.0}}
+    assert Network().add_population("hh", 3, "hh", initial=ok).initial["h"].high == 1.0

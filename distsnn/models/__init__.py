@@ -6,7 +6,8 @@ A model module provides
 - ``SYNAPSE_KINDS``: the (kind, mode) pairs of synapse types it accepts (see
   :mod:`distsnn.synapses`; an empty tuple for generators, which take no input);
 - ``RECORDABLE``: state variables a monitor may sample; ``INITIAL``: variables that
-  take initial values;
+  take initial values (optionally ``INITIAL_BOUNDS``: ``{var: (low, high)}`` that every
+  possible initial value must respect);
 - ``params_from(owner, dict, size, dt) -> Params``: validated, frozen parameters of a
   population of ``size`` neurons simulated at step ``dt`` ms (errors name ``owner``);
 - ``prepare(params, dt, channels, key=None) -> Prepared``: constants computed once

@@ -51,6 +51,8 @@ NAME = "hh"
 SYNAPSE_KINDS = synapses.PAIRS
 RECORDABLE = ("V_m", "m", "h", "n", "I_syn", "g_syn")
 INITIAL = ("V_m", "m", "h", "n")
+#: Gating variables are probabilities.
+INITIAL_BOUNDS = {"m": (0.0, 1.0), "h": (0.0, 1.0), "n": (0.0, 1.0)}
 #: Longest RK4 sub-step (ms).
 H_MAX = 0.01
 
