@@ -57,6 +57,10 @@ class SynapseTable:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.indptr, self.port, self.delay, self.wq))
 
+    def sources(self) -> np.ndarray:
+        """Source gid of every synapse (int64, aligned with ``port``)."""
+        return np.repeat(np.arange(self.indptr.size - 1, dtype=np.int64), np.diff(self.indptr))
+
 
 @dataclass(frozen=True)
 class ScheduledCdf:
@@ -149,13 +153,13 @@ def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
         key = rng.stream_key(net.seed, f"conn:{proj.name}")
         syn = proj.connector.connect(key, n_pre, n_post, post.index, offsets[proj.pre],
                                      offsets[proj.post], proj.pre == proj.post)
+        n_syn = syn.pre.size
+        if n_syn == 0:
+            continue
         post_gids = syn.post + offsets[proj.post]
         # Constants stay scalars (arrays of length 1) until checked and converted.
         w = np.atleast_1d(_values(net, proj, "weight", syn, post_gids))
         d = np.atleast_1d(_values(net, proj, "delay", syn, post_gids))
-        n_syn = syn.pre.size
-        if syn.pre.size == 0:
-            continue
         short = ~timegrid.at_least_one_step(d, net.dt)
         if short.any():
             raise ValueError(f"{owner}: delay must be >= dt = {net.dt} ms (one step), got {d[short][0]} ms")

@@ -78,7 +78,6 @@ class Simulation:
         if owner.shape != (n,) or (n and (owner.min() < 0 or owner.max() >= self.comm.size)):
             raise ValueError(f"Simulation: owner must give a rank in [0, {self.comm.size - 1}] "
                              f"for each of the {n} neurons")
-        self.owner = owner
         self.owned = np.flatnonzero(owner == self.comm.rank).astype(np.int64)
         self.pops = build.local_populations(network, self.owned)
         self.n_ports = sum(len(p.channels) * p.n for p in self.pops)
@@ -87,7 +86,7 @@ class Simulation:
         build.check_input_range(self.pops, table, self.inputs, self.n_ports)
         self.n_synapses = table.size
         self.synapse_bytes = table.nbytes()
-        src = np.repeat(np.arange(n, dtype=np.int64), np.diff(table.indptr))
+        src = table.sources()
         cross = owner[src] != self.comm.rank
         big = np.iinfo(np.int64).max
         self.min_delay = int(self.comm.allreduce(int(table.delay.min()) if table.size else big, "min"))
@@ -99,7 +98,7 @@ class Simulation:
             self.epoch = min(self.min_delay, routing.MAX_EPOCH)
         else:
             self.epoch = DEFAULT_EPOCH
-        self.short, self.long = _split_by_delay(table, self.epoch)
+        self.short, self.long = _split_by_delay(table, src, self.epoch)
         self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
         self.step = 0
@@ -210,15 +209,16 @@ class Simulation:
         }
 
 
-def _split_by_delay(table: build.SynapseTable, epoch: int) -> tuple[build.SynapseTable, build.SynapseTable]:
-    """The synapses with delay < epoch (delivered every step) and the rest (every epoch)."""
+def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
+                    epoch: int) -> tuple[build.SynapseTable, build.SynapseTable]:
+    """The synapses with delay < epoch (delivered every step) and the rest (every epoch);
+    ``src`` is ``table.sources()``."""
     empty = build.SynapseTable(np.zeros_like(table.indptr), table.port[:0], table.delay[:0], table.wq[:0])
     if table.size == 0 or table.delay.min() >= epoch:
         return empty, table
     out = []
     for keep in (table.delay < epoch, table.delay >= epoch):
         indptr = np.zeros_like(table.indptr)
-        src = np.repeat(np.arange(table.indptr.size - 1), np.diff(table.indptr))
         np.cumsum(np.bincount(src[keep], minlength=table.indptr.size - 1), out=indptr[1:])
         out.append(build.SynapseTable(indptr, table.port[keep], table.delay[keep], table.wq[keep]))
     return out[0], out[1]

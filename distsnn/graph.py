@@ -159,7 +159,7 @@ def neuron_graph(net: Network, rates: Mapping[str, float] | None = None) -> Comm
     table = build.synapse_table(net, pops)
     # Ports of a population: one block of its neurons per channel (distsnn.build).
     gid_of_port = np.concatenate([np.tile(p.gids, len(p.channels)) for p in pops] + [np.zeros(0, np.int64)])
-    src = np.repeat(np.arange(n, dtype=np.int64), np.diff(table.indptr))
+    src = table.sources()
     dst = gid_of_port[table.port]
     rate = np.concatenate([np.full(p.size, rate_of[name]) for name, p in net.populations.items()])
     cost = np.concatenate([np.full(p.size, c) for p, c in zip(net.populations.values(),
@@ -222,10 +222,8 @@ def chunk_graph(net: Network, chunk: int, rates: Mapping[str, float] | None = No
     cost_of = _step_cost_ns(net)
     offsets = net.offsets()
     starts, sizes = chunks(net, chunk)
-    first_chunk, acc = {}, 0
-    for name, pop in net.populations.items():
-        first_chunk[name], acc = acc, acc + math.ceil(pop.size / chunk)
     n_of = {name: math.ceil(p.size / chunk) for name, p in net.populations.items()}
+    first_chunk = dict(zip(n_of, np.cumsum([0] + list(n_of.values()))[:-1].tolist()))
     rate = np.concatenate([np.full(n_of[name], rate_of[name]) for name in net.populations])
     cost = np.concatenate([np.full(n_of[name], cost_of[name]) for name in net.populations])
     src_l, dst_l, w_l, d_l = [], [], [], []

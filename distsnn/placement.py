@@ -36,9 +36,8 @@ def owner_of(net: Network, parts: int, method: str = "metis", seed: int = 0) -> 
         g = partitioning.CommGraph.from_edges(n, np.zeros(0, np.int64), np.zeros(0, np.int64), 1.0, 1)
         opts = {"seed": seed} if method == "random" else {}
         return partitioning.partition(g, parts, method, **opts)
-    chunk = graph.auto_chunk(net, parts)
-    g = graph.chunk_graph(net, chunk)
-    return graph.expand(partitioning.partition(g, parts, method, seed=seed), net, chunk)
+    ng = graph.communication_graph(net, parts, level="chunk")
+    return graph.expand(partitioning.partition(ng.graph, parts, method, seed=seed), net, ng.chunk)
 
 
 def assign(net: Network, comm: Comm, method: str = "metis", seed: int = 0) -> np.ndarray:
