@@ -188,7 +188,9 @@ class Simulation:
             for var, v in vals.items():
                 traces[(rec.spec.population, var)] = Trace(rec.spec.population, var, rec.gids.copy(),
                                                            steps, steps * self.net.dt, v)
-        return Result(spikes=spikes, traces=traces, summary=self.summary())
+        offsets = self.net.offsets()
+        pops = {name: (int(offsets[name]), int(pop.size)) for name, pop in self.net.populations.items()}
+        return Result(spikes=spikes, traces=traces, summary=self.summary(), populations=pops)
 
     def summary(self) -> dict:
         t_sim = self.step * self.net.dt

@@ -48,9 +48,21 @@ class Trace:
 
 @dataclass(frozen=True)
 class Result:
+    """Spikes, traces and summary of a run; ``populations`` maps each population's name
+    to ``(first gid, size)`` in the network's order (empty when unknown)."""
+
     spikes: Spikes
     traces: dict[tuple[str, str], Trace] = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
+    populations: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def spikes_of(self, population: str) -> Spikes:
+        """The spikes of one population (gids stay global)."""
+        if population not in self.populations:
+            raise KeyError(f"no population {population!r} in this result; populations: "
+                           f"{list(self.populations)}")
+        lo, n = self.populations[population]
+        return self.spikes.of(lo, lo + n)
 
     def trace(self, population: str, variable: str) -> Trace:
         key = (population, variable)
