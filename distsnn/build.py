@@ -160,10 +160,8 @@ def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
         # Constants stay scalars (arrays of length 1) until checked and converted.
         w = np.atleast_1d(_values(net, proj, "weight", syn, post_gids))
         d = np.atleast_1d(_values(net, proj, "delay", syn, post_gids))
-        short = ~timegrid.at_least_one_step(d, net.dt)
-        if short.any():
-            raise ValueError(f"{owner}: delay must be >= dt = {net.dt} ms (one step), got {d[short][0]} ms")
-        steps = timegrid.to_steps(d, net.dt)
+        # Delays were checked (> 0, and warned about) when the projection was added.
+        steps = timegrid.delay_steps(d, net.dt)
         if steps.max() > np.iinfo(np.int32).max:
             raise ValueError(f"{owner}: delay must be < 2**31 steps, got {steps.max()} steps")
         src = syn.pre + offsets[proj.pre]
