@@ -203,18 +203,30 @@ def scheduled_cdf(schedule, dt: float) -> ScheduledCdf:
 
 
 def poisson_cdf(lam: float) -> np.ndarray:
-    """P(X <= k) for X ~ Poisson(lam), up to the k where the tail is below 2**-53."""
+    """P(X <= k) for X ~ Poisson(lam), k = 0 .. kmax, renormalised to end at exactly 1.
+
+    ``kmax`` is the real maximum at double precision: the smallest k whose upper tail
+    P(X > k) is below 2**-53, the resolution of the 53-bit uniform draws that invert
+    this table (a larger count could be drawn with probability below one draw in 2**53).
+    The tail is summed from its far end, small terms first, so it is accurate where it
+    is tiny; a CDF summed from 0 instead stalls at 1 - O(1e-15) and would leave that
+    round-off to whatever count ends the table (at lam = 50, a count of 392 with
+    probability 2e-15 per step, where 117 is the real maximum)."""
     if lam == 0.0:
         return np.ones(1)
-    kmax = int(lam + 40.0 * np.sqrt(lam) + 60)
-    k = np.arange(kmax + 1)
-    # log pmf avoids underflow of exp(-lam) for large lam.
     from math import lgamma
 
-    logp = k * np.log(lam) - lam - np.array([lgamma(i + 1.0) for i in k])
-    cdf = np.minimum(np.cumsum(np.exp(logp)), 1.0)
-    last = int(np.searchsorted(cdf, 1.0 - 2.0 ** -53))
-    cdf = cdf[: last + 1].copy()
+    far = int(lam + 40.0 * np.sqrt(lam) + 60)   # the pmf beyond is below 1e-300
+    k = np.arange(far + 1)
+    # log pmf avoids underflow of exp(-lam) for large lam.
+    pmf = np.exp(k * np.log(lam) - lam - np.array([lgamma(i + 1.0) for i in k]))
+    tail = np.cumsum(pmf[::-1])[::-1]           # tail[k] = P(X >= k)
+    above = np.append(tail[1:], 0.0)            # P(X > k)
+    kmax = int(np.flatnonzero(above < 2.0 ** -53 * tail[0])[0])
+    cdf = np.minimum(np.cumsum(pmf[: kmax + 1]) / tail[0], 1.0)
+    # Counts past the first entry that rounds to 1 can never be drawn (u < 1): cut there.
+    kmax = min(kmax, int(np.flatnonzero(cdf >= 1.0)[0]) if (cdf >= 1.0).any() else kmax)
+    cdf = cdf[: kmax + 1]
     cdf[-1] = 1.0
     return cdf
 
