@@ -236,7 +236,7 @@ TOML_CASES = [
     ("unknown TOML section", "[simulaton]\ndt = 0.1\n",
      r"Config: unknown section 'simulaton'; known: .*simulation"),
     ("unknown TOML field", "[simulation]\ndt = 0.1\nstep = 3\n",
-     r"Config \[simulation\]: unknown field 'step'; known: dt, seed, t_stop"),
+     r"Config \[simulation\]: unknown field 'step'; known: dt, seed, strict_time, t_stop"),
     ("unknown population field", "[[population]]\nname = 'a'\nsize = 2\nshape = 'x'\n",
      r"Config population #1: unknown field 'shape'"),
     ("missing required field", "[[population]]\nname = 'a'\n", r"Config population #1: field 'size' is required"),
