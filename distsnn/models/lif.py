@@ -139,7 +139,7 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     if c.exp_rows.size:
         v = v + common.weighted_rows(c.P21, s.I)
     if c.delta_rows.size:
-        v = v + x[c.delta_rows].sum(axis=0)
+        v = v + synapses.sum_rows(x[c.delta_rows])
     active = s.refr == 0
     v = np.where(active, v, s.V)
     refr = np.where(active, s.refr, s.refr - 1)
@@ -153,4 +153,4 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.V
-    return s.I.sum(axis=0)
+    return synapses.sum_rows(s.I)
