@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import distributions, models, rng, synapses, timegrid
+from .models.common import MAX_SUBSTEPS, Z_G, SubstepPrepared
 from .network import Network
 from .synapses import SynapseType
 
@@ -247,6 +248,29 @@ def check_input_range(pops: list[LocalPopulation], table: SynapseTable, inputs: 
                     f"Population {p.name!r}: neuron {int(p.index[i])} could receive up to "
                     f"{bound[port] * synapses.QUANTUM:g} {p.channels[c].weight_unit} in one step on "
                     f"channel {p.channels[c].label()}, above the limit {synapses.MAX_INPUT:g}")
+    _check_stiffness(pops, bound * synapses.QUANTUM)
+
+
+def _check_stiffness(pops: list[LocalPopulation], bound: np.ndarray) -> None:
+    """Refuse an RK4 population whose neurons could receive, in one step, so much
+    conductance that integrating it would take more than ``MAX_SUBSTEPS`` sub-steps per
+    step (:mod:`distsnn.models.common`); ``bound``: the most each port can receive in one
+    step (its weights' unit)."""
+    for p in pops:
+        prep = p.prepared
+        if not isinstance(prep, SubstepPrepared) or getattr(prep.p, "integration", "accurate") != "accurate":
+            continue
+        rows = [c for c, ch in enumerate(p.channels) if ch.mode == "conductance"]
+        if not rows or not p.n:
+            continue
+        g = sum(bound[p.port0 + c * p.n: p.port0 + (c + 1) * p.n] for c in rows)
+        need = g * prep.dt / (prep.p.C_m * Z_G)
+        i = int(np.argmax(need))
+        if need[i] > MAX_SUBSTEPS:
+            raise ValueError(
+                f"Population {p.name!r}: neuron {int(p.index[i])} could receive {g[i]:g} nS of conductance in one "
+                f"step; at C_m = {prep.p.C_m:g} pF integrating it needs {need[i]:.3g} RK4 sub-steps per step of "
+                f"{prep.dt:g} ms, above the limit {MAX_SUBSTEPS} (raise C_m or lower the conductance weights)")
 
 
 __all__ = ["LocalPopulation", "SynapseTable", "PoissonTable", "ScheduledCdf", "local_populations",

@@ -293,3 +293,18 @@ def test_input_bound_uses_the_real_maximum_count():
     with pytest.raises(ValueError, match=r"Population 'a': neuron 0 could receive up to [0-9.e+]+ mV in one step "
                                          r"on channel delta, above the limit 6.7108[0-9e+]+"):
         build_with(synapses.MAX_INPUT / (kmax - 1))
+
+
+def test_a_conductance_too_large_to_integrate_is_refused_when_built():
+    net = ds.Network(dt=0.1)
+    net.add_population("src", 10, "spike_train", {"times": [[1.0]] * 10})
+    net.add_population("n", 2, "izhikevich", {"preset": "RS"})
+    net.add_projection("src", "n", {"rule": "all_to_all"},
+                       {"kind": "exp", "mode": "conductance", "tau": 5.0, "e_rev": -80.0}, 1e5, 1.0)
+    with pytest.raises(ValueError, match=r"^Population 'n': neuron 0 could receive 1e\+06 nS of conductance in one "
+                                         r"step; at C_m = 1 pF integrating it needs 2e\+05 RK4 sub-steps per step "
+                                         r"of 0.1 ms, above the limit 100000 \(raise C_m or lower"):
+        ds.Simulation(net)
+    net.populations["n"] = dataclasses.replace(net.populations["n"], params=dataclasses.replace(
+        net.populations["n"].params, C_m=10.0))
+    ds.Simulation(net)   # 2e4 sub-steps per step at most: allowed

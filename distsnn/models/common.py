@@ -26,7 +26,10 @@ stage. Why per step and not from a bound fixed when the network is built: a boun
 what can arrive (max weight x arrivals x kernel peak) misses conductance accumulated
 over many steps, and the rigorous one (x tau / dt) would make every step of every
 neuron pay for a worst case that a network almost never reaches. The refined drive is
-evaluated in closed form at the refined stage times (:func:`drive_at`).
+evaluated in closed form at the refined stage times (:func:`drive_at`). A network is
+refused when it is built if what one step can deliver to a neuron (its weights x the
+arrivals possible in a step) would already call for more than ``MAX_SUBSTEPS``
+sub-steps in a step.
 """
 
 from __future__ import annotations
@@ -85,6 +88,9 @@ def drive_matrices(k: Kernels, dt: float, m: int) -> tuple[np.ndarray, np.ndarra
 
 #: Largest conductance stiffness (G / C_m) h of one RK4 sub-step (see the module docstring).
 Z_G = 0.5
+#: Most sub-steps per step that one step's possible arrivals may call for; a network
+#: whose conductances could ask for more is refused when it is built.
+MAX_SUBSTEPS = 100_000
 
 
 def weighted_rows(w: np.ndarray, S: np.ndarray) -> np.ndarray:
