@@ -164,7 +164,7 @@ def _relax_w(w, V_reset, EL, a, tau_w, h):
     return w_inf + (w - w_inf) * np.exp(-h / tau_w)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rk4_span(V, w, t, h, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak):
     # One RK4 step of length h from t ms into the step, the drive in closed form.
     A0, G0 = drive_at(ca, cg, inv_tau, S, i, t)
@@ -173,65 +173,81 @@ def _rk4_span(V, w, t, h, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w, a, Ie
     return _rk4(V, w, h, A0, G0, A1, G1, A2, G2, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak)
 
 
-@njit(cache=True)
-def _integrate(V, w, free, spiked, S, WA, WG, ca, cg, inv_tau, jumps, C, gL, EL, VT, DT, tau_w, a, b, Ie,
+def _make_integrate(refined_pass: bool):
+    """The kernel for neurons on the base sub-steps (``refined_pass`` false: it marks the
+    neurons that need more) or for the marked ones (:func:`distsnn.models.common.run_split`)."""
+
+    @njit(cache=True)
+    def kernel(refined, V, w, free, spiked, S, WA, WG, ca, cg, inv_tau, jumps, C, gL, EL, VT, DT, tau_w, a, b, Ie,
                V_peak, V_reset, hold, dt, m):
-    # RK4 over the neuron's sub-steps (common.substeps_for), in place; on the base grid
-    # the drive at stage time j h / 2 comes from common.stage_drive. Where the upswing
-    # makes a sub-step stiff it is split into spans of Z_EXP / rate (see the module
-    # docstring), with the drive in closed form. A crossing of V_peak within a span is
-    # placed by bisection; the reset state then integrates (or, if held, relaxes w) for
-    # the rest of the sub-step. A held neuron (free[i] false) stays at V_reset while w
-    # relaxes.
-    for i in range(V.size):
-        v, u, clamped = V[i], w[i], not free[i]
-        mi, h, fine = substeps_for(cg, S, i, m, dt, C)
-        for j in range(mi):
-            if clamped:
-                u = _relax_w(u, V_reset, EL, a, tau_w, h)
+        # RK4 over the neuron's sub-steps, in place; on the base grid the drive at stage
+        # time j h / 2 comes from common.stage_drive. Where the upswing makes a sub-step
+        # stiff (V above v_stiff) it is split into spans of Z_EXP / rate (see the module
+        # docstring), with the drive in closed form. A crossing of V_peak within a span is
+        # placed by bisection; the reset state then integrates (or, if held, relaxes w)
+        # for the rest of the sub-step. A held neuron (free[i] false) stays at V_reset
+        # while w relaxes.
+        for i in range(V.size):
+            if refined_pass and not refined[i]:
                 continue
-            t, end = j * h, (j + 1) * h
-            while t < end:
-                span = end - t
-                grid = span == h     # a whole sub-step of the base grid
-                rate = gL / C * np.exp((min(v, V_peak) - VT) / DT)
-                if rate * span > Z_EXP:
-                    span, grid = Z_EXP / rate, False
-                if grid and not fine:
+            mi, h, fine = substeps_for(cg, S, i, m, dt, C)
+            if fine and not refined_pass:
+                refined[i] = True
+                continue
+            v, u, clamped = V[i], w[i], not free[i]
+            v_stiff = VT + DT * np.log(Z_EXP * C / (gL * h))   # rate x h = Z_EXP there
+            for j in range(mi):
+                if clamped:
+                    u = _relax_w(u, V_reset, EL, a, tau_w, h)
+                    continue
+                if v <= v_stiff and not refined_pass:
+                    # The common case, a whole sub-step on the base grid.
                     A0, G0 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j, h, False)
                     A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, h, False)
                     A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, h, False)
                     v1, u1 = _rk4(v, u, h, A0, G0, A1, G1, A2, G2, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak)
-                else:
-                    v1, u1 = _rk4_span(v, u, t, span, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w, a, Ie,
-                                       V_peak)
-                if v1 < V_peak:
-                    v, u, t = v1, u1, t + span
-                    continue
-                spiked[i] = True
-                lo, hi, uc = 0.0, 1.0, u1
+                    if v1 < V_peak:
+                        v, u = v1, u1
+                        continue
+                t, end = j * h, (j + 1) * h
+                while t < end:
+                    span = end - t
+                    if v > v_stiff:
+                        rate = gL / C * np.exp((min(v, V_peak) - VT) / DT)
+                        span = min(span, Z_EXP / rate)
+                    v1, u1 = _rk4_span(v, u, t, span, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak)
+                    if v1 < V_peak:
+                        v, u, t = v1, u1, t + span
+                        continue
+                    spiked[i] = True
+                    lo, hi, uc = 0.0, 1.0, u1
+                    if v >= V_peak:
+                        hi, uc = 0.0, u
+                    for _ in range(BISECTIONS if v < V_peak else 0):
+                        mid = 0.5 * (lo + hi)
+                        vm, um = _rk4_span(v, u, t, mid * span, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w,
+                                           a, Ie, V_peak)
+                        if vm >= V_peak:
+                            hi, uc = mid, um
+                        else:
+                            lo = mid
+                    v, u, t = V_reset, uc + b, t + hi * span
+                    if hold:
+                        clamped = True
+                        u = _relax_w(u, V_reset, EL, a, tau_w, end - t)
+                        break
+            if not clamped:
+                v += jumps[i]
                 if v >= V_peak:
-                    hi, uc = 0.0, u
-                for _ in range(BISECTIONS if v < V_peak else 0):
-                    mid = 0.5 * (lo + hi)
-                    vm, um = _rk4_span(v, u, t, mid * span, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w, a,
-                                       Ie, V_peak)
-                    if vm >= V_peak:
-                        hi, uc = mid, um
-                    else:
-                        lo = mid
-                v, u, t = V_reset, uc + b, t + hi * span
-                if hold:
-                    clamped = True
-                    u = _relax_w(u, V_reset, EL, a, tau_w, end - t)
-                    break
-        if not clamped:
-            v += jumps[i]
-            if v >= V_peak:
-                spiked[i] = True
-                v = V_reset
-                u += b
-        V[i], w[i] = v, u
+                    spiked[i] = True
+                    v = V_reset
+                    u += b
+            V[i], w[i] = v, u
+
+    return kernel
+
+
+_INTEGRATE = (_make_integrate(False), _make_integrate(True))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
@@ -240,9 +256,9 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     V, w = s.V.copy(), s.w.copy()
     free = s.refr == 0
     spiked = np.zeros(V.shape, dtype=bool)
-    _integrate(V, w, free, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau, common.jumps(c.k, x, V.size), p.C_m,
-               p.g_L, p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b, p.I_e, p.V_peak, p.V_reset, c.ref_steps > 0,
-               c.dt, c.substeps)
+    common.run_split(_INTEGRATE, V.size, V, w, free, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau,
+                     common.jumps(c.k, x, V.size), p.C_m, p.g_L, p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b, p.I_e,
+                     p.V_peak, p.V_reset, c.ref_steps > 0, c.dt, c.substeps)
     refr = np.where(spiked, c.ref_steps, np.maximum(s.refr - 1, 0))
     return State(V, w, refr, c.k.arrive(s.S, x), s.k), spiked
 

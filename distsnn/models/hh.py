@@ -163,40 +163,54 @@ def _f(V, m, h, n, A, G, C, gNa, gK, gL, ENa, EK, EL, Ie):
             an * (1.0 - n) - bn * n)
 
 
-@njit(cache=True)
-def _integrate(V, m, h, n, S, WA, WG, ca, cg, inv_tau, C, gNa, gK, gL, ENa, EK, EL, Ie, dt, substeps):
-    # RK4 over the neuron's sub-steps (common.substeps_for), in place; the drive at stage
-    # time j dt_sub / 2 comes from common.stage_drive.
-    for i in range(V.size):
-        v, a, b, c = V[i], m[i], h[i], n[i]
-        mi, dt_sub, fine = substeps_for(cg, S, i, substeps, dt, C)
-        q = 0.5 * dt_sub
-        A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 0, dt_sub, fine)
-        for j in range(mi):
-            A0, G0 = A2, G2
-            A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, dt_sub, fine)
-            A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, dt_sub, fine)
-            k1 = _f(v, a, b, c, A0, G0, C, gNa, gK, gL, ENa, EK, EL, Ie)
-            k2 = _f(v + q * k1[0], a + q * k1[1], b + q * k1[2], c + q * k1[3], A1, G1,
-                    C, gNa, gK, gL, ENa, EK, EL, Ie)
-            k3 = _f(v + q * k2[0], a + q * k2[1], b + q * k2[2], c + q * k2[3], A1, G1,
-                    C, gNa, gK, gL, ENa, EK, EL, Ie)
-            k4 = _f(v + dt_sub * k3[0], a + dt_sub * k3[1], b + dt_sub * k3[2], c + dt_sub * k3[3], A2, G2,
-                    C, gNa, gK, gL, ENa, EK, EL, Ie)
-            w = dt_sub / 6.0
-            v += w * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
-            a += w * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
-            b += w * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
-            c += w * (k1[3] + 2.0 * k2[3] + 2.0 * k3[3] + k4[3])
-        V[i], m[i], h[i], n[i] = v, a, b, c
+def _make_integrate(refined_pass: bool):
+    """The kernel for neurons on the base sub-steps (``refined_pass`` false: it marks the
+    neurons that need more) or for the marked ones (:func:`distsnn.models.common.run_split`)."""
+
+    @njit(cache=True)
+    def kernel(refined, V, m, h, n, S, WA, WG, ca, cg, inv_tau, C, gNa, gK, gL, ENa, EK, EL, Ie, dt, substeps):
+        # RK4 over the neuron's sub-steps, in place; the drive at stage time j dt_sub / 2
+        # comes from common.stage_drive.
+        for i in range(V.size):
+            if refined_pass and not refined[i]:
+                continue
+            mi, dt_sub, fine = substeps_for(cg, S, i, substeps, dt, C)
+            if fine and not refined_pass:
+                refined[i] = True
+                continue
+            v, a, b, c = V[i], m[i], h[i], n[i]
+            q = 0.5 * dt_sub
+            A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 0, dt_sub, refined_pass)
+            for j in range(mi):
+                A0, G0 = A2, G2
+                A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, dt_sub, refined_pass)
+                A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, dt_sub, refined_pass)
+                k1 = _f(v, a, b, c, A0, G0, C, gNa, gK, gL, ENa, EK, EL, Ie)
+                k2 = _f(v + q * k1[0], a + q * k1[1], b + q * k1[2], c + q * k1[3], A1, G1,
+                        C, gNa, gK, gL, ENa, EK, EL, Ie)
+                k3 = _f(v + q * k2[0], a + q * k2[1], b + q * k2[2], c + q * k2[3], A1, G1,
+                        C, gNa, gK, gL, ENa, EK, EL, Ie)
+                k4 = _f(v + dt_sub * k3[0], a + dt_sub * k3[1], b + dt_sub * k3[2], c + dt_sub * k3[3], A2, G2,
+                        C, gNa, gK, gL, ENa, EK, EL, Ie)
+                w = dt_sub / 6.0
+                v += w * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
+                a += w * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
+                b += w * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
+                c += w * (k1[3] + 2.0 * k2[3] + 2.0 * k3[3] + k4[3])
+            V[i], m[i], h[i], n[i] = v, a, b, c
+
+    return kernel
+
+
+_INTEGRATE = (_make_integrate(False), _make_integrate(True))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
     V, m, h, g = s.V.copy(), s.m.copy(), s.h.copy(), s.n.copy()
-    _integrate(V, m, h, g, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau, p.C_m, p.g_Na, p.g_K, p.g_L, p.E_Na, p.E_K,
-               p.E_L, p.I_e, c.dt, c.substeps)
+    common.run_split(_INTEGRATE, V.size, V, m, h, g, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau, p.C_m, p.g_Na, p.g_K,
+                     p.g_L, p.E_Na, p.E_K, p.E_L, p.I_e, c.dt, c.substeps)
     V += c.k.jumps(x)
     free = s.refr == 0
     spiked = free & (V > 0.0) & (V < s.V)

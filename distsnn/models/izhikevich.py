@@ -161,33 +161,48 @@ def _rk4(v, u, h, A0, G0, A1, G1, A2, G2, a, b, C, Ie):
             u + h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1]))
 
 
-@njit(cache=True)
-def _accurate(V, U, spiked, S, WA, WG, ca, cg, inv_tau, jumps, a, b, c, d, C, Ie, V_peak, dt, m):
-    # RK4 sub-steps, in place; the drive at stage time j h / 2 comes from
-    # common.stage_drive (refined sub-steps for a stiff conductance: common.substeps_for).
-    # A crossing of V_peak within a sub-step is placed by linear interpolation at a
-    # fraction theta of it; the reset state then integrates for the rest of the sub-step.
-    for i in range(V.size):
-        v, u = V[i], U[i]
-        mi, h, fine = substeps_for(cg, S, i, m, dt, C)
-        A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 0, h, fine)
-        for j in range(mi):
-            A0, G0 = A2, G2
-            A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, h, fine)
-            A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, h, fine)
-            v1, u1 = _rk4(v, u, h, A0, G0, A1, G1, A2, G2, a, b, C, Ie)
-            if v1 >= V_peak:
+def _make_accurate(refined_pass: bool):
+    """The accurate scheme's kernel for neurons on the base sub-steps (``refined_pass``
+    false: it marks the neurons that need more) or for the marked ones
+    (:func:`distsnn.models.common.run_split`)."""
+
+    @njit(cache=True)
+    def kernel(refined, V, U, spiked, S, WA, WG, ca, cg, inv_tau, jumps, a, b, c, d, C, Ie, V_peak, dt, m):
+        # RK4 sub-steps, in place; the drive at stage time j h / 2 comes from
+        # common.stage_drive. A crossing of V_peak within a sub-step is placed by linear
+        # interpolation at a fraction theta of it; the reset state then integrates for the
+        # rest of the sub-step.
+        for i in range(V.size):
+            if refined_pass and not refined[i]:
+                continue
+            mi, h, fine = substeps_for(cg, S, i, m, dt, C)
+            if fine and not refined_pass:
+                refined[i] = True
+                continue
+            v, u = V[i], U[i]
+            A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 0, h, refined_pass)
+            for j in range(mi):
+                A0, G0 = A2, G2
+                A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, h, refined_pass)
+                A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, h, refined_pass)
+                v1, u1 = _rk4(v, u, h, A0, G0, A1, G1, A2, G2, a, b, C, Ie)
+                if v1 >= V_peak:
+                    spiked[i] = True
+                    theta = (V_peak - v) / (v1 - v) if v < V_peak else 0.0
+                    rest = (1.0 - theta) * h
+                    v1, u1 = _rk4(c, u + theta * (u1 - u) + d, rest, A2, G2, A2, G2, A2, G2, a, b, C, Ie)
+                v, u = v1, u1
+            v += jumps[i]
+            if v >= V_peak:
                 spiked[i] = True
-                theta = (V_peak - v) / (v1 - v) if v < V_peak else 0.0
-                rest = (1.0 - theta) * h
-                v1, u1 = _rk4(c, u + theta * (u1 - u) + d, rest, A2, G2, A2, G2, A2, G2, a, b, C, Ie)
-            v, u = v1, u1
-        v += jumps[i]
-        if v >= V_peak:
-            spiked[i] = True
-            v = c
-            u += d
-        V[i], U[i] = v, u
+                v = c
+                u += d
+            V[i], U[i] = v, u
+
+    return kernel
+
+
+_ACCURATE = (_make_accurate(False), _make_accurate(True))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
@@ -196,8 +211,8 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     if p.integration == "accurate":
         V, U = s.V.copy(), s.U.copy()
         spiked = np.zeros(V.shape, dtype=bool)
-        _accurate(V, U, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau, common.jumps(c.k, x, V.size), p.a, p.b,
-                  p.c, p.d, p.C_m, p.I_e, p.V_peak, c.dt, c.substeps)
+        common.run_split(_ACCURATE, V.size, V, U, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau,
+                         common.jumps(c.k, x, V.size), p.a, p.b, p.c, p.d, p.C_m, p.I_e, p.V_peak, c.dt, c.substeps)
         return State(V, U, c.k.arrive(s.S, x), s.k), spiked
     # The paper's scheme: two Euler half-steps of v, one Euler step of u with the new v.
     v, u = s.V, s.U
