@@ -212,7 +212,7 @@ def poisson_cdf(lam: float) -> np.ndarray:
     The tail is summed from its far end, small terms first, so it is accurate where it
     is tiny; a CDF summed from 0 instead stalls at 1 - O(1e-15) and would leave that
     round-off to whatever count ends the table (at lam = 50, a count of 392 with
-    probability 2e-15 per step, where 117 is the real maximum)."""
+    probability 2e-15 per step, where the table now ends at 118)."""
     if lam == 0.0:
         return np.ones(1)
     from math import lgamma
