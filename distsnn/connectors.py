@@ -29,8 +29,12 @@ population; ``multapses``: a pair may be connected more than once):
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -254,29 +258,42 @@ class EdgeList:
     rule = "edge_list"
 
     @classmethod
-    def from_file(cls, path: str, owner: str = "EdgeList") -> "EdgeList":
-        cols = _read_edge_file(owner, path)
+    def from_file(cls, path: str, owner: str = "EdgeList", max_bytes: float | None = None) -> "EdgeList":
+        """The edges of a CSV, NPZ or HDF5 file (UTF-8 for CSV; see the module docstring).
+
+        ``max_bytes``: refuse, before reading, a file whose columns would take more bytes
+        in memory (``None``: no limit). A file with no edges is accepted with an
+        :class:`~distsnn.validate.InputWarning`.
+        """
+        cols = _read_edge_file(owner, path, max_bytes)
+        if np.asarray(cols["pre"]).size == 0:
+            warnings.warn(f"{owner}: connector.file {path!r} holds no edges (only a header); "
+                          f"the projection makes no synapses", validate.InputWarning, stacklevel=2)
         return cls(cols["pre"], cols["post"], cols.get("weight"), cols.get("delay"), path=path)
 
     def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
-        pre = validate.finite_array(owner, "connector.pre", self.pre)
-        post = validate.finite_array(owner, "connector.post", self.post)
+        # Errors in a file's columns name the file: "connector.pre of 'edges.csv'".
+        of = "" if self.path is None else f" of {self.path!r}"
+        pre = validate.finite_array(owner, f"connector.pre{of}", self.pre)
+        post = validate.finite_array(owner, f"connector.post{of}", self.post)
         if pre.ndim != 1 or pre.shape != post.shape:
-            raise ValueError(f"{owner}: connector.pre and connector.post must be 1-D of equal length, "
+            raise ValueError(f"{owner}: connector.pre and connector.post{of} must be 1-D of equal length, "
                              f"got shapes {pre.shape} and {post.shape}")
         for fld, arr, n in (("pre", pre, n_pre), ("post", post, n_post)):
-            if arr.size and not np.array_equal(arr, np.round(arr)):
-                raise ValueError(f"{owner}: connector.{fld} must hold integer indices")
+            frac = np.flatnonzero(arr != np.round(arr)) if arr.size else arr[:0]
+            if frac.size:
+                raise ValueError(f"{owner}: connector.{fld}{of} must hold integer indices, "
+                                 f"got {arr[frac[0]]:g} at row {frac[0]}")
             bad = np.flatnonzero((arr < 0) | (arr >= n))
             if bad.size:
-                raise ValueError(f"{owner}: connector.{fld} index must be in [0, {n - 1}], "
+                raise ValueError(f"{owner}: connector.{fld}{of} index must be in [0, {n - 1}], "
                                  f"got {arr[bad[0]]:g} at row {bad[0]}")
         for fld in ("weight", "delay"):
             col = getattr(self, fld)
             if col is not None:
-                col = validate.finite_array(owner, f"connector.{fld}", col)
+                col = validate.finite_array(owner, f"connector.{fld}{of}", col)
                 if col.shape != pre.shape:
-                    raise ValueError(f"{owner}: connector.{fld} must have one value per edge "
+                    raise ValueError(f"{owner}: connector.{fld}{of} must have one value per edge "
                                      f"({pre.size}), got shape {col.shape}")
 
     def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
@@ -320,8 +337,9 @@ _REQUIRED = {"fixed_probability": ("p",), "fixed_indegree": ("indegree",),
              "fixed_outdegree": ("outdegree",)}
 
 
-def parse(owner: str, spec: Any) -> Connector:
-    """A connector from its Python object or its TOML table ``{rule = "...", ...}``."""
+def parse(owner: str, spec: Any, max_bytes: float | None = None) -> Connector:
+    """A connector from its Python object or its TOML table ``{rule = "...", ...}``;
+    ``max_bytes`` bounds an edge-list file's columns in memory (see :meth:`EdgeList.from_file`)."""
     if isinstance(spec, (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, EdgeList)):
         return spec
     validate.mapping(owner, "connector", spec)
@@ -337,7 +355,8 @@ def parse(owner: str, spec: Any) -> Connector:
         if "file" in args:
             if "pre" in args or "post" in args:
                 raise ValueError(f"{owner}: connector takes either 'file' or 'pre'/'post', not both")
-            return EdgeList.from_file(str(args["file"]), owner)
+            return EdgeList.from_file(validate.existing_file(owner, "connector.file", args["file"]), owner,
+                                      max_bytes)
         if "pre" not in args or "post" not in args:
             raise ValueError(f"{owner}: connector (edge_list) needs 'pre' and 'post' arrays or a 'file'")
         return EdgeList(*(None if args.get(f) is None else validate.finite_array(owner, f"connector.{f}", args[f])
@@ -351,34 +370,126 @@ def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return np.array_equal(np.asarray(a), np.asarray(b))
 
 
-def _read_edge_file(owner: str, path: str) -> dict[str, np.ndarray]:
-    if not os.path.isfile(path):
-        raise ValueError(f"{owner}: connector.file {path!r} does not exist")
-    ext = os.path.splitext(path)[1].lower()
-    cols: dict[str, np.ndarray] = {}
-    if ext == ".csv":
-        with open(path, newline="") as fh:
-            reader = csv.reader(row for row in fh if row.strip() and not row.lstrip().startswith("#"))
-            header = [h.strip() for h in next(reader, [])]
-            rows = list(reader)
-        try:
-            table = np.array(rows, dtype=np.float64).reshape(len(rows), len(header))
-        except ValueError:
-            raise ValueError(f"{owner}: connector.file {path!r} must hold numbers in {len(header)} "
-                             f"columns under the header {header}") from None
-        cols = {h: table[:, i] for i, h in enumerate(header)}
-    elif ext == ".npz":
-        with np.load(path) as z:
-            cols = {k: z[k] for k in z.files}
-    elif ext in (".h5", ".hdf5"):
-        import h5py
+#: Columns an edge-list file may hold; ``pre`` and ``post`` are required.
+COLUMNS = ("pre", "post", "weight", "delay")
+_UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
-        with h5py.File(path, "r") as f:
-            cols = {k: f[k][()] for k in f.keys()}
-    else:
+
+def _read_edge_file(owner: str, path: str, max_bytes: float | None = None) -> dict[str, np.ndarray]:
+    """The columns of an edge-list file, checked to fit in ``max_bytes`` before they are read.
+
+    Every failure (missing, a directory, unreadable, not UTF-8, corrupt, wrong columns,
+    non-numeric data) is a ``ValueError`` that names ``owner`` and the file.
+    """
+    path = validate.existing_file(owner, "connector.file", path)
+    where = f"{owner}: connector.file {path!r}"
+    ext = os.path.splitext(path)[1].lower()
+    readers = {".csv": _read_csv, ".npz": _read_npz, ".h5": _read_hdf5, ".hdf5": _read_hdf5}
+    if ext not in readers:
         raise ValueError(f"{owner}: connector.file must end in .csv, .npz, .h5 or .hdf5, got {path!r}")
-    validate.known_fields(f"{owner} connector.file {path!r}", cols, ("pre", "post", "weight", "delay"), "column")
+    try:
+        cols = readers[ext](owner, where, path, max_bytes)
+    except OSError as e:
+        raise ValueError(f"{where} cannot be read: {e.strerror or e}") from None
     for req in ("pre", "post"):
         if req not in cols:
-            raise ValueError(f"{owner}: connector.file {path!r} has no column {req!r}")
+            raise ValueError(f"{where} has no column {req!r}")
     return cols
+
+
+def _check_columns(owner: str, path: str, names: list[str]) -> None:
+    validate.known_fields(f"{owner} connector.file {path!r}", dict.fromkeys(names), COLUMNS, "column")
+    for n in names:
+        if names.count(n) > 1:
+            raise ValueError(f"{owner}: connector.file {path!r} has column {n!r} twice")
+
+
+def _check_size(where: str, rows: int, nbytes: int, max_bytes: float | None) -> None:
+    if max_bytes is not None and nbytes > max_bytes:
+        raise ValueError(f"{where} holds {rows} edges, about {nbytes} bytes in memory on each rank, "
+                         f"above the memory limit of {int(max_bytes)} bytes")
+
+
+def _read_csv(owner: str, where: str, path: str, max_bytes: float | None) -> dict[str, np.ndarray]:
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        if head.startswith(_UTF16_32_BOMS):
+            raise ValueError(f"{where} is UTF-16 or UTF-32 text; save it as UTF-8 (edge lists are read as UTF-8)")
+        # A line count bounds the rows without holding them: 8 bytes per value once parsed.
+        fh.seek(0)
+        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) + 1
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = []
+            for line in fh:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    header = [h.strip() for h in next(csv.reader([line]))]
+                    break
+            if not header:
+                raise ValueError(f"{where} is empty; it needs a header line such as 'pre,post,weight,delay'")
+            _check_columns(owner, path, header)
+            _check_size(where, lines, 8 * lines * len(header), max_bytes)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)   # "input contained no data": header only
+                try:
+                    table = np.loadtxt(fh, dtype=np.float64, delimiter=",", comments="#", ndmin=2)
+                except ValueError as e:
+                    raise ValueError(f"{where} must hold numbers in {len(header)} columns under the header "
+                                     f"{header}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{where} is not UTF-8 text (byte 0x{e.object[e.start]:02x} cannot be decoded); "
+                         f"save it as UTF-8") from None
+    if table.size == 0:
+        table = np.zeros((0, len(header)))
+    if table.shape[1] != len(header):
+        raise ValueError(f"{where} must hold numbers in {len(header)} columns under the header {header}, "
+                         f"got {table.shape[1]} columns")
+    return {h: np.ascontiguousarray(table[:, i]) for i, h in enumerate(header)}
+
+
+def _numeric(where: str, name: str, dtype: np.dtype) -> None:
+    if dtype.kind not in "iuf":
+        raise ValueError(f"{where}: column {name!r} must hold numbers, got data of type {dtype}")
+
+
+def _read_npz(owner: str, where: str, path: str, max_bytes: float | None) -> dict[str, np.ndarray]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {os.path.splitext(i.filename)[0]: i for i in zf.infolist()}
+            _check_columns(owner, path, list(members))
+            nbytes = sum(i.file_size for i in members.values())   # uncompressed: the arrays' bytes
+            rows = members["pre"].file_size // 8 if "pre" in members else 0
+            _check_size(where, rows, nbytes, max_bytes)
+        cols = {}
+        with np.load(path, allow_pickle=False) as z:
+            for k in z.files:
+                cols[k] = z[k]
+                _numeric(where, k, cols[k].dtype)
+    except (zipfile.BadZipFile, EOFError, zlib.error, KeyError) as e:
+        raise ValueError(f"{where} is not a valid NPZ file ({e})") from None
+    except ValueError as e:
+        if str(e).startswith(owner):
+            raise
+        raise ValueError(f"{where} is not a valid NPZ file ({e})") from None
+    return cols
+
+
+def _read_hdf5(owner: str, where: str, path: str, max_bytes: float | None) -> dict[str, np.ndarray]:
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{where} is not a valid HDF5 file ({e})") from None
+    with f:
+        _check_columns(owner, path, list(f.keys()))
+        for k in f.keys():
+            if not isinstance(f[k], h5py.Dataset):
+                raise ValueError(f"{where}: {k!r} must be a dataset (a column of numbers), got a group")
+            _numeric(where, k, f[k].dtype)
+        nbytes = sum(int(f[k].size) * f[k].dtype.itemsize for k in f.keys())
+        _check_size(where, int(f["pre"].size) if "pre" in f else 0, nbytes, max_bytes)
+        try:
+            return {k: f[k][()] for k in f.keys()}
+        except (OSError, RuntimeError) as e:
+            raise ValueError(f"{where} is not a valid HDF5 file ({e})") from None

@@ -273,7 +273,7 @@ def test_files(tmp_path):
     frac = tmp_path / "frac.csv"
     frac.write_text("pre,post\n0.5,1\n")
     n = net()
-    with pytest.raises(ValueError, match=J + r": connector\.pre must hold integer indices"):
+    with pytest.raises(ValueError, match=J + r": connector\.pre of '.*frac\.csv' must hold integer indices, got 0\.5 at row 0"):
         n.add_projection("a", "b", {"rule": "edge_list", "file": str(frac)}, weight=1.0, delay=1.0)
 
 
