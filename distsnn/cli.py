@@ -29,7 +29,6 @@ the allocation.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings
@@ -123,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 where = "" if rank == 0 else f" (rank {rank} of {size})"
                 fail_once(args.comm, f"distsnn: error{where}: {e}", 2)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.write(2, f"distsnn: error: {e}\n".encode("utf-8", "replace"))
+            print(f"distsnn: error: {e}", file=sys.stderr, flush=True)
             return 2
 
 

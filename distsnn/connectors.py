@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import math
 import os
 import warnings
 import zipfile
@@ -267,7 +268,7 @@ class EdgeList:
         """
         cols = _read_edge_file(owner, path, max_bytes)
         if np.asarray(cols["pre"]).size == 0:
-            warnings.warn(f"{owner}: connector.file {path!r} holds no edges (only a header); "
+            warnings.warn(f"{owner}: connector.file {path!r} holds no edges; "
                           f"the projection makes no synapses", validate.InputWarning, stacklevel=2)
         return cls(cols["pre"], cols["post"], cols.get("weight"), cols.get("delay"), path=path)
 
@@ -398,7 +399,10 @@ def _read_edge_file(owner: str, path: str, max_bytes: float | None = None) -> di
 
 
 def _check_columns(owner: str, path: str, names: list[str]) -> None:
-    validate.known_fields(f"{owner} connector.file {path!r}", dict.fromkeys(names), COLUMNS, "column")
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        raise ValueError(f"{owner}: connector.file {path!r} has an unknown column {unknown[0]!r}; "
+                         f"known: {', '.join(sorted(COLUMNS))}")
     for n in names:
         if names.count(n) > 1:
             raise ValueError(f"{owner}: connector.file {path!r} has column {n!r} twice")
@@ -417,7 +421,10 @@ def _read_csv(owner: str, where: str, path: str, max_bytes: float | None) -> dic
             raise ValueError(f"{where} is UTF-16 or UTF-32 text; save it as UTF-8 (edge lists are read as UTF-8)")
         # A line count bounds the rows without holding them: 8 bytes per value once parsed.
         fh.seek(0)
-        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b"")) + 1
+        lines, last = 0, b"\n"
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+        rows = max(lines + (last != b"\n") - 1, 0)   # at most: comments and blank lines count too
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             header = []
@@ -428,14 +435,15 @@ def _read_csv(owner: str, where: str, path: str, max_bytes: float | None) -> dic
             if not header:
                 raise ValueError(f"{where} is empty; it needs a header line such as 'pre,post,weight,delay'")
             _check_columns(owner, path, header)
-            _check_size(where, lines, 8 * lines * len(header), max_bytes)
+            _check_size(where, rows, 8 * rows * len(header), max_bytes)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)   # "input contained no data": header only
                 try:
                     table = np.loadtxt(fh, dtype=np.float64, delimiter=",", comments="#", ndmin=2)
                 except ValueError as e:
+                    detail = str(e).split(";")[0]   # numpy's hint about usecols does not apply
                     raise ValueError(f"{where} must hold numbers in {len(header)} columns under the header "
-                                     f"{header}: {e}") from None
+                                     f"{header}: {detail}") from None
     except UnicodeDecodeError as e:
         raise ValueError(f"{where} is not UTF-8 text (byte 0x{e.object[e.start]:02x} cannot be decoded); "
                          f"save it as UTF-8") from None
@@ -457,9 +465,9 @@ def _read_npz(owner: str, where: str, path: str, max_bytes: float | None) -> dic
         with zipfile.ZipFile(path) as zf:
             members = {os.path.splitext(i.filename)[0]: i for i in zf.infolist()}
             _check_columns(owner, path, list(members))
-            nbytes = sum(i.file_size for i in members.values())   # uncompressed: the arrays' bytes
-            rows = members["pre"].file_size // 8 if "pre" in members else 0
-            _check_size(where, rows, nbytes, max_bytes)
+            sizes = {k: _npy_size(zf, info) for k, info in members.items()}
+            _check_size(where, sizes["pre"][0] if "pre" in sizes else 0, sum(b for _, b in sizes.values()),
+                        max_bytes)
         cols = {}
         with np.load(path, allow_pickle=False) as z:
             for k in z.files:
@@ -472,6 +480,19 @@ def _read_npz(owner: str, where: str, path: str, max_bytes: float | None) -> dic
             raise
         raise ValueError(f"{where} is not a valid NPZ file ({e})") from None
     return cols
+
+
+def _npy_size(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, int]:
+    """(elements, bytes) of one array of an NPZ archive, from its header alone."""
+    fmt = np.lib.format
+    with zf.open(info) as fh:
+        version = fmt.read_magic(fh)
+        readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+        if version not in readers:   # a newer header: its uncompressed size bounds the data
+            return info.file_size // 8, info.file_size
+        shape, _, dtype = readers[version](fh)
+    n = math.prod(shape)
+    return n, n * dtype.itemsize
 
 
 def _read_hdf5(owner: str, where: str, path: str, max_bytes: float | None) -> dict[str, np.ndarray]:

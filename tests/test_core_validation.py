@@ -263,7 +263,7 @@ def test_files(tmp_path):
         (edge_file(tmp_path, "nopost.csv", "pre,weight\n0,1.0\n"),
          r"EdgeList: connector\.file '.*nopost\.csv' has no column 'post'"),
         (edge_file(tmp_path, "extra.csv", "pre,post,colour\n0,1,2\n"),
-         r"EdgeList connector\.file '.*extra\.csv': unknown column 'colour'"),
+         r"EdgeList: connector\.file '.*extra\.csv' has an unknown column 'colour'; known: delay, post, pre, weight"),
         (edge_file(tmp_path, "text.csv", "pre,post\n0,one\n"),
          r"EdgeList: connector\.file '.*text\.csv' must hold numbers in 2 columns"),
     ]
