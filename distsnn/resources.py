@@ -12,7 +12,8 @@ really make (the constants below say which), at the peak of the build:
 - the ranks together hold each neuron's state (measured on one neuron of the real model),
   its input ports (one ring row of int64 per step of the largest delay, per channel),
   each synapse (``SYNAPSE_BYTES`` at the peak of sorting and splitting the table, plus
-  ``CONNECT_BYTES`` for the projection being generated), and the state monitors' samples.
+  ``CONNECT_BYTES`` and ``DRAW_BYTES`` for the projection being generated), and the state
+  monitors' samples.
 
 The limit (:func:`job_limit`) is, by default, the memory the machines running the job
 can still give: ``MemAvailable`` of ``/proc/meminfo`` (capped by a cgroup's limit) summed
@@ -52,6 +53,9 @@ SYNAPSE_BYTES = 56
 #: and edge-id arrays, the target gids, the weights and delays as float64 and the delays
 #: in steps (7 x 8).
 CONNECT_BYTES = 56
+#: Bytes per synapse, on top, for each of its weight and delay drawn from a distribution:
+#: the draws and the scaled and shifted values (2 x float64).
+DRAW_BYTES = 16
 #: Bytes per (source, draw) of a fixed out-degree, on every rank: all sources' draws are
 #: replayed (int64), repeated sources (int64), the kept mask and the target ranks.
 OUTDEGREE_BYTES = 8 + 8 + 1 + 8
@@ -239,12 +243,14 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
     parts: list[tuple[str, int]] = [("the per-gid index on every rank", GID_BYTES * n * ranks)]
     replicated = GID_BYTES * n
     distributed = 0
-    synapses, largest, max_delay = 0, 0, 0.0
+    synapses, connect, max_delay = 0, 0, 0.0
     for proj in net.projections.values():
         n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size
         count = _synapse_count(proj, n_pre, n_post)
         synapses += count
-        largest = max(largest, count)
+        draws = sum(1 for v in (proj.weight, proj.delay)
+                    if v is not None and not isinstance(v, (distributions.Constant, distributions.ArrayValue)))
+        connect = max(connect, (CONNECT_BYTES + DRAW_BYTES * draws) * count)
         own = SYNAPSE_BYTES * count
         if proj.connector.rule == "fixed_outdegree":
             rep = OUTDEGREE_BYTES * count
@@ -257,8 +263,8 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
         if count:
             max_delay = max(max_delay, _delay_high(proj.delay, getattr(proj.connector, "delay", None)))
         parts.append((f"projection {proj.name!r} ({count} synapses)", own + rep * ranks))
-    distributed += CONNECT_BYTES * largest
-    parts.append(("generating the largest projection", CONNECT_BYTES * largest))
+    distributed += connect
+    parts.append(("generating the largest projection", connect))
     rows = int(round(max_delay / net.dt)) + 1 if synapses else NO_SYNAPSE_RING_ROWS
     inputs = {name: sum(1 for i in net.inputs.values() if i.target == name) for name in net.populations}
     for name, pop in net.populations.items():
