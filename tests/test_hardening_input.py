@@ -507,8 +507,10 @@ def test_estimate_counts_the_ring_of_the_largest_delay():
     near, far = _lif(100), _lif(100)
     near.add_projection("e", "e", ds.FixedInDegree(5), weight=0.1, delay=1.0)
     far.add_projection("e", "e", ds.FixedInDegree(5), weight=0.1, delay=ds.Normal(10.0, 1.0, low=1.0))
-    # 1 ms: 11 ring rows; normal without an upper bound: mean + 8 sd = 18 ms, 181 rows (8 bytes a port).
-    assert resources.estimate(far).distributed - resources.estimate(near).distributed == 100 * 8 * (181 - 11)
+    # 1 ms: 11 ring rows; normal without an upper bound: mean + 8 sd = 18 ms, 181 rows (8 bytes a port);
+    # and the 500 delays are drawn.
+    assert (resources.estimate(far).distributed - resources.estimate(near).distributed
+            == 100 * 8 * (181 - 11) + 500 * resources.DRAW_BYTES)
 
 
 def test_state_monitor_of_every_neuron_of_a_huge_population_is_refused():
