@@ -61,6 +61,10 @@ from .connectors import EdgeList
 from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
 
+#: Memory per byte of TOML text while it is parsed: the bytes, the decoded text and the
+#: Python objects (a number of a few characters becomes a 24-byte object and a list slot;
+#: tomllib measured at about 6 bytes per byte for long numeric arrays).
+TOML_BYTES_PER_BYTE = 8
 _TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
 _SIM = ("dt", "t_stop", "seed")
 _POP = ("name", "size", "model", "params", "initial")
@@ -74,11 +78,12 @@ def load(path: str, seed: int | None = None, t_stop: float | None = None,
          max_memory: int | str | None = "available") -> Network:
     """Read and validate a TOML network file; ``seed`` and ``t_stop`` override the file's.
 
-    ``max_memory``: bytes this process may use to hold the network's edge-list files, checked
-    before each is read (``"64G"``-style strings too; ``"available"``, the default: the
-    machine's available memory; ``None``: no check).
+    ``max_memory``: bytes this process may use to hold the file and the network's edge-list
+    files, checked before each is read (``"64G"``-style strings too; ``"available"``, the
+    default: the machine's available memory; ``None``: no check).
     """
-    text = _read_text(path)
+    max_memory = _limit(max_memory)
+    text = _read_text(path, max_memory)
     if not text.strip():
         raise ValueError(f"Config {path!r}: the file is empty; a network needs at least one [[population]]")
     try:
@@ -98,9 +103,16 @@ def loads(text: str, base_dir: str = ".", max_memory: int | str | None = "availa
     return _from_doc(doc, base_dir, "Config", {}, max_memory)
 
 
-def _read_text(path: str) -> str:
+def _limit(max_memory: int | str | None) -> int | None:
+    limit = resources.parse_bytes("Config", "max_memory", max_memory)
+    return resources.available_memory() if limit == "available" else limit
+
+
+def _read_text(path: str, max_memory: int | None = None) -> str:
     """The file as text; TOML is UTF-8 (a UTF-8 byte-order mark is allowed and dropped)."""
     path = validate.existing_file("Config", "file", path)
+    resources.check_allocation(f"Config {path!r}", f"reading the file as TOML (about {TOML_BYTES_PER_BYTE} bytes "
+                               f"of memory per byte of text)", TOML_BYTES_PER_BYTE * os.path.getsize(path), max_memory)
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -149,9 +161,7 @@ def _required(owner: str, table: dict, keys: tuple[str, ...]) -> None:
 
 def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | None = "available") -> Network:
     """A network from a parsed TOML document (``max_memory`` as for :func:`load`)."""
-    file_limit = resources.parse_bytes("Config", "max_memory", max_memory)
-    if file_limit == "available":
-        file_limit = resources.available_memory()
+    file_limit = _limit(max_memory)
     validate.known_fields("Config", doc, _TOP, "section")
     sim = doc.get("simulation", {})
     validate.mapping("Config", "[simulation]", sim)

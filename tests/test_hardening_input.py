@@ -336,6 +336,19 @@ def test_edge_list_bigger_than_the_memory_limit_is_refused_before_reading(tmp_pa
     assert_one_error_line(rc, err, pattern)
 
 
+def test_toml_file_bigger_than_the_memory_limit_is_refused_before_parsing(tmp_path, capsys):
+    path = tmp_path / "long.toml"
+    path.write_text(HEAD + POP + "#" * 1000 + "\n")
+    size = path.stat().st_size
+    pattern = (r"Config '.*long\.toml': reading the file as TOML \(about 8 bytes of memory per byte of text\) "
+               rf"must fit in the memory limit of 5000 bytes \(4\.88 KiB\), needs {8 * size} bytes \(.*\)")
+    with pytest.raises(ValueError, match="^" + pattern + "$"):
+        config.load(str(path), max_memory=5000)
+    assert config.load(str(path), max_memory=8 * size).populations["a"].size == 5
+    rc, _, err = run_cli(capsys, "run", str(path), "--max-memory", "5000")
+    assert_one_error_line(rc, err, pattern)
+
+
 # -- loud acceptance ---------------------------------------------------------------------------
 
 
