@@ -541,12 +541,15 @@ def test_state_monitor_of_every_neuron_of_a_huge_population_is_refused():
 @needs_mpi
 def test_input_error_under_mpi_is_printed_once_on_its_own_line(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text(pop("params = [1, 2]"))
+    path.write_text(POP + "params = [1, 2]\n")      # no [simulation] either: a warning first
     out = tmp_path / "out"
     proc = mpirun(3, ["-m", "distsnn.cli", "run", str(path), "--out", str(out)], timeout=60)
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if "distsnn: error" in ln]
     assert lines == ["distsnn: error: Population 'a': params must be a table of key = value, got [1, 2]"], proc.stderr
+    warned = [ln for ln in proc.stderr.splitlines() if "distsnn: warning" in ln]
+    assert warned == [f"distsnn: warning: Config {str(path)!r}: no [simulation] section; using the defaults "
+                      f"seed = 0, dt = 0.1 ms, t_stop = 1000 ms"], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
 
