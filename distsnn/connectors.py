@@ -266,6 +266,7 @@ class EdgeList:
         in memory (``None``: no limit). A file with no edges is accepted with an
         :class:`~distsnn.validate.InputWarning`.
         """
+        path = validate.existing_file(owner, "connector.file", path)
         cols = _read_edge_file(owner, path, max_bytes)
         if np.asarray(cols["pre"]).size == 0:
             warnings.warn(f"{owner}: connector.file {path!r} holds no edges; "
@@ -356,8 +357,7 @@ def parse(owner: str, spec: Any, max_bytes: float | None = None) -> Connector:
         if "file" in args:
             if "pre" in args or "post" in args:
                 raise ValueError(f"{owner}: connector takes either 'file' or 'pre'/'post', not both")
-            return EdgeList.from_file(validate.existing_file(owner, "connector.file", args["file"]), owner,
-                                      max_bytes)
+            return EdgeList.from_file(args["file"], owner, max_bytes)
         if "pre" not in args or "post" not in args:
             raise ValueError(f"{owner}: connector (edge_list) needs 'pre' and 'post' arrays or a 'file'")
         return EdgeList(*(None if args.get(f) is None else validate.finite_array(owner, f"connector.{f}", args[f])
@@ -377,12 +377,12 @@ _UTF16_32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE,
 
 
 def _read_edge_file(owner: str, path: str, max_bytes: float | None = None) -> dict[str, np.ndarray]:
-    """The columns of an edge-list file, checked to fit in ``max_bytes`` before they are read.
+    """The columns of an edge-list file (an existing regular file), checked to fit in
+    ``max_bytes`` before they are read.
 
-    Every failure (missing, a directory, unreadable, not UTF-8, corrupt, wrong columns,
+    Every failure (unreadable, not UTF-8, corrupt, wrong columns,
     non-numeric data) is a ``ValueError`` that names ``owner`` and the file.
     """
-    path = validate.existing_file(owner, "connector.file", path)
     where = f"{owner}: connector.file {path!r}"
     ext = os.path.splitext(path)[1].lower()
     readers = {".csv": _read_csv, ".npz": _read_npz, ".h5": _read_hdf5, ".hdf5": _read_hdf5}

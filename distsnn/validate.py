@@ -98,15 +98,6 @@ def optional_mapping(owner: str, field: str, value: Any) -> dict[str, Any]:
     return {} if value is None else dict(mapping(owner, field, value))
 
 
-def reference(owner: str, field: str, value: Any, known: Iterable[str], what: str = "population") -> str:
-    """The name of an existing object (a population, for instance)."""
-    known = tuple(known)
-    if not isinstance(value, str) or value not in known:
-        raise ValueError(f"{owner}: {field} must name an existing {what}, got {value!r}; known: "
-                         f"{', '.join(known) or 'none'}")
-    return value
-
-
 def existing_file(owner: str, field: str, path: Any) -> str:
     """A path to a regular file (not a directory, not missing)."""
     if not isinstance(path, (str, os.PathLike)) or not str(path):

@@ -428,16 +428,17 @@ def test_a_billion_in_degree_is_refused_at_once_with_the_estimate(tmp_path, caps
 
 def test_max_memory_option_and_argument(tmp_path, capsys):
     small = ds.Network(t_stop=2.0)
-    small.add_population("a", 10)
+    small.add_population("a", 100)
     need = resources.estimate(small).total
+    assert need > 4096
     with pytest.raises(ValueError, match=rf"limit of {need - 1} bytes .*set by max_memory.*got {need} bytes"):
         ds.Simulation(small, max_memory=need - 1)
     ds.Simulation(small, max_memory=need)
     ds.Simulation(small, max_memory=None)
     path = tmp_path / "small.toml"
     ds.dump(small, str(path))
-    rc, _, err = run_cli(capsys, "run", str(path), "--max-memory", "1K")
-    assert_one_error_line(rc, err, r"Simulation: estimated memory must be <= the limit of 1024 bytes \(1 KiB, set by "
+    rc, _, err = run_cli(capsys, "run", str(path), "--max-memory", "4K")   # the file itself needs < 2 KiB
+    assert_one_error_line(rc, err, r"Simulation: estimated memory must be <= the limit of 4096 bytes \(4 KiB, set by "
                                    r"--max-memory\), got \d+ bytes .*")
     for ok in ("none", "available", "2GiB", "1.5t", str(need)):
         rc, _, err = run_cli(capsys, "run", str(path), "--max-memory", ok)
