@@ -207,6 +207,23 @@ def test_unreadable_files(tmp_path):
         ds.EdgeList.from_file(str(edges))
 
 
+@pytest.mark.skipif(not os.path.isfile("/proc/self/mem"), reason="needs Linux's /proc/self/mem")
+def test_files_whose_reading_fails(tmp_path):
+    """A file that opens but cannot be read (here /proc/self/mem, whose first page is
+    unmapped: EIO, for root too)."""
+    for name in ("net.toml", "edges.csv", "edges.npz", "edges.h5"):
+        os.symlink("/proc/self/mem", tmp_path / name)
+    with pytest.raises(ValueError, match=r"^Config '.*net\.toml': cannot be read: Input/output error$"):
+        config.load(str(tmp_path / "net.toml"))
+    with pytest.raises(ValueError, match=r"^EdgeList: connector\.file '.*edges\.csv' cannot be read: "
+                                         r"Input/output error$"):
+        ds.EdgeList.from_file(str(tmp_path / "edges.csv"))
+    for name in ("edges.npz", "edges.h5"):
+        with pytest.raises(ValueError, match=rf"^EdgeList: connector\.file '.*{name}' (cannot be read|is not a "
+                                             rf"valid (NPZ|HDF5) file)"):
+            ds.EdgeList.from_file(str(tmp_path / name))
+
+
 def _npz(path, **cols):
     np.savez(path, **cols)
 
