@@ -441,7 +441,7 @@ def _read_csv(owner: str, where: str, path: str, max_bytes: float | None) -> dic
                 try:
                     table = np.loadtxt(fh, dtype=np.float64, delimiter=",", comments="#", ndmin=2)
                 except ValueError as e:
-                    detail = str(e).split(";")[0]   # numpy's hint about usecols does not apply
+                    detail = _one_line(e).split(";")[0]   # numpy's hint about usecols does not apply
                     raise ValueError(f"{where} must hold numbers in {len(header)} columns under the header "
                                      f"{header}: {detail}") from None
     except UnicodeDecodeError as e:
@@ -453,6 +453,11 @@ def _read_csv(owner: str, where: str, path: str, max_bytes: float | None) -> dic
         raise ValueError(f"{where} must hold numbers in {len(header)} columns under the header {header}, "
                          f"got {table.shape[1]} columns")
     return {h: np.ascontiguousarray(table[:, i]) for i, h in enumerate(header)}
+
+
+def _one_line(e: Exception) -> str:
+    # Library messages (HDF5's above all) may span lines; an error is one line.
+    return " ".join(str(e).split())
 
 
 def _numeric(where: str, name: str, dtype: np.dtype) -> None:
@@ -474,11 +479,11 @@ def _read_npz(owner: str, where: str, path: str, max_bytes: float | None) -> dic
                 cols[k] = z[k]
                 _numeric(where, k, cols[k].dtype)
     except (zipfile.BadZipFile, EOFError, zlib.error, KeyError) as e:
-        raise ValueError(f"{where} is not a valid NPZ file ({e})") from None
+        raise ValueError(f"{where} is not a valid NPZ file ({_one_line(e)})") from None
     except ValueError as e:
         if str(e).startswith(owner):
             raise
-        raise ValueError(f"{where} is not a valid NPZ file ({e})") from None
+        raise ValueError(f"{where} is not a valid NPZ file ({_one_line(e)})") from None
     return cols
 
 
@@ -501,7 +506,7 @@ def _read_hdf5(owner: str, where: str, path: str, max_bytes: float | None) -> di
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise ValueError(f"{where} is not a valid HDF5 file ({e})") from None
+        raise ValueError(f"{where} is not a valid HDF5 file ({_one_line(e)})") from None
     with f:
         _check_columns(owner, path, list(f.keys()))
         for k in f.keys():
@@ -513,4 +518,4 @@ def _read_hdf5(owner: str, where: str, path: str, max_bytes: float | None) -> di
         try:
             return {k: f[k][()] for k in f.keys()}
         except (OSError, RuntimeError) as e:
-            raise ValueError(f"{where} is not a valid HDF5 file ({e})") from None
+            raise ValueError(f"{where} is not a valid HDF5 file ({_one_line(e)})") from None

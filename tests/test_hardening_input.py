@@ -220,8 +220,9 @@ def test_files_whose_reading_fails(tmp_path):
         ds.EdgeList.from_file(str(tmp_path / "edges.csv"))
     for name in ("edges.npz", "edges.h5"):
         with pytest.raises(ValueError, match=rf"^EdgeList: connector\.file '.*{name}' (cannot be read|is not a "
-                                             rf"valid (NPZ|HDF5) file)"):
+                                             rf"valid (NPZ|HDF5) file)") as e:
             ds.EdgeList.from_file(str(tmp_path / name))
+        assert "\n" not in str(e.value)      # HDF5's own message spans lines
 
 
 def _npz(path, **cols):
