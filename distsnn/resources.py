@@ -231,8 +231,9 @@ def _state_bytes(net: Any, name: str, pop: Any) -> int:
     """Bytes of one neuron's state in the real model (prepared and initialised as the build does)."""
     mod = models.get(f"Population {name!r}", pop.model)
     prep = mod.prepare(pop.params, net.dt, net.channels(name), key=rng.stream_key(net.seed, f"{pop.model}_pop:{name}"))
+    # Its first neuron; the gid only keys draws (and may exceed int64 in a network that is refused anyway).
     index = np.zeros(1, dtype=np.int64)
-    state = mod.init_state(prep, {}, index + net.offsets()[name], index)
+    state = mod.init_state(prep, {}, index, index)
     return sum(v.nbytes for v in vars(state).values() if isinstance(v, np.ndarray))
 
 

@@ -102,6 +102,69 @@ def test_table_field_of_the_wrong_type_is_a_clear_error(text, pattern):
         config.loads(text)
 
 
+SWEEP = {
+    "simulation": {"dt": 0.1, "t_stop": 2.0, "seed": 3},
+    "population": [
+        {"name": "a", "size": 6, "model": "lif", "params": {"tau_m": 10.0, "t_ref": 1.0},
+         "initial": {"V_m": {"dist": "uniform", "low": -70.0, "high": -60.0}}},
+        {"name": "g", "size": 3, "model": "poisson",
+         "params": {"schedule": {"times": [0.0, 1.0], "rates": [100.0, 0.0]}}},
+        {"name": "s", "size": 2, "model": "spike_train", "params": {"times": [[0.5], [1.0, 1.5]]}},
+    ],
+    "projection": [
+        {"name": "ga", "pre": "g", "post": "a", "connector": {"rule": "fixed_indegree", "indegree": 2},
+         "synapse": {"kind": "exp", "tau": 2.0}, "weight": {"dist": "normal", "mean": 5.0, "std": 1.0},
+         "delay": {"dist": "uniform", "low": 0.5, "high": 1.5}},
+        {"name": "sa", "pre": "s", "post": "a", "connector": {"rule": "edge_list", "pre": [0, 1], "post": [2, 3]},
+         "weight": 3.0, "delay": 0.2},
+    ],
+    "poisson_input": [{"name": "d", "target": "a", "schedule": {"times": [0.0], "rates": [500.0]},
+                       "weight": 2.0, "synapse": "delta"}],
+    "monitor": [{"kind": "spikes", "population": "a"},
+                {"kind": "state", "population": "a", "variables": ["V_m"], "neurons": [0, 1], "interval": 0.2}],
+}
+WRONG = [5, -1, 1e300, float("nan"), "x", [1, 2], [], {}, {"a": 1}, True, "<delete>"]
+
+
+def _paths(x, pre=()):
+    items = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()
+    for k, v in items:
+        yield pre + (k,)
+        yield from _paths(v, pre + (k,))
+
+
+def test_every_field_set_to_every_wrong_kind_of_value_is_a_value_error_or_runs():
+    """A sweep over all fields of a network using each section, each replaced by numbers,
+    strings, lists, tables and booleans, or removed: a ValueError or a valid run, never
+    another exception (what a traceback would show)."""
+    import copy
+
+    config.from_dict(SWEEP)          # the unmodified network is valid
+    ds.Simulation(config.from_dict(SWEEP)).run()
+    outcomes = {"ValueError": 0, "ran": 0}
+    for path in _paths(SWEEP):
+        for value in WRONG:
+            doc = copy.deepcopy(SWEEP)
+            node = doc
+            for k in path[:-1]:
+                node = node[k]
+            if value == "<delete>":
+                del node[path[-1]]
+            else:
+                node[path[-1]] = value
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InputWarning)
+                    net = config.from_dict(doc)
+                ds.Simulation(net).run(min(net.t_stop, 1.0))
+                outcomes["ran"] += 1
+            except ValueError:
+                outcomes["ValueError"] += 1
+            except Exception as e:     # noqa: BLE001 - the point of the test
+                pytest.fail(f"{path} = {value!r}: {type(e).__name__}: {e}")
+    assert outcomes["ValueError"] > 500 and outcomes["ran"] > 20, outcomes
+
+
 def test_python_api_rejects_the_same_mistakes():
     net = ds.Network()
     for bad, pattern in [
