@@ -20,8 +20,9 @@ available on the ranks' machines; ``none`` skips the check).
 Invalid input prints one line, ``distsnn: error: ...``, once for the job (by rank 0, or
 by the rank that alone hit it), and exits with code 2, before any output is written;
 warnings (``distsnn: warning: ...``, e.g. a missing ``[simulation]`` section) are printed
-by rank 0. Any other exception on any rank prints that rank's traceback and aborts the
-whole job (exit code 1). In batch scripts, bound the run anyway,
+by rank 0. Running out of memory all the same prints one line too (exit code 1). Any
+other exception on any rank prints that rank's traceback and aborts the whole job (exit
+code 1). In batch scripts, bound the run anyway,
 e.g. ``timeout 3600 mpiexec -n 64 distsnn run net.toml``, so a stuck node cannot hold
 the allocation.
 """
@@ -124,6 +125,17 @@ def main(argv: list[str] | None = None) -> int:
                 fail_once(args.comm, f"distsnn: error{where}: {e}", 2)
             print(f"distsnn: error: {e}", file=sys.stderr, flush=True)
             return 2
+        except MemoryError as e:
+            # `run` refuses what cannot fit before building; this catches what no estimate
+            # foresaw (e.g. `partition` of a huge network).
+            text = f"distsnn: error (rank {rank} of {size}): not enough memory: {e}" if size > 1 else \
+                f"distsnn: error: not enough memory: {e}"
+            if size > 1:
+                from .comm.mpi import fail_once
+
+                fail_once(args.comm, text, 1)
+            print(text, file=sys.stderr, flush=True)
+            return 1
 
 
 if __name__ == "__main__":

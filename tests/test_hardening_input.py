@@ -608,6 +608,15 @@ def test_estimate_counts_the_ring_of_the_largest_delay():
             == 100 * 8 * (181 - 11) + 500 * resources.DRAW_BYTES)
 
 
+def test_running_out_of_memory_anyway_is_one_line(tmp_path, capsys):
+    """`partition` has no estimate; numpy's refusal becomes one line, not a traceback."""
+    path = tmp_path / "huge.toml"
+    path.write_text(HEAD + POP.replace("size = 5", "size = 1000000000000"))
+    rc, _, err = run_cli(capsys, "partition", str(path), "--parts", "2")
+    assert rc == 1 and "Traceback" not in err
+    assert re.fullmatch(r"distsnn: error: not enough memory: Unable to allocate [\d.]+ TiB .*\n", err), err
+
+
 def test_state_monitor_of_every_neuron_of_a_huge_population_is_refused():
     net = ds.Network()
     net.add_population("a", 10 ** 12)
