@@ -34,7 +34,7 @@ import sys
 import time
 import warnings
 
-from . import config, partition_cli, placement, resources
+from . import config, memory, partition_cli, placement
 from .comm import world
 from .engine import Simulation
 from .io import hdf5
@@ -42,7 +42,7 @@ from .io import hdf5
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    limit = resources.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
+    limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
     net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share)
@@ -96,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _size(text: str) -> int | str | None:
     try:
-        return resources.parse_bytes("distsnn run", "--max-memory", text)
+        return memory.parse_bytes("distsnn run", "--max-memory", text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
 

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from . import connectors, resources, validate
+from . import connectors, memory, validate
 from .connectors import EdgeList
 from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
@@ -104,14 +104,14 @@ def loads(text: str, base_dir: str = ".", max_memory: int | str | None = "availa
 
 
 def _limit(max_memory: int | str | None) -> int | None:
-    limit = resources.parse_bytes("Config", "max_memory", max_memory)
-    return resources.available_memory() if limit == "available" else limit
+    limit = memory.parse_bytes("Config", "max_memory", max_memory)
+    return memory.available_memory() if limit == "available" else limit
 
 
 def _read_text(path: str, max_memory: int | None = None) -> str:
     """The file as text; TOML is UTF-8 (a UTF-8 byte-order mark is allowed and dropped)."""
     path = validate.existing_file("Config", "file", path)
-    resources.check_allocation(f"Config {path!r}", f"reading the file as TOML (about {TOML_BYTES_PER_BYTE} bytes "
+    memory.check_allocation(f"Config {path!r}", f"reading the file as TOML (about {TOML_BYTES_PER_BYTE} bytes "
                                f"of memory per byte of text)", TOML_BYTES_PER_BYTE * os.path.getsize(path), max_memory)
     try:
         with open(path, "rb") as fh:

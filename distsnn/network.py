@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import connectors, distributions, models, resources, synapses, timegrid, validate
+from . import connectors, distributions, memory, models, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
 from .models.poisson import RateSchedule, parse_schedule
 
@@ -245,8 +245,8 @@ class Network:
             raise ValueError(f"{owner}: variables must name at least one of {', '.join(rec)}")
         if neurons is None:
             # Every index becomes a Python int in the monitor (about 40 bytes each).
-            resources.check_allocation(owner, f"the list of all {pop.size} neurons", 40 * pop.size,
-                                       resources.available_memory())
+            memory.check_allocation(owner, f"the list of all {pop.size} neurons", 40 * pop.size,
+                                       memory.available_memory())
         idx = np.arange(pop.size) if neurons is None else np.asarray(neurons)
         if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
             raise ValueError(f"{owner}: neurons must be a non-empty list of integer indices, got {neurons!r}")

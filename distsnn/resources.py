@@ -1,4 +1,4 @@
-"""Memory: what a simulation will need, estimated before anything is allocated, and the limit.
+"""What a simulation will need in memory, estimated before anything is allocated.
 
 :func:`estimate` adds up the bytes a build pays, from the network description alone (no
 synapse is generated, no per-neuron array is made), so a network that cannot fit is
@@ -15,28 +15,24 @@ really make (the constants below say which), at the peak of the build:
   ``CONNECT_BYTES`` and ``DRAW_BYTES`` for the projection being generated), and the state
   monitors' samples.
 
-The limit (:func:`job_limit`) is, by default, the memory the machines running the job
-can still give: ``MemAvailable`` of ``/proc/meminfo`` (capped by a cgroup's limit) summed
-over the distinct hosts of the ranks. ``max_memory`` overrides it: a number of bytes, a
-string such as ``"64G"`` or ``"1.5TiB"``, ``"available"`` (the default) or ``None`` (no
-check).
+The expected synapse counts are the partitioner's (:mod:`distsnn.graph`), so the two
+never disagree. :func:`check` compares the estimate with the job's limit
+(:func:`distsnn.memory.job_limit`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import distributions, models, rng, validate
+from . import distributions, graph, memory, models, rng
 
 if TYPE_CHECKING:
     from .comm import Comm
+    from .network import Network
 
 #: Bytes per gid on every rank: the owner array (int64) and the copy its broadcast
 #: unpickles, the router's argsort of it, the sorted copy and the owned lists (3 x int64),
@@ -73,9 +69,6 @@ NO_SYNAPSE_RING_ROWS = 101
 #: standard deviations above the mean (a probability of about 1e-15 per draw).
 TAIL_SIGMAS = 8.0
 
-_UNITS = {"": 1, "b": 1, "k": 2 ** 10, "m": 2 ** 20, "g": 2 ** 30, "t": 2 ** 40, "p": 2 ** 50}
-
-
 @dataclass(frozen=True)
 class Estimate:
     """Bytes a simulation needs on ``ranks`` ranks.
@@ -101,102 +94,6 @@ class Estimate:
         return self.per_rank * self.ranks
 
 
-@dataclass(frozen=True)
-class Limit:
-    """A memory limit in bytes for the whole job (``None``: unlimited) and where it came from."""
-
-    bytes: int | None
-    source: str
-
-
-def fmt(n: float) -> str:
-    """``1.5 GiB``-style size of ``n`` bytes."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def parse_bytes(owner: str, field: str, spec: Any) -> int | None | str:
-    """A size in bytes from ``123``, ``"64G"``, ``"1.5TiB"``, ``"512MB"`` (powers of 1024);
-    ``None`` or ``"none"`` for no limit; ``"available"`` is returned as is."""
-    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "none"):
-        return None
-    if isinstance(spec, str) and spec.strip().lower() == "available":
-        return "available"
-    if isinstance(spec, str):
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kmgtpKMGTP]?)(?:i?[bB])?\s*", spec)
-        if not m:
-            raise ValueError(f"{owner}: {field} must be a size such as 64G, 1.5TiB or 1000000 (bytes), "
-                             f"'available' or 'none', got {spec!r}")
-        value = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    else:
-        value = validate.number(owner, field, spec, "bytes")
-    if not value > 0:
-        raise ValueError(f"{owner}: {field} must be > 0 bytes, got {spec!r}")
-    return int(value)
-
-
-def available_memory() -> int | None:
-    """Bytes this machine can still give to new allocations (``None`` if unknown):
-    ``MemAvailable`` of ``/proc/meminfo``, capped by the cgroup's remaining allowance."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
-    for limit_file, used_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                  ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                   "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        try:
-            with open(limit_file) as a, open(used_file) as b:
-                text = a.read().strip()
-                if text != "max" and int(text) < 2 ** 60:
-                    avail = min(avail, max(int(text) - int(b.read().strip()), 0))
-            break
-        except (OSError, ValueError):
-            continue
-    return avail
-
-
-def job_limit(comm: "Comm", max_memory: Any = "available", owner: str = "Simulation",
-              name: str = "max_memory") -> Limit:
-    """The memory limit of the whole job (collective: every rank calls it, with the same
-    ``max_memory``). ``"available"``: the available memory summed over the distinct hosts
-    of the ranks; a size: that many bytes for all ranks together; ``None``: no limit."""
-    if isinstance(max_memory, Limit):
-        spec = max_memory
-    else:
-        spec = parse_bytes(owner, name, max_memory)
-    # Every rank takes part, whatever the spec, so the collective sequence never depends on it.
-    hosts = comm.gather((socket.gethostname(), available_memory()))
-    total = None
-    if hosts is not None:
-        per_host = dict(hosts)
-        total = None if None in per_host.values() else sum(per_host.values())
-    total = comm.bcast(total)
-    if isinstance(spec, Limit):
-        return spec
-    if spec == "available":
-        return Limit(total, "the memory available on the machine" if comm.size == 1 else
-                     "the memory available on the ranks' machines")
-    return Limit(spec, f"set by {name}")
-
-
-def _count(n: float) -> int:
-    return int(math.ceil(n))
-
-
 def _delay_high(spec: Any, column: Any) -> float:
     """The largest delay (ms) a projection can draw."""
     if spec is None:
@@ -209,22 +106,12 @@ def _delay_high(spec: Any, column: Any) -> float:
     return float(spec.bounds()[1])
 
 
-def _synapse_count(proj: Any, n_pre: int, n_post: int) -> int:
-    """The expected number of synapses of a projection (from its connector alone)."""
-    c = proj.connector
-    same = proj.pre == proj.post
-    no_self = same and not getattr(c, "autapses", True)
-    if c.rule == "all_to_all":
-        return n_pre * n_post - (n_post if no_self else 0)
-    if c.rule == "one_to_one":
-        return n_post
-    if c.rule == "fixed_probability":
-        return _count(float(c.p) * (n_pre - (1 if no_self else 0)) * n_post)
-    if c.rule == "fixed_indegree":
-        return int(c.indegree) * n_post
-    if c.rule == "fixed_outdegree":
-        return int(c.outdegree) * n_pre
-    return int(np.asarray(c.pre).size)
+def _synapse_count(net: "Network", proj: Any) -> int:
+    """The expected number of synapses of a projection, as the partitioner expects it."""
+    n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size
+    one = np.ones(1)
+    counts = graph._expected_counts(proj, one * n_pre, one * n_post, 0 * one, 0 * one, max(n_pre, n_post, 1))
+    return int(math.ceil(float(np.sum(counts))))
 
 
 def _state_bytes(net: Any, name: str, pop: Any) -> int:
@@ -246,8 +133,7 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
     distributed = 0
     synapses, connect, max_delay = 0, 0, 0.0
     for proj in net.projections.values():
-        n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size
-        count = _synapse_count(proj, n_pre, n_post)
+        count = _synapse_count(net, proj)
         synapses += count
         draws = sum(1 for v in (proj.weight, proj.delay)
                     if v is not None and not isinstance(v, (distributions.Constant, distributions.ArrayValue)))
@@ -256,7 +142,7 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
         if proj.connector.rule == "fixed_outdegree":
             rep = OUTDEGREE_BYTES * count
         elif proj.connector.rule == "edge_list":
-            rep = EDGE_BYTES * count + 8 * n_post
+            rep = EDGE_BYTES * count + 8 * net.populations[proj.post].size
         else:
             rep = 0
         replicated += rep
@@ -288,24 +174,17 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
 def check(net: Any, comm: "Comm", max_memory: Any = "available", owner: str = "Simulation") -> Estimate:
     """Refuse (``ValueError``, on every rank alike) a network whose estimated memory exceeds
     the job's limit (collective)."""
-    limit = job_limit(comm, max_memory, owner)
+    limit = memory.job_limit(comm, max_memory, owner)
     est = estimate(net, comm.size)
     if limit.bytes is not None and est.total > limit.bytes:
-        big = ", ".join(f"{what} {fmt(b)}" for what, b in est.parts[:2])
+        big = ", ".join(f"{what} {memory.fmt(b)}" for what, b in est.parts[:2])
         raise ValueError(
-            f"{owner}: estimated memory must be <= the limit of {limit.bytes} bytes ({fmt(limit.bytes)}, "
-            f"{limit.source}), got {est.total} bytes ({fmt(est.total)}) for {est.neurons} neurons and "
+            f"{owner}: estimated memory must be <= the limit of {limit.bytes} bytes ({memory.fmt(limit.bytes)}, "
+            f"{limit.source}), got {est.total} bytes ({memory.fmt(est.total)}) for {est.neurons} neurons and "
             f"{est.synapses} synapses on {est.ranks} rank(s); largest: {big}. Shrink the network, use more "
             f"machines, or set --max-memory (max_memory=None skips this check)")
     return est
 
 
-def check_allocation(owner: str, what: str, nbytes: int, max_bytes: int | None) -> None:
-    """Refuse one allocation of ``nbytes`` bytes above ``max_bytes`` (``None``: no limit)."""
-    if max_bytes is not None and nbytes > max_bytes:
-        raise ValueError(f"{owner}: {what} must fit in the memory limit of {max_bytes} bytes ({fmt(max_bytes)}), "
-                         f"needs {nbytes} bytes ({fmt(nbytes)})")
-
-
-__all__ = ["Estimate", "Limit", "estimate", "check", "job_limit", "available_memory", "parse_bytes", "fmt",
-           "check_allocation"]
+__all__ = ["Estimate", "estimate", "check", "GID_BYTES", "SYNAPSE_BYTES", "CONNECT_BYTES", "DRAW_BYTES",
+           "OUTDEGREE_BYTES", "EDGE_BYTES", "NEURON_BYTES", "STATE_COPIES"]

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import distsnn as ds
-from distsnn import cli, config, resources
+from distsnn import cli, config, memory, resources
 from distsnn.validate import InputWarning
 
 from .mpi.launch import mpirun, needs_mpi
@@ -534,17 +534,17 @@ def test_max_memory_option_and_argument(tmp_path, capsys):
                                         ("512MB", 512 * 2 ** 20), ("2k", 2048), ("none", None), (None, None),
                                         ("available", "available")])
 def test_sizes(spec, value):
-    assert resources.parse_bytes("X", "max_memory", spec) == value
+    assert memory.parse_bytes("X", "max_memory", spec) == value
 
 
 @pytest.mark.parametrize("spec", ["-1", 0, "12Q", "G", [1], "inf"])
 def test_bad_sizes(spec):
     with pytest.raises(ValueError, match=r"^X: max_memory must be"):
-        resources.parse_bytes("X", "max_memory", spec)
+        memory.parse_bytes("X", "max_memory", spec)
 
 
 def test_available_memory_is_what_the_machine_reports():
-    avail = resources.available_memory()
+    avail = memory.available_memory()
     total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert 0 < avail <= total
 

@@ -13,14 +13,14 @@ share once.
 import sys
 
 import distsnn as ds
-from distsnn import resources
+from distsnn import memory
 from distsnn.comm import world
 
 comm = world()
 assert comm.size == 2, f"run under mpiexec -n 2, got {comm.size} rank(s)"
 mode = sys.argv[1]
-limit = resources.job_limit(comm)
-avail = resources.available_memory()
+limit = memory.job_limit(comm)
+avail = memory.available_memory()
 # Two ranks on one host: the limit is that host's available memory, not twice it.
 assert limit.bytes is not None and 0.5 * avail < limit.bytes < 1.5 * avail, (limit, avail)
 print(f"rank {comm.rank}: limit {limit.bytes} available {avail}", flush=True)
