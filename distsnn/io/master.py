@@ -1,0 +1,236 @@
+"""Files rank 0 writes once the rank files are closed: the master, the reports, the sorted spikes.
+
+``run.h5`` (the master, written last, through a temporary name)::
+
+    /                       magic, version, format, run_id, ranks, network_hash, dt, seed,
+                            t_stop_ms, completed_ms, complete, partitioner, command_line,
+                            versions (JSON), created
+    /spikes/<pop>           sorting = none (the ranks' time-sorted runs one after another)
+        timestamps, node_ids, steps    virtual datasets over the rank files: plain h5py
+                                       reads one array per population
+    /rates/<pop>/counts     int64, summed over ranks; bin_ms, t_start, size
+    /metadata               network (the TOML text), owner (int32 rank of every gid),
+                            summary (JSON: totals, per-rank figures, whatever the engine adds)
+
+``report_<variable>.h5``: a SONATA frame report per variable, ``/report/<pop>/data``
+[time x neurons] a virtual dataset whose columns are the ranks' columns side by side
+(``mapping/node_ids`` in the same order, ``index_pointers`` N+1, ``element_ids``,
+``time`` = (start, stop, step) ms), attribute ``units``.
+
+``spikes_sorted.h5`` (:func:`write_sorted`): every population's spikes in one time-sorted
+sequence (``sorting = by_time``, ties by node id), made by a k-way merge of the ranks'
+time-sorted runs, read in blocks of ``block`` spikes per rank: memory ``O(ranks x block)``,
+no spike moves between processes and no rank holds all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import h5py
+import numpy as np
+
+from . import rundir
+from .reader import open_run
+from .writer import MAGIC, SORTING, VERSION, identity_attrs
+
+_VDS = ("timestamps", np.float64), ("node_ids", np.uint64), ("steps", np.int64)
+
+
+def versions() -> dict:
+    from .. import __version__
+
+    out = {"distsnn": __version__, "numpy": np.__version__, "h5py": h5py.__version__,
+           "hdf5": h5py.version.hdf5_version, "python": sys.version.split()[0]}
+    try:
+        from importlib.metadata import version
+
+        out["mpi4py"] = version("mpi4py")
+    except Exception:   # mpi4py is optional
+        out["mpi4py"] = None
+    return out
+
+
+def _tmp_write(path: str, fill) -> None:
+    tmp = f"{path}.tmp"
+    try:
+        with h5py.File(tmp, "w", locking=False) as f:
+            fill(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_master(out: str, meta: dict, owner: np.ndarray) -> None:
+    """Rank 0, after every rank closed its file: ``run.h5`` and the reports (see above)."""
+    info = open_run(out)
+    names = [os.path.basename(p) for p in info.files]
+    spikes, state, rates = {}, {}, {}
+    with_rank = []
+    for p in info.files:
+        f = h5py.File(p, "r", locking=False)
+        with_rank.append(f)
+    try:
+        for f, name in zip(with_rank, names):
+            for pop in f.get("spikes", {}):
+                spikes.setdefault(pop, []).append((name, f[f"spikes/{pop}/steps"].shape[0]))
+            for pop in f.get("state", {}):
+                for var in f[f"state/{pop}"]:
+                    g = f[f"state/{pop}/{var}"]
+                    state.setdefault(var, {}).setdefault(pop, []).append(
+                        (name, g["data"].shape, g["mapping/node_ids"][()], g["mapping/time"][()],
+                         g["data"].attrs["units"], g["steps"][()]))
+            for pop in f.get("rates", {}):
+                c = f[f"rates/{pop}/counts"]
+                old = rates.get(pop, (np.zeros(0, np.int64), dict(c.attrs)))
+                n = max(old[0].size, c.shape[0])
+                acc = np.zeros(n, np.int64)
+                acc[:old[0].size] += old[0]
+                acc[:c.shape[0]] += c[()]
+                rates[pop] = (acc, dict(c.attrs))
+        first_attrs = dict(with_rank[0].attrs)
+    finally:
+        for f in with_rank:
+            f.close()
+    identity = {k: first_attrs[k] for k in ("run_id", "ranks", "network_hash", "populations")}
+
+    def fill(f: h5py.File) -> None:
+        identity_attrs(f, identity)
+        f.attrs.update({"dt": info.dt, "seed": meta["seed"], "t_stop_ms": meta["t_stop_ms"],
+                        "completed_ms": info.completed_step * info.dt, "complete": int(info.complete),
+                        "partitioner": meta["partitioner"], "command_line": meta["command_line"],
+                        "versions": json.dumps(versions()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        for pop, srcs in spikes.items():
+            g = f.create_group(f"spikes/{pop}")
+            g.attrs.create("sorting", 0, dtype=SORTING)
+            total = sum(n for _, n in srcs)
+            for key, dtype in _VDS:
+                if total == 0:
+                    d = g.create_dataset(key, (0,), dtype)
+                else:
+                    lay = h5py.VirtualLayout(shape=(total,), dtype=dtype)
+                    at = 0
+                    for name, n in srcs:
+                        if n:
+                            lay[at:at + n] = h5py.VirtualSource(name, f"spikes/{pop}/{key}", shape=(n,))
+                            at += n
+                    d = g.create_virtual_dataset(key, lay)
+                if key == "timestamps":
+                    d.attrs["units"] = "ms"
+        for pop, (counts, attrs) in rates.items():
+            c = f.create_dataset(f"rates/{pop}/counts", data=counts)
+            c.attrs.update(attrs)
+        m = f.create_group("metadata")
+        m.create_dataset("network", data=meta["network_toml"])
+        m.create_dataset("owner", data=np.asarray(owner, dtype=np.int32))
+        m.create_dataset("summary", data=json.dumps(meta["summary"], default=float))
+
+    for var, pops in state.items():
+        _tmp_write(rundir.report_path(out, var), lambda f, var=var, pops=pops: _report(f, identity, var, pops))
+    _tmp_write(os.path.join(out, rundir.MASTER), fill)
+
+
+def _report(f: h5py.File, identity: dict, var: str, pops: dict) -> None:
+    identity_attrs(f, identity)
+    for pop, srcs in pops.items():
+        g = f.create_group(f"report/{pop}")
+        rows = min(s[5].size for s in srcs)
+        cols = sum(s[2].size for s in srcs)
+        if rows and cols:
+            lay = h5py.VirtualLayout(shape=(rows, cols), dtype=np.float64)
+            at = 0
+            for name, shape, ids, _, _, _ in srcs:
+                if ids.size:
+                    src = h5py.VirtualSource(name, f"state/{pop}/{var}", shape=shape)
+                    lay[:, at:at + ids.size] = src[:rows, :]
+                    at += ids.size
+            d = g.create_virtual_dataset("data", lay)
+        else:
+            d = g.create_dataset("data", (rows, cols), np.float64)
+        d.attrs["units"] = srcs[0][4]
+        m = g.create_group("mapping")
+        m.create_dataset("node_ids", data=np.concatenate([s[2] for s in srcs]).astype(np.uint64))
+        m.create_dataset("index_pointers", data=np.arange(cols + 1, dtype=np.uint64))
+        m.create_dataset("element_ids", data=np.zeros(cols, dtype=np.uint32))
+        m.create_dataset("time", data=srcs[0][3])
+        g.create_dataset("steps", data=srcs[0][5][:rows])
+
+
+def write_sorted(out: str, block: int = 1 << 20) -> str:
+    """``spikes_sorted.h5``: the run's spikes sorted by time (then node id), per population.
+
+    A k-way merge of the rank files' time-sorted runs: each round reads up to ``block``
+    spikes from every rank that has some left, emits every spike up to the smallest of
+    the last steps read (no spike still unread can be earlier), and keeps the rest.
+    Memory ``O(ranks x block)``; returns the file's path.
+    """
+    info = open_run(out)
+    path = os.path.join(out, rundir.SORTED)
+    files = [h5py.File(p, "r", locking=False) for p in info.files]
+    try:
+        attrs = dict(files[0].attrs)
+
+        def fill(f: h5py.File) -> None:
+            identity_attrs(f, {k: attrs[k] for k in ("run_id", "ranks", "network_hash", "populations")})
+            f.attrs["completed_ms"] = info.completed_step * info.dt
+            pops = sorted({p for h in files for p in h.get("spikes", {})})
+            for pop in pops:
+                g = f.create_group(f"spikes/{pop}")
+                g.attrs.create("sorting", 2, dtype=SORTING)
+                out_ds = {k: g.create_dataset(k, (0,), dt, maxshape=(None,), chunks=(65536,))
+                          for k, dt in _VDS}
+                out_ds["timestamps"].attrs["units"] = "ms"
+                srcs = [h[f"spikes/{pop}"] for h in files if f"spikes/{pop}" in h]
+                ends = []
+                for s in srcs:
+                    idx = s["index"][()]
+                    idx = idx[idx[:, 0] <= info.completed_step]
+                    ends.append(int(idx[-1, 1]) if idx.size else 0)
+                _merge(srcs, ends, block, info.completed_step, out_ds, info.dt)
+        _tmp_write(path, fill)
+    finally:
+        for h in files:
+            h.close()
+    return path
+
+
+def _merge(srcs, ends, block, last_step, out_ds, dt) -> None:
+    pos = [0] * len(srcs)
+    held = [(np.zeros(0, np.int64), np.zeros(0, np.uint64)) for _ in srcs]
+    force = [False] * len(srcs)
+    while True:
+        for i, s in enumerate(srcs):
+            if pos[i] < ends[i] and (held[i][0].size < block or force[i]):
+                stop = min(pos[i] + block, ends[i])
+                held[i] = (np.concatenate([held[i][0], s["steps"][pos[i]:stop]]),
+                           np.concatenate([held[i][1], s["node_ids"][pos[i]:stop]]))
+                pos[i] = stop
+        live = [i for i in range(len(srcs)) if pos[i] < ends[i]]
+        # A rank with spikes left may still hold its last read step unread: emit only
+        # steps below the smallest last step read by such a rank.
+        bound = min((int(held[i][0][-1]) for i in live), default=last_step + 1)
+        st, ids = [], []
+        for i, (s, n) in enumerate(held):
+            k = int(np.searchsorted(s, bound, "left"))
+            st.append(s[:k])
+            ids.append(n[:k])
+            held[i] = (s[k:], n[k:])
+        st, ids = np.concatenate(st), np.concatenate(ids)
+        # Nothing below the bound: the ranks stuck on it read further.
+        force = [st.size == 0 and i in live and int(held[i][0][-1]) == bound for i in range(len(srcs))]
+        order = np.lexsort((ids, st))
+        st, ids = st[order], ids[order]
+        for key, data in (("timestamps", st * dt), ("node_ids", ids), ("steps", st)):
+            d = out_ds[key]
+            n0 = d.shape[0]
+            d.resize(n0 + data.size, axis=0)
+            d[n0:] = data
+        if not live and not any(h[0].size for h in held):
+            return
+
+
+__all__ = ["write_master", "write_sorted", "versions", "MAGIC", "VERSION"]

@@ -1,0 +1,166 @@
+"""The streaming per-rank HDF5 file (a sink of :class:`distsnn.monitors.Recorder`).
+
+``DIR/rank<r>.h5``, written by rank ``r`` alone with plain h5py (no MPI-IO)::
+
+    /                         magic (uint32 0x0A7A), version (uint32 [0, 1]), format
+                              "distsnn-2", run_id, ranks, rank, network_hash, dt (ms),
+                              target_step, completed_step, completed_ms, complete (0/1),
+                              flushes, summary (JSON, at the end of each run)
+    /spikes/<pop>             sorting (enum uint8: none 0, by_id 1, by_time 2) = by_time,
+                              first_gid, size
+        timestamps            float64, units "ms" (step * dt)
+        node_ids              uint64, population-local, 0-based
+        steps                 int64, the exact integer steps
+        index                 int64 (flushes x 2): (completed step, spikes so far), so a
+                              reader finds a time window without reading every spike
+    /state/<pop>/<var>        a SONATA frame report of this rank's columns
+        data                  float64 [samples x neurons], attribute units
+        steps                 int64 [samples]
+        mapping/node_ids      uint64, mapping/index_pointers uint64 (N + 1),
+        mapping/element_ids   uint32 (0: one element per neuron),
+        mapping/time          float64 (start, stop, step) ms
+    /rates/<pop>/counts       int64 [bins], attributes bin_ms, t_start, size
+
+Datasets are chunked and resizable (optionally compressed: gzip with shuffle, or lzf)
+and grow at each flush; after writing, the file is flushed to disk and
+``completed_step`` records the step up to which it holds every record. A run that dies
+leaves a file that h5py opens, holding exactly the records up to ``completed_step``
+(a process killed *during* a flush may leave that flush's data half-written; the
+attributes are written last, so a reader trusting ``completed_step`` still sees only
+complete records in practice). Memory: HDF5 keeps at most ``CACHE_BYTES`` of chunk
+cache for the whole file, on top of the recorder's buffer.
+"""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+
+from ..monitors import Batch, units
+
+MAGIC = np.uint32(0x0A7A)
+VERSION = np.array([0, 1], dtype=np.uint32)
+SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype=np.uint8)
+FORMAT = "distsnn-2"
+#: Elements per chunk of the spike datasets (512 KiB of float64).
+SPIKE_CHUNK = 65536
+#: Chunk cache of a file (all datasets together).
+CACHE_BYTES = 4 * 2**20
+COMPRESSION = ("none", "gzip", "lzf")
+
+
+def identity_attrs(f: h5py.File, identity: dict) -> None:
+    f.attrs["magic"] = MAGIC
+    f.attrs["version"] = VERSION
+    f.attrs["format"] = FORMAT
+    for k, v in identity.items():
+        f.attrs[k] = v
+
+
+def _filters(compression: str) -> dict:
+    if compression == "gzip":
+        return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+    if compression == "lzf":
+        return {"compression": "lzf", "shuffle": True}
+    return {}
+
+
+def _append(ds: h5py.Dataset, data: np.ndarray) -> None:
+    n = ds.shape[0]
+    if data.shape[0]:
+        ds.resize(n + data.shape[0], axis=0)
+        ds[n:] = data
+
+
+class RankWriter:
+    """One rank's streaming file. ``layout``: the recorder whose monitors it stores."""
+
+    def __init__(self, path: str, identity: dict, recorder, dt: float, compression: str = "none",
+                 append: bool = False) -> None:
+        self.path = path
+        self.dt = dt
+        self.f = h5py.File(path, "r+" if append else "w", rdcc_nbytes=CACHE_BYTES, locking=False)
+        if append:
+            return
+        f = self.f
+        identity_attrs(f, identity)
+        f.attrs.update({"completed_step": 0, "completed_ms": 0.0, "complete": 0, "flushes": 0,
+                        "target_step": 0, "dt": dt})
+        flt = _filters(compression)
+        for b in recorder.spikes:
+            g = f.create_group(f"spikes/{b.population}")
+            g.attrs.create("sorting", 2, dtype=SORTING)
+            g.attrs["first_gid"], g.attrs["size"] = b.first_gid, b.wanted.size
+            ts = g.create_dataset("timestamps", (0,), np.float64, maxshape=(None,), chunks=(SPIKE_CHUNK,), **flt)
+            ts.attrs["units"] = "ms"
+            g.create_dataset("node_ids", (0,), np.uint64, maxshape=(None,), chunks=(SPIKE_CHUNK,), **flt)
+            g.create_dataset("steps", (0,), np.int64, maxshape=(None,), chunks=(SPIKE_CHUNK,), **flt)
+            g.create_dataset("index", (0, 2), np.int64, maxshape=(None, 2), chunks=(1024, 2))
+        for b in recorder.state:
+            n = b.local.size
+            for var in b.spec.variables:
+                g = f.create_group(f"state/{b.spec.population}/{var}")
+                if n:
+                    rows = max(1, min(1024, 2**17 // n))
+                    d = g.create_dataset("data", (0, n), np.float64, maxshape=(None, n),
+                                         chunks=(rows, min(n, 2**17)), **flt)
+                else:
+                    d = g.create_dataset("data", (0, 0), np.float64)
+                d.attrs["units"] = units(var)
+                g.create_dataset("steps", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+                m = g.create_group("mapping")
+                m.create_dataset("node_ids", data=b.node_ids)
+                m.create_dataset("index_pointers", data=np.arange(n + 1, dtype=np.uint64))
+                m.create_dataset("element_ids", data=np.zeros(n, dtype=np.uint32))
+                m.create_dataset("time", data=np.zeros(3))
+                g.attrs["interval_steps"] = b.every
+        for r in recorder.rates:
+            g = f.create_group(f"rates/{r.population}")
+            c = g.create_dataset("counts", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+            c.attrs.update({"bin_ms": r.bin_ms, "t_start": 0.0, "size": r.size, "units": "spikes"})
+        f.flush()
+
+    def start(self, target_step: int) -> None:
+        """A run to ``target_step`` begins: the file is incomplete until :meth:`close`."""
+        self.f.attrs["target_step"] = target_step
+        self.f.attrs["complete"] = 0
+        self.f.flush()
+
+    def write(self, batch: Batch) -> None:
+        f = self.f
+        for pop, (ids, steps) in batch.spikes.items():
+            g = f[f"spikes/{pop}"]
+            _append(g["timestamps"], steps * self.dt)
+            _append(g["node_ids"], ids)
+            _append(g["steps"], steps)
+            _append(g["index"], np.array([[batch.completed, g["steps"].shape[0]]], dtype=np.int64))
+        for (pop, var), (steps, vals) in batch.state.items():
+            g = f[f"state/{pop}/{var}"]
+            if g["data"].shape[1]:
+                _append(g["data"], vals)
+            _append(g["steps"], steps)
+            st = g["steps"]
+            if st.shape[0]:
+                every = int(g.attrs["interval_steps"])
+                g["mapping/time"][:] = [st[0] * self.dt, (st[-1] + every) * self.dt, every * self.dt]
+        for pop, (first, counts) in batch.rates.items():
+            c = f[f"rates/{pop}/counts"]
+            if first + counts.size > c.shape[0]:
+                c.resize(first + counts.size, axis=0)
+            if counts.size:
+                c[first:first + counts.size] = counts
+        # Data first, then the attributes that say how far it is complete.
+        f.flush()
+        f.attrs["completed_step"] = batch.completed
+        f.attrs["completed_ms"] = batch.completed * self.dt
+        f.attrs["flushes"] = int(f.attrs["flushes"]) + 1
+        f.flush()
+
+    def close(self, complete: bool, summary: dict | None = None) -> None:
+        if self.f.id.valid:
+            if summary is not None:
+                self.f.attrs["summary"] = json.dumps(summary, default=float)
+            self.f.attrs["complete"] = int(complete)
+            self.f.close()
