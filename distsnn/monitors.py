@@ -32,8 +32,8 @@ from .network import CHANNEL_VARIABLE, Network, RateMonitor, SpikeMonitor, State
 #: Units of the recordable variables (SONATA's ``units`` attribute).
 UNITS = {"V_m": "mV", "U_m": "mV", "I_syn": "pA", "g_syn": "nS", "w": "pA", "m": "1", "h": "1", "n": "1"}
 
-#: Defaults: flush every 10 epochs or when the buffer passes 64 MiB.
-FLUSH_EVERY = 10
+#: Defaults: flush every 100 epochs or when the buffer passes 64 MiB.
+FLUSH_EVERY = 100
 BUFFER_BYTES = 64 * 2**20
 
 

@@ -104,4 +104,4 @@ def parse(owner: str, spec: Any, size: int) -> Selection:
         raise ValueError(f"{owner}: neurons must be in [0, {size - 1}], got {idx[bad[0]]}")
     if np.unique(idx).size != idx.size:
         raise ValueError(f"{owner}: neurons must not repeat an index, got {spec!r}")
-    return Selection("list", items=tuple(int(i) for i in idx))
+    return Selection("list", items=tuple(int(i) for i in np.sort(idx)))

@@ -82,6 +82,7 @@ class RankWriter:
         self.path = path
         self.dt = dt
         self.f = h5py.File(path, "r+" if append else "w", rdcc_nbytes=CACHE_BYTES, locking=False)
+        self._handles: dict[str, h5py.Dataset] = {}
         if append:
             return
         f = self.f
@@ -128,25 +129,35 @@ class RankWriter:
         self.f.attrs["complete"] = 0
         self.f.flush()
 
+    def _ds(self, name: str) -> h5py.Dataset:
+        # Looking a dataset up by path costs more than appending a flush's spikes to it.
+        if name not in self._handles:
+            self._handles[name] = self.f[name]
+        return self._handles[name]
+
     def write(self, batch: Batch) -> None:
         f = self.f
         for pop, (ids, steps) in batch.spikes.items():
-            g = f[f"spikes/{pop}"]
-            _append(g["timestamps"], steps * self.dt)
-            _append(g["node_ids"], ids)
-            _append(g["steps"], steps)
-            _append(g["index"], np.array([[batch.completed, g["steps"].shape[0]]], dtype=np.int64))
+            g = f"spikes/{pop}/"
+            _append(self._ds(g + "timestamps"), steps * self.dt)
+            _append(self._ds(g + "node_ids"), ids)
+            st = self._ds(g + "steps")
+            _append(st, steps)
+            _append(self._ds(g + "index"), np.array([[batch.completed, st.shape[0]]], dtype=np.int64))
         for (pop, var), (steps, vals) in batch.state.items():
-            g = f[f"state/{pop}/{var}"]
-            if g["data"].shape[1]:
-                _append(g["data"], vals)
-            _append(g["steps"], steps)
-            st = g["steps"]
-            if st.shape[0]:
-                every = int(g.attrs["interval_steps"])
-                g["mapping/time"][:] = [st[0] * self.dt, (st[-1] + every) * self.dt, every * self.dt]
+            g = f"state/{pop}/{var}/"
+            if steps.size == 0:
+                continue
+            data = self._ds(g + "data")
+            if data.shape[1]:
+                _append(data, vals)
+            st = self._ds(g + "steps")
+            first = int(st[0]) if st.shape[0] else int(steps[0])
+            _append(st, steps)
+            every = int(f[g].attrs["interval_steps"])
+            self._ds(g + "mapping/time")[:] = [first * self.dt, (steps[-1] + every) * self.dt, every * self.dt]
         for pop, (first, counts) in batch.rates.items():
-            c = f[f"rates/{pop}/counts"]
+            c = self._ds(f"rates/{pop}/counts")
             if first + counts.size > c.shape[0]:
                 c.resize(first + counts.size, axis=0)
             if counts.size:
