@@ -235,7 +235,7 @@ def _sorting(attr_owner) -> tuple[dict, int]:
 
 
 def test_sonata_layout_attribute_by_attribute(written):
-    out, _ = written
+    out, res = written
     enum = {"none": 0, "by_id": 1, "by_time": 2}
     for name, sorting in (("rank00000.h5", 2), ("run.h5", 0), ("spikes_sorted.h5", 2)):
         with h5py.File(out / name, "r") as f:
@@ -257,6 +257,8 @@ def test_sonata_layout_attribute_by_attribute(written):
         assert f.attrs["magic"] == 0x0A7A
         r = f["report/cond"]
         assert r["data"].shape == (121, 3) and r["data"].attrs["units"] == "nS"
+        assert r["data"].is_virtual
+        np.testing.assert_array_equal(r["data"][()], res.trace("cond", "g_syn_1").values)
         np.testing.assert_array_equal(r["mapping/node_ids"][()], [1, 3, 30])
         assert r["mapping/node_ids"].dtype == np.uint64
         np.testing.assert_array_equal(r["mapping/index_pointers"][()], [0, 1, 2, 3])   # N + 1

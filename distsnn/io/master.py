@@ -145,7 +145,7 @@ def _report(f: h5py.File, identity: dict, var: str, pops: dict) -> None:
             at = 0
             for name, shape, ids, _, _, _ in srcs:
                 if ids.size:
-                    src = h5py.VirtualSource(name, f"state/{pop}/{var}", shape=shape)
+                    src = h5py.VirtualSource(name, f"state/{pop}/{var}/data", shape=shape)
                     lay[:, at:at + ids.size] = src[:rows, :]
                     at += ids.size
             d = g.create_virtual_dataset("data", lay)
