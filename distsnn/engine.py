@@ -70,7 +70,8 @@ class Simulation:
         anything is built; one file per rank, then ``run.h5``. Without it, the records stay
         in memory.
     output : OutputOptions, optional
-        Overwrite, flush policy, compression, sorted copy.
+        Overwrite, flush policy, compression, sorted copy (the flush policy also applies
+        to the in-memory records without ``out``).
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
@@ -82,6 +83,7 @@ class Simulation:
         self.partitioner = partitioner
         monitors.check_channels(network)
         self.output = None if out is None else RunOutput.prepare(network, self.comm, out, output)
+        self.options = OutputOptions() if output is None else output
         try:
             self._build(network, owner, partitioner)
         except BaseException:
@@ -125,7 +127,7 @@ class Simulation:
         self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
         self.step = 0
-        opts = OutputOptions() if self.output is None else self.output.options
+        opts = self.options
         self.memory = monitors.MemorySink() if self.output is None else None
         self.recorder = monitors.Recorder(network, self.pops, self.memory or self.output, opts.flush_every,
                                           int(opts.buffer_mb * 2**20))

@@ -265,9 +265,9 @@ class Recorder:
             r.add(gids, steps, completed)
         self.epochs += 1
         self.peak_bytes = max(self.peak_bytes, self.nbytes)
+        self.seconds += time.perf_counter() - t      # flush counts its own time
         if self.epochs >= self.flush_every or self.nbytes >= self.buffer_bytes:
             self.flush(completed)
-        self.seconds += time.perf_counter() - t
 
     def flush(self, completed: int, final: bool = False) -> None:
         """Hand every buffered record (complete to step ``completed``) to the sink."""

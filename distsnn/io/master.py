@@ -35,7 +35,7 @@ import numpy as np
 
 from . import rundir
 from .reader import open_run
-from .writer import MAGIC, SORTING, VERSION, identity_attrs
+from .writer import MAGIC, SORTING, SPIKE_CHUNK, VERSION, identity_attrs
 
 _VDS = ("timestamps", np.float64), ("node_ids", np.uint64), ("steps", np.int64)
 
@@ -181,7 +181,7 @@ def write_sorted(out: str, block: int = 1 << 20) -> str:
             for pop in pops:
                 g = f.create_group(f"spikes/{pop}")
                 g.attrs.create("sorting", 2, dtype=SORTING)
-                out_ds = {k: g.create_dataset(k, (0,), dt, maxshape=(None,), chunks=(65536,))
+                out_ds = {k: g.create_dataset(k, (0,), dt, maxshape=(None,), chunks=(SPIKE_CHUNK,))
                           for k, dt in _VDS}
                 out_ds["timestamps"].attrs["units"] = "ms"
                 srcs = [h[f"spikes/{pop}"] for h in files if f"spikes/{pop}" in h]

@@ -263,11 +263,12 @@ def inspect(path: str) -> str:
     lines.append("  populations")
     for name, (first, size) in info.populations.items():
         lines.append(f"    {name:<12} gids {first}..{first + size - 1} ({size} neurons)")
-    for pop, n in spikes.items():
+    rank = {name: i for i, name in enumerate(info.populations)}
+    for pop, n in sorted(spikes.items(), key=lambda kv: rank.get(kv[0], 0)):
         lines.append(f"  spikes         {pop}: {n} recorded")
-    for (pop, var), (rows, cols, unit) in state.items():
+    for (pop, var), (rows, cols, unit) in sorted(state.items(), key=lambda kv: (rank.get(kv[0][0], 0), kv[0][1])):
         lines.append(f"  state          {pop}.{var} [{unit}]: {rows} samples x {cols} neurons")
-    for pop, (bins, b) in rates.items():
+    for pop, (bins, b) in sorted(rates.items(), key=lambda kv: rank.get(kv[0], 0)):
         lines.append(f"  rates          {pop}: {bins} bins of {b:g} ms")
     files = rundir.run_files(path)
     total = sum(os.path.getsize(p) for p in files)

@@ -44,8 +44,11 @@ MAGIC = np.uint32(0x0A7A)
 VERSION = np.array([0, 1], dtype=np.uint32)
 SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype=np.uint8)
 FORMAT = "distsnn-2"
-#: Elements per chunk of the spike datasets (512 KiB of float64).
-SPIKE_CHUNK = 65536
+#: Elements per chunk of the spike datasets (128 KiB of float64): large enough for fast
+#: appends, small enough that a short run's files stay small.
+SPIKE_CHUNK = 16384
+#: Elements per chunk of a state report's data.
+STATE_CHUNK = 16384
 #: Chunk cache of a file (all datasets together).
 CACHE_BYTES = 4 * 2**20
 COMPRESSION = ("none", "gzip", "lzf")
@@ -104,9 +107,9 @@ class RankWriter:
             for var in b.spec.variables:
                 g = f.create_group(f"state/{b.spec.population}/{var}")
                 if n:
-                    rows = max(1, min(1024, 2**17 // n))
+                    rows = max(1, min(1024, STATE_CHUNK // n))
                     d = g.create_dataset("data", (0, n), np.float64, maxshape=(None, n),
-                                         chunks=(rows, min(n, 2**17)), **flt)
+                                         chunks=(rows, min(n, STATE_CHUNK)), **flt)
                 else:
                     d = g.create_dataset("data", (0, 0), np.float64)
                 d.attrs["units"] = units(var)
