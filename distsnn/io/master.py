@@ -35,7 +35,7 @@ import numpy as np
 
 from . import rundir
 from .reader import open_run
-from .writer import MAGIC, SORTING, SPIKE_CHUNK, VERSION, identity_attrs
+from .writer import MAGIC, SORTING, SPIKE_CHUNK, VERSION, identity_attrs, to_json
 
 _VDS = ("timestamps", np.float64), ("node_ids", np.uint64), ("steps", np.int64)
 
@@ -127,7 +127,7 @@ def write_master(out: str, meta: dict, owner: np.ndarray) -> None:
         m = f.create_group("metadata")
         m.create_dataset("network", data=meta["network_toml"])
         m.create_dataset("owner", data=np.asarray(owner, dtype=np.int32))
-        m.create_dataset("summary", data=json.dumps(meta["summary"], default=float))
+        m.create_dataset("summary", data=to_json(meta["summary"]))
 
     for var, pops in state.items():
         _tmp_write(rundir.report_path(out, var), lambda f, var=var, pops=pops: _report(f, identity, var, pops))

@@ -75,8 +75,8 @@ def open_run(path: str) -> RunInfo:
                 complete.append(bool(f.attrs["complete"]))
                 dt = float(f.attrs["dt"])
                 pops = {k: tuple(v) for k, v in json.loads(_attr(f, "populations")).items()}
-                if int(f.attrs["rank"]) == 0 and "summary" in f.attrs:
-                    summary = json.loads(_attr(f, "summary"))
+                if int(f.attrs["rank"]) == 0 and "summary" in f:
+                    summary = json.loads(f["summary"][()])
         except OSError as e:
             raise ValueError(f"load: {p!r} cannot be read as HDF5: {e}") from None
     master = os.path.join(path, rundir.MASTER)

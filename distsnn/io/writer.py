@@ -5,7 +5,8 @@
     /                         magic (uint32 0x0A7A), version (uint32 [0, 1]), format
                               "distsnn-2", run_id, ranks, rank, network_hash, dt (ms),
                               target_step, completed_step, completed_ms, complete (0/1),
-                              flushes, summary (JSON, at the end of each run)
+                              flushes
+    /summary                  the run's summary (JSON text, at the end of each run)
     /spikes/<pop>             sorting (enum uint8: none 0, by_id 1, by_time 2) = by_time,
                               first_gid, size
         timestamps            float64, units "ms" (step * dt)
@@ -60,6 +61,11 @@ def identity_attrs(f: h5py.File, identity: dict) -> None:
     f.attrs["format"] = FORMAT
     for k, v in identity.items():
         f.attrs[k] = v
+
+
+def to_json(obj) -> str:
+    """JSON of a summary, whatever numbers or arrays (numpy) it holds."""
+    return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
 
 def _filters(compression: str) -> dict:
@@ -175,6 +181,10 @@ class RankWriter:
     def close(self, complete: bool, summary: dict | None = None) -> None:
         if self.f.id.valid:
             if summary is not None:
-                self.f.attrs["summary"] = json.dumps(summary, default=float)
+                # A dataset, not an attribute: attributes stop at 64 KiB, and the per-rank
+                # figures of a large run pass that.
+                if "summary" in self.f:
+                    del self.f["summary"]
+                self.f.create_dataset("summary", data=to_json(summary))
             self.f.attrs["complete"] = int(complete)
             self.f.close()
