@@ -111,12 +111,14 @@ def main() -> None:
         child(args)
         return
     if args.only:
+        comm = ds.comm.world()
         args.config = args.only
-        args.dir = tempfile.mkdtemp(prefix="bench_recording_")
+        args.dir = comm.bcast(tempfile.mkdtemp(prefix="bench_recording_") if comm.rank == 0 else None)
         try:
             child(args)
         finally:
-            if ds.comm.world().rank == 0:
+            comm.barrier()
+            if comm.rank == 0:
                 shutil.rmtree(args.dir, ignore_errors=True)
         return
     tmp = tempfile.mkdtemp(prefix="bench_recording_")

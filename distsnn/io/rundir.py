@@ -162,7 +162,8 @@ def prepare(out: str, comm, overwrite: bool = False) -> RunDir:
                 os.rmdir(out)
             except OSError:
                 pass
-    msg, created, run_id = comm.bcast((msg, created, run_id))
+    # Rank 0's path: a relative ``out`` must not mean different places on different ranks.
+    msg, created, run_id, out = comm.bcast((msg, created, run_id, out))
     if msg is not None:
         raise ValueError(msg)
     return RunDir(out, run_id, created)
