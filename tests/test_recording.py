@@ -494,3 +494,42 @@ def test_summary_counts_emitted_and_recorded_spikes(tmp_path):
         back = ds.load(str(out))
     assert back.summary["spikes_recorded"] == s["spikes_recorded"]
     assert back.summary["spikes_emitted"] == s["spikes_emitted"]
+
+
+def test_a_killed_run_leaves_files_that_load_up_to_their_last_flush(memory, tmp_path):
+    """SIGKILL, not an exception: nothing runs after the kill, the files hold what the
+    last flush wrote. The kill follows a flush by at most a poll interval, far from the next."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .mpi.launch import env
+
+    n = net()
+    n.t_stop = 100000.0
+    path = tmp_path / "long.toml"
+    ds.dump(n, str(path))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "distsnn.cli", "run", str(path), "--out", str(out),
+                             "--flush-every", "300"], env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        done = 0
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                with h5py.File(out / "rank00000.h5", "r", locking=False) as f:
+                    done = int(f.attrs["completed_step"])
+            except (OSError, KeyError):
+                pass
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert done > 0 and done % 3000 == 0          # flushes every 300 epochs of 10 steps
+    with h5py.File(out / "rank00000.h5", "r") as f:
+        assert int(f.attrs["completed_step"]) == done and f.attrs["complete"] == 0
+    with pytest.warns(RuntimeWarning, match=rf"is incomplete: it simulated up to {done // 10} ms of 100000 ms"):
+        res = ds.load(str(out))
+    same(ds.simulate(n, done * 0.1), res)
