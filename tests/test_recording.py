@@ -530,6 +530,7 @@ def test_a_killed_run_leaves_files_that_load_up_to_their_last_flush(memory, tmp_
     assert done > 0 and done % 3000 == 0          # flushes every 300 epochs of 10 steps
     with h5py.File(out / "rank00000.h5", "r") as f:
         assert int(f.attrs["completed_step"]) == done and f.attrs["complete"] == 0
+        np.testing.assert_array_equal(f["progress"][:, 0], np.arange(300.0, done / 10 + 1, 300.0))
     with pytest.warns(RuntimeWarning, match=rf"is incomplete: it simulated up to {done // 10} ms of 100000 ms"):
         res = ds.load(str(out))
     same(ds.simulate(n, done * 0.1), res)

@@ -6,6 +6,8 @@
                               "distsnn-2", run_id, ranks, rank, network_hash, dt (ms),
                               target_step, completed_step, completed_ms, complete (0/1),
                               flushes
+    /progress                 float64 (flushes x 2): completed ms and wall-clock time
+                              (s since the epoch) at every flush
     /summary                  the run's summary (JSON text, at the end of each run)
     /spikes/<pop>             sorting (enum uint8: none 0, by_id 1, by_time 2) = by_time,
                               first_gid, size
@@ -35,6 +37,7 @@ cache for the whole file, on top of the recorder's buffer.
 from __future__ import annotations
 
 import json
+import time
 
 import h5py
 import numpy as np
@@ -98,6 +101,8 @@ class RankWriter:
         identity_attrs(f, identity)
         f.attrs.update({"completed_step": 0, "completed_ms": 0.0, "complete": 0, "flushes": 0,
                         "target_step": 0, "dt": dt})
+        f.create_dataset("progress", (0, 2), np.float64, maxshape=(None, 2), chunks=(1024, 2))
+        f["progress"].attrs["columns"] = "completed_ms, unix_time_s"
         flt = _filters(compression)
         for b in recorder.spikes:
             g = f.create_group(f"spikes/{b.population}")
@@ -171,8 +176,9 @@ class RankWriter:
                 c.resize(first + counts.size, axis=0)
             if counts.size:
                 c[first:first + counts.size] = counts
-        # Data first, then the attributes that say how far it is complete.
+        # Data first, then what says how far it is complete.
         f.flush()
+        _append(self._ds("progress"), np.array([[batch.completed * self.dt, time.time()]]))
         f.attrs["completed_step"] = batch.completed
         f.attrs["completed_ms"] = batch.completed * self.dt
         f.attrs["flushes"] = int(f.attrs["flushes"]) + 1
