@@ -304,6 +304,13 @@ def test_load_selects_population_gids_and_window_by_hyperslab(memory, written):
     assert list(part.rates) == ["exc"]
     with pytest.raises(ValueError, match=r"load: no population 'x'"):
         ds.load(str(out), population="x")
+    with pytest.raises(ValueError, match=r"load: gids must be a pair of integers \(lo, hi\) with 0 <= lo < hi, "
+                                         r"got \(5, 2\)"):
+        ds.load(str(out), gids=(5, 2))
+    with pytest.raises(ValueError, match=r"load: t_stop must be > t_start = 30.0 ms, got 10.0"):
+        ds.load(str(out), t_start=30.0, t_stop=10.0)
+    with pytest.raises(ValueError, match=r"load: .*nowhere' is not a directory"):
+        ds.load(str(out / "nowhere"))
 
 
 def test_inspect_describes_without_loading(written):
@@ -381,10 +388,14 @@ def test_bad_out_fails_before_the_simulation(tmp_path, monkeypatch, case):
         out = target if case == "file" else target / "sub" / "dir"
         msg = "is a file, not a directory" if case == "file" else f"lies below {str(target)!r}, which is a file"
     elif case == "read_only":
-        if os.geteuid() == 0:
-            pytest.skip("root writes into read-only directories")
         tmp_path.joinpath("ro").mkdir(mode=0o555)
-        out, msg = tmp_path / "ro" / "out", "cannot be created"
+        if os.geteuid() == 0:     # root writes anyway: make the file system say what it says to users
+
+            def refuse(*a, **k):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+            monkeypatch.setattr(rundir.os, "makedirs", refuse)
+        out, msg = tmp_path / "ro" / "out", "cannot be created: Permission denied"
     else:
         real = os.fsync
 

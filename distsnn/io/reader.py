@@ -204,6 +204,16 @@ def load(path: str, population: str | list[str] | None = None, gids: tuple[int, 
         Spikes sorted by step then gid; traces with columns by gid; rates summed over
         ranks; ``summary`` with ``complete`` and ``completed_ms``.
     """
+    if gids is not None:
+        if (not isinstance(gids, (tuple, list)) or len(gids) != 2
+                or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in gids)
+                or not 0 <= gids[0] < gids[1]):
+            raise ValueError(f"load: gids must be a pair of integers (lo, hi) with 0 <= lo < hi, got {gids!r}")
+    for name, t in (("t_start", t_start), ("t_stop", t_stop)):
+        if t is not None and not (isinstance(t, (int, float)) and np.isfinite(t) and t >= 0):
+            raise ValueError(f"load: {name} must be a finite number >= 0 ms, got {t!r}")
+    if t_start is not None and t_stop is not None and not t_stop > t_start:
+        raise ValueError(f"load: t_stop must be > t_start = {t_start} ms, got {t_stop!r}")
     info = open_run(path)
     if not info.complete:
         warnings.warn(f"load: the run in {path!r} is incomplete: it simulated up to "
