@@ -545,3 +545,19 @@ def test_a_killed_run_leaves_files_that_load_up_to_their_last_flush(memory, tmp_
     with pytest.warns(RuntimeWarning, match=rf"is incomplete: it simulated up to {done // 10} ms of 100000 ms"):
         res = ds.load(str(out))
     same(ds.simulate(n, done * 0.1), res)
+
+
+def test_a_build_error_after_the_out_check_leaves_nothing(tmp_path):
+    n = ds.Network()
+    n.add_population("a", 5, "lif")
+    n.add_population("b", 5, "lif")
+    n.add_projection("a", "b", ds.AllToAll(), weight=2.0**25, delay=1.0)   # 5 x 2**25 > 2**26 per step
+    n.add_spike_monitor("b")
+    out = tmp_path / "o"
+    with pytest.raises(ValueError, match=r"Population 'b': neuron 0 could receive up to"):
+        ds.Simulation(n, out=str(out))
+    assert not out.exists()
+    out.mkdir()
+    with pytest.raises(ValueError, match=r"could receive up to"):
+        ds.Simulation(n, out=str(out))
+    assert out.exists() and os.listdir(out) == []        # an existing directory stays, empty

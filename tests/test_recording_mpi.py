@@ -57,6 +57,9 @@ def test_four_ranks_read_back_bit_for_bit_and_h5py_alone_reads_the_master(setup)
     with h5py.File(out / "run.h5", "r") as f:
         np.testing.assert_array_equal(f["metadata/owner"][()], np.arange(200) % 4)
         assert [r["rank"] for r in json.loads(f["metadata/summary"][()])["per_rank"]] == [0, 1, 2, 3]
+        for pop, r in memory.rates.items():       # summed over the ranks
+            np.testing.assert_array_equal(f[f"rates/{pop}/counts"][()], r.counts)
+            assert f[f"rates/{pop}/counts"].attrs["bin_ms"] == r.bin_ms
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     got = subprocess.run([sys.executable, "-c", H5PY_ONLY, str(out)], capture_output=True, text=True,

@@ -6,6 +6,7 @@
 - :mod:`~distsnn.io.reader`: :func:`load` and :func:`inspect`.
 """
 
+from .master import write_sorted
 from .reader import inspect, load
 
-__all__ = ["load", "inspect"]
+__all__ = ["load", "inspect", "write_sorted"]
