@@ -205,11 +205,11 @@ class Simulation:
         self.step = last
         gids = np.concatenate(gids) if gids else np.zeros(0, np.int64)
         steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-        self.recorder.end_epoch(gids, steps, last)
-        self._recorded = last
         self.n_spikes += gids.size
+        self.timers.update += time.perf_counter() - t
+        self.recorder.end_epoch(gids, steps, last)      # timed by the recorder
+        self._recorded = last
         t2 = time.perf_counter()
-        self.timers.update += t2 - t
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), steps - first)
         recv, recv_counts = self.comm.alltoallv(buf, counts)
         r_gids, r_steps = self.router.unpack(recv, recv_counts, first)

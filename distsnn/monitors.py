@@ -7,7 +7,8 @@ after every epoch. Records collect in a buffer that is handed to a *sink* (a
 
 Memory bound: between flushes the buffer holds at most ``buffer_bytes`` plus the
 records of one epoch (the check runs at epoch ends); a spike costs 16 bytes (node id
-and step), a sample 8 bytes per recorded neuron, a rate bin 8 bytes. So with a file
+and step), a sample 8 bytes per recorded neuron plus ``ROW_OVERHEAD`` per variable, a
+rate bin 8 bytes. So with a file
 sink the monitors' memory does not grow with the run length (the sink adds HDF5's
 chunk caches, see :mod:`distsnn.io.writer`). With the memory sink everything stays in
 memory, as the name says.
@@ -32,6 +33,8 @@ from .network import CHANNEL_VARIABLE, Network, RateMonitor, SpikeMonitor, State
 #: Units of the recordable variables (SONATA's ``units`` attribute).
 UNITS = {"V_m": "mV", "U_m": "mV", "I_syn": "pA", "g_syn": "nS", "w": "pA", "m": "1", "h": "1", "n": "1"}
 
+#: Bytes a buffered sample row costs beyond its values (the numpy array object).
+ROW_OVERHEAD = 112
 #: Defaults: flush every 100 epochs or when the buffer passes 64 MiB.
 FLUSH_EVERY = 100
 BUFFER_BYTES = 64 * 2**20
@@ -251,8 +254,10 @@ class Recorder:
         """Sample the state monitors due at step ``n`` (after the update to ``n``)."""
         for b in self.state:
             if b.due(n):
+                t = time.perf_counter()
                 b.sample(n)
-                self.nbytes += 8 * b.local.size * len(b.spec.variables) + 8
+                self.nbytes += (8 * b.local.size + ROW_OVERHEAD) * len(b.spec.variables) + 8
+                self.seconds += time.perf_counter() - t
 
     def end_epoch(self, gids: np.ndarray, steps: np.ndarray, completed: int) -> None:
         """Take the epoch's spikes (all local spikes, steps up to ``completed``) and flush if due."""
