@@ -561,3 +561,17 @@ def test_a_build_error_after_the_out_check_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"could receive up to"):
         ds.Simulation(n, out=str(out))
     assert out.exists() and os.listdir(out) == []        # an existing directory stays, empty
+
+
+def test_the_monitors_buffer_stays_within_budget_plus_one_epoch(memory, tmp_path):
+    budget = 4096
+    res = ds.simulate(net(), out=str(tmp_path), output=ds.OutputOptions(flush_every=10**6, buffer_mb=budget / 2**20))
+    same(memory, res)
+    r = res.summary["per_rank"][0]
+    epoch = res.summary["epoch_steps"]
+    spikes = np.bincount((memory.spikes.step - 1) // epoch).max()
+    row = ds.monitors.ROW_OVERHEAD
+    samples = epoch * (23 * 8 + row) * 4 + 2 * (3 * 8 + row) * 4 + (epoch + 2) * 8
+    rates = 8 * (600 // 50 + 600 // 20)
+    assert r["flushes"] > 50                       # the budget, not the epoch count, made it flush
+    assert budget < r["monitor_peak_bytes"] <= budget + 16 * spikes + samples + rates
