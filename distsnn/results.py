@@ -77,13 +77,16 @@ class Rates:
 class Result:
     """Spikes, traces, rates and summary of a run; ``populations`` maps each population's
     name to ``(first gid, size)`` in the network's order (empty when unknown); ``rates``
-    maps a population's name to its :class:`Rates`."""
+    maps a population's name to its :class:`Rates`; ``metadata`` (runs read from files):
+    run id, dt, seed, t_stop_ms, completed_ms, complete, and from the master file the
+    partitioner, command line, versions and the network as TOML text."""
 
     spikes: Spikes
     traces: dict[tuple[str, str], Trace] = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     populations: dict[str, tuple[int, int]] = field(default_factory=dict)
     rates: dict[str, Rates] = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
 
     def spikes_of(self, population: str) -> Spikes:
         """The spikes of one population (gids stay global)."""

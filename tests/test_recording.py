@@ -224,6 +224,9 @@ def test_files_read_back_equal_the_in_memory_run(memory, written):
     assert back.summary["complete"] is True
     assert back.summary["spikes_recorded"] == len(memory.spikes)
     assert back.populations == {"exc": (0, 160), "cond": (160, 40)}
+    meta = back.metadata
+    assert (meta["dt"], meta["seed"], meta["t_stop_ms"], meta["ranks"], meta["complete"]) == (0.1, 11, 60.0, 1, True)
+    assert config.loads(meta["network"]) == net() and meta["partitioner"] == "metis"
     assert sorted(os.listdir(out)) == ["rank00000.h5", "report_I_syn.h5", "report_I_syn_2.h5",
                                        "report_I_syn_3.h5", "report_V_m.h5", "report_g_syn.h5",
                                        "report_g_syn_1.h5", "report_g_syn_2.h5", "run.h5", "spikes_sorted.h5"]

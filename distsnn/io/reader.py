@@ -235,7 +235,23 @@ def load(path: str, population: str | list[str] | None = None, gids: tuple[int, 
     summary = {**info.summary, "complete": info.complete, "completed_ms": info.completed_step * info.dt,
                "run_id": info.run_id}
     res = merge(parts, info.dt)
-    return Result(res.spikes, res.traces, summary, dict(info.populations), res.rates)
+    return Result(res.spikes, res.traces, summary, dict(info.populations), res.rates, metadata(path, info))
+
+
+def metadata(path: str, info: RunInfo | None = None) -> dict:
+    """The run's metadata (see :class:`~distsnn.results.Result`), without reading records."""
+    info = open_run(path) if info is None else info
+    meta = {"run_id": info.run_id, "ranks": info.ranks, "network_hash": info.network_hash, "dt": info.dt,
+            "completed_ms": info.completed_step * info.dt, "complete": info.complete}
+    with h5py.File(info.files[0], "r", locking=False) as f:
+        meta.update(seed=int(f.attrs["seed"]), t_stop_ms=float(f.attrs["t_stop_ms"]))
+    master = os.path.join(path, rundir.MASTER)
+    if os.path.exists(master):
+        with h5py.File(master, "r", locking=False) as f:
+            meta.update(partitioner=_attr(f, "partitioner"), command_line=_attr(f, "command_line"),
+                        versions=json.loads(_attr(f, "versions")), created=_attr(f, "created"),
+                        network=f["metadata/network"][()].decode())
+    return meta
 
 
 def _size(nbytes: int) -> str:
