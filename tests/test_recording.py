@@ -260,8 +260,10 @@ def test_sonata_layout_attribute_by_attribute(written):
         assert f.attrs["magic"] == 0x0A7A
         r = f["report/cond"]
         assert r["data"].shape == (121, 3) and r["data"].attrs["units"] == "nS"
-        assert r["data"].is_virtual
-        np.testing.assert_array_equal(r["data"][()], res.trace("cond", "g_syn_1").values)
+        assert r["data"].is_virtual and r["data"].dtype == np.float32 and r["values"].dtype == np.float64
+        np.testing.assert_array_equal(r["values"][()], res.trace("cond", "g_syn_1").values)
+        np.testing.assert_array_equal(r["data"][()], res.trace("cond", "g_syn_1").values.astype(np.float32))
+        assert r["mapping/time"].attrs["units"] == "ms"
         np.testing.assert_array_equal(r["mapping/node_ids"][()], [1, 3, 30])
         assert r["mapping/node_ids"].dtype == np.uint64
         np.testing.assert_array_equal(r["mapping/index_pointers"][()], [0, 1, 2, 3])   # N + 1
@@ -578,3 +580,25 @@ def test_the_monitors_buffer_stays_within_budget_plus_one_epoch(memory, tmp_path
     rates = 8 * (600 // 50 + 600 // 20)
     assert r["flushes"] > 50                       # the budget, not the epoch count, made it flush
     assert budget < r["monitor_peak_bytes"] <= budget + 16 * spikes + samples + rates
+
+
+def test_libsonata_reads_the_spike_and_frame_reports(tmp_path):
+    """SONATA's own reader, where installed (``pip install libsonata``; not a dependency).
+    Uncompressed: libsonata's wheels come without the deflate filter."""
+    libsonata = pytest.importorskip("libsonata")
+    out = tmp_path
+    res = ds.simulate(net(), 30.0, out=str(out), output=ds.OutputOptions(sort=True))
+    for name, sorting in (("run.h5", "none"), ("spikes_sorted.h5", "by_time"), ("rank00000.h5", "by_time")):
+        reader = libsonata.SpikeReader(str(out / name))
+        assert sorted(reader.get_population_names()) == ["cond", "exc"]
+        pop = reader["exc"]
+        assert str(pop.sorting).endswith(sorting)
+        got = np.array(pop.get(), dtype=[("id", np.uint64), ("t", np.float64)])
+        exc = res.spikes_of("exc")
+        order = np.lexsort((got["id"], got["t"]))
+        np.testing.assert_array_equal(got["id"][order].astype(np.int64), exc.gid)
+        np.testing.assert_array_equal(got["t"][order], exc.time)
+    rep = libsonata.ElementReportReader(str(out / "report_V_m.h5"))["cond"]
+    assert rep.data_units == "mV" and rep.time_units == "ms"
+    frames = rep.get()
+    np.testing.assert_array_equal(np.asarray(frames.data), res.trace("cond", "V_m").values.astype(np.float32))

@@ -28,7 +28,7 @@ with h5py.File(sys.argv[1] + "/run.h5", "r") as f:
         assert g["timestamps"].is_virtual and g["node_ids"].is_virtual
         out[pop] = {k: g[k][()].tolist() for k in ("timestamps", "node_ids", "steps")}
 with h5py.File(sys.argv[1] + "/report_V_m.h5", "r") as f:
-    out["V_m"] = {pop: {"data": f["report"][pop]["data"][()].tolist(),
+    out["V_m"] = {pop: {"data": f["report"][pop]["values"][()].tolist(),
                         "node_ids": f["report"][pop]["mapping/node_ids"][()].tolist()} for pop in f["report"]}
 assert not [m for m in sys.modules if m.startswith("distsnn")]
 print(json.dumps(out))

@@ -13,9 +13,10 @@
                             summary (JSON: totals, per-rank figures, whatever the engine adds)
 
 ``report_<variable>.h5``: a SONATA frame report per variable, ``/report/<pop>/data``
-[time x neurons] a virtual dataset whose columns are the ranks' columns side by side
-(``mapping/node_ids`` in the same order, ``index_pointers`` N+1, ``element_ids``,
-``time`` = (start, stop, step) ms), attribute ``units``.
+[time x neurons] (float32, as SONATA readers expect) a virtual dataset whose columns are
+the ranks' columns side by side (``mapping/node_ids`` in the same order,
+``index_pointers`` N+1, ``element_ids``, ``time`` = (start, stop, step) ms), attribute
+``units``; beside it ``values`` (the same, float64, exact) and ``steps``.
 
 ``spikes_sorted.h5`` (:func:`write_sorted`): every population's spikes in one time-sorted
 sequence (``sorting = by_time``, ties by node id), made by a k-way merge of the ranks'
@@ -140,23 +141,25 @@ def _report(f: h5py.File, identity: dict, var: str, pops: dict) -> None:
         g = f.create_group(f"report/{pop}")
         rows = min(s[5].size for s in srcs)
         cols = sum(s[2].size for s in srcs)
-        if rows and cols:
-            lay = h5py.VirtualLayout(shape=(rows, cols), dtype=np.float64)
-            at = 0
-            for name, shape, ids, _, _, _ in srcs:
-                if ids.size:
-                    src = h5py.VirtualSource(name, f"state/{pop}/{var}/data", shape=shape)
-                    lay[:, at:at + ids.size] = src[:rows, :]
-                    at += ids.size
-            d = g.create_virtual_dataset("data", lay)
-        else:
-            d = g.create_dataset("data", (rows, cols), np.float64)
-        d.attrs["units"] = srcs[0][4]
+        # SONATA readers (libsonata) take float32 ``data``; ``values`` keeps the exact float64.
+        for key, dtype in (("data", np.float32), ("values", np.float64)):
+            if rows and cols:
+                lay = h5py.VirtualLayout(shape=(rows, cols), dtype=dtype)
+                at = 0
+                for name, shape, ids, _, _, _ in srcs:
+                    if ids.size:
+                        src = h5py.VirtualSource(name, f"state/{pop}/{var}/data", shape=shape)
+                        lay[:, at:at + ids.size] = src[:rows, :]
+                        at += ids.size
+                d = g.create_virtual_dataset(key, lay)
+            else:
+                d = g.create_dataset(key, (rows, cols), dtype)
+            d.attrs["units"] = srcs[0][4]
         m = g.create_group("mapping")
         m.create_dataset("node_ids", data=np.concatenate([s[2] for s in srcs]).astype(np.uint64))
         m.create_dataset("index_pointers", data=np.arange(cols + 1, dtype=np.uint64))
         m.create_dataset("element_ids", data=np.zeros(cols, dtype=np.uint32))
-        m.create_dataset("time", data=srcs[0][3])
+        m.create_dataset("time", data=srcs[0][3]).attrs["units"] = "ms"
         g.create_dataset("steps", data=srcs[0][5][:rows])
 
 

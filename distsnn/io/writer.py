@@ -21,7 +21,7 @@
         steps                 int64 [samples]
         mapping/node_ids      uint64, mapping/index_pointers uint64 (N + 1),
         mapping/element_ids   uint32 (0: one element per neuron),
-        mapping/time          float64 (start, stop, step) ms
+        mapping/time          float64 (start, stop, step), units "ms"
     /rates/<pop>/counts       int64 [bins], attributes bin_ms, t_start, size
 
 Datasets are chunked and resizable (optionally compressed: gzip with shuffle, or lzf)
@@ -129,7 +129,7 @@ class RankWriter:
                 m.create_dataset("node_ids", data=b.node_ids)
                 m.create_dataset("index_pointers", data=np.arange(n + 1, dtype=np.uint64))
                 m.create_dataset("element_ids", data=np.zeros(n, dtype=np.uint32))
-                m.create_dataset("time", data=np.zeros(3))
+                m.create_dataset("time", data=np.zeros(3)).attrs["units"] = "ms"
                 g.attrs["interval_steps"] = b.every
         for r in recorder.rates:
             g = f.create_group(f"rates/{r.population}")
