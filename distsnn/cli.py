@@ -69,7 +69,8 @@ def _run(args: argparse.Namespace) -> int:
     for r in s["per_rank"]:
         print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
               f"{r['messages_sent']} sent / {r['messages_received']} received ({r['bytes_sent']} B); "
-              f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s")
+              f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s, "
+              f"record {r['record_s']:.3f} s")
     if args.out:
         print(f"  output         {args.out}")
     return 0

@@ -8,8 +8,9 @@ after every epoch. Records collect in a buffer that is handed to a *sink* (a
 Memory bound: between flushes the buffer holds at most ``buffer_bytes`` plus the
 records of one epoch (the check runs at epoch ends); a spike costs 16 bytes (node id
 and step), a sample 8 bytes per recorded neuron plus ``ROW_OVERHEAD`` per variable, a
-rate bin 8 bytes. So with a file
-sink the monitors' memory does not grow with the run length (the sink adds HDF5's
+rate bin 8 bytes. A flush briefly holds one concatenated copy of the buffer (so the
+peak is twice that). So with a file sink the monitors' memory does not grow with the
+run length (the sink adds HDF5's
 chunk caches, see :mod:`distsnn.io.writer`). With the memory sink everything stays in
 memory, as the name says.
 
