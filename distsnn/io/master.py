@@ -69,14 +69,10 @@ def _tmp_write(path: str, fill) -> None:
 def write_master(out: str, meta: dict, owner: np.ndarray) -> None:
     """Rank 0, after every rank closed its file: ``run.h5`` and the reports (see above)."""
     info = open_run(out)
-    names = [os.path.basename(p) for p in info.files]
     spikes, state, rates = {}, {}, {}
-    with_rank = []
-    for p in info.files:
-        f = h5py.File(p, "r", locking=False)
-        with_rank.append(f)
-    try:
-        for f, name in zip(with_rank, names):
+    for p in info.files:       # one at a time: a large run has many
+        name = os.path.basename(p)
+        with h5py.File(p, "r", locking=False) as f:
             for pop in f.get("spikes", {}):
                 spikes.setdefault(pop, []).append((name, f[f"spikes/{pop}/steps"].shape[0]))
             for pop in f.get("state", {}):
@@ -88,15 +84,12 @@ def write_master(out: str, meta: dict, owner: np.ndarray) -> None:
             for pop in f.get("rates", {}):
                 c = f[f"rates/{pop}/counts"]
                 old = rates.get(pop, (np.zeros(0, np.int64), dict(c.attrs)))
-                n = max(old[0].size, c.shape[0])
-                acc = np.zeros(n, np.int64)
+                acc = np.zeros(max(old[0].size, c.shape[0]), np.int64)
                 acc[:old[0].size] += old[0]
                 acc[:c.shape[0]] += c[()]
                 rates[pop] = (acc, dict(c.attrs))
-        first_attrs = dict(with_rank[0].attrs)
-    finally:
-        for f in with_rank:
-            f.close()
+            if p == info.files[0]:
+                first_attrs = dict(f.attrs)
     identity = {k: first_attrs[k] for k in ("run_id", "ranks", "network_hash", "populations")}
 
     def fill(f: h5py.File) -> None:
