@@ -270,7 +270,7 @@ def inspect(path: str) -> str:
              f"  ranks          {info.ranks}",
              f"  network hash   {info.network_hash[:16]}",
              f"  dt             {dt:g} ms",
-             f"  status         " + ("complete" if info.complete else "INCOMPLETE")
+             "  status         " + ("complete" if info.complete else "INCOMPLETE")
              + f", simulated up to {info.completed_step * dt:g} ms of {info.target_step * dt:g} ms"]
     spikes, state, rates = {}, {}, {}
     for p in info.files:
