@@ -46,7 +46,9 @@ def _run(args: argparse.Namespace) -> int:
                             compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
     options.check()
     net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options)
+    # Without --out nothing reads the records: count them, keep none (memory stays bounded).
+    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options,
+                     keep_records=False)
     try:
         t_build = time.perf_counter() - t0
         t1 = time.perf_counter()

@@ -72,11 +72,14 @@ class Simulation:
     output : OutputOptions, optional
         Overwrite, flush policy, compression, sorted copy (the flush policy also applies
         to the in-memory records without ``out``).
+    keep_records : bool
+        Without ``out``: keep the records in memory (default), or drop them and only
+        count them (memory stays bounded; :meth:`result` then has no records).
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
                  partitioner: str = "metis", out: str | None = None,
-                 output: OutputOptions | None = None) -> None:
+                 output: OutputOptions | None = None, keep_records: bool = True) -> None:
         t0 = time.perf_counter()
         self.net = network
         self.comm = world() if comm is None else comm
@@ -84,6 +87,7 @@ class Simulation:
         monitors.check_channels(network)
         self.output = None if out is None else RunOutput.prepare(network, self.comm, out, output)
         self.options = OutputOptions() if output is None else output
+        self.keep_records = keep_records
         try:
             self._build(network, owner, partitioner)
         except BaseException:
@@ -129,8 +133,9 @@ class Simulation:
         self.step = 0
         opts = self.options
         self.memory = monitors.MemorySink() if self.output is None else None
-        self.recorder = monitors.Recorder(network, self.pops, self.memory or self.output, opts.flush_every,
-                                          int(opts.buffer_mb * 2**20))
+        sink = self.output if self.output is not None else (self.memory if self.keep_records
+                                                            else monitors.DiscardSink())
+        self.recorder = monitors.Recorder(network, self.pops, sink, opts.flush_every, int(opts.buffer_mb * 2**20))
         if self.output is not None:
             self.output.open(self.recorder)
         self.recorder.sample(0)

@@ -196,6 +196,14 @@ class MemorySink:
         self.completed = batch.completed
 
 
+class DiscardSink:
+    """Drops every record (a run whose summary is all that is wanted: ``distsnn run``
+    without ``--out``); the recorder still counts what it recorded."""
+
+    def write(self, batch: "Batch") -> None:
+        return None
+
+
 @dataclass
 class Batch:
     """What one flush hands to a sink; ``completed``: the step every record is complete to."""

@@ -504,6 +504,9 @@ def test_summary_counts_emitted_and_recorded_spikes(tmp_path):
     res = ds.simulate(n, 20.0)
     s = res.summary
     assert s["spikes_recorded"] == len(res.spikes) < s["spikes_emitted"]
+    sim = ds.Simulation(n, keep_records=False)         # counted, not kept
+    dropped = sim.run(20.0)
+    assert len(dropped.spikes) == 0 and dropped.summary["spikes_recorded"] == s["spikes_recorded"]
     assert f"spikes         {s['spikes_emitted']} emitted, {s['spikes_recorded']} recorded" in proc.stdout
     with warnings.catch_warnings():
         warnings.simplefilter("error")     # a complete run loads without a warning
