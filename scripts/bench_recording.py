@@ -18,7 +18,7 @@ is a high-water mark):
 Prints per configuration the peak RSS (MiB, summed over ranks), the simulation time,
 the recorder's time (buffering, HDF5 writes; the slowest rank) and its share of the
 simulation time, the monitors' peak buffer, and for ``stream`` the time of the sorted
-copy (a k-way merge of the ranks' runs, :func:`distsnn.io.master.write_sorted`); then
+copy (every rank merges one time window, :func:`distsnn.io.sorting.write_sorted`); then
 one ``RESULT {json}`` line per configuration.
 """
 
@@ -35,7 +35,7 @@ import tempfile
 import time
 
 import distsnn as ds
-from distsnn.io import master
+from distsnn.io import write_sorted
 
 
 def network(kind: str, neurons: int, rate: float, spikes: float, monitors: bool) -> ds.Network:
@@ -75,10 +75,11 @@ def child(args: argparse.Namespace) -> None:
     sim.close()
     rss = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "sum")
     t_sort = 0.0
-    if out is not None and comm.rank == 0:
+    if out is not None:
+        comm.barrier()
         t1 = time.perf_counter()
-        master.write_sorted(out)
-        t_sort = time.perf_counter() - t1
+        write_sorted(out, comm)
+        t_sort = comm.allreduce(time.perf_counter() - t1, "max")
     if comm.rank == 0:
         ranks = s["per_rank"]
         rec = max(r["record_s"] for r in ranks)

@@ -18,7 +18,7 @@ import pytest
 
 import distsnn as ds
 from distsnn import config
-from distsnn.io import master, rundir
+from distsnn.io import master, reader, rundir, sorting
 from distsnn.selection import Selection
 
 from .mpi.launch import plain
@@ -229,7 +229,8 @@ def test_files_read_back_equal_the_in_memory_run(memory, written):
     assert config.loads(meta["network"]) == net() and meta["partitioner"] == "metis"
     assert sorted(os.listdir(out)) == ["rank00000.h5", "report_I_syn.h5", "report_I_syn_2.h5",
                                        "report_I_syn_3.h5", "report_V_m.h5", "report_g_syn.h5",
-                                       "report_g_syn_1.h5", "report_g_syn_2.h5", "run.h5", "spikes_sorted.h5"]
+                                       "report_g_syn_1.h5", "report_g_syn_2.h5", "run.h5", "spikes_sorted.h5",
+                                       "spikes_sorted.part00000.h5"]
 
 
 def _sorting(attr_owner) -> tuple[dict, int]:
@@ -240,7 +241,7 @@ def _sorting(attr_owner) -> tuple[dict, int]:
 def test_sonata_layout_attribute_by_attribute(written):
     out, res = written
     enum = {"none": 0, "by_id": 1, "by_time": 2}
-    for name, sorting in (("rank00000.h5", 2), ("run.h5", 0), ("spikes_sorted.h5", 2)):
+    for name, order in (("rank00000.h5", 2), ("run.h5", 0), ("spikes_sorted.h5", 2)):
         with h5py.File(out / name, "r") as f:
             assert f.attrs["magic"] == 0x0A7A and f.attrs["magic"].dtype == np.uint32, name
             np.testing.assert_array_equal(f.attrs["version"], [0, 1])
@@ -248,13 +249,13 @@ def test_sonata_layout_attribute_by_attribute(written):
             for pop, size in (("exc", 160), ("cond", 40)):
                 g = f[f"spikes/{pop}"]
                 assert _sorting(g) == (enum, 1), name
-                assert g.attrs["sorting"] == sorting
+                assert g.attrs["sorting"] == order
                 assert g["timestamps"].dtype == np.float64 and g["timestamps"].attrs["units"] == "ms"
                 assert g["node_ids"].dtype == np.uint64
                 ids = g["node_ids"][()]
                 assert ids.size and ids.min() >= 0 and ids.max() < size     # population-local
                 np.testing.assert_array_equal(g["timestamps"][()], g["steps"][()] * 0.1)
-                if sorting == 2:
+                if order == 2:
                     assert np.all(np.diff(g["timestamps"][()]) >= 0)
     with h5py.File(out / "report_g_syn_1.h5", "r") as f:
         assert f.attrs["magic"] == 0x0A7A
@@ -284,13 +285,53 @@ def test_sonata_layout_attribute_by_attribute(written):
 
 def test_sorted_file_is_a_merge_of_the_rank_runs_for_any_block(written, tmp_path):
     out, res = written
-    path = master.write_sorted(str(out), block=97)
+    path = sorting.write_sorted(str(out), block=97)
     exc = res.spikes_of("exc")
     with h5py.File(path, "r") as f:
+        assert f["spikes/exc/steps"].is_virtual
         st, ids = f["spikes/exc/steps"][()], f["spikes/exc/node_ids"][()]
     order = np.lexsort((exc.gid, exc.step))
     np.testing.assert_array_equal(st, exc.step[order])
     np.testing.assert_array_equal(ids, exc.gid[order])
+
+
+class FakeComm:
+    """``size`` ranks in one process: each call of write_sorted plays one rank."""
+
+    def __init__(self, rank, size, shared):
+        self.rank, self.size, self.shared = rank, size, shared
+
+    def bcast(self, obj):
+        if self.rank == 0:
+            self.shared["b"] = obj
+        return self.shared["b"]
+
+    def gather(self, obj):
+        self.shared.setdefault("g", []).append(obj)
+        return self.shared["g"] if self.rank == 0 else None
+
+
+def test_sorted_windows_split_the_spikes_evenly_and_join_in_order(written):
+    out, res = written
+    info = reader.open_run(str(out))
+    cuts = sorting.plan(info, 3)
+    for pop, c in cuts.items():
+        n = np.histogram(res.spikes_of(pop).step, bins=np.array(c) + 0.5)[0]
+        assert c[0] == -1 and c[-1] == 600 and np.all(np.diff(c) >= 0)
+        assert n.sum() == len(res.spikes_of(pop)) and n.max() < 0.5 * n.sum()   # flushes every 2 ms
+    for r in (1, 2):                   # the other ranks write their parts first
+        sorting._write_part(sorting.part_path(str(out), r), info, cuts, r, 50)
+    sorting.write_sorted(str(out), FakeComm(0, 3, {"b": cuts, "g": [None, None]}), block=50)
+    with h5py.File(out / "spikes_sorted.h5", "r") as f:
+        for pop in cuts:
+            s = res.spikes_of(pop)
+            order = np.lexsort((s.gid, s.step))
+            np.testing.assert_array_equal(f[f"spikes/{pop}/steps"][()], s.step[order])
+            lo = res.populations[pop][0]
+            np.testing.assert_array_equal(f[f"spikes/{pop}/node_ids"][()].astype(np.int64) + lo, s.gid[order])
+    for r in (1, 2):
+        os.remove(sorting.part_path(str(out), r))
+    sorting.write_sorted(str(out))     # back to one part for the other tests
 
 
 def test_load_selects_population_gids_and_window_by_hyperslab(memory, written):
@@ -591,11 +632,11 @@ def test_libsonata_reads_the_spike_and_frame_reports(tmp_path):
     libsonata = pytest.importorskip("libsonata")
     out = tmp_path
     res = ds.simulate(net(), 30.0, out=str(out), output=ds.OutputOptions(sort=True))
-    for name, sorting in (("run.h5", "none"), ("spikes_sorted.h5", "by_time"), ("rank00000.h5", "by_time")):
-        reader = libsonata.SpikeReader(str(out / name))
-        assert sorted(reader.get_population_names()) == ["cond", "exc"]
-        pop = reader["exc"]
-        assert str(pop.sorting).endswith(sorting)
+    for name, order in (("run.h5", "none"), ("spikes_sorted.h5", "by_time"), ("rank00000.h5", "by_time")):
+        spikes = libsonata.SpikeReader(str(out / name))
+        assert sorted(spikes.get_population_names()) == ["cond", "exc"]
+        pop = spikes["exc"]
+        assert str(pop.sorting).endswith(order)
         got = np.array(pop.get(), dtype=[("id", np.uint64), ("t", np.float64)])
         exc = res.spikes_of("exc")
         order = np.lexsort((got["id"], got["t"]))

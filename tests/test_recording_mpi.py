@@ -59,6 +59,17 @@ def test_four_ranks_read_back_bit_for_bit_and_h5py_alone_reads_the_master(setup)
         assert [r["rank"] for r in json.loads(f["metadata/summary"][()])["per_rank"]] == [0, 1, 2, 3]
         for pop, r in memory.rates.items():       # summed over the ranks
             np.testing.assert_array_equal(f[f"rates/{pop}/counts"][()], r.counts)
+    with h5py.File(out / "spikes_sorted.h5", "r") as f:     # each of the 4 ranks merged one window
+        for pop, (first, _) in res.populations.items():
+            s = res.spikes_of(pop)
+            order = np.lexsort((s.gid, s.step))
+            np.testing.assert_array_equal(f[f"spikes/{pop}/steps"][()], s.step[order])
+            np.testing.assert_array_equal(f[f"spikes/{pop}/node_ids"][()].astype(np.int64) + first, s.gid[order])
+            assert f[f"spikes/{pop}"].attrs["sorting"] == 2
+    assert len([p for p in os.listdir(out) if p.startswith("spikes_sorted.part")]) == 4
+    with h5py.File(out / "run.h5", "r") as f:
+        for pop, r in memory.rates.items():
+            np.testing.assert_array_equal(f[f"rates/{pop}/counts"][()], r.counts)
             assert f[f"rates/{pop}/counts"].attrs["bin_ms"] == r.bin_ms
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -90,7 +101,7 @@ def test_four_ranks_read_back_bit_for_bit_and_h5py_alone_reads_the_master(setup)
     proc = mpirun(2, ["-m", "distsnn.cli", "run", path, "--out", str(out), "--overwrite"])
     assert proc.returncode == 0, proc.stderr
     assert sorted(p for p in os.listdir(out) if p.startswith("rank")) == ["rank00000.h5", "rank00001.h5"]
-    assert not os.path.exists(out / "spikes_sorted.h5")
+    assert not [p for p in os.listdir(out) if p.startswith("spikes_sorted")]
     again = ds.load(str(out))
     assert again.summary["ranks"] == 2
     same(memory, again)

@@ -1,4 +1,4 @@
-"""Files rank 0 writes once the rank files are closed: the master, the reports, the sorted spikes.
+"""Files rank 0 writes once the rank files are closed: the master and the reports.
 
 ``run.h5`` (the master, written last, through a temporary name)::
 
@@ -18,10 +18,7 @@ the ranks' columns side by side (``mapping/node_ids`` in the same order,
 ``index_pointers`` N+1, ``element_ids``, ``time`` = (start, stop, step) ms), attribute
 ``units``; beside it ``values`` (the same, float64, exact) and ``steps``.
 
-``spikes_sorted.h5`` (:func:`write_sorted`): every population's spikes in one time-sorted
-sequence (``sorting = by_time``, ties by node id), made by a k-way merge of the ranks'
-time-sorted runs, read in blocks of ``block`` spikes per rank: memory ``O(ranks x block)``,
-no spike moves between processes and no rank holds all of them.
+The time-sorted ``spikes_sorted.h5`` is :mod:`distsnn.io.sorting`'s.
 """
 
 from __future__ import annotations
@@ -36,7 +33,7 @@ import numpy as np
 
 from . import rundir
 from .reader import open_run
-from .writer import MAGIC, SORTING, SPIKE_CHUNK, VERSION, identity_attrs, to_json
+from .writer import MAGIC, SORTING, VERSION, identity_attrs, to_json
 
 _VDS = ("timestamps", np.float64), ("node_ids", np.uint64), ("steps", np.int64)
 
@@ -156,77 +153,4 @@ def _report(f: h5py.File, identity: dict, var: str, pops: dict) -> None:
         g.create_dataset("steps", data=srcs[0][5][:rows])
 
 
-def write_sorted(out: str, block: int = 1 << 20) -> str:
-    """``spikes_sorted.h5``: the run's spikes sorted by time (then node id), per population.
-
-    A k-way merge of the rank files' time-sorted runs: each round reads up to ``block``
-    spikes from every rank that has some left, emits every spike up to the smallest of
-    the last steps read (no spike still unread can be earlier), and keeps the rest.
-    Memory ``O(ranks x block)``; returns the file's path.
-    """
-    info = open_run(out)
-    path = os.path.join(out, rundir.SORTED)
-    files = [h5py.File(p, "r", locking=False) for p in info.files]
-    try:
-        attrs = dict(files[0].attrs)
-
-        def fill(f: h5py.File) -> None:
-            identity_attrs(f, {k: attrs[k] for k in ("run_id", "ranks", "network_hash", "populations")})
-            f.attrs["completed_ms"] = info.completed_step * info.dt
-            pops = sorted({p for h in files for p in h.get("spikes", {})})
-            for pop in pops:
-                g = f.create_group(f"spikes/{pop}")
-                g.attrs.create("sorting", 2, dtype=SORTING)
-                out_ds = {k: g.create_dataset(k, (0,), dt, maxshape=(None,), chunks=(SPIKE_CHUNK,))
-                          for k, dt in _VDS}
-                out_ds["timestamps"].attrs["units"] = "ms"
-                srcs = [h[f"spikes/{pop}"] for h in files if f"spikes/{pop}" in h]
-                ends = []
-                for s in srcs:
-                    idx = s["index"][()]
-                    idx = idx[idx[:, 0] <= info.completed_step]
-                    ends.append(int(idx[-1, 1]) if idx.size else 0)
-                _merge(srcs, ends, block, info.completed_step, out_ds, info.dt)
-        _tmp_write(path, fill)
-    finally:
-        for h in files:
-            h.close()
-    return path
-
-
-def _merge(srcs, ends, block, last_step, out_ds, dt) -> None:
-    pos = [0] * len(srcs)
-    held = [(np.zeros(0, np.int64), np.zeros(0, np.uint64)) for _ in srcs]
-    force = [False] * len(srcs)
-    while True:
-        for i, s in enumerate(srcs):
-            if pos[i] < ends[i] and (held[i][0].size < block or force[i]):
-                stop = min(pos[i] + block, ends[i])
-                held[i] = (np.concatenate([held[i][0], s["steps"][pos[i]:stop]]),
-                           np.concatenate([held[i][1], s["node_ids"][pos[i]:stop]]))
-                pos[i] = stop
-        live = [i for i in range(len(srcs)) if pos[i] < ends[i]]
-        # A rank with spikes left may still hold its last read step unread: emit only
-        # steps below the smallest last step read by such a rank.
-        bound = min((int(held[i][0][-1]) for i in live), default=last_step + 1)
-        st, ids = [], []
-        for i, (s, n) in enumerate(held):
-            k = int(np.searchsorted(s, bound, "left"))
-            st.append(s[:k])
-            ids.append(n[:k])
-            held[i] = (s[k:], n[k:])
-        st, ids = np.concatenate(st), np.concatenate(ids)
-        # Nothing below the bound: the ranks stuck on it read further.
-        force = [st.size == 0 and i in live and int(held[i][0][-1]) == bound for i in range(len(srcs))]
-        order = np.lexsort((ids, st))
-        st, ids = st[order], ids[order]
-        for key, data in (("timestamps", st * dt), ("node_ids", ids), ("steps", st)):
-            d = out_ds[key]
-            n0 = d.shape[0]
-            d.resize(n0 + data.size, axis=0)
-            d[n0:] = data
-        if not live and not any(h[0].size for h in held):
-            return
-
-
-__all__ = ["write_master", "write_sorted", "versions", "MAGIC", "VERSION"]
+__all__ = ["write_master", "versions", "MAGIC", "VERSION"]

@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 
 from .. import config, monitors
-from . import master, rundir
+from . import master, rundir, sorting
 from .writer import COMPRESSION, RankWriter
 
 
@@ -42,7 +42,7 @@ class OutputOptions:
     compression : str
         ``"none"``, ``"gzip"`` or ``"lzf"``.
     sort : bool
-        Also write ``spikes_sorted.h5`` (time-sorted, :func:`distsnn.io.master.write_sorted`).
+        Also write ``spikes_sorted.h5`` (time-sorted, :func:`distsnn.io.sorting.write_sorted`).
     collective_io : bool
         One shared file through MPI-IO; needs h5py built with MPI (refused otherwise).
     """
@@ -120,12 +120,12 @@ class RunOutput:
                     "command_line": self.command_line, "network_toml": self.toml, "summary": summary}
             try:
                 master.write_master(self.dir.path, meta, owner)
-                if self.options.sort:
-                    master.write_sorted(self.dir.path)
             except BaseException:
                 self._clean_tmp()
                 raise
         self.comm.barrier()
+        if self.options.sort:
+            sorting.write_sorted(self.dir.path, self.comm)
 
     def fail(self, recorder: monitors.Recorder, completed: int) -> None:
         """After an exception in a run (this rank only): keep what is complete, clean up."""

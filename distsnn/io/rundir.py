@@ -5,7 +5,7 @@
 
 - a file, or a path below a file;
 - not writable (read-only, or full: a 64 KiB probe is written, synced and removed);
-- holding an earlier run (``run.h5``, ``rank*.h5``, ``report_*.h5``, ``spikes_sorted.h5``),
+- holding an earlier run (``run.h5``, ``rank*.h5``, ``report_*.h5``, ``spikes_sorted*.h5``),
   unless ``overwrite``: then those files (and only those, never anything else in the
   directory) are removed first, so no rank file of an earlier, larger run survives;
 - locked by another run: ``.distsnn.lock`` is created with ``O_EXCL`` and holds the pid,
@@ -44,7 +44,7 @@ def report_path(out: str, variable: str) -> str:
 
 def run_files(out: str) -> list[str]:
     """The files of a run (and their temporaries) in ``out``, nothing else."""
-    pats = ("rank[0-9][0-9][0-9][0-9][0-9].h5", MASTER, "report_*.h5", SORTED, "*.h5.tmp")
+    pats = ("rank[0-9][0-9][0-9][0-9][0-9].h5", MASTER, "report_*.h5", "spikes_sorted*.h5", "*.h5.tmp")
     return sorted({p for pat in pats for p in glob.glob(os.path.join(out, pat))})
 
 
