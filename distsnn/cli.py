@@ -3,12 +3,19 @@
     distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
+    distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--dpi N]
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
 times of build and simulation. With ``--out DIR`` it writes each rank's records to
 ``DIR/rank*.h5`` (read them back merged with :func:`distsnn.load`). ``partition``
-reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
+reports what splitting the network would cost (:mod:`distsnn.partition_cli`). ``plot``
+reads a run directory and writes its pictures (:func:`distsnn.plotting.save_run_plots`):
+raster, population rates, traces, ISI and CV histograms, traffic between ranks.
+
+While it simulates, ``run`` reports progress on rank 0 about once a second (percent,
+model time, wall time, real-time factor, time left): one line rewritten in place on a
+terminal, plain lines in a log or pipe, nothing with ``--quiet``.
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
@@ -21,6 +28,7 @@ the allocation.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -36,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
-    result = sim.run()
+    result = sim.run(report=None if args.quiet else "text")
     t_sim = time.perf_counter() - t1
     if args.out:
         hdf5.write_run(args.out, sim.comm, net.dt, result)
@@ -61,6 +69,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    if args.max_neurons < 1:
+        raise ValueError(f"plot: --max-neurons must be >= 1, got {args.max_neurons}")
+    if args.bin_ms is not None and not (args.bin_ms > 0 and args.bin_ms < float("inf")):
+        raise ValueError(f"plot: --bin must be a finite number > 0 ms, got {args.bin_ms}")
+    if args.dpi < 10:
+        raise ValueError(f"plot: --dpi must be >= 10, got {args.dpi}")
+    if not os.path.isdir(args.run_dir):
+        raise ValueError(f"plot: run directory {args.run_dir!r} does not exist")
+    if args.comm.rank != 0:
+        return 0
+    from . import io, plotting
+
+    result = io.load(args.run_dir)
+    out = args.out or os.path.join(args.run_dir, "plots")
+    done = plotting.save_run_plots(result, out, dpi=args.dpi, max_neurons=args.max_neurons, bin_ms=args.bin_ms)
+    print(f"distsnn plot {args.run_dir}")
+    for name, path in done.written.items():
+        print(f"  {name:<8} {path}")
+    for name, why in done.skipped.items():
+        print(f"  {name:<8} not drawn: {why}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="distsnn", description="Distributed spiking neural network simulator.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -72,8 +104,21 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress reports (by default rank 0 reports about once a second)")
     run.set_defaults(func=_run)
     partition_cli.add_parser(sub)
+    plot = sub.add_parser("plot", help="draw the pictures of a run written with --out",
+                          description="Write PNGs of a run: spike raster, population rates, traces, "
+                                      "ISI and CV histograms, traffic between ranks.")
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `distsnn run --out`")
+    plot.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots)")
+    plot.add_argument("--max-neurons", metavar="N", type=int, default=1000,
+                      help="the raster shows every k-th neuron so that at most N are drawn (default 1000)")
+    plot.add_argument("--bin", dest="bin_ms", metavar="MS", type=float,
+                      help="rate bin in ms (default: 1, 2 or 5 x 10^k, at most 200 bins)")
+    plot.add_argument("--dpi", metavar="N", type=int, default=100, help="resolution (default 100)")
+    plot.set_defaults(func=_plot)
     return ap
 
 

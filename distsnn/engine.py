@@ -37,6 +37,7 @@ from . import build, delivery, routing, synapses
 from .comm import Comm, world
 from .monitors import SpikeRecorder, StateRecorder
 from .network import Network, SpikeMonitor, StateMonitor
+from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
 from .results import Result, Spikes, Trace
 
 #: Epoch length (steps) of a network without synapses.
@@ -118,14 +119,29 @@ class Simulation:
         self.bytes_sent = 0
         self.n_events = 0
 
-    def run(self, t_stop: float | None = None) -> Result:
-        """Advance to ``t_stop`` ms (default: the network's ``t_stop``) and return the records."""
+    def run(self, t_stop: float | None = None, report: Report = None,
+            report_period: float = DEFAULT_PERIOD) -> Result:
+        """Advance to ``t_stop`` ms (default: the network's ``t_stop``) and return the records.
+
+        ``report`` (``None``, ``"text"``, ``"stderr"`` or ``report(elapsed, completed,
+        t_start, duration)``) reports progress on rank 0 at epoch boundaries, at most once
+        per ``report_period`` s and always at 0 and 1 (:mod:`distsnn.progress`).
+        """
         t_stop = self.net.t_stop if t_stop is None else t_stop
         if not (isinstance(t_stop, (int, float)) and np.isfinite(t_stop) and t_stop >= 0):
             raise ValueError(f"Simulation: t_stop must be a finite number >= 0 ms, got {t_stop!r}")
         end = int(round(t_stop / self.net.dt))
-        while self.step < end:
-            self._epoch(min(self.epoch, end - self.step))
+        first = self.step
+        progress = reporter(report, self.comm.rank, first * self.net.dt,
+                            max(end - first, 0) * self.net.dt, report_period)
+        progress.start()
+        try:
+            while self.step < end:
+                self._epoch(min(self.epoch, end - self.step))
+                progress.update((self.step - first) / (end - first))
+        finally:
+            progress.close()
+        progress.finish()
         return self.result()
 
     def _epoch(self, length: int) -> None:
@@ -227,6 +243,9 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str = "metis") -> Result:
-    """Build and run a network (over MPI when launched by mpiexec); this rank's records."""
-    return Simulation(network, comm=comm, partitioner=partitioner).run(t_stop)
+             partitioner: str = "metis", report: Report = None,
+             report_period: float = DEFAULT_PERIOD) -> Result:
+    """Build and run a network (over MPI when launched by mpiexec); this rank's records.
+    ``report`` and ``report_period`` as in :meth:`Simulation.run`."""
+    check_report(report, report_period)
+    return Simulation(network, comm=comm, partitioner=partitioner).run(t_stop, report, report_period)
