@@ -122,7 +122,7 @@ def test_raster_thins_to_every_kth_neuron_of_each_population(run):
         s = run.spikes_of(pop)
         keep = (s.gid - lo) % 4 == 0
         np.testing.assert_array_equal(dots[pop].get_offsets()[:, 1], s.gid[keep])
-    assert "every 4th neuron" in ax.get_title()
+    assert "1 neuron in 4 shown" in ax.get_title()
     # The spike bound alone: S spikes, at most S // 3 drawn -> every 4th neuron.
     n = len(run.spikes)
     assert measures.raster_stride([160, 40], n, 10_000, n // 3) == 4

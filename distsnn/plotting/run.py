@@ -35,7 +35,7 @@ def raster(result: Result, ax=None, populations: list[str] | None = None, t_star
     Large runs are thinned to every ``k``-th neuron of each population (whole trains
     kept), ``k = max(1, ceil(N / max_neurons), ceil(S / max_spikes))`` for ``N`` neurons
     shown and ``S`` spikes in the window (:func:`measures.raster_stride`); the title says
-    ``k`` when it is above 1.
+    ``k`` when it is above 1 ("1 neuron in k shown").
 
     Parameters
     ----------
@@ -66,7 +66,7 @@ def raster(result: Result, ax=None, populations: list[str] | None = None, t_star
     k = measures.raster_stride([pops[n][1] for n in names], sum(t.size for t, _ in shown.values()),
                                max_neurons, max_spikes)
     total = sum(((g - pops[n][0]) % k == 0).sum() for n, (_, g) in shown.items())
-    size = float(np.clip(4000.0 / max(total, 1), 0.5, 8.0))
+    size = float(np.clip(20000.0 / max(total, 1), 1.0, 10.0))
     for name, (t, g) in shown.items():
         keep = (g - pops[name][0]) % k == 0
         ax.scatter(t[keep], g[keep], s=size, marker="o", linewidths=0, color=colour(result, name),
@@ -76,7 +76,7 @@ def raster(result: Result, ax=None, populations: list[str] | None = None, t_star
     ax.set_ylim(lo_g - 0.5, max(pops[n][0] + pops[n][1] for n in names) - 0.5)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("neuron (gid)")
-    ax.set_title("spikes" + (f" (every {k}th neuron)" if k > 1 else ""))
+    ax.set_title("spikes" + (f" (1 neuron in {k} shown)" if k > 1 else ""))
     if len(names) > 1:
         ax.legend(loc="upper right", markerscale=max(1.0, 16.0 / size) ** 0.5, fontsize=8)
     return ax
@@ -98,7 +98,8 @@ def rates(result: Result, ax=None, populations: list[str] | None = None, bin_ms:
     ax = _axes(ax, 8.0, 3.0)
     series = measures.population_rates(result, bin_ms, populations)
     for name, (edges, rate) in series.items():
-        ax.stairs(rate, edges, color=colour(result, name), label=name, linewidth=1.0)
+        ax.stairs(rate, edges, baseline=None, color=colour(result, name), label=name, linewidth=1.0)
+    ax.set_ylim(bottom=0.0)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("rate (Hz)")
     if series:
