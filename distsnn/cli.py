@@ -3,7 +3,7 @@
     distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
-    distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--dpi N]
+    distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--from MS] [--to MS] [--dpi N]
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
@@ -76,6 +76,11 @@ def _plot(args: argparse.Namespace) -> int:
         raise ValueError(f"plot: --bin must be a finite number > 0 ms, got {args.bin_ms}")
     if args.dpi < 10:
         raise ValueError(f"plot: --dpi must be >= 10, got {args.dpi}")
+    for flag, v in (("--from", args.t_start), ("--to", args.t_stop)):
+        if v is not None and not (v >= 0 and v < float("inf")):
+            raise ValueError(f"plot: {flag} must be a finite number >= 0 ms, got {v}")
+    if args.t_start is not None and args.t_stop is not None and not args.t_start < args.t_stop:
+        raise ValueError(f"plot: --from must be < --to, got {args.t_start} and {args.t_stop} ms")
     if not os.path.isdir(args.run_dir):
         raise ValueError(f"plot: run directory {args.run_dir!r} does not exist")
     if args.comm.rank != 0:
@@ -84,7 +89,8 @@ def _plot(args: argparse.Namespace) -> int:
 
     result = io.load(args.run_dir)
     out = args.out or os.path.join(args.run_dir, "plots")
-    done = plotting.save_run_plots(result, out, dpi=args.dpi, max_neurons=args.max_neurons, bin_ms=args.bin_ms)
+    done = plotting.save_run_plots(result, out, dpi=args.dpi, max_neurons=args.max_neurons, bin_ms=args.bin_ms,
+                                   t_start=args.t_start, t_stop=args.t_stop)
     print(f"distsnn plot {args.run_dir}")
     for name, path in done.written.items():
         print(f"  {name:<8} {path}")
@@ -117,6 +123,10 @@ def parser() -> argparse.ArgumentParser:
                       help="the raster shows every k-th neuron so that at most N are drawn (default 1000)")
     plot.add_argument("--bin", dest="bin_ms", metavar="MS", type=float,
                       help="rate bin in ms (default: 1, 2 or 5 x 10^k, at most 200 bins)")
+    plot.add_argument("--from", dest="t_start", metavar="MS", type=float,
+                      help="start of the time window of raster, rates and traces (default 0)")
+    plot.add_argument("--to", dest="t_stop", metavar="MS", type=float,
+                      help="end of that window (default: the end of the run)")
     plot.add_argument("--dpi", metavar="N", type=int, default=100, help="resolution (default 100)")
     plot.set_defaults(func=_plot)
     return ap

@@ -4,9 +4,10 @@ The engine calls :meth:`Progress.update` after every epoch; a report goes out at
 start (fraction 0), then at most once per ``period`` seconds of wall time, and at the
 end (fraction 1), as Brian2's ``run(..., report=...)`` does. A report is either
 
-- ``"text"`` / ``"stderr"``: a line on stdout / stderr with the percentage, the model
-  time reached, the wall time, the real-time factor (wall time / model time: 1 means
-  as fast as biology, 10 ten times slower) and the estimated time left. On a terminal
+- ``"text"`` (or ``"stdout"``) / ``"stderr"``: a line on stdout / stderr with the
+  percentage, the model time reached, the wall time, the real-time factor (wall time /
+  model time: 1 means as fast as biology, 10 ten times slower) and the estimated time
+  left (from the average pace so far). On a terminal
   the line is rewritten in place with ``\\r``; when the stream is not a terminal (a log
   file, a pipe, a batch job) every report is a plain line of its own;
 - a callable ``report(elapsed, completed, t_start, duration)``: wall seconds since the
@@ -34,8 +35,8 @@ DEFAULT_PERIOD = 1.0
 
 def check(report: Report, period: float) -> None:
     """Raise ``ValueError`` for a ``report`` or ``report_period`` that cannot be used."""
-    if not (report is None or report in ("text", "stderr") or callable(report)):
-        raise ValueError(f"Simulation.run: report must be None, 'text', 'stderr' or a callable "
+    if not (report is None or report in ("text", "stdout", "stderr") or callable(report)):
+        raise ValueError(f"Simulation.run: report must be None, 'text', 'stdout', 'stderr' or a callable "
                          f"report(elapsed, completed, t_start, duration), got {report!r}")
     if isinstance(period, bool) or not isinstance(period, (int, float)) or not (
             math.isfinite(period) and period >= 0):

@@ -180,6 +180,8 @@ def test_traces_lines_are_the_samples(run):
     assert len(ax.lines) == 2 and ax.get_ylabel() == "I_syn (pA)" and "2 of 3 neurons" in ax.get_title()
     with pytest.raises(ValueError, match="nothing recorded for population='inh'"):
         plotting.traces(run, population="inh")
+    assert plotting.traces(run, t_start=20.0, t_stop=40.0).get_xlim() == (20.0, 40.0)
+    assert plotting.rates(run, t_start=20.0).get_xlim() == (20.0, 200.0)
 
 
 def test_isi_and_cv_histograms_count_the_intervals(run):
@@ -255,6 +257,12 @@ def test_cli_plot_draws_a_run_directory(tmp_path):
     bad = plain(["-m", "distsnn.cli", "plot", str(out), "--out", str(tmp_path / "x"), "--max-neurons", "0"])
     assert bad.returncode == 2 and "--max-neurons must be >= 1, got 0" in bad.stderr
     assert not (tmp_path / "x").exists()
+    proc = plain(["-m", "distsnn.cli", "plot", str(out), "--out", str(tmp_path / "w"), "--from", "50",
+                  "--to", "80", "--max-neurons", "50", "--bin", "2"])
+    assert proc.returncode == 0, proc.stderr
+    assert set(_check_plot_output(proc.stdout, str(tmp_path / "w"))) == set(written)
+    bad = plain(["-m", "distsnn.cli", "plot", str(out), "--from", "80", "--to", "50"])
+    assert bad.returncode == 2 and "--from must be < --to, got 80.0 and 50.0 ms" in bad.stderr
     bad = plain(["-m", "distsnn.cli", "plot", str(tmp_path / "missing")])
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 

@@ -85,7 +85,7 @@ def test_reports_are_rate_limited():
 
 def test_simulate_and_run_check_the_report_before_any_work():
     net = _net()
-    with pytest.raises(ValueError, match="report must be None, 'text', 'stderr' or a callable"):
+    with pytest.raises(ValueError, match="report must be None, 'text', 'stdout', 'stderr' or a callable"):
         ds.simulate(net, report="verbose")
     with pytest.raises(ValueError, match=r"report_period must be a finite number >= 0 s, got -1"):
         ds.simulate(net, report="text", report_period=-1)

@@ -82,13 +82,20 @@ def raster(result: Result, ax=None, populations: list[str] | None = None, t_star
     return ax
 
 
-def rates(result: Result, ax=None, populations: list[str] | None = None, bin_ms: float | None = None):
+def _window(ax, result: Result, t_start: float | None, t_stop: float | None) -> None:
+    if t_start is not None or t_stop is not None:
+        ax.set_xlim(0.0 if t_start is None else t_start,
+                    measures.t_stop_of(result) if t_stop is None else t_stop)
+
+
+def rates(result: Result, ax=None, populations: list[str] | None = None, bin_ms: float | None = None,
+          t_start: float | None = None, t_stop: float | None = None):
     """Population rates over time (Hz), one step line per population.
 
     Taken from the run's rate monitor where it counted the population
     (``result.rates``), else binned from the spikes in bins of ``bin_ms`` (rounded to
     whole steps; default: a 1-2-5 width giving at most 200 bins), see
-    :func:`measures.population_rates`.
+    :func:`measures.population_rates`. ``t_start``, ``t_stop`` (ms) limit the time axis.
 
     Returns
     -------
@@ -100,6 +107,7 @@ def rates(result: Result, ax=None, populations: list[str] | None = None, bin_ms:
     for name, (edges, rate) in series.items():
         ax.stairs(rate, edges, baseline=None, color=colour(result, name), label=name, linewidth=1.0)
     ax.set_ylim(bottom=0.0)
+    _window(ax, result, t_start, t_stop)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("rate (Hz)")
     if series:
@@ -110,7 +118,7 @@ def rates(result: Result, ax=None, populations: list[str] | None = None, bin_ms:
 
 
 def traces(result: Result, ax=None, population: str | None = None, variable: str | None = None,
-           max_neurons: int = 10):
+           max_neurons: int = 10, t_start: float | None = None, t_stop: float | None = None):
     """Sampled state of some neurons over time, one line per neuron (labelled by gid).
 
     Parameters
@@ -119,6 +127,8 @@ def traces(result: Result, ax=None, population: str | None = None, variable: str
         Which trace (default: the first recorded).
     max_neurons : int
         At most this many neurons (the first in gid order).
+    t_start, t_stop : float, optional
+        Limits of the time axis, ms.
 
     Returns
     -------
@@ -136,6 +146,7 @@ def traces(result: Result, ax=None, population: str | None = None, variable: str
     n = min(max_neurons, tr.gids.size)
     for j in range(n):
         ax.plot(tr.time, tr.values[:, j], linewidth=0.8, label=f"gid {tr.gids[j]}")
+    _window(ax, result, t_start, t_stop)
     unit = unit_of(tr.variable)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel(f"{tr.variable} ({unit})" if unit else tr.variable)
@@ -232,11 +243,14 @@ class RunPlots:
 
 
 def save_run_plots(result: Result, out_dir: str, dpi: int = 100, max_neurons: int = 1000,
-                   bin_ms: float | None = None) -> RunPlots:
+                   bin_ms: float | None = None, t_start: float | None = None,
+                   t_stop: float | None = None) -> RunPlots:
     """Write ``raster.png``, ``rates.png``, ``traces.png`` (the first
     :data:`MAX_TRACE_PANELS` traces by name), ``isi_cv.png`` and ``traffic.png`` into
     ``out_dir`` (created if needed); a picture with nothing to show (no spikes, no
-    traces, one rank) is skipped with the reason."""
+    traces, one rank) is skipped with the reason. ``t_start``, ``t_stop`` (ms) limit the
+    raster to a window and the time axes of rates and traces to it; ISI and CV use the
+    whole run."""
     os.makedirs(out_dir, exist_ok=True)
     done = RunPlots()
 
@@ -246,8 +260,8 @@ def save_run_plots(result: Result, out_dir: str, dpi: int = 100, max_neurons: in
         done.written[name] = path
 
     if len(result.spikes):
-        save("raster", raster(result, max_neurons=max_neurons).figure)
-        save("rates", rates(result, bin_ms=bin_ms).figure)
+        save("raster", raster(result, max_neurons=max_neurons, t_start=t_start, t_stop=t_stop).figure)
+        save("rates", rates(result, bin_ms=bin_ms, t_start=t_start, t_stop=t_stop).figure)
         fig = _figure(9.0, 3.2)
         a, b = fig.subplots(1, 2)
         isi_histogram(result, a)
@@ -260,7 +274,7 @@ def save_run_plots(result: Result, out_dir: str, dpi: int = 100, max_neurons: in
         keys = sorted(result.traces)[:MAX_TRACE_PANELS]
         fig = _figure(8.0, 2.4 * len(keys))
         for ax, (pop, var) in zip(np.atleast_1d(fig.subplots(len(keys), 1, sharex=True)), keys):
-            traces(result, ax, pop, var)
+            traces(result, ax, pop, var, t_start=t_start, t_stop=t_stop)
         save("traces", fig)
     else:
         done.skipped["traces"] = "no sampled state recorded"
