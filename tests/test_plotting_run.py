@@ -14,7 +14,7 @@ pytest.importorskip("matplotlib", reason="distsnn.plotting needs matplotlib (the
 import distsnn as ds
 from distsnn import plotting
 from distsnn.plotting import measures
-from distsnn.results import Result
+from distsnn.results import Result, Spikes
 
 from .mpi.launch import mpirun, needs_mpi, plain
 
@@ -204,6 +204,23 @@ def test_isi_and_cv_histograms_count_the_intervals(run):
     heights = [p.get_height() for p in ax.patches]
     np.testing.assert_array_equal(heights, np.histogram(cvs, 15, (0.0, cvs.max()))[0])
     assert ax.lines[0].get_xdata()[0] == pytest.approx(run.isi_cv())
+    # Spikes out of step order (a hand-made Result) give the same numbers.
+    perm = np.random.default_rng(1).permutation(len(run.spikes))
+    shuffled = Result(Spikes(run.spikes.gid[perm], run.spikes.step[perm], run.spikes.time[perm]),
+                      populations=run.populations)
+    np.testing.assert_allclose(measures.cv_per_neuron(shuffled), cvs)
+
+
+def test_default_populations_are_those_that_spiked(run):
+    exc_only = Result(run.spikes_of("exc"), run.traces, run.summary, run.populations)
+    assert measures.select(exc_only, None) == ["exc"]
+    assert [c.get_label() for c in plotting.raster(exc_only).collections] == ["exc"]
+    # Named explicitly, a silent population is drawn (an empty band, a zero rate).
+    assert set(measures.population_rates(exc_only, 5.0, ["exc", "inh"])) == {"exc", "inh"}
+    assert not measures.population_rates(exc_only, 5.0, ["inh"])["inh"][1].any()
+    # A result that does not know its populations is one population over all gids.
+    bare = Result(run.spikes)
+    assert measures.populations(bare) == {"all": (0, int(run.spikes.gid.max()) + 1)}
 
 
 def test_traffic_matrix_from_per_destination_counts(run):

@@ -39,7 +39,13 @@ def select(result: Result, names: list[str] | None) -> list[str]:
     """The populations named (checked), or by default those with at least one spike."""
     pops = populations(result)
     if names is None:
-        return [p for p in pops if len(spikes_of(result, p))] or list(pops)
+        # One pass over the spikes: populations tile the gids, so the first gids bracket them.
+        order = sorted(pops, key=lambda p: pops[p][0])
+        firsts = np.array([pops[p][0] for p in order], dtype=np.int64)
+        counts = np.bincount(np.searchsorted(firsts, result.spikes.gid, side="right") - 1,
+                             minlength=len(order))
+        active = {p for p, c in zip(order, counts) if c}
+        return [p for p in pops if p in active] or list(pops)
     for p in names:
         if p not in pops:
             raise ValueError(f"plotting: no population {p!r} in this result; populations: {list(pops)}")
@@ -149,7 +155,11 @@ def population_rates(result: Result, bin_ms: float | None = None,
 def _trains(spikes: Spikes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spikes sorted by gid then step; ``same[i]`` is true when spike ``i + 1`` follows
     spike ``i`` in the same train."""
-    order = np.lexsort((spikes.step, spikes.gid))
+    if np.all(spikes.step[1:] >= spikes.step[:-1]):
+        # Already in step order (as every Result keeps them): one stable sort by gid suffices.
+        order = np.argsort(spikes.gid, kind="stable")
+    else:
+        order = np.lexsort((spikes.step, spikes.gid))
     g, st = spikes.gid[order], spikes.step[order]
     return g, st, g[1:] == g[:-1]
 
@@ -174,9 +184,11 @@ def cv_per_neuron(result: Result, names: list[str] | None = None) -> np.ndarray:
         isi, owner = np.diff(st)[same].astype(np.float64), g[1:][same]
         if isi.size == 0:
             continue
-        _, inv, cnt = np.unique(owner, return_inverse=True, return_counts=True)
-        mean = np.bincount(inv, weights=isi) / cnt
-        var = np.bincount(inv, weights=(isi - mean[inv]) ** 2) / cnt
+        # ``owner`` is sorted: each neuron's intervals are one run.
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        cnt = np.diff(np.r_[starts, owner.size])
+        mean = np.add.reduceat(isi, starts) / cnt
+        var = np.add.reduceat((isi - np.repeat(mean, cnt)) ** 2, starts) / cnt
         out.append(np.sqrt(var) / mean)
     return np.concatenate(out) if out else np.zeros(0)
 
