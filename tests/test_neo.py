@@ -47,6 +47,17 @@ def test_spike_trains_carry_the_spikes_and_pynn_annotations(run, neo):
     assert [st.annotations["source_id"] for st in only.spiketrains] == list(range(160, 200))
     with pytest.raises(ValueError, match="no population 'nope'"):
         run.to_neo(populations=["nope"])
+    # Exactly some neurons (a monitor's subset), across both populations.
+    some = run.to_neo(gids=[170, 3, 159, 3])
+    assert [(st.annotations["source_id"], st.annotations["source_population"], st.annotations["source_index"])
+            for st in some.spiketrains] == [(3, "exc", 3), (159, "exc", 159), (170, "inh", 10)]
+    for st in some.spiketrains:
+        g = st.annotations["source_id"]
+        np.testing.assert_array_equal(st.times.magnitude, run.spikes.time[run.spikes.gid == g])
+    with pytest.raises(ValueError, match=r"gids must lie in \[0, 199\].*got \[200\]"):
+        run.to_neo(gids=[5, 200])
+    with pytest.raises(ValueError, match="populations or gids, not both"):
+        run.to_neo(populations=["exc"], gids=[1])
 
 
 def test_analog_signals_are_the_traces(run, neo):

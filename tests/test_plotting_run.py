@@ -145,6 +145,12 @@ def test_rates_are_the_binned_spike_counts(run):
         # Every spike is in one bin: the mean rate over bins is the population's mean rate.
         assert data.values.mean() == pytest.approx(st.size / (size * 0.2))
     assert "bins of 5 ms" in ax.get_title()
+    # 7 ms bins: 28 full ones, then steps 1961 .. 2000 (4 ms) to the end of the run.
+    edges, rate = measures.population_rates(run, 7.0, ["exc"])["exc"]
+    st = run.spikes_of("exc").step
+    assert edges.size == 30 and edges[-2] == pytest.approx(196.0) and edges[-1] == 200.0
+    assert rate[-1] == pytest.approx((st > 1960).sum() / (160 * 4e-3))
+    assert rate[0] == pytest.approx((st <= 70).sum() / (160 * 7e-3))
     # Default bin: 200 ms at most 200 bins -> 1 ms.
     edges, _ = measures.population_rates(run)["exc"]
     assert edges[1] - edges[0] == pytest.approx(1.0) and edges.size == 201
@@ -159,11 +165,12 @@ def test_rates_are_the_binned_spike_counts(run):
 def test_rates_come_from_the_rate_monitor_when_it_counted(run):
     counts = np.array([3, 0, 8, 5])
     fake = SimpleNamespace(spikes=run.spikes, traces={}, summary=run.summary, populations=run.populations,
-                           rates={"inh": SimpleNamespace(bin_ms=50.0, counts=counts)})
+                           rates={"inh": SimpleNamespace(bin_ms=60.0, t_start=10.0, counts=counts, size=40)})
     series = measures.population_rates(fake)
     edges, rate = series["inh"]
-    np.testing.assert_allclose(edges, [0, 50, 100, 150, 200])
-    np.testing.assert_allclose(rate, counts / (40 * 0.05))
+    # Bins from 10 ms on; the last one (190 .. 250 ms) counted only up to the end, 200 ms.
+    np.testing.assert_allclose(edges, [10, 70, 130, 190, 200])
+    np.testing.assert_allclose(rate, counts / (40 * np.array([0.06, 0.06, 0.06, 0.01])))
     assert set(series) == {"inh", "exc"}   # exc has no rate monitor: binned from its spikes
 
 

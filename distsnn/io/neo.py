@@ -41,7 +41,7 @@ def _units(pq, variable: str):
     return {"mV": pq.mV, "pA": pq.pA, "nS": pq.nS, "mV/ms": pq.mV / pq.ms}.get(unit, pq.dimensionless)
 
 
-def to_neo(result: Result, populations: list[str] | None = None):
+def to_neo(result: Result, populations: list[str] | None = None, gids=None):
     """The result as one ``neo.Segment``.
 
     Parameters
@@ -53,6 +53,10 @@ def to_neo(result: Result, populations: list[str] | None = None):
         Whose spike trains to include (every neuron of each). Default: the populations
         with at least one recorded spike; name a silent population explicitly to get its
         empty trains.
+    gids : array-like of int, optional
+        Instead of whole populations, the trains of exactly these neurons (e.g. those a
+        spike monitor recorded when it kept a subset), so silent neurons that were not
+        recorded do not count as silent; in gid order.
 
     Returns
     -------
@@ -60,11 +64,9 @@ def to_neo(result: Result, populations: list[str] | None = None):
     """
     if not result.populations:
         raise ValueError("to_neo: this result does not know its populations (result.populations is empty)")
-    if populations is None:
-        populations = [p for p in result.populations if len(result.spikes_of(p))]
-    for p in populations:
-        if p not in result.populations:
-            raise ValueError(f"to_neo: no population {p!r} in this result; populations: {list(result.populations)}")
+    if populations is not None and gids is not None:
+        raise ValueError("to_neo: give populations or gids, not both")
+    groups = _groups(result, populations, gids)
     neo, pq = _neo()
     t_stop = float(result.summary.get("t_sim_ms", result.spikes.time.max() if len(result.spikes) else 0.0))
     seg = neo.Segment(name="distsnn run", description="spikes and sampled state of a distsnn run")
@@ -73,14 +75,14 @@ def to_neo(result: Result, populations: list[str] | None = None):
 
     ids, names, index = [], [], []
     times, owners = [], []
-    for p in populations:
-        lo, n = result.populations[p]
-        ids.append(np.arange(lo, lo + n, dtype=np.int64))
-        names += [p] * n
-        index.append(np.arange(n, dtype=np.int64))
+    for p, lo, members in groups:
+        ids.append(members)
+        names += [p] * members.size
+        index.append(members - lo)
         s = result.spikes_of(p)
-        times.append(s.time)
-        owners.append(s.gid)
+        keep = np.isin(s.gid, members)
+        times.append(s.time[keep])
+        owners.append(s.gid[keep])
     ids_all = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     trains = neo.core.spiketrainlist.SpikeTrainList.from_spike_time_array(
         np.concatenate(times) if times else np.zeros(0), np.concatenate(owners) if owners else np.zeros(0, np.int64),
@@ -108,6 +110,30 @@ def to_neo(result: Result, populations: list[str] | None = None):
             seg.irregularlysampledsignals.append(sig)
         sig.segment = seg
     return seg
+
+
+def _groups(result: Result, populations: list[str] | None, gids) -> list[tuple[str, int, np.ndarray]]:
+    """(population, first gid, member gids) for each population with trains to build."""
+    pops = result.populations
+    if gids is not None:
+        wanted = np.unique(np.asarray(gids, dtype=np.int64).reshape(-1))
+        out, covered = [], 0
+        for p, (lo, n) in pops.items():
+            members = wanted[(wanted >= lo) & (wanted < lo + n)]
+            covered += members.size
+            if members.size:
+                out.append((p, lo, members))
+        if covered != wanted.size:
+            total = sum(n for _, n in pops.values())
+            raise ValueError(f"to_neo: gids must lie in [0, {total - 1}] (the network's neurons), got "
+                             f"{wanted[(wanted < 0) | (wanted >= total)][:5].tolist()}")
+        return out
+    if populations is None:
+        populations = [p for p in pops if len(result.spikes_of(p))]
+    for p in populations:
+        if p not in pops:
+            raise ValueError(f"to_neo: no population {p!r} in this result; populations: {list(pops)}")
+    return [(p, pops[p][0], np.arange(pops[p][0], pops[p][0] + pops[p][1], dtype=np.int64)) for p in populations]
 
 
 __all__ = ["to_neo"]

@@ -104,25 +104,36 @@ def binned_rate(spikes: Spikes, size: int, bin_steps: int, dt: float, t_stop: fl
 
     Returns
     -------
-    edges : ndarray, ms (``n_bins + 1``; the last bin may end after ``t_stop``)
-    rate : ndarray, Hz (spikes per neuron per second in each bin)
+    edges : ndarray, ms (``n_bins + 1``; a last bin cut short by the end of the run
+        ends at ``t_stop``)
+    rate : ndarray, Hz (spikes per neuron per second in each bin, over the bin's width)
     """
     end = int(round(t_stop / dt))
     n_bins = max(1, math.ceil(end / bin_steps))
     k = (spikes.step - 1) // bin_steps
     k = k[(k >= 0) & (k < n_bins)]
-    counts = np.bincount(k, minlength=n_bins).astype(np.float64)
-    width_s = bin_steps * dt * 1e-3
-    return np.arange(n_bins + 1) * bin_steps * dt, counts / (max(size, 1) * width_s)
+    counts = np.bincount(k, minlength=n_bins)
+    return _per_neuron(np.arange(n_bins + 1) * bin_steps * dt, counts, size, t_stop)
+
+
+def _per_neuron(edges: np.ndarray, counts: np.ndarray, size: int, t_stop: float) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per bin -> Hz per neuron; a last bin reaching past ``t_stop`` is cut there,
+    since it only counted the simulated part."""
+    edges = np.asarray(edges, dtype=np.float64).copy()
+    if edges.size >= 2 and edges[-2] < t_stop < edges[-1]:
+        edges[-1] = t_stop
+    width_s = np.diff(edges) * 1e-3
+    return edges, np.asarray(counts, dtype=np.float64) / (max(size, 1) * width_s)
 
 
 def population_rates(result: Result, bin_ms: float | None = None,
                      names: list[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Rate of each population over time: ``name -> (edges in ms, rate in Hz)``.
 
-    A population the run's rate monitor counted (``result.rates[name]``, with ``bin_ms``
-    and ``counts``) is taken from it as recorded; the others are binned from their
-    spikes, in bins of ``bin_ms`` (rounded to whole steps; default :func:`auto_bin`).
+    A population the run's rate monitor counted (``result.rates[name]``: ``counts`` in
+    bins of ``bin_ms`` from ``t_start`` over ``size`` neurons) is taken from it as
+    recorded; the others are binned from their spikes, in bins of ``bin_ms`` (rounded to
+    whole steps; default :func:`auto_bin`).
     """
     pops = populations(result)
     monitored = dict(getattr(result, "rates", None) or {})
@@ -139,11 +150,10 @@ def population_rates(result: Result, bin_ms: float | None = None,
         size = pops[name][1]
         if name in monitored:
             mon = monitored[name]
-            counts = np.asarray(mon.counts, dtype=np.float64).reshape(-1)
+            counts = np.asarray(mon.counts).reshape(-1)
             start = float(getattr(mon, "t_start", 0.0) or 0.0)
-            n = int(getattr(mon, "n_neurons", size) or size)
             edges = start + np.arange(counts.size + 1) * float(mon.bin_ms)
-            out[name] = (edges, counts / (max(n, 1) * float(mon.bin_ms) * 1e-3))
+            out[name] = _per_neuron(edges, counts, int(getattr(mon, "size", size)), t_stop)
             continue
         step_ms = dt if dt is not None else 1.0
         width = auto_bin(t_stop, step_ms) if bin_ms is None else bin_ms
