@@ -192,7 +192,7 @@ def move_delta(graph: CommGraph, parts: np.ndarray, nparts: int,
 
 
 def _candidates(edges: _Edges, parts: np.ndarray, nparts: int, loads: np.ndarray,
-                vertex_weight: np.ndarray, cap: float, movable: np.ndarray,
+                vertex_weight: np.ndarray, cap: np.ndarray, movable: np.ndarray,
                 per_vertex: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``per_vertex`` most connected feasible foreign parts of movable boundary vertices."""
     key = np.concatenate([edges.src * nparts + parts[edges.dst],
@@ -202,7 +202,7 @@ def _candidates(edges: _Edges, parts: np.ndarray, nparts: int, loads: np.ndarray
     ukey, slot = np.unique(key[foreign], return_inverse=True)
     score = np.bincount(slot, weights=conn[foreign], minlength=ukey.shape[0])
     u, b = ukey // nparts, ukey % nparts
-    fits = (loads[b] + vertex_weight[u] <= cap) & movable[u]
+    fits = (loads[b] + vertex_weight[u] <= cap[b]) & movable[u]
     u, b, score = u[fits], b[fits], score[fits]
     order = np.lexsort((-score, u))
     u, b = u[order], b[order]
@@ -264,7 +264,7 @@ def _group_rank(group: np.ndarray) -> np.ndarray:
 
 
 def _apply(graph: CommGraph, edges: _Edges, parts: np.ndarray, loads: np.ndarray,
-           members: np.ndarray, cap: float, u: np.ndarray, b: np.ndarray,
+           members: np.ndarray, cap: np.ndarray, u: np.ndarray, b: np.ndarray,
            delta: np.ndarray) -> tuple[np.ndarray, float]:
     """Apply a net-disjoint, load-feasible subset of the moves (one per vertex).
 
@@ -287,7 +287,7 @@ def _apply(graph: CommGraph, edges: _Edges, parts: np.ndarray, loads: np.ndarray
     first = np.ones(pick.shape[0], dtype=bool)
     first[1:] = b[pick][1:] != b[pick][:-1]
     before_group = np.maximum.accumulate(np.where(first, incoming - weight, 0.0))
-    pick = pick[loads[b[pick]] + (incoming - before_group) <= cap]
+    pick = pick[loads[b[pick]] + (incoming - before_group) <= cap[b[pick]]]
     mu, mb = u[pick], b[pick]
     np.subtract.at(loads, parts[mu], graph.vertex_weight[mu])
     np.add.at(loads, mb, graph.vertex_weight[mu])
@@ -300,7 +300,7 @@ def _apply(graph: CommGraph, edges: _Edges, parts: np.ndarray, loads: np.ndarray
 
 
 def _pass(graph: CommGraph, edges: _Edges, parts: np.ndarray, nparts: int,
-          loads: np.ndarray, members: np.ndarray, cap: float, movable: np.ndarray,
+          loads: np.ndarray, members: np.ndarray, cap: np.ndarray, movable: np.ndarray,
           per_vertex: int, tol: float, sub_rounds: int) -> float:
     """One pass; moves vertices in place and returns the (exact) volume change.
 
@@ -331,7 +331,7 @@ def _pass(graph: CommGraph, edges: _Edges, parts: np.ndarray, nparts: int,
             break
         table = table.update(edges, parts, nparts, n, u[applied], before[applied])
         u, b = u[~applied], b[~applied]
-        fits = loads[b] + graph.vertex_weight[u] <= cap
+        fits = loads[b] + graph.vertex_weight[u] <= cap[b]
         u, b = u[fits], b[fits]
         delta = _deltas(graph, edges, table, parts, nparts, u, b)
         keep = delta < -tol
@@ -342,7 +342,8 @@ def _pass(graph: CommGraph, edges: _Edges, parts: np.ndarray, nparts: int,
 def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
                   imbalance: float, min_cross_delay: int | None = None,
                   max_passes: int = 20, candidates: int = 3,
-                  min_gain: float = 2e-3) -> np.ndarray:
+                  min_gain: float = 2e-3,
+                  target_weights: np.ndarray | None = None) -> np.ndarray:
     """Lower the (lambda - 1) volume of ``parts`` by greedy parallel vertex moves.
 
     Parameters
@@ -353,7 +354,9 @@ def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
     nparts : int
     imbalance : float
         Allowed load excess: no move takes a part above
-        ``(1 + imbalance) * total load / nparts``. Parts already above it only lose load.
+        ``(1 + imbalance) * total load * share``, with ``share`` the part's
+        fraction of ``target_weights`` (``1 / nparts`` by default). Parts already
+        above it only lose load.
     min_cross_delay : int, optional
         Keep the epoch length: a vertex with an edge (in or out) shorter than this
         many steps never moves, so no edge that short starts crossing parts. None
@@ -364,6 +367,9 @@ def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
         Target parts examined per boundary vertex and pass.
     min_gain : float
         Stop after a pass that lowers the volume by less than this fraction of it.
+    target_weights : numpy.ndarray, optional
+        Relative target load of every part (length ``nparts``, > 0), e.g. device
+        speeds; default equal.
 
     Returns
     -------
@@ -377,7 +383,9 @@ def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
         return parts
     loads = np.bincount(parts, weights=graph.vertex_weight, minlength=nparts)
     members = np.bincount(parts, minlength=nparts)
-    cap = (1.0 + imbalance) * float(loads.sum()) / nparts
+    share = (np.full(nparts, 1.0 / nparts) if target_weights is None
+             else np.asarray(target_weights, dtype=np.float64) / float(np.sum(target_weights)))
+    cap = (1.0 + imbalance) * float(loads.sum()) * share
     # Round-off in a delta scales with the largest spikes one vertex can send.
     tol = 1e-9 * max(float(np.max(graph.rate * graph.size)), 1e-300)
     movable = np.ones(graph.n_vertices, dtype=bool)
