@@ -15,6 +15,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # izhikevich: params = { preset = "RS" }; spike_train: params = { times = [[1.0, 5.0], [2.5]] };
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
+    rate_hz = 5.0                    # optional: expected rate, weighs spikes for the partitioner
 
     [[projection]]
     name = "ee"                      # optional, default "<pre>_<post>"
@@ -58,7 +59,7 @@ from .network import Network, SpikeMonitor, StateMonitor
 
 _TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
 _SIM = ("dt", "t_stop", "seed")
-_POP = ("name", "size", "model", "params", "initial")
+_POP = ("name", "size", "model", "params", "initial", "rate_hz")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
 _MON = {"spikes": ("kind", "population"),
@@ -113,7 +114,8 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
         owner = f"Config population #{i + 1}"
         validate.known_fields(owner, t, _POP)
         _required(owner, t, ("name", "size"))
-        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"))
+        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"),
+                           t.get("rate_hz"))
     for i, t in enumerate(_tables(doc, "projection")):
         owner = f"Config projection #{i + 1}"
         validate.known_fields(owner, t, _PROJ)
@@ -147,7 +149,8 @@ def to_dict(net: Network) -> dict[str, Any]:
     doc: dict[str, Any] = {"simulation": {"dt": net.dt, "t_stop": net.t_stop, "seed": net.seed}}
     doc["population"] = [
         {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
-         "initial": {k: v.to_plain() for k, v in p.initial.items()}}
+         "initial": {k: v.to_plain() for k, v in p.initial.items()},
+         **({} if p.rate_hz is None else {"rate_hz": p.rate_hz})}
         for p in net.populations.values()]
     projs = []
     for pr in net.projections.values():

@@ -37,6 +37,7 @@ from . import build, delivery, routing, synapses
 from .comm import Comm, world
 from .monitors import SpikeRecorder, StateRecorder
 from .network import Network, SpikeMonitor, StateMonitor
+from .placement import PartitionSpec, assign
 from .results import Result, Spikes, Trace
 
 #: Epoch length (steps) of a network without synapses.
@@ -61,18 +62,21 @@ class Simulation:
     comm : Comm, optional
         The communicator (default: one process).
     owner : ndarray of int, optional
-        Rank of every gid (default: all on this process).
+        Rank of every gid (default: computed by :func:`distsnn.placement.assign`).
+    partitioner : str or PartitionSpec
+        How to split the network over the ranks when ``owner`` is not given: a method
+        name of :data:`distsnn.placement.METHODS` or a full
+        :class:`distsnn.placement.PartitionSpec` (the same partition ``distsnn
+        partition`` reports for it).
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
-                 partitioner: str = "metis") -> None:
+                 partitioner: str | PartitionSpec = "metis") -> None:
         t0 = time.perf_counter()
         self.net = network
         self.comm = world() if comm is None else comm
         n = network.size
         if owner is None:
-            from .placement import assign
-
             owner = assign(network, self.comm, partitioner)
         owner = np.asarray(owner, dtype=np.int64)
         if owner.shape != (n,) or (n and (owner.min() < 0 or owner.max() >= self.comm.size)):
@@ -117,6 +121,7 @@ class Simulation:
         self.n_received = 0
         self.bytes_sent = 0
         self.n_events = 0
+        self.sent_to = np.zeros(self.comm.size, dtype=np.int64)  # spike records per destination
 
     def run(self, t_stop: float | None = None) -> Result:
         """Advance to ``t_stop`` ms (default: the network's ``t_stop``) and return the records."""
@@ -168,6 +173,7 @@ class Simulation:
         recv, recv_counts = self.comm.alltoallv(buf, counts)
         r_gids, r_steps = self.router.unpack(recv, recv_counts, first)
         self.n_sent += buf.size
+        self.sent_to += counts
         self.n_received += recv.size
         self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
         t3 = time.perf_counter()
@@ -198,8 +204,8 @@ class Simulation:
         n_syn = int(self.comm.allreduce(self.n_synapses, "sum"))
         per_rank = self.comm.gather({
             "rank": self.comm.rank, "neurons": int(self.owned.size), "synapses": self.n_synapses,
-            "spikes": self.n_spikes, "messages_sent": self.n_sent, "messages_received": self.n_received,
-            "bytes_sent": self.bytes_sent, "events": self.n_events,
+            "spikes": self.n_spikes, "records_sent": self.n_sent, "records_received": self.n_received,
+            "sent_to": self.sent_to.tolist(), "bytes_sent": self.bytes_sent, "events": self.n_events,
             "synapse_bytes": self.synapse_bytes, "build_s": self.timers.build,
             "update_s": self.timers.update, "exchange_s": self.timers.exchange,
             "deliver_s": self.timers.deliver})
@@ -227,6 +233,6 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str = "metis") -> Result:
+             partitioner: str | PartitionSpec = "metis") -> Result:
     """Build and run a network (over MPI when launched by mpiexec); this rank's records."""
     return Simulation(network, comm=comm, partitioner=partitioner).run(t_stop)
