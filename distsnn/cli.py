@@ -1,8 +1,17 @@
 """The ``distsnn`` command.
 
     distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
+                [--partition OWNERS.h5] [partition options]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
-                      [--json FILE] [--plot FILE.png]
+                      [--json FILE] [--plot FILE.png] [--save OWNERS.h5] [partition options]
+
+Partition options, the same for both commands (:func:`distsnn.partition_cli.add_partition_options`):
+``--level``, ``--chunk``, ``--rate POP=HZ``, ``--rates-from RUN_DIR``, ``--imbalance``,
+``--ncuts``, ``--niter``, ``--recursive``, ``--target-weights``, ``--min-epoch MS``,
+``--preset``, and the seed (``--partition-seed`` for ``run``, ``--seed`` for
+``partition``). With the same options ``run`` uses exactly the partition that
+``partition`` reports; ``partition --save OWNERS.h5`` and ``run --partition OWNERS.h5``
+reuse one explicitly.
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
@@ -11,8 +20,11 @@ times of build and simulation. With ``--out DIR`` it writes each rank's records 
 reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
-the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
-as in one process. An exception on any rank prints that rank's traceback and aborts the
+the ranks by ``--partitioner`` (or ``--method``; default ``metis``); the spikes are the
+same, bit for bit, as in one process. More ranks than neurons leave ranks idle. The
+summary gives per rank the spike records sent and received (one per spike and remote
+rank holding a target), the records sent to each rank, and the bytes sent, headers
+included: the units of ``partition``'s prediction. An exception on any rank prints that rank's traceback and aborts the
 whole job (exit code 1; 2 for invalid input). In batch scripts, bound the run anyway,
 e.g. ``timeout 3600 mpiexec -n 64 distsnn run net.toml``, so a stuck node cannot hold
 the allocation.
@@ -33,7 +45,8 @@ from .io import hdf5
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner)
+    spec = partition_cli.spec_from_args(args, args.partitioner, args.partition)
+    sim = Simulation(net, comm=args.comm, partitioner=spec)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
     result = sim.run()
@@ -51,10 +64,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  epoch          {s['epoch_steps']} steps ({s['epoch_steps'] * net.dt:g} ms)")
     print(f"  build          {t_build:.3f} s")
     print(f"  simulation     {t_sim:.3f} s")
-    print(f"  ranks          {s['ranks']} ({args.partitioner})")
+    how = f"owner map {args.partition}" if args.partition else args.partitioner
+    print(f"  ranks          {s['ranks']} ({how})")
     for r in s["per_rank"]:
         print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
-              f"{r['messages_sent']} sent / {r['messages_received']} received ({r['bytes_sent']} B); "
+              f"{r['records_sent']} spike records sent / {r['records_received']} received "
+              f"({r['bytes_sent']} B incl. headers); "
               f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s")
     if args.out:
         print(f"  output         {args.out}")
@@ -70,8 +85,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="write per-rank HDF5 records to DIR")
     run.add_argument("--t-stop", metavar="MS", type=float, help="simulated time in ms (default: the file's)")
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
-    run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
+    run.add_argument("--partitioner", "--method", dest="partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
+    run.add_argument("--partition", metavar="OWNERS.h5",
+                     help="use the owner map of distsnn partition --save instead of partitioning")
+    partition_cli.add_partition_options(run, for_run=True)
     run.set_defaults(func=_run)
     partition_cli.add_parser(sub)
     return ap
