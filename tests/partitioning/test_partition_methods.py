@@ -186,3 +186,33 @@ def test_min_epoch_keeps_areas_whole(method):
     for a in range(6):
         assert np.unique(parts[area == a]).size == 1
     assert imbalance(g, parts, 2) <= 1.03 + 1e-9
+
+
+def test_volume_is_never_worse_than_metis_refined(make_random, modular_graph):
+    from partitioning import metis_refined, volume
+
+    for g, k in ((make_random(1500, 15000, 4), 8), (modular_graph, 4)):
+        v = volume(g, k)
+        assert comm_volume(g, v) <= comm_volume(g, metis_refined(g, k)) + 1e-9
+        assert imbalance(g, v, k) <= 1.03 + 1e-9
+
+
+def test_mtkahypar_minimises_the_volume_itself(modular_graph):
+    pytest.importorskip("mtkahypar", reason="Mt-KaHyPar not installed (optional)")
+    # The eight modules are the (lambda - 1) optimum; Mt-KaHyPar finds them.
+    parts = partition(modular_graph, 8, "mtkahypar")
+    module = np.arange(modular_graph.n_vertices) // 50
+    assert comm_volume(modular_graph, parts) <= comm_volume(modular_graph, module) + 1e-9
+    np.testing.assert_array_equal(parts, partition(modular_graph, 8, "mtkahypar"))  # one thread
+
+
+def test_missing_mtkahypar_is_a_clear_error(monkeypatch, modular_graph):
+    from partitioning import hypergraph
+
+    monkeypatch.setattr(hypergraph, "available", lambda: False)
+    with pytest.raises(ValueError, match=r"method 'mtkahypar' needs the Mt-KaHyPar package, which is not "
+                                         r"installed: pip install 'distsnn\[hypergraph\]'"):
+        partition(modular_graph, 4, "mtkahypar")
+    from partitioning import available_methods
+
+    assert "mtkahypar" not in available_methods()
