@@ -85,7 +85,7 @@ class PartitionSpec:
     recursive: bool = False
     target_weights: tuple[float, ...] | None = None
     min_epoch_ms: float | None = None
-    preset: str = "default"
+    preset: str = "deterministic"
     file: str | None = None
 
     def options(self, method: str, dt: float) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Partitioners: each maps a :class:`CommGraph` to an int64 part per vertex.
 
 Every function returns an int64 array of length ``n_vertices`` with values in
-``[0, nparts)`` and is deterministic for a given ``seed`` (Mt-KaHyPar with one
-thread). A part can be empty only with very uneven vertex weights (``block``,
+``[0, nparts)`` and is deterministic for a given ``seed`` (Mt-KaHyPar with its
+``deterministic`` preset, the default). A part can be empty only with very uneven vertex weights (``block``,
 ``random``, METIS) or, for METIS, on tiny inputs; ``round_robin`` never leaves one
 empty.
 
@@ -53,7 +53,7 @@ DEFAULT_NCUTS = 1
 """METIS trials (``ncuts``) by default; see docs/partitioning.md for the measurement."""
 DEFAULT_NITER = 10
 """METIS refinement iterations (``niter``) per level by default (METIS's own default)."""
-VOLUME_TRIALS = 4
+VOLUME_TRIALS = 2
 """METIS seeds the ``volume`` method refines (plus the contiguous blocks)."""
 
 
@@ -415,7 +415,7 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
 
 
 def mtkahypar(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int = 0,
-              preset: str = "default", threads: int = 1,
+              preset: str = "deterministic", threads: int = 1,
               target_weights: np.ndarray | None = None,
               min_epoch: int | None = None) -> np.ndarray:
     """Mt-KaHyPar with the connectivity objective: the (lambda - 1) volume directly.

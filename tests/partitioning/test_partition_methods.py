@@ -116,8 +116,8 @@ def test_partition_dispatches(modular_graph):
     (4, "metis", {"target_weights": [1, 1, 0, 1]},
      r"partition: target_weights must be finite and > 0, got 0.0 for part 2"),
     (4, "metis", {"min_epoch": 0}, r"partition: min_epoch must be an int >= 1, got 0"),
-    (4, "mtkahypar", {"preset": "fast"}, r"partition: preset must be one of default, quality, "
-                                         r"highest_quality, deterministic, got 'fast'"),
+    (4, "mtkahypar", {"preset": "fast"}, r"partition: preset must be one of deterministic, default, "
+                                         r"quality, highest_quality, got 'fast'"),
     (4, "metis", {"imbalance": 1.5}, r"partition: imbalance must be in \[0, 1\], got 1.5"),
     (4, "metis", {"imbalance": -0.1}, r"partition: imbalance must be in \[0, 1\], got -0.1"),
     (4, "metis_refined", {"seed": -1}, r"partition: seed must be an int >= 0, got -1"),
@@ -203,7 +203,7 @@ def test_mtkahypar_minimises_the_volume_itself(modular_graph):
     parts = partition(modular_graph, 8, "mtkahypar")
     module = np.arange(modular_graph.n_vertices) // 50
     assert comm_volume(modular_graph, parts) <= comm_volume(modular_graph, module) + 1e-9
-    np.testing.assert_array_equal(parts, partition(modular_graph, 8, "mtkahypar"))  # one thread
+    np.testing.assert_array_equal(parts, partition(modular_graph, 8, "mtkahypar"))  # deterministic
 
 
 def test_missing_mtkahypar_is_a_clear_error(monkeypatch, modular_graph):
