@@ -14,12 +14,13 @@ Tables printed (markdown) and written to ``--table``:
 1. volume (spike records/s) per method and part count, each method's volume relative to
    Mt-KaHyPar's (the connectivity-objective reference), and the seconds of METIS,
    ``volume`` and Mt-KaHyPar (Mt-KaHyPar only when installed: ``pip install mtkahypar``);
-2. METIS trials (``ncuts`` 1, 4, 8) at 16 parts: volume and seconds, the measurement
-   behind the default ``ncuts``;
+2. METIS options at 16 parts (``ncuts`` 1, 4, 8; ``niter`` 30; recursive bisection):
+   volume and seconds, the measurement behind the defaults;
 3. delay-aware partitioning on the multi-area network: volume and epoch (the shortest
    delay between parts) without and with ``min_epoch`` = 3.2 ms.
 
-``--plot`` draws volume relative to Mt-KaHyPar (or to METIS without it), epoch and
+``--billion`` also times the chunk-level graph and METIS for a Brunel network of 10**9
+synapses at 64 parts. ``--plot`` draws volume relative to Mt-KaHyPar (or to METIS without it), epoch and
 imbalance against the part count.
 
     python scripts/partition_study.py --plot docs/partition_study.png --table /tmp/study.md
@@ -95,11 +96,12 @@ def volume_table(rows: list[dict], methods: tuple[str, ...]) -> str:
 
 
 def ncuts_table(graphs: dict, k: int = 16) -> str:
-    out = ["| network | ncuts | METIS volume (10^3/s) | seconds |", "|---|---|---|---|"]
+    out = ["| network | METIS options | volume (10^3/s) | seconds |", "|---|---|---|---|"]
     for name, (_, g) in graphs.items():
-        for ncuts in (1, 4, 8):
-            p, seconds = _timed(g, k, "metis", ncuts=ncuts)
-            out.append(f"| {name} | {ncuts} | {partitioning.comm_volume(g, p) / 1e3:.1f} | {seconds:.2f} |")
+        for opts in ({"ncuts": 1}, {"ncuts": 4}, {"ncuts": 8}, {"niter": 30}, {"recursive": True}):
+            p, seconds = _timed(g, k, "metis", **opts)
+            label = ", ".join(f"{key} {v}" for key, v in opts.items())
+            out.append(f"| {name} | {label} | {partitioning.comm_volume(g, p) / 1e3:.1f} | {seconds:.2f} |")
     return "\n".join(out)
 
 
@@ -120,12 +122,31 @@ def delay_table(graphs: dict, methods: tuple[str, ...], parts: tuple[int, ...]) 
     return "\n".join(out)
 
 
+def billion(parts: int = 64) -> str:
+    """Chunk graph and METIS for Brunel at 10^9 synapses: the seconds each step takes."""
+    from bench_brunel import brunel
+
+    net = brunel(100_000, 12345, 1000.0)
+    t0 = time.perf_counter()
+    ng = graph.communication_graph(net, parts)
+    t1 = time.perf_counter()
+    p = partitioning.partition(ng.graph, parts, "metis")
+    t2 = time.perf_counter()
+    m = partitioning.evaluate(ng.graph, p, parts)
+    t3 = time.perf_counter()
+    return (f"| brunel 100,000 | {graph.expected_synapses(net):.3g} synapses | {parts} parts | chunk "
+            f"{ng.chunk} | {ng.graph.n_vertices} vertices | {ng.graph.n_edges} edges | graph {t1 - t0:.2f} s | "
+            f"METIS {t2 - t1:.2f} s | metrics {t3 - t2:.2f} s | imbalance {m.imbalance:.3f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plot", default=os.path.join(ROOT, "docs", "partition_study.png"), help="PNG to write")
     ap.add_argument("--table", help="also write the markdown tables to this file")
     ap.add_argument("--parts", type=int, nargs="+", default=list(PARTS), help="part counts (default 4 16 64)")
     ap.add_argument("--scale", type=float, default=0.5, help="network size factor (default 0.5)")
+    ap.add_argument("--billion", action="store_true",
+                    help="also time the chunk graph and METIS for Brunel at 10^9 synapses, 64 parts")
     args = ap.parse_args(argv)
     methods = tuple(m for m in METHODS if m != "mtkahypar" or partitioning.hypergraph.available())
     t0 = time.perf_counter()
@@ -137,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.table:
         with open(args.table, "w") as fh:
             fh.write(md + "\n")
+    if args.billion:
+        print("\n" + billion())
     ref = "mtkahypar" if "mtkahypar" in methods else "metis"
     base = {(r["network"], r["parts"]): r["comm_volume"] for r in rows if r["method"] == ref}
     for r in rows:
