@@ -28,7 +28,7 @@ import numpy as np
 import pymetis
 
 from . import hypergraph
-from .contract import SHORT_EDGE_FACTOR, contraction
+from .contract import SHORT_EDGE_FACTOR, contraction, rebalanced
 from .graph import CommGraph, to_metis_ints
 from .metrics import comm_volume, imbalance as load_imbalance, min_cross_delay
 from .refine import refine_volume
@@ -193,103 +193,6 @@ def _metis_input(graph: CommGraph, labels: np.ndarray, m: int,
     return xadj, ukey % m, to_metis_ints(wsum), vweights
 
 
-def _rebalance(xadj: np.ndarray, adjncy: np.ndarray, eweights: np.ndarray, vweights: np.ndarray,
-               parts: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """Greedy moves and swaps out of parts above ``cap``, each the one that cuts least.
-
-    METIS balances poorly on the few, heavy vertices of a contracted graph (six
-    areas into two parts: 550 / 450 where 500 / 500 exists). While a part is over
-    its cap, the vertex of that part whose move to a part with room adds the least
-    cut (weight to the new part minus weight to the old) moves; when no move fits, the
-    swap of one of its vertices with a lighter one elsewhere that lowers its excess
-    most (then cuts least) is made. Stops when neither helps, after ``2 m`` steps.
-    """
-    m, k = vweights.shape[0], cap.shape[0]
-    parts = parts.copy()
-    src = np.repeat(np.arange(m), np.diff(xadj))
-    conn = np.zeros((m, k))
-    np.add.at(conn, (src, parts[adjncy]), eweights)
-    loads = np.bincount(parts, weights=vweights, minlength=k).astype(np.float64)
-    vw = vweights.astype(np.float64)
-
-    def move(v: int, b: int) -> None:
-        a = int(parts[v])
-        parts[v] = b
-        loads[a] -= vw[v]
-        loads[b] += vw[v]
-        nb, w = adjncy[xadj[v]:xadj[v + 1]], eweights[xadj[v]:xadj[v + 1]]
-        np.add.at(conn, (nb, np.full(nb.shape, a)), -w)
-        np.add.at(conn, (nb, np.full(nb.shape, b)), w)
-
-    for _ in range(2 * m):
-        over = loads - cap
-        a = int(np.argmax(over))
-        if over[a] <= 0:
-            break
-        cand = np.flatnonzero(parts == a)
-        room = loads[None, :] + vw[cand, None] <= cap[None, :]
-        room[:, a] = False
-        if room.any():
-            cost = np.where(room, conn[cand, a][:, None] - conn[cand], np.inf)
-            i, b = np.unravel_index(int(np.argmin(cost)), cost.shape)
-            move(int(cand[i]), int(b))
-            continue
-        other = np.flatnonzero(parts != a)
-        if other.size == 0:
-            break
-        # Swap v (in a) with a lighter u (in b): a sheds w_v - w_u, b must stay within its cap.
-        v, u = np.meshgrid(cand, other, indexing="ij")
-        b = parts[u]
-        diff = vw[v] - vw[u]
-        ok = (diff > 0) & (loads[b] + diff <= cap[b])
-        if not ok.any():
-            break
-        excess = np.maximum(over[a] - diff, 0.0)
-        cut = conn[v, a] - conn[v, b] + conn[u, b] - conn[u, a]
-        excess = np.where(ok, excess, np.inf)
-        best = np.flatnonzero(excess.ravel() == excess.min())
-        pick = best[np.argmin(cut.ravel()[best])]
-        if excess.ravel()[pick] >= over[a]:
-            break
-        i, j = np.unravel_index(int(pick), excess.shape)
-        move(int(v[i, j]), int(b[i, j]))
-        move(int(u[i, j]), a)
-    return parts
-
-
-def _pack(xadj: np.ndarray, adjncy: np.ndarray, eweights: np.ndarray, vweights: np.ndarray,
-          cap: np.ndarray) -> np.ndarray:
-    """Heaviest vertex first, each into the part with room it is most connected to.
-
-    Ties (and vertices without placed neighbours) go to the least loaded part; a
-    vertex that fits nowhere goes to the part left with the most room. For the few
-    heavy vertices of a contracted graph, where single moves cannot fix METIS's
-    balance (550 / 450 needs an exchange of several areas).
-    """
-    m, k = vweights.shape[0], cap.shape[0]
-    parts = np.full(m, -1, dtype=np.int64)
-    loads = np.zeros(k)
-    for v in np.argsort(-vweights, kind="stable"):
-        nb = adjncy[xadj[v]:xadj[v + 1]]
-        placed = parts[nb] >= 0
-        conn = np.bincount(parts[nb][placed], weights=eweights[xadj[v]:xadj[v + 1]][placed],
-                           minlength=k)
-        room = cap - loads - vweights[v]
-        if (room >= 0).any():
-            score = np.where(room >= 0, conn - 1e-12 * loads, -np.inf)
-        else:
-            score = room
-        b = int(np.argmax(score))
-        parts[v] = b
-        loads[b] += vweights[v]
-    return parts
-
-
-def _cut(xadj: np.ndarray, adjncy: np.ndarray, eweights: np.ndarray, parts: np.ndarray) -> float:
-    src = np.repeat(np.arange(xadj.shape[0] - 1), np.diff(xadj))
-    return float(eweights[parts[src] != parts[adjncy]].sum())
-
-
 # Contracted graphs up to this many vertices x parts get the balance repair.
 _REBALANCE_MAX = 1 << 22
 
@@ -358,14 +261,7 @@ def metis(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int =
     if m < graph.n_vertices and m * k <= _REBALANCE_MAX:
         share_ = np.full(k, 1.0 / k) if share is None else share
         cap = (1.0 + tolerance) * float(vweights.sum()) * share_
-        tries = [parts, _rebalance(xadj, adjncy, eweights, vweights, parts, cap),
-                 _pack(xadj, adjncy, eweights, vweights, cap)]
-
-        def key(p: np.ndarray) -> tuple[float, float]:
-            excess = np.bincount(p, weights=vweights, minlength=k) - cap
-            return float(np.maximum(excess, 0).max()), _cut(xadj, adjncy, eweights, p)
-
-        parts = min(tries, key=key)
+        parts = rebalanced(xadj, adjncy, eweights, vweights, parts, cap)
     return parts[labels]
 
 
