@@ -66,6 +66,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  simulation     {t_sim:.3f} s")
     how = f"owner map {args.partition}" if args.partition else args.partitioner
     print(f"  ranks          {s['ranks']} ({how})")
+    if not args.partition and s["ranks"] > 1:
+        measured = placement.measured_populations(net) if spec.rates_from else []
+        print(f"  rates          {partition_cli.rate_text(net, spec, measured)} (for the partition)")
     for r in s["per_rank"]:
         print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
               f"{r['records_sent']} spike records sent / {r['records_received']} received "

@@ -132,6 +132,11 @@ class PartitionSpec:
         return self
 
 
+def measured_populations(net: Network) -> list[str]:
+    """The populations ``--rates-from`` measures: those whose spikes ``net`` monitors."""
+    return list(dict.fromkeys(m.population for m in net.monitors if isinstance(m, SpikeMonitor)))
+
+
 def measured_rates(run_dir: str, net: Network) -> tuple[np.ndarray, list[str]]:
     """Per-gid rates (Hz) measured in an earlier run, NaN where not measured.
 
@@ -152,8 +157,7 @@ def measured_rates(run_dir: str, net: Network) -> tuple[np.ndarray, list[str]]:
     counts = np.bincount(res.spikes.gid, minlength=net.size)[:net.size].astype(np.float64)
     rates = np.full(net.size, np.nan)
     offsets = net.offsets()
-    names = [m.population for m in net.monitors if isinstance(m, SpikeMonitor)]
-    names = list(dict.fromkeys(names))
+    names = measured_populations(net)
     for name in names:
         lo, hi = offsets[name], offsets[name] + net.populations[name].size
         rates[lo:hi] = counts[lo:hi] * 1000.0 / t_ms
@@ -241,4 +245,4 @@ def load(path: str, net: Network, parts: int) -> np.ndarray:
 
 
 __all__ = ["METHODS", "PartitionSpec", "assign", "owner_of", "network_graph", "vertex_parts",
-           "measured_rates", "save", "load"]
+           "measured_rates", "measured_populations", "save", "load"]

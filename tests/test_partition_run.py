@@ -103,6 +103,7 @@ def test_run_uses_the_reported_partition_and_traffic_matches_with_measured_rates
                       "--out", str(out3)], timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "owner map" in proc.stdout and "spike records sent" in proc.stdout
+    assert "rates " not in proc.stdout  # a given owner map: no rates were used
     run3 = ds.load(str(out3))
     assert [r["sent_to"] for r in run3.summary["per_rank"]] == [r["sent_to"] for r in run2.summary["per_rank"]]
 
@@ -175,6 +176,7 @@ def test_more_ranks_than_neurons_under_mpi(tmp_path):
     out = tmp_path / "out"
     proc = mpirun(4, ["-m", "distsnn.cli", "run", str(path), "--out", str(out)], timeout=120)
     assert proc.returncode == 0, proc.stderr
+    assert "rates          10 Hz (every population; the default" in proc.stdout
     res = ds.load(str(out))
     per_rank = res.summary["per_rank"]
     assert res.summary["ranks"] == 4 and sorted(r["neurons"] for r in per_rank) == [0, 1, 1, 1]
