@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pymetis
 
-from . import hypergraph
+from . import hypergraph, local_search
 from .contract import SHORT_EDGE_FACTOR, contraction, rebalanced
 from .graph import CommGraph, to_metis_ints
 from .metrics import comm_volume, imbalance as load_imbalance, min_cross_delay
@@ -306,9 +306,11 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
     given options) and, without ``target_weights``, the contiguous :func:`block`
     ranges (the vertex order often follows the structure: populations, areas,
     positions). Each is refined by :func:`partitioning.refine.refine_volume` keeping
-    its epoch; the result is the refined start of lowest volume among those within
-    the load tolerance and, with ``min_epoch``, whose epoch reaches ``min_epoch`` if
-    any does. Parameters as :func:`metis`.
+    its epoch; the refined start of lowest volume among those within the load
+    tolerance and, with ``min_epoch``, whose epoch reaches ``min_epoch`` if any does,
+    is then improved by sequential label propagation and iterated local search
+    (:func:`partitioning.local_search.improve`; graphs of exact counts only), again
+    keeping its epoch. Parameters as :func:`metis`.
 
     Returns
     -------
@@ -332,7 +334,8 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
         key = (short, over, comm_volume(graph, p))
         if best_key is None or key < best_key:
             best, best_key = p, key
-    return best
+    return local_search.improve(graph, best, k, imbalance=tolerance, target_weights=share,
+                                min_cross_delay=min_cross_delay(graph, best), seed=_check_seed(seed))
 
 
 def mtkahypar(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int = 0,
