@@ -130,9 +130,15 @@ def _caps(graph: CommGraph, nparts: int, imbalance: float,
     return (1.0 + imbalance) * float(graph.vertex_weight.sum()) * share
 
 
-def applies(graph: CommGraph) -> bool:
-    """True when the volume is the exact connectivity metric (size 1, exact counts)."""
-    return not graph.expected and int(graph.size.max(initial=1)) == 1 and graph.n_edges > 0
+# The pin-count table holds n_vertices x nparts int32 (at most 128 MiB).
+_MAX_TABLE = 1 << 25
+
+
+def applies(graph: CommGraph, nparts: int) -> bool:
+    """True when the volume is the exact connectivity metric (size 1, exact counts) and
+    the pin-count table fits (``n_vertices * nparts <= 2**25``)."""
+    return (not graph.expected and int(graph.size.max(initial=1)) == 1 and graph.n_edges > 0
+            and graph.n_vertices * nparts <= _MAX_TABLE)
 
 
 def label_propagation(graph: CommGraph, parts: np.ndarray, nparts: int, *, imbalance: float,
@@ -140,7 +146,7 @@ def label_propagation(graph: CommGraph, parts: np.ndarray, nparts: int, *, imbal
                       seed: int = 0, passes: int = 50) -> np.ndarray:
     """Sequential positive-gain moves (module docstring); returns a new int64 array."""
     out = np.array(parts, dtype=np.int64)
-    if not applies(graph) or nparts == 1:
+    if nparts == 1 or not applies(graph, nparts):
         return out
     ptr, pin, vptr, vnet, w = nets_csr(graph)
     _propagate(ptr, pin, vptr, vnet, w, out, int(nparts), graph.vertex_weight,
@@ -165,7 +171,7 @@ def improve(graph: CommGraph, parts: np.ndarray, nparts: int, *, imbalance: floa
     from .metrics import comm_volume
 
     best = np.array(parts, dtype=np.int64)
-    if not applies(graph) or nparts == 1:
+    if nparts == 1 or not applies(graph, nparts):
         return best
     ptr, pin, vptr, vnet, w = nets_csr(graph)
     cap = _caps(graph, nparts, imbalance, target_weights)
