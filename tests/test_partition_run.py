@@ -20,7 +20,7 @@ RUN_PARTITION = os.path.join(ROOT, "tests", "mpi", "run_partition.py")
 
 
 def areas(drive=(3200.0, 2600.0, 2000.0, 3600.0), size: int = 100, t_stop: float = 200.0) -> ds.Network:
-    """Four areas of lif neurons driven at different rates (about 50, 26, 4 and 62 Hz),
+    """Four areas of lif neurons driven at different rates (about 49, 26, 3 and 62 Hz),
     dense inside (1 ms), sparse between (3 ms); every population's spikes recorded."""
     net = ds.Network(dt=0.1, seed=11, t_stop=t_stop)
     lif = {"C_m": 250.0, "tau_m": 20.0, "t_ref": 2.0, "E_L": 0.0, "V_th": 20.0, "V_reset": 10.0}
@@ -69,7 +69,7 @@ def _measured(res: ds.Result) -> np.ndarray:
 @needs_mpi
 def test_run_uses_the_reported_partition_and_traffic_matches_with_measured_rates(net_path, tmp_path, capsys):
     # Default rates (10 Hz): run and partition agree on the owner map; the prediction
-    # is off because the areas fire at 4-62 Hz.
+    # is off because the areas fire at 3-62 Hz.
     owner1, pred1 = _partition(net_path, tmp_path, "p1")
     run_owner1, run1 = _run(net_path, tmp_path, "run1")
     np.testing.assert_array_equal(run_owner1, owner1)
