@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, routing, synapses, timegrid
+from . import build, delivery, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .monitors import SpikeRecorder, StateRecorder
 from .network import Network, SpikeMonitor, StateMonitor
@@ -68,13 +68,20 @@ class Simulation:
         name of :data:`distsnn.placement.METHODS` or a full
         :class:`distsnn.placement.PartitionSpec` (the same partition ``distsnn
         partition`` reports for it).
+    max_memory : int, str or None
+        Bytes all ranks together may use (``"64G"``-style strings too): a network whose
+        estimated need (:mod:`distsnn.resources`) is larger is refused before anything is
+        built. ``"available"`` (default): the memory available on the ranks' machines;
+        ``None``: no check.
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
-                 partitioner: str | PartitionSpec = "metis") -> None:
+                 partitioner: str | PartitionSpec = "metis",
+                 max_memory: int | str | None = "available") -> None:
         t0 = time.perf_counter()
         self.net = network
         self.comm = world() if comm is None else comm
+        resources.check(network, self.comm, max_memory)
         n = network.size
         if owner is None:
             owner = assign(network, self.comm, partitioner)
@@ -233,6 +240,7 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str | PartitionSpec = "metis") -> Result:
-    """Build and run a network (over MPI when launched by mpiexec); this rank's records."""
-    return Simulation(network, comm=comm, partitioner=partitioner).run(t_stop)
+             partitioner: str | PartitionSpec = "metis", max_memory: int | str | None = "available") -> Result:
+    """Build and run a network (over MPI when launched by mpiexec); this rank's records.
+    ``max_memory``: as for :class:`Simulation`."""
+    return Simulation(network, comm=comm, partitioner=partitioner, max_memory=max_memory).run(t_stop)
