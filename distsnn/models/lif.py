@@ -7,34 +7,41 @@ Equations (units ms, mV, pA, pF)::
                                          ``double_exp``: see :mod:`distsnn.synapses`)
     V >= V_th  ->  spike, V = V_reset, clamped for t_ref
 
-Synapses: ``delta``, ``exp`` and ``double_exp``, current-based only (the model is
-linear; for conductance synapses use ``lif_cond``).
+Synapses: ``delta``, ``exp``, ``double_exp`` and ``alpha``, current-based only (the model
+is linear; for conductance synapses use ``lif_cond``).
 
 Between arrivals the system is linear, so it is advanced by its exact propagator
-(Rotter & Diesmann 1999), computed once in :func:`prepare`::
+(Rotter & Diesmann 1999), computed once in :func:`prepare`. The state holds
+``y = V - E_L``, as NEST's models do, so that the update is NEST's operation for
+operation::
 
-    P22   = exp(-h / tau_m)
-    P20   = tau_m / C_m (1 - P22)                       (constant current)
-    P11_k = exp(-h / tau_k)
-    P21_k = h / C_m exp(-h / tau_m) expm1(y) / y,  y = h (1 / tau_m - 1 / tau_k)
+    expm1 = expm1(-h / tau_m)
+    P30   = -tau_m / C_m expm1                     (constant current)
+    P_k   = h / C_m exp(-h / tau_m) expm1(x) / x,  x = h (1 / tau_m - 1 / tau_k)
+            (exp and double_exp components: no cancellation when tau_k is close to
+            tau_m, exact limit at tau_k = tau_m)
+    P_k   = P32, P31 of NEST's IAFPropagatorAlpha  (an alpha function and its
+            derivative, with NEST's singular forms near tau_k = tau_m)
 
-(the form of P21 has no cancellation when tau_k is close to tau_m, and its limit is
-exact at tau_k = tau_m). One step n -> n+1 does, in NEST's order for ``iaf_psc_delta``
-and ``iaf_psc_exp``:
+One step n -> n+1 does, in the order of NEST's ``iaf_psc_alpha`` (and ``iaf_psc_delta``,
+``iaf_psc_exp``, which differ only in the rounding of the sum):
 
-1. if not refractory: ``V <- E_L + P22 (V - E_L) + P20 I_e + sum_k P21_k I_k + sum(delta
-   arrivals)``; else count the refractory step down (delta arrivals are discarded);
-2. ``I_k <- P11_k I_k + c_k (arrivals of its channel)`` (``c_k``: 1, or the double
-   exponential's ``+f`` / ``-f``);
-3. if ``V >= V_th``: spike at step n+1, ``V <- V_reset``, refractory for
+1. if not refractory: ``y <- P30 I_e + sum_k P_k I_k + expm1 y + y + sum(delta
+   arrivals)``, summed left to right in component order; else count the refractory step
+   down (delta arrivals are discarded);
+2. the synaptic components take the step's arrivals
+   (:meth:`distsnn.synapses.Kernels.arrive`);
+3. if ``y >= V_th - E_L``: spike at step n+1, ``y <- V_reset - E_L``, refractory for
    ``round(t_ref / dt)`` steps.
 
 An arrival at step a therefore moves V at step a (delta) or starts moving it at step
-a+1 (exp), as in NEST.
+a+1 (exp, alpha), as in NEST.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -84,70 +91,104 @@ def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> P
 
 @dataclass(frozen=True)
 class Prepared:
-    """Propagators; per synaptic component k: ``P11[k]``, ``P21[k]``, ``exp_rows[k]`` (its
-    channel) and ``coef[k]`` (what an arrival of weight 1 adds to ``I[k]``)."""
+    """Propagators; ``P22 = exp(-h / tau_m)``, ``expm1 = P22 - 1`` (from ``expm1``),
+    ``P20`` (= NEST's ``P30``), and per synaptic component k: ``P21[k]`` (its effect on
+    V), ``P11[k]`` (its decay), and the :class:`~distsnn.synapses.Kernels` ``k``."""
 
     p: Params
     P22: float
+    expm1: float
     P20: float
     P11: np.ndarray
     P21: np.ndarray
-    delta_rows: np.ndarray
-    exp_rows: np.ndarray
-    coef: np.ndarray
+    k: synapses.Kernels
+    theta: float
+    y_reset: float
     ref_steps: int
 
 
 @dataclass(frozen=True)
 class State:
-    V: np.ndarray
+    """``y = V - E_L`` (mV), refractory steps left, synaptic components ``I[k]``;
+    ``readout[k]``: whether component k is a current (not an alpha derivative)."""
+
+    y: np.ndarray
     refr: np.ndarray
     I: np.ndarray
+    E_L: float
+    readout: np.ndarray
+
+    @property
+    def V(self) -> np.ndarray:
+        """Membrane potential (mV)."""
+        return self.y + self.E_L
+
+
+def _alpha_propagators(tau_syn: float, tau_m: float, c_m: float, h: float) -> tuple[float, float]:
+    """``(P31, P32)`` exactly as NEST 3's ``IAFPropagatorAlpha::evaluate`` computes them:
+    the effect on V over ``h`` of a unit alpha derivative and a unit alpha current."""
+    beta = tau_syn * tau_m / (tau_m - tau_syn) if tau_m != tau_syn else math.inf
+    gamma = beta / c_m
+    inv_beta = (tau_m - tau_syn) / (tau_syn * tau_m)
+    exp_h_tau_syn = math.exp(-h * (1 / tau_syn))
+    expm1_h_tau = math.expm1(h * inv_beta)
+    P32 = gamma * exp_h_tau_syn * expm1_h_tau if math.isfinite(gamma) else math.nan
+    exp_h_tau = math.exp(-h * (1 / tau_m))
+    if not (math.isfinite(P32) and P32 > 0 and abs(P32) >= sys.float_info.min):
+        P32 = h * (1 / c_m) * exp_h_tau
+    h_min_regular = 1e-7 * tau_m * tau_m / abs(tau_m - tau_syn) if tau_m != tau_syn else math.inf
+    if h > h_min_regular:
+        return gamma * exp_h_tau_syn * (beta * expm1_h_tau - h), P32
+    return 0.5 * h * h * (1 / c_m) * exp_h_tau, P32
 
 
 def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
     """Propagators for step ``dt``; ``key`` (the population's random stream) is unused."""
     h = dt
-    P22 = np.exp(-h / p.tau_m)
+    P22 = math.exp(-h / p.tau_m)
     k = synapses.kernels(channels, dt)
     y = h * (1.0 / p.tau_m - 1.0 / k.tau)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(y == 0.0, 1.0, np.expm1(y) / np.where(y == 0.0, 1.0, y))
+    P21 = h / p.C_m * P22 * ratio
+    for j in np.flatnonzero(k.feed >= 0):
+        # an alpha pair: component j is the alpha function, k.feed[j] its derivative
+        P21[k.feed[j]], P21[j] = _alpha_propagators(float(k.tau[j]), p.tau_m, p.C_m, h)
     return Prepared(
-        p=p, P22=float(P22), P20=float(-p.tau_m / p.C_m * np.expm1(-h / p.tau_m)),
-        P11=k.decay, P21=h / p.C_m * P22 * ratio,
-        delta_rows=k.delta_rows, exp_rows=k.channel, coef=k.coef,
+        p=p, P22=P22, expm1=math.expm1(-h / p.tau_m), P20=-p.tau_m / p.C_m * math.expm1(-h / p.tau_m),
+        P11=k.decay, P21=P21, k=k, theta=p.V_th - p.E_L, y_reset=p.V_reset - p.E_L,
         ref_steps=int(timegrid.to_steps(p.t_ref, dt)))
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
                index: np.ndarray | None = None) -> State:
     n = gids.size
-    V = np.asarray(initial["V_m"], dtype=np.float64) if "V_m" in initial else np.full(n, prep.p.E_L)
-    return State(V=V.copy(), refr=np.zeros(n, dtype=np.int64),
-                 I=np.zeros((prep.exp_rows.size, n), dtype=np.float64))
+    E_L = prep.p.E_L
+    y = np.asarray(initial["V_m"], dtype=np.float64) - E_L if "V_m" in initial else np.zeros(n)
+    return State(y=np.array(y, dtype=np.float64), refr=np.zeros(n, dtype=np.int64), I=prep.k.zeros(n), E_L=E_L,
+                 readout=prep.k.readout)
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
-    p = c.p
-    v = p.E_L + c.P22 * (s.V - p.E_L) + c.P20 * p.I_e
-    if c.exp_rows.size:
-        v = v + c.P21 @ s.I
-    if c.delta_rows.size:
-        v = v + x[c.delta_rows].sum(axis=0)
+    # Left to right, one term at a time, as NEST's C++ expression: the rounding is NEST's.
+    v = np.full(s.y.shape, c.P20 * c.p.I_e)
+    for j in range(c.P21.size):
+        v = v + c.P21[j] * s.I[j]
+    v = v + c.expm1 * s.y + s.y
+    if c.k.delta_rows.size:
+        v = v + c.k.jumps(x)
     active = s.refr == 0
-    v = np.where(active, v, s.V)
+    v = np.where(active, v, s.y)
     refr = np.where(active, s.refr, s.refr - 1)
-    current = s.I * c.P11[:, None] + c.coef[:, None] * x[c.exp_rows] if c.exp_rows.size else s.I
-    spiked = v >= p.V_th
-    v = np.where(spiked, p.V_reset, v)
+    spiked = v >= c.theta
+    v = np.where(spiked, c.y_reset, v)
     refr = np.where(spiked, c.ref_steps, refr)
-    return State(V=v, refr=refr, I=current), spiked
+    return State(y=v, refr=refr, I=c.k.arrive(s.I, x), E_L=s.E_L, readout=s.readout), spiked
 
 
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.V
-    return s.I.sum(axis=0)
+    return s.I[s.readout].sum(axis=0)
