@@ -5,6 +5,8 @@ then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF
 
 - ``load_network(path)`` / ``loads(text)``: a network from TOML; ``dump``/``dumps`` write it.
 - ``load(out_dir)``: the merged records of a run written with ``--out``.
+- ``load_sonata(config)`` / ``dump_sonata(net, dir)``: SONATA networks in and out;
+  ``load_nir(graph, dt=..., time_unit=...)``: NIR graphs in (optional ``nir`` package).
 """
 
 from .config import dump, dumps, loads
@@ -14,6 +16,7 @@ from .distributions import Lognormal, Normal, Uniform
 from . import comm, placement
 from .engine import Simulation, simulate
 from .io import load
+from .io.sonata import SonataCircuit, load_sonata
 from .network import Network
 from .results import Result, Spikes, Trace
 from .synapses import SynapseType
@@ -24,4 +27,5 @@ __all__ = [
     "comm", "placement", "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
+    "load_sonata", "SonataCircuit",
 ]

@@ -176,8 +176,12 @@ class Network:
         synapses.check_accepts(owner, syn, models.get(owner, self.populations[post].model))
         w = self._value(owner, "weight", weight, conn, n_pre, n_post)
         # The smallest weight that can occur (from an edge list's column when w is None).
-        low, high = (w.bounds() if w is not None
-                     else (float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))))
+        if w is not None:
+            low, high = w.bounds()
+        elif isinstance(conn, connectors.StoredEdges):
+            low, high = conn.bounds("weight")
+        else:
+            low, high = float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))
         synapses.check_weight(owner, syn, low, high)
         d = self._value(owner, "delay", delay, conn, n_pre, n_post)
         self._check_delay(owner, d, conn)
@@ -290,7 +294,10 @@ class Network:
 
     @staticmethod
     def _value(owner: str, what: str, spec: Any, conn: Any, n_pre: int, n_post: int) -> Value | None:
-        column = getattr(conn, what, None) if isinstance(conn, connectors.EdgeList) else None
+        if isinstance(conn, connectors.StoredEdges):
+            column = conn.columns if what in conn.columns else None
+        else:
+            column = getattr(conn, what, None) if isinstance(conn, connectors.EdgeList) else None
         if spec is None:
             if column is None:
                 raise ValueError(f"{owner}: {what} is required (the connector gives no {what} column)")
@@ -311,7 +318,9 @@ class Network:
         return v
 
     def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
-        if d is None:
+        if d is None and isinstance(conn, connectors.StoredEdges):
+            lo = conn.bounds("delay")[0]
+        elif d is None:
             lo = float(np.min(conn.delay)) if np.asarray(conn.delay).size else math.inf
         elif isinstance(d, distributions.Lognormal):
             raise ValueError(f"{owner}: delay drawn from a lognormal can fall below one step "

@@ -46,6 +46,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 import numpy as np
+from numba import njit
 
 from .. import synapses, timegrid, validate
 from ..synapses import SynapseType
@@ -170,22 +171,50 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                  readout=prep.k.readout)
 
 
+@njit(cache=True)
+def _update(y, refr, I, x, P20Ie, P21, expm1, delta_rows, channel, decay, coef, feed, feed_coef,
+            theta, y_reset, ref_steps, y_out, refr_out, I_out, spiked):
+    # Per neuron, NEST's iaf_psc_alpha::update term by term (no fused multiply-add, no
+    # reordering), so that the rounding is NEST's.
+    for i in range(y.size):
+        if refr[i] == 0:
+            v = P20Ie
+            for j in range(P21.size):
+                v = v + P21[j] * I[j, i]
+            v = v + expm1 * y[i]
+            v = v + y[i]
+            if delta_rows.size:
+                jump = x[delta_rows[0], i]
+                for d in range(1, delta_rows.size):
+                    jump = jump + x[delta_rows[d], i]
+                v = v + jump
+            r = refr[i]
+        else:
+            v = y[i]
+            r = refr[i] - 1
+        for j in range(P21.size):
+            f = feed[j]
+            if f >= 0:
+                I_out[j, i] = feed_coef[j] * I[f, i] + decay[j] * I[j, i]
+            else:
+                I_out[j, i] = I[j, i] * decay[j] + coef[j] * x[channel[j], i]
+        spiked[i] = v >= theta
+        if spiked[i]:
+            v = y_reset
+            r = ref_steps
+        y_out[i] = v
+        refr_out[i] = r
+
+
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
-    # Left to right, one term at a time, as NEST's C++ expression: the rounding is NEST's.
-    v = np.full(s.y.shape, c.P20 * c.p.I_e)
-    for j in range(c.P21.size):
-        v = v + c.P21[j] * s.I[j]
-    v = v + c.expm1 * s.y + s.y
-    if c.k.delta_rows.size:
-        v = v + c.k.jumps(x)
-    active = s.refr == 0
-    v = np.where(active, v, s.y)
-    refr = np.where(active, s.refr, s.refr - 1)
-    spiked = v >= c.theta
-    v = np.where(spiked, c.y_reset, v)
-    refr = np.where(spiked, c.ref_steps, refr)
-    return State(y=v, refr=refr, I=c.k.arrive(s.I, x), E_L=s.E_L, readout=s.readout), spiked
+    k = c.k
+    y, refr, I = np.empty_like(s.y), np.empty_like(s.refr), np.empty_like(s.I)
+    spiked = np.empty(s.y.size, dtype=np.bool_)
+    _update(s.y, s.refr, s.I, np.ascontiguousarray(x, dtype=np.float64), c.P20 * c.p.I_e, c.P21, c.expm1,
+            k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef, c.theta, c.y_reset, c.ref_steps,
+            y, refr, I, spiked)
+    return State(y=y, refr=refr, I=I, E_L=s.E_L, readout=s.readout), spiked
 
 
 def record(s: State, var: str) -> np.ndarray:

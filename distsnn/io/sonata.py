@@ -1,0 +1,562 @@
+"""SONATA networks in: ``load_sonata(config)`` builds a distsnn network from a SONATA
+circuit and simulation configuration, with NEST's semantics (``nest.SonataNetwork``).
+
+What is read
+------------
+- Configs: a simulation config (``run``, ``inputs``, ``output``, ``reports``,
+  ``node_sets_file``, ``network`` -> circuit config) or a circuit config alone;
+  ``manifest`` variables (``$NAME``, nested) are substituted and relative paths resolved
+  against the directory of the file that names them.
+- Nodes: every population of every ``nodes_file``, its node types from
+  ``node_types_file`` (whitespace-separated CSV). ``model_type`` ``point_neuron`` /
+  ``point_process`` with ``model_template`` ``nest:<model>`` become neuron
+  populations (:data:`NEST_MODELS`), with NEST's defaults for parameters that
+  ``dynamics_params`` (a JSON file under ``components.point_neuron_models_dir``) omits;
+  a population whose node types differ in parameters is split into one distsnn
+  population per node type, named ``<population>_<node_type_id>``. ``virtual`` nodes
+  become ``spike_train`` populations fed by the ``inputs`` of ``input_type`` ``spikes``
+  whose node set names them (``/spikes/<population>/{timestamps,node_ids}`` or the
+  legacy ``/spikes/{gids,timestamps}``), stamped as NEST's ``spike_train_injector``
+  with ``allow_offgrid_times``: a time off the grid moves to the end of its step, and
+  spikes at or before 0 are dropped.
+- Edges: one edge group per population; see :mod:`distsnn.io.sonata_edges`. Each rank
+  reads only the edges onto its own neurons. Weights > 0 act on the model's excitatory
+  synapse (``tau_syn_ex``), others on the inhibitory one (``tau_syn_in``), as in NEST.
+- ``run.tstop`` (or ``run.duration``) and ``run.dt``; ``node_sets`` (``population``,
+  ``node_id``, ``node_type_id``, ``model_type``, node-type CSV columns, and lists of
+  other node sets); ``output.spikes_file`` becomes a spike monitor on every neuron
+  population, each ``reports`` entry with ``module`` ``membrane_report`` a state
+  monitor of its ``variable_name`` on its ``cells``.
+- NEST starts ``V_m`` at -70 mV whatever ``E_L`` (NEST keeps V_m when E_L is set) and
+  ignores ``conditions.v_init``; so does this importer, for spike-for-spike agreement.
+
+Anything else (biophysical models, several edge groups, synapse models other than
+``static_synapse``, per-node dynamics) is refused with a ``ValueError`` naming the file,
+the field and the value.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from ..network import Network
+from .sonata_edges import EdgeReader, SonataEdges
+
+#: NEST model -> (distsnn model, synapse kind, the NEST parameters it takes).
+NEST_MODELS: dict[str, tuple[str, str]] = {
+    "iaf_psc_alpha": ("lif", "alpha"),
+    "iaf_psc_exp": ("lif", "exp"),
+    "iaf_psc_delta": ("lif", "delta"),
+}
+_LIF_PARAMS = ("C_m", "tau_m", "t_ref", "E_L", "V_th", "V_reset", "I_e")
+_SYN_PARAMS = ("tau_syn_ex", "tau_syn_in")
+#: NEST's initial membrane potential of the iaf_psc models (mV), kept when E_L changes.
+NEST_V_INIT = -70.0
+NEST_TAU_SYN = 2.0
+
+
+@dataclass
+class SonataCircuit:
+    """A loaded SONATA network.
+
+    Attributes
+    ----------
+    network : Network
+        The distsnn network (simulate it with :func:`distsnn.simulate`).
+    nodes : dict of str to (str, numpy.ndarray)
+        Per distsnn population, its SONATA population and node ids (gid order).
+    readers : list of EdgeReader
+        One per edge population; ``rows_read`` counts the edge rows this process read.
+    output_dir : str or None
+        ``output.output_dir`` of the simulation config.
+    """
+
+    network: Network
+    nodes: dict[str, tuple[str, np.ndarray]]
+    readers: list[EdgeReader] = field(default_factory=list)
+    output_dir: str | None = None
+
+    def node_ids(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """SONATA ``(population names, node ids)`` of distsnn ``gids``."""
+        gids = np.asarray(gids, dtype=np.int64)
+        pops = np.empty(gids.size, dtype=object)
+        ids = np.full(gids.size, -1, dtype=np.int64)
+        for name, lo in self.network.offsets().items():
+            sp, nodes = self.nodes[name]
+            sel = (gids >= lo) & (gids < lo + nodes.size)
+            pops[sel] = sp
+            ids[sel] = nodes[gids[sel] - lo]
+        return pops, ids
+
+
+def _fail(path: str, fld: str, value: Any, why: str) -> ValueError:
+    return ValueError(f"SONATA {path}: {fld} = {value!r}: {why}")
+
+
+def _read_json(path: str, what: str) -> dict:
+    if not os.path.isfile(path):
+        raise ValueError(f"SONATA: {what} {path!r} does not exist")
+    with open(path) as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"SONATA {path}: not valid JSON ({e})") from None
+
+
+_PATH_KEYS = ("nodes_file", "node_types_file", "edges_file", "edge_types_file", "input_file", "node_sets_file",
+              "network", "output_dir", "point_neuron_models_dir", "synaptic_models_dir")
+
+
+def _substitute(conf: dict, path: str) -> dict:
+    """``$VAR`` manifest substitution (nested); manifest values and the path fields
+    (:data:`_PATH_KEYS`) are relative to the directory of the file ``path``."""
+    base = os.path.dirname(os.path.abspath(path))
+    manifest = dict(conf.get("manifest", {}))
+
+    def absolute(s: str) -> str:
+        return s if os.path.isabs(s) else os.path.normpath(os.path.join(base, s))
+
+    def expand(s: str, depth: int = 0) -> str:
+        if depth > 20:
+            raise _fail(path, "manifest", s, "manifest variables refer to each other in a cycle")
+        for var in sorted(set(re.findall(r"\$\w+", s)), key=len, reverse=True):
+            if var in manifest:
+                val = absolute(expand(str(manifest[var]), depth + 1))
+            elif var == "$BASE_DIR":
+                val = base
+            else:
+                raise _fail(path, "manifest", var, "variable is used but not defined in the manifest")
+            s = s.replace(var, val)
+        return s
+
+    def walk(o: Any, key: str = "") -> Any:
+        if isinstance(o, dict):
+            return {k: walk(v, k) for k, v in o.items() if k != "manifest"}
+        if isinstance(o, list):
+            return [walk(v, key) for v in o]
+        if isinstance(o, str):
+            s = expand(o)
+            return absolute(s) if key in _PATH_KEYS else s
+        return o
+
+    return walk(conf)
+
+
+def _read_csv(path: str) -> list[dict[str, str]]:
+    if not os.path.isfile(path):
+        raise ValueError(f"SONATA: types file {path!r} does not exist")
+    with open(path) as fh:
+        rows = [ln.split() for ln in fh if ln.strip()]
+    if not rows:
+        raise _fail(path, "header", "", "the types file is empty")
+    head = rows[0]
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) != len(head):
+            raise _fail(path, f"line {i}", " ".join(r), f"has {len(r)} columns, the header {len(head)}")
+    return [dict(zip(head, r)) for r in rows[1:]]
+
+
+def _number(path: str, fld: str, v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise _fail(path, fld, v, "must be a number") from None
+    return x
+
+
+def _nest_stamps(times: np.ndarray, dt: float) -> np.ndarray:
+    """Steps of spike times as NEST's ``spike_train_injector`` with ``allow_offgrid_times``
+    stamps them (nest::Time with 1000 tics per ms): on the grid (to the nearest tic) the
+    time's own step, else the end of the step the time lies in (``Time::ms_stamp``)."""
+    tics_per_step = int(round(dt * 1000.0))
+    t = np.asarray(times, dtype=np.float64)
+    tics = np.floor(t * 1000.0 + 0.5).astype(np.int64)
+    on_grid = tics % tics_per_step == 0
+    n = np.floor(t * 1000.0).astype(np.int64)   # static_cast<tic_t>, t >= 0
+    n -= n % tics_per_step
+    ms = n * (1.0 / tics_per_step) * (tics_per_step / 1000.0)
+    n = np.where(ms < t, n + tics_per_step, n)
+    return np.where(on_grid, tics, n) // tics_per_step
+
+
+def _spike_input(path: str, population: str, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        if "spikes" not in f:
+            raise _fail(path, "/spikes", None, "the input spikes file has no /spikes group")
+        sp = f["spikes"]
+        groups = [isinstance(v, h5py.Group) for v in sp.values()]
+        if any(groups) and not all(groups):
+            raise _fail(path, "/spikes", list(sp), "mixes groups and datasets on one level")
+        if groups and all(groups):
+            if population not in sp:
+                raise _fail(path, "/spikes", list(sp), f"has no group for population {population!r}")
+            sp = sp[population]
+        id_name = "node_ids" if "node_ids" in sp else "gids" if "gids" in sp else None
+        if id_name is None or "timestamps" not in sp:
+            raise _fail(path, f"{sp.name}", list(sp), "needs datasets 'timestamps' and 'node_ids' (or 'gids')")
+        ids = sp[id_name][()].astype(np.int64)
+        ts = sp["timestamps"][()].astype(np.float64)
+    if ids.shape != ts.shape:
+        raise _fail(path, f"{sp.name}/{id_name}", ids.shape, f"must match timestamps' shape {ts.shape}")
+    bad = np.flatnonzero((ids < 0) | (ids >= n_nodes))
+    if bad.size:
+        raise _fail(path, f"{sp.name}/{id_name}", int(ids[bad[0]]),
+                    f"is not a node of population {population!r} (0..{n_nodes - 1})")
+    return ids, ts
+
+
+@dataclass
+class _Group:
+    """Nodes of one SONATA population that share a distsnn population."""
+
+    name: str
+    population: str
+    nodes: np.ndarray
+    model: str | None              # NEST model, None for virtual nodes
+    params: dict[str, float]
+    kind: str | None               # synapse kind of the model
+
+
+def _node_types(path: str) -> dict[int, dict[str, str]]:
+    rows = _read_csv(path)
+    if rows and "node_type_id" not in rows[0]:
+        raise _fail(path, "header", list(rows[0]), "has no 'node_type_id' column")
+    return {int(_number(path, "node_type_id", r["node_type_id"])): r for r in rows}
+
+
+def _neuron_params(types_path: str, row: Mapping[str, str], models_dir: str | None) -> tuple[str, dict]:
+    tmpl = row.get("model_template")
+    if tmpl is None:
+        raise _fail(types_path, "model_template", None, "is required for point neurons (nest:<model>)")
+    if not tmpl.startswith("nest:"):
+        raise _fail(types_path, "model_template", tmpl, "only NEST point models ('nest:<model>') are supported")
+    model = tmpl[len("nest:"):]
+    if model not in NEST_MODELS:
+        raise _fail(types_path, "model_template", tmpl,
+                    f"no distsnn counterpart; supported: {', '.join('nest:' + m for m in NEST_MODELS)}")
+    params: dict[str, Any] = {}
+    dyn = row.get("dynamics_params")
+    if dyn not in (None, "NULL", "None", ""):
+        jpath = dyn if os.path.isabs(dyn) or models_dir is None else os.path.join(models_dir, dyn)
+        params = _read_json(jpath, "dynamics_params file")
+        allowed = _LIF_PARAMS + ("V_m",) + (_SYN_PARAMS if NEST_MODELS[model][1] != "delta" else ())
+        for k, v in params.items():
+            if k not in allowed:
+                raise _fail(jpath, k, v, f"parameter of nest:{model} not supported; supported: {', '.join(allowed)}")
+            params[k] = _number(jpath, k, v)
+    return model, params
+
+
+def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
+    """The node groups, and per SONATA population its node count, node type ids and types."""
+    models_dir = conf.get("components", {}).get("point_neuron_models_dir")
+    groups: list[_Group] = []
+    pops: dict[str, dict] = {}
+    for entry in conf.get("networks", {}).get("nodes", []):
+        nodes_file, types_file = entry.get("nodes_file"), entry.get("node_types_file")
+        if not nodes_file or not types_file:
+            raise ValueError(f"SONATA circuit: networks.nodes entry {entry!r} needs nodes_file and node_types_file")
+        types = _node_types(types_file)
+        if not os.path.isfile(nodes_file):
+            raise ValueError(f"SONATA: nodes_file {nodes_file!r} does not exist")
+        with h5py.File(nodes_file, "r") as f:
+            if "nodes" not in f:
+                raise _fail(nodes_file, "/nodes", None, "the nodes file has no /nodes group")
+            for pop in f["nodes"]:
+                g = f["nodes"][pop]
+                type_ids = g["node_type_id"][()].astype(np.int64)
+                for sub in (k for k in g if isinstance(g[k], h5py.Group)):
+                    for bad in ("dynamics_params", "model_template", "model_type"):
+                        if bad in g[sub]:
+                            raise _fail(nodes_file, f"/nodes/{pop}/{sub}/{bad}", "per-node values",
+                                        "per-node model attributes are not supported (NEST reads them per node type)")
+                missing = sorted(set(type_ids.tolist()) - set(types))
+                if missing:
+                    raise _fail(nodes_file, f"/nodes/{pop}/node_type_id", missing[0],
+                                f"has no row in {types_file}")
+                pops[pop] = {"size": type_ids.size, "type_ids": type_ids, "types": types}
+                kinds = {types[t].get("model_type") for t in np.unique(type_ids).tolist()}
+                if len(kinds) != 1:
+                    raise _fail(types_file, "model_type", sorted(map(str, kinds)),
+                                f"population {pop!r} mixes model types (NEST takes one per population)")
+                mtype = kinds.pop()
+                if mtype == "virtual":
+                    groups.append(_Group(pop, pop, np.arange(type_ids.size), None, {}, None))
+                    continue
+                if mtype not in ("point_neuron", "point_process"):
+                    raise _fail(types_file, "model_type", mtype,
+                                "only point_neuron, point_process and virtual nodes are supported "
+                                "(biophysical and other models need a compartmental simulator)")
+                by_spec: dict[str, list[int]] = {}
+                specs: dict[str, tuple[str, dict]] = {}
+                for t in np.unique(type_ids).tolist():
+                    model, params = _neuron_params(types_file, types[t], models_dir)
+                    key = json.dumps([model, sorted(params.items())])
+                    by_spec.setdefault(key, []).append(t)
+                    specs[key] = (model, params)
+                for key, tids in by_spec.items():
+                    nodes = np.flatnonzero(np.isin(type_ids, tids))
+                    name = pop if len(by_spec) == 1 else f"{pop}_{tids[0]}"
+                    model, params = specs[key]
+                    groups.append(_Group(name, pop, nodes, model, params, NEST_MODELS[model][1]))
+    if not groups:
+        raise ValueError("SONATA circuit: networks.nodes lists no node populations")
+    return groups, pops
+
+
+def _node_set(spec: Any, sets: Mapping[str, Any], pops: Mapping[str, dict], where: str,
+              depth: int = 0) -> dict[str, np.ndarray]:
+    """Node ids per SONATA population selected by a node set (a name, a rule table or a
+    list of either, which unites them)."""
+    if depth > 20:
+        raise _fail(where, "node_sets", spec, "node sets refer to each other in a cycle")
+    if isinstance(spec, str):
+        if spec in sets:
+            return _node_set(sets[spec], sets, pops, where, depth + 1)
+        if spec in pops:
+            return {spec: np.arange(pops[spec]["size"])}
+        raise _fail(where, "node_set", spec, f"is neither a node set ({', '.join(sets) or 'none'}) nor a population")
+    if isinstance(spec, list):
+        out: dict[str, np.ndarray] = {}
+        for s in spec:
+            for p, ids in _node_set(s, sets, pops, where, depth + 1).items():
+                out[p] = np.union1d(out.get(p, np.zeros(0, np.int64)), ids)
+        return out
+    if not isinstance(spec, dict):
+        raise _fail(where, "node_set", spec, "must be a name, a table of rules or a list")
+    chosen = [spec["population"]] if "population" in spec else list(pops)
+    out = {}
+    for p in chosen:
+        if p not in pops:
+            raise _fail(where, "population", p, f"is not a node population ({', '.join(pops)})")
+        info = pops[p]
+        keep = np.ones(info["size"], dtype=bool)
+        for k, v in spec.items():
+            vals = v if isinstance(v, list) else [v]
+            if k == "population":
+                continue
+            if k == "node_id":
+                ids = np.asarray(vals, dtype=np.int64)
+                if ids.size and (ids.min() < 0 or ids.max() >= info["size"]):
+                    raise _fail(where, "node_id", int(ids.max()), f"is not a node of {p!r} (0..{info['size'] - 1})")
+                sel = np.zeros(info["size"], dtype=bool)
+                sel[ids] = True
+            elif k == "node_type_id":
+                sel = np.isin(info["type_ids"], np.asarray(vals, dtype=np.int64))
+            else:
+                ok = [t for t, row in info["types"].items() if k in row and row[k] in [str(x) for x in vals]]
+                if not any(k in row for row in info["types"].values()):
+                    raise _fail(where, "node_set rule", k, f"is not a node-type column of population {p!r}")
+                sel = np.isin(info["type_ids"], ok)
+            keep &= sel
+        out[p] = np.flatnonzero(keep)
+    return out
+
+
+def _edge_types(path: str, synapse_dir: str | None) -> tuple[dict[int, float], dict[int, float]]:
+    weight, delay = {}, {}
+    for row in _read_csv(path):
+        for req in ("edge_type_id", "model_template"):
+            if req not in row:
+                raise _fail(path, "header", req, "column is required (NEST needs the synapse model)")
+        t = int(_number(path, "edge_type_id", row["edge_type_id"]))
+        if row["model_template"] != "static_synapse":
+            raise _fail(path, "model_template", row["model_template"],
+                        "only 'static_synapse' is supported (no plastic synapses)")
+        vals = {"weight": row.get("syn_weight"), "delay": row.get("delay")}
+        dyn = row.get("dynamics_params")
+        if dyn not in (None, "NULL", "None", ""):
+            jpath = dyn if os.path.isabs(dyn) or synapse_dir is None else os.path.join(synapse_dir, dyn)
+            for k, v in _read_json(jpath, "dynamics_params file").items():
+                if k not in ("weight", "delay"):
+                    raise _fail(jpath, k, v, "static_synapse parameter not supported (weight and delay are)")
+                vals[k] = v
+        weight[t] = math.nan if vals["weight"] in (None, "NULL") else _number(path, "syn_weight", vals["weight"])
+        delay[t] = math.nan if vals["delay"] in (None, "NULL") else _number(path, "delay", vals["delay"])
+    return weight, delay
+
+
+def _load_conf(config: str) -> dict:
+    conf = _substitute(_read_json(config, "config"), config)
+    if "network" in conf and "networks" not in conf:
+        circuit = _substitute(_read_json(conf["network"], "network (circuit config)"), conf["network"])
+        conf = {**circuit, **conf}
+    sim = conf.get("target_simulator")
+    if sim not in (None, "NEST"):
+        raise _fail(config, "target_simulator", sim, "distsnn follows NEST's semantics: 'NEST' expected")
+    return conf
+
+
+def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0) -> SonataCircuit:
+    """A distsnn network from a SONATA simulation (or circuit) config; see the module
+    docstring for what is read and how.
+
+    Parameters
+    ----------
+    config : str or path
+        ``simulation_config.json`` (or a circuit config; ``run`` then must be in it).
+    hyperslab : int
+        Largest number of edge rows read at once (NEST's ``hdf5_hyperslab_size``).
+    seed : int
+        Master seed of the distsnn network (nothing here draws random numbers).
+    """
+    config = os.fspath(config)
+    conf = _load_conf(config)
+    run = conf.get("run")
+    if not isinstance(run, dict) or "dt" not in run:
+        raise _fail(config, "run.dt", None if not isinstance(run, dict) else run.get("dt"),
+                    "the time step (ms) is required")
+    dt = _number(config, "run.dt", run["dt"])
+    t_stop = _number(config, "run.tstop", run.get("tstop", run.get("duration")))
+    if not dt > 0 or not t_stop >= 0:
+        raise _fail(config, "run", run, "dt must be > 0 ms and tstop >= 0 ms")
+    groups, pops = _groups(conf, dt)
+    sets_file = conf.get("node_sets_file")
+    sets = _read_json(sets_file, "node_sets_file") if sets_file else dict(conf.get("node_sets", {}))
+    net = Network(dt=dt, seed=seed, t_stop=t_stop)
+
+    # Virtual populations: spike trains from the inputs whose node set names them.
+    trains: dict[str, list[np.ndarray]] = {}
+    for name, inp in conf.get("inputs", {}).items():
+        if inp.get("input_type") != "spikes" or inp.get("module") not in ("h5", "sonata", None):
+            raise _fail(config, f"inputs.{name}.input_type", inp.get("input_type"),
+                        "only spike inputs from HDF5 files (input_type 'spikes', module 'h5') are supported")
+        for pop, ids in _node_set(inp.get("node_set"), sets, pops, config).items():
+            ids_f, ts = _spike_input(inp["input_file"], pop, pops[pop]["size"])
+            steps = _nest_stamps(ts, dt)
+            per = trains.setdefault(pop, [np.zeros(0, np.int64) for _ in range(pops[pop]["size"])])
+            for i in ids.tolist():
+                per[i] = np.sort(np.concatenate([per[i], steps[(ids_f == i) & (steps > 0)]]))
+    for g in groups:
+        if g.model is not None:
+            continue
+        if g.population not in trains:
+            raise _fail(config, "inputs", sorted(conf.get("inputs", {})),
+                        f"no spike input names the virtual population {g.population!r}")
+        times = []
+        for i, st in enumerate(trains[g.population]):
+            dup = np.flatnonzero(np.diff(st) == 0)
+            if dup.size:
+                raise _fail(config, f"inputs ({g.population} node {i})", float(st[dup[0]] * dt),
+                            "two spikes of one node fall on one step; distsnn's spike trains emit one")
+            times.append((st * dt).tolist())
+        net.add_population(g.name, g.nodes.size, "spike_train", {"times": times})
+    for g in groups:
+        if g.model is None:
+            continue
+        lif = {k: v for k, v in g.params.items() if k in _LIF_PARAMS}
+        net.add_population(g.name, g.nodes.size, NEST_MODELS[g.model][0], lif,
+                           {"V_m": g.params.get("V_m", NEST_V_INIT)})
+
+    # Edges, split by (pre group, post group, port).
+    readers = []
+    syn_dir = conf.get("components", {}).get("synaptic_models_dir")
+    for entry in conf.get("networks", {}).get("edges", []):
+        if entry.get("enabled", True) is False:
+            continue
+        efile, tfile = entry.get("edges_file"), entry.get("edge_types_file")
+        if not efile or not tfile:
+            raise ValueError(f"SONATA circuit: networks.edges entry {entry!r} needs edges_file and edge_types_file")
+        tw, td = _edge_types(tfile, syn_dir)
+        if not os.path.isfile(efile):
+            raise ValueError(f"SONATA: edges_file {efile!r} does not exist")
+        with h5py.File(efile, "r") as f:
+            epops = list(f.get("edges", {}))
+        for epop in epops:
+            reader = EdgeReader(efile, epop, tw, td, hyperslab)
+            n_groups = _edge_group_count(efile, epop)
+            if n_groups > 1:
+                raise _fail(efile, f"/edges/{epop}", f"{n_groups} edge groups",
+                            "several edge groups are not supported (NEST takes one)")
+            src, tgt = reader.source_population, reader.target_population
+            for role, p in (("source_node_id", src), ("target_node_id", tgt)):
+                if p not in pops:
+                    raise _fail(efile, f"/edges/{epop}/{role}@node_population", p,
+                                f"is not a node population ({', '.join(pops)})")
+            readers.append(reader)
+            _add_edges(net, reader, groups, epop, tw, td, dt)
+
+    # Output: spikes of every neuron population; reports as state monitors.
+    neuron_groups = [g for g in groups if g.model is not None]
+    if conf.get("output", {}).get("spikes_file"):
+        for g in neuron_groups:
+            net.add_spike_monitor(g.name)
+    for rname, rep in conf.get("reports", {}).items():
+        if rep.get("module", "membrane_report") not in ("membrane_report", "multimeter_report"):
+            raise _fail(config, f"reports.{rname}.module", rep.get("module"),
+                        "only membrane reports (variables of point neurons) are supported")
+        var = rep.get("variable_name", "V_m")
+        interval = _number(config, f"reports.{rname}.dt", rep.get("dt", dt))
+        for k in ("start_time", "end_time"):
+            if k in rep and float(rep[k]) != (0.0 if k == "start_time" else t_stop):
+                raise _fail(config, f"reports.{rname}.{k}", rep[k], "reports cover the whole run")
+        cells = _node_set(rep.get("cells"), sets, pops, config)
+        for g in neuron_groups:
+            sel = np.flatnonzero(np.isin(g.nodes, cells.get(g.population, [])))
+            if sel.size:
+                try:
+                    net.add_state_monitor(g.name, [var], neurons=sel.tolist(), interval=interval)
+                except ValueError as e:
+                    raise _fail(config, f"reports.{rname}.variable_name", var, str(e)) from None
+    out_dir = conf.get("output", {}).get("output_dir")
+    nodes = {g.name: (g.population, g.nodes) for g in groups}
+    order = list(net.populations)
+    return SonataCircuit(net, {n: nodes[n] for n in order}, readers, out_dir)
+
+
+def _edge_group_count(path: str, epop: str) -> int:
+    with h5py.File(path, "r") as f:
+        g = f["edges"][epop]
+        return sum(1 for k in g if isinstance(g[k], h5py.Group) and k.isdigit())
+
+
+def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str,
+               tw: dict[int, float], td: dict[int, float], dt: float) -> None:
+    pre_groups = [g for g in groups if g.population == reader.source_population]
+    post_groups = [g for g in groups if g.population == reader.target_population]
+    n_src = sum(g.nodes.size for g in pre_groups)
+    for post in post_groups:
+        if post.model is None:
+            raise _fail(reader.path, f"/edges/{epop}/target_node_id@node_population", post.population,
+                        "targets virtual nodes, which take no input")
+        ports = _ports(post)
+        for pre in pre_groups:
+            for sign, syn in ports:
+                wlo, whi = _bounds(tw, reader.has_weight, 1.0, sign)
+                dlo, dhi = _bounds(td, reader.has_delay, 1.0, "any", low=dt)
+                conn = SonataEdges(reader, pre.nodes, post.nodes, n_src, sign, (wlo, whi), (dlo, dhi))
+                suffix = "" if sign == "any" else ("_ex" if sign == "positive" else "_in")
+                net.add_projection(pre.name, post.name, conn, syn, None, None,
+                                   name=f"{epop}-{pre.name}-{post.name}{suffix}")
+
+
+def _ports(g: _Group) -> list[tuple[str, Any]]:
+    """(sign, synapse) pairs of a NEST model: weights > 0 to tau_syn_ex, others to tau_syn_in."""
+    if g.kind == "delta":
+        return [("any", "delta")]
+    ex = g.params.get("tau_syn_ex", NEST_TAU_SYN)
+    inh = g.params.get("tau_syn_in", NEST_TAU_SYN)
+    return [("positive", {"kind": g.kind, "tau": ex}), ("non_positive", {"kind": g.kind, "tau": inh})]
+
+
+def _bounds(per_type: dict[int, float], in_file: bool, default: float, sign: str,
+            low: float = -math.inf) -> tuple[float, float]:
+    if in_file:
+        lo, hi = low, math.inf
+    else:
+        vals = [default if not np.isfinite(v) else v for v in per_type.values()] or [default]
+        lo, hi = min(vals), max(vals)
+    if sign == "positive":
+        lo = max(lo, 0.0)
+    elif sign == "non_positive":
+        hi = min(hi, 0.0)
+    return lo, max(lo, hi)
