@@ -1,6 +1,7 @@
 """The ``distsnn`` command.
 
-    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
+    distsnn run CONFIG.toml|SIMULATION_CONFIG.json [--out DIR] [--t-stop MS] [--seed N]
+                [--partitioner NAME]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
 
@@ -9,6 +10,10 @@ simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the
 times of build and simulation. With ``--out DIR`` it writes each rank's records to
 ``DIR/rank*.h5`` (read them back merged with :func:`distsnn.load`). ``partition``
 reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
+
+A ``.json`` config is a SONATA simulation config (:func:`distsnn.load_sonata`): its
+spike output and reports become the run's spike and state records, written to ``--out``
+or, without it, to the config's ``output.output_dir``.
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
@@ -24,15 +29,23 @@ import argparse
 import sys
 import time
 
-from . import config, partition_cli, placement
+from . import config, partition_cli, placement, validate
 from .comm import world
 from .engine import Simulation
 from .io import hdf5
+from .io.sonata import load_sonata
 
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
+    if args.config.lower().endswith(".json"):
+        circuit = load_sonata(args.config, seed=0 if args.seed is None else args.seed)
+        net = circuit.network
+        if args.t_stop is not None:
+            net.t_stop = validate.non_negative("run", "--t-stop", args.t_stop, "ms")
+        args.out = args.out or circuit.output_dir
+    else:
+        net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -64,9 +77,10 @@ def _run(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="distsnn", description="Distributed spiking neural network simulator.")
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate a network described in TOML",
-                         description="Simulate a network described in a TOML file and print a summary.")
-    run.add_argument("config", help="network description (TOML)")
+    run = sub.add_parser("run", help="simulate a network described in TOML or SONATA",
+                         description="Simulate a network described in a TOML file or a SONATA simulation "
+                                     "config (.json) and print a summary.")
+    run.add_argument("config", help="network description (TOML) or SONATA simulation config (.json)")
     run.add_argument("--out", metavar="DIR", help="write per-rank HDF5 records to DIR")
     run.add_argument("--t-stop", metavar="MS", type=float, help="simulated time in ms (default: the file's)")
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")

@@ -235,3 +235,15 @@ def test_node_sets_select_by_rule_and_union(tmp_path):
     np.testing.assert_array_equal(sonata._node_set({"node_type_id": 2}, sets, pops, "x")["cells"], [2])
     with pytest.raises(ValueError, match=r"node_set = 'nope': is neither a node set"):
         sonata._node_set("nope", sets, pops, "x")
+
+
+def test_cli_runs_a_sonata_config_and_writes_its_records(tmp_path):
+    from distsnn import cli
+
+    cfg = make_circuit(tmp_path, ALPHA, weights=[900.0] * 4)
+    assert cli.main(["run", str(cfg), "--t-stop", "30"]) == 0
+    rec = ds.load(str(tmp_path / "output"))      # output.output_dir of the config
+    direct = ds.simulate(ds.load_sonata(cfg).network, t_stop=30.0)
+    assert rec.spikes.gid.size == direct.spikes.gid.size > 0
+    np.testing.assert_array_equal(rec.spikes.step, direct.spikes.step)
+    assert ("cells", "V_m") in rec.traces
