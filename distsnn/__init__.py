@@ -17,6 +17,7 @@ from . import comm, placement
 from .engine import Simulation, simulate
 from .io import load
 from .io.sonata import SonataCircuit, load_sonata
+from .io.sonata_export import dump_sonata
 from .network import Network
 from .results import Result, Spikes, Trace
 from .synapses import SynapseType
@@ -27,5 +28,5 @@ __all__ = [
     "comm", "placement", "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
-    "load_sonata", "SonataCircuit",
+    "load_sonata", "SonataCircuit", "dump_sonata",
 ]

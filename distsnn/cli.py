@@ -39,7 +39,7 @@ from .io.sonata import load_sonata
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.config.lower().endswith(".json"):
-        circuit = load_sonata(args.config, seed=0 if args.seed is None else args.seed)
+        circuit = load_sonata(args.config, seed=args.seed)
         net = circuit.network
         if args.t_stop is not None:
             net.t_stop = validate.non_negative("run", "--t-stop", args.t_stop, "ms")

@@ -221,9 +221,9 @@ class _Group:
     name: str
     population: str
     nodes: np.ndarray
-    model: str | None              # NEST model, None for virtual nodes
-    params: dict[str, float]
-    kind: str | None               # synapse kind of the model
+    model: str | None              # NEST model or "distsnn:<model>"; None for virtual nodes
+    params: dict[str, Any]         # NEST parameters, or distsnn's {"params", "initial"}
+    kind: str | None               # synapse kind of a NEST model
 
 
 def _node_types(path: str) -> dict[int, dict[str, str]]:
@@ -237,6 +237,8 @@ def _neuron_params(types_path: str, row: Mapping[str, str], models_dir: str | No
     tmpl = row.get("model_template")
     if tmpl is None:
         raise _fail(types_path, "model_template", None, "is required for point neurons (nest:<model>)")
+    if tmpl.startswith("distsnn:"):
+        return _distsnn_params(types_path, tmpl, row, models_dir)
     if not tmpl.startswith("nest:"):
         raise _fail(types_path, "model_template", tmpl, "only NEST point models ('nest:<model>') are supported")
     model = tmpl[len("nest:"):]
@@ -254,6 +256,24 @@ def _neuron_params(types_path: str, row: Mapping[str, str], models_dir: str | No
                 raise _fail(jpath, k, v, f"parameter of nest:{model} not supported; supported: {', '.join(allowed)}")
             params[k] = _number(jpath, k, v)
     return model, params
+
+
+def _distsnn_params(types_path: str, tmpl: str, row: Mapping[str, str], models_dir: str | None) -> tuple[str, dict]:
+    """A ``distsnn:<model>`` node type (written by :func:`distsnn.dump_sonata`): its
+    dynamics JSON holds distsnn's ``params`` and ``initial`` tables."""
+    from ..models import MODELS
+
+    if tmpl[len("distsnn:"):] not in MODELS:
+        raise _fail(types_path, "model_template", tmpl, f"no such distsnn model ({', '.join(MODELS)})")
+    dyn = row.get("dynamics_params")
+    if dyn in (None, "NULL", "None", ""):
+        return tmpl, {"params": {}, "initial": {}}
+    jpath = dyn if os.path.isabs(dyn) or models_dir is None else os.path.join(models_dir, dyn)
+    table = _read_json(jpath, "dynamics_params file")
+    for k in table:
+        if k not in ("params", "initial"):
+            raise _fail(jpath, k, table[k], f"{tmpl} dynamics take 'params' and 'initial' tables")
+    return tmpl, {"params": table.get("params", {}), "initial": table.get("initial", {})}
 
 
 def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
@@ -307,7 +327,8 @@ def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
                     nodes = np.flatnonzero(np.isin(type_ids, tids))
                     name = pop if len(by_spec) == 1 else f"{pop}_{tids[0]}"
                     model, params = specs[key]
-                    groups.append(_Group(name, pop, nodes, model, params, NEST_MODELS[model][1]))
+                    kind = NEST_MODELS[model][1] if model in NEST_MODELS else None
+                    groups.append(_Group(name, pop, nodes, model, params, kind))
     if not groups:
         raise ValueError("SONATA circuit: networks.nodes lists no node populations")
     return groups, pops
@@ -362,8 +383,10 @@ def _node_set(spec: Any, sets: Mapping[str, Any], pops: Mapping[str, dict], wher
     return out
 
 
-def _edge_types(path: str, synapse_dir: str | None) -> tuple[dict[int, float], dict[int, float]]:
-    weight, delay = {}, {}
+def _edge_types(path: str, synapse_dir: str | None) -> tuple[dict[int, float], dict[int, float], dict[int, Any]]:
+    """Per edge type: weight and delay (NaN where not given) and the distsnn synapse type
+    (``dynamics_params`` key ``synapse``, for targets of ``distsnn:`` models)."""
+    weight, delay, synapse = {}, {}, {}
     for row in _read_csv(path):
         for req in ("edge_type_id", "model_template"):
             if req not in row:
@@ -377,12 +400,15 @@ def _edge_types(path: str, synapse_dir: str | None) -> tuple[dict[int, float], d
         if dyn not in (None, "NULL", "None", ""):
             jpath = dyn if os.path.isabs(dyn) or synapse_dir is None else os.path.join(synapse_dir, dyn)
             for k, v in _read_json(jpath, "dynamics_params file").items():
+                if k == "synapse":
+                    synapse[t] = v
+                    continue
                 if k not in ("weight", "delay"):
                     raise _fail(jpath, k, v, "static_synapse parameter not supported (weight and delay are)")
                 vals[k] = v
         weight[t] = math.nan if vals["weight"] in (None, "NULL") else _number(path, "syn_weight", vals["weight"])
         delay[t] = math.nan if vals["delay"] in (None, "NULL") else _number(path, "delay", vals["delay"])
-    return weight, delay
+    return weight, delay, synapse
 
 
 def _load_conf(config: str) -> dict:
@@ -396,7 +422,7 @@ def _load_conf(config: str) -> dict:
     return conf
 
 
-def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0) -> SonataCircuit:
+def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | None = None) -> SonataCircuit:
     """A distsnn network from a SONATA simulation (or circuit) config; see the module
     docstring for what is read and how.
 
@@ -406,8 +432,9 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0
         ``simulation_config.json`` (or a circuit config; ``run`` then must be in it).
     hyperslab : int
         Largest number of edge rows read at once (NEST's ``hdf5_hyperslab_size``).
-    seed : int
-        Master seed of the distsnn network (nothing here draws random numbers).
+    seed : int, optional
+        Master seed of the distsnn network (default ``run.distsnn_seed``, written by
+        :func:`distsnn.dump_sonata`, else 0; NEST models draw nothing).
     """
     config = os.fspath(config)
     conf = _load_conf(config)
@@ -422,6 +449,8 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0
     groups, pops = _groups(conf, dt)
     sets_file = conf.get("node_sets_file")
     sets = _read_json(sets_file, "node_sets_file") if sets_file else dict(conf.get("node_sets", {}))
+    if seed is None:
+        seed = int(_number(config, "run.distsnn_seed", run.get("distsnn_seed", 0)))
     net = Network(dt=dt, seed=seed, t_stop=t_stop)
 
     # Virtual populations: spike trains from the inputs whose node set names them.
@@ -436,26 +465,17 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0
             per = trains.setdefault(pop, [np.zeros(0, np.int64) for _ in range(pops[pop]["size"])])
             for i in ids.tolist():
                 per[i] = np.sort(np.concatenate([per[i], steps[(ids_f == i) & (steps > 0)]]))
-    for g in groups:
-        if g.model is not None:
-            continue
-        if g.population not in trains:
-            raise _fail(config, "inputs", sorted(conf.get("inputs", {})),
-                        f"no spike input names the virtual population {g.population!r}")
-        times = []
-        for i, st in enumerate(trains[g.population]):
-            dup = np.flatnonzero(np.diff(st) == 0)
-            if dup.size:
-                raise _fail(config, f"inputs ({g.population} node {i})", float(st[dup[0]] * dt),
-                            "two spikes of one node fall on one step; distsnn's spike trains emit one")
-            times.append((st * dt).tolist())
-        net.add_population(g.name, g.nodes.size, "spike_train", {"times": times})
+    # Populations in the circuit's order: gids, and so keyed random draws, follow it.
     for g in groups:
         if g.model is None:
-            continue
-        lif = {k: v for k, v in g.params.items() if k in _LIF_PARAMS}
-        net.add_population(g.name, g.nodes.size, NEST_MODELS[g.model][0], lif,
-                           {"V_m": g.params.get("V_m", NEST_V_INIT)})
+            _add_virtual(net, g, trains, config, conf, dt)
+        elif g.model.startswith("distsnn:"):
+            net.add_population(g.name, g.nodes.size, g.model[len("distsnn:"):], g.params["params"],
+                               g.params["initial"])
+        else:
+            lif = {k: v for k, v in g.params.items() if k in _LIF_PARAMS}
+            net.add_population(g.name, g.nodes.size, NEST_MODELS[g.model][0], lif,
+                               {"V_m": g.params.get("V_m", NEST_V_INIT)})
 
     # Edges, split by (pre group, post group, port).
     readers = []
@@ -466,7 +486,7 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0
         efile, tfile = entry.get("edges_file"), entry.get("edge_types_file")
         if not efile or not tfile:
             raise ValueError(f"SONATA circuit: networks.edges entry {entry!r} needs edges_file and edge_types_file")
-        tw, td = _edge_types(tfile, syn_dir)
+        tw, td, tsyn = _edge_types(tfile, syn_dir)
         if not os.path.isfile(efile):
             raise ValueError(f"SONATA: edges_file {efile!r} does not exist")
         with h5py.File(efile, "r") as f:
@@ -483,7 +503,7 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0
                     raise _fail(efile, f"/edges/{epop}/{role}@node_population", p,
                                 f"is not a node population ({', '.join(pops)})")
             readers.append(reader)
-            _add_edges(net, reader, groups, epop, tw, td, dt)
+            _add_edges(net, reader, groups, epop, tw, td, tsyn, tfile, dt)
 
     # Output: spikes of every neuron population; reports as state monitors.
     neuron_groups = [g for g in groups if g.model is not None]
@@ -513,14 +533,29 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int = 0
     return SonataCircuit(net, {n: nodes[n] for n in order}, readers, out_dir)
 
 
+def _add_virtual(net: Network, g: _Group, trains: dict[str, list[np.ndarray]], config: str, conf: dict,
+                 dt: float) -> None:
+    if g.population not in trains:
+        raise _fail(config, "inputs", sorted(conf.get("inputs", {})),
+                    f"no spike input names the virtual population {g.population!r}")
+    times = []
+    for i, st in enumerate(trains[g.population]):
+        dup = np.flatnonzero(np.diff(st) == 0)
+        if dup.size:
+            raise _fail(config, f"inputs ({g.population} node {i})", float(st[dup[0]] * dt),
+                        "two spikes of one node fall on one step; distsnn's spike trains emit one")
+        times.append((st * dt).tolist())
+    net.add_population(g.name, g.nodes.size, "spike_train", {"times": times})
+
+
 def _edge_group_count(path: str, epop: str) -> int:
     with h5py.File(path, "r") as f:
         g = f["edges"][epop]
         return sum(1 for k in g if isinstance(g[k], h5py.Group) and k.isdigit())
 
 
-def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str,
-               tw: dict[int, float], td: dict[int, float], dt: float) -> None:
+def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str, tw: dict[int, float],
+               td: dict[int, float], tsyn: dict[int, Any], tfile: str, dt: float) -> None:
     pre_groups = [g for g in groups if g.population == reader.source_population]
     post_groups = [g for g in groups if g.population == reader.target_population]
     n_src = sum(g.nodes.size for g in pre_groups)
@@ -528,24 +563,36 @@ def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str
         if post.model is None:
             raise _fail(reader.path, f"/edges/{epop}/target_node_id@node_population", post.population,
                         "targets virtual nodes, which take no input")
-        ports = _ports(post)
+        ports = _ports(post, tw, tsyn, tfile)
         for pre in pre_groups:
-            for sign, syn in ports:
-                wlo, whi = _bounds(tw, reader.has_weight, 1.0, sign)
+            for sign, syn, types in ports:
+                conductance = isinstance(syn, dict) and syn.get("mode") == "conductance"
+                wlo, whi = _bounds(tw, reader.has_weight, 1.0, "positive" if conductance else sign)
                 dlo, dhi = _bounds(td, reader.has_delay, 1.0, "any", low=dt)
-                conn = SonataEdges(reader, pre.nodes, post.nodes, n_src, sign, (wlo, whi), (dlo, dhi))
-                suffix = "" if sign == "any" else ("_ex" if sign == "positive" else "_in")
+                conn = SonataEdges(reader, pre.nodes, post.nodes, n_src, sign, types, (wlo, whi), (dlo, dhi))
+                suffix = {"any": "", "positive": "_ex", "non_positive": "_in"}[sign]
+                suffix += "" if types is None or len(ports) == 1 else f"_t{types[0]}"
                 net.add_projection(pre.name, post.name, conn, syn, None, None,
                                    name=f"{epop}-{pre.name}-{post.name}{suffix}")
 
 
-def _ports(g: _Group) -> list[tuple[str, Any]]:
-    """(sign, synapse) pairs of a NEST model: weights > 0 to tau_syn_ex, others to tau_syn_in."""
+def _ports(g: _Group, tw: dict[int, float], tsyn: dict[int, Any], tfile: str) -> list[tuple[str, Any, Any]]:
+    """(sign, synapse, edge types) of the edges onto ``g``: for a NEST model weights > 0
+    act on tau_syn_ex, others on tau_syn_in; for a ``distsnn:`` model each edge type
+    carries its synapse type."""
+    if g.model is not None and g.model.startswith("distsnn:"):
+        out = []
+        for t in sorted(tw):
+            if t not in tsyn:
+                raise _fail(tfile, f"edge_type_id {t} dynamics_params.synapse", None,
+                            f"edges onto {g.model} nodes need their distsnn synapse type")
+            out.append(("any", tsyn[t], (t,)))
+        return out
     if g.kind == "delta":
-        return [("any", "delta")]
+        return [("any", "delta", None)]
     ex = g.params.get("tau_syn_ex", NEST_TAU_SYN)
     inh = g.params.get("tau_syn_in", NEST_TAU_SYN)
-    return [("positive", {"kind": g.kind, "tau": ex}), ("non_positive", {"kind": g.kind, "tau": inh})]
+    return [("positive", {"kind": g.kind, "tau": ex}, None), ("non_positive", {"kind": g.kind, "tau": inh}, None)]
 
 
 def _bounds(per_type: dict[int, float], in_file: bool, default: float, sign: str,

@@ -91,7 +91,7 @@ class EdgeReader:
 
     def read(self, targets: np.ndarray) -> dict[str, np.ndarray]:
         """The edges onto the SONATA node ids ``targets`` (ascending, unique): columns
-        ``source``, ``target``, ``weight``, ``delay`` in file order. The last result is
+        ``source``, ``target``, ``type``, ``weight``, ``delay`` in file order. The last result is
         kept, so projections asking for the same targets share one read."""
         targets = np.asarray(targets, dtype=np.int64)
         key = targets.tobytes()
@@ -113,7 +113,7 @@ class EdgeReader:
         cols = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
         keep = np.isin(cols["target"], targets)   # a run may cover rows of other targets
         cols = {k: (v[keep] if v.size == keep.size else v) for k, v in cols.items()}
-        types = cols.pop("type")
+        types = cols["type"]
         for what, has, per_type, default in (("weight", self.has_weight, self.type_weight, DEFAULT_WEIGHT),
                                              ("delay", self.has_delay, self.type_delay, DEFAULT_DELAY)):
             if not has:
@@ -191,7 +191,8 @@ class SonataEdges:
 
     ``pre_nodes`` / ``post_nodes``: SONATA node ids of the distsnn pre and post
     populations' neurons (ascending); ``sign``: ``"positive"`` (weights > 0),
-    ``"non_positive"`` (weights <= 0) or ``"any"``. ``weight_bounds`` and
+    ``"non_positive"`` (weights <= 0) or ``"any"``; ``edge_types``: the edge type ids
+    taken (None: all). ``weight_bounds`` and
     ``delay_bounds``: bounds on the values, for the checks made when the projection is
     added (from the edge types; for HDF5 columns, which no rank reads whole, the sign's
     half line and ``[dt, inf)``: each value read is checked when the synapses are built).
@@ -202,6 +203,7 @@ class SonataEdges:
     post_nodes: np.ndarray = field(repr=False)
     n_pre_population: int
     sign: str
+    edge_types: tuple[int, ...] | None
     weight_bounds: tuple[float, float]
     delay_bounds: tuple[float, float]
     rule = "sonata"
@@ -224,12 +226,18 @@ class SonataEdges:
             keep &= cols["weight"] > 0
         elif self.sign == "non_positive":
             keep &= ~(cols["weight"] > 0)
+        if self.edge_types is not None:
+            keep &= np.isin(cols["type"], self.edge_types)
         # position of each edge's target among the requested targets, then group by it
         slot = order[np.searchsorted(nodes[order], cols["target"][keep])]
         by_target = np.argsort(slot, kind="stable")
         rows = np.flatnonzero(keep)[by_target]
+        w = cols["weight"][rows]
+        if rows.size and self.weight_bounds[0] >= 0 and w.min() < 0:
+            raise ValueError(f"SONATA {self.reader.path}: /edges/{self.reader.population} syn_weight = "
+                             f"{float(w.min())!r}: weights of conductance synapses must be >= 0 nS")
         return Synapses(pre[rows], targets[slot[by_target]], None,
-                        weight=cols["weight"][rows], delay=cols["delay"][rows])
+                        weight=w, delay=cols["delay"][rows])
 
     def bounds(self, what: str) -> tuple[float, float]:
         return self.weight_bounds if what == "weight" else self.delay_bounds
