@@ -18,6 +18,7 @@ from .engine import Simulation, simulate
 from .io import load
 from .io.sonata import SonataCircuit, load_sonata
 from .io.sonata_export import dump_sonata
+from .io.nir import load_nir
 from .network import Network
 from .results import Result, Spikes, Trace
 from .synapses import SynapseType
@@ -28,5 +29,5 @@ __all__ = [
     "comm", "placement", "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
-    "load_sonata", "SonataCircuit", "dump_sonata",
+    "load_sonata", "SonataCircuit", "dump_sonata", "load_nir",
 ]
