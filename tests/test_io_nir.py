@@ -4,7 +4,6 @@ refused, and the CubaLIF / IF / LI discretisations against closed forms."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np

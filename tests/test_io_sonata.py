@@ -6,7 +6,6 @@ NEST's spike stamps, node sets, reports, defaults, refusals with file, field and
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import h5py
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 import distsnn as ds
-from distsnn.io import sonata
+from distsnn.io import sonata, sonata_config
 
 from .mpi.launch import mpirun, needs_mpi
 
@@ -230,11 +229,11 @@ def test_node_sets_select_by_rule_and_union(tmp_path):
     cfg = make_circuit(tmp_path, ALPHA)
     pops = {"cells": {"size": 3, "type_ids": np.array([1, 1, 2]), "types": {1: {"ei": "e"}, 2: {"ei": "i"}}}}
     sets = {"e": {"ei": "e"}, "two": {"population": "cells", "node_id": [2]}, "both": ["e", "two"]}
-    got = sonata._node_set("both", sets, pops, str(cfg))
+    got = sonata_config.node_set("both", sets, pops, str(cfg))
     np.testing.assert_array_equal(got["cells"], [0, 1, 2])
-    np.testing.assert_array_equal(sonata._node_set({"node_type_id": 2}, sets, pops, "x")["cells"], [2])
+    np.testing.assert_array_equal(sonata_config.node_set({"node_type_id": 2}, sets, pops, "x")["cells"], [2])
     with pytest.raises(ValueError, match=r"node_set = 'nope': is neither a node set"):
-        sonata._node_set("nope", sets, pops, "x")
+        sonata_config.node_set("nope", sets, pops, "x")
 
 
 def test_cli_runs_a_sonata_config_and_writes_its_records(tmp_path):

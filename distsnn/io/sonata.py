@@ -37,11 +37,9 @@ the field and the value.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -49,6 +47,7 @@ import h5py
 import numpy as np
 
 from ..network import Network
+from .sonata_config import fail, load_conf, node_set, number, read_csv, read_json
 from .sonata_edges import EdgeReader, SonataEdges
 
 #: NEST model -> (distsnn model, synapse kind, the NEST parameters it takes).
@@ -98,81 +97,6 @@ class SonataCircuit:
         return pops, ids
 
 
-def _fail(path: str, fld: str, value: Any, why: str) -> ValueError:
-    return ValueError(f"SONATA {path}: {fld} = {value!r}: {why}")
-
-
-def _read_json(path: str, what: str) -> dict:
-    if not os.path.isfile(path):
-        raise ValueError(f"SONATA: {what} {path!r} does not exist")
-    with open(path) as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"SONATA {path}: not valid JSON ({e})") from None
-
-
-_PATH_KEYS = ("nodes_file", "node_types_file", "edges_file", "edge_types_file", "input_file", "node_sets_file",
-              "network", "output_dir", "point_neuron_models_dir", "synaptic_models_dir")
-
-
-def _substitute(conf: dict, path: str) -> dict:
-    """``$VAR`` manifest substitution (nested); manifest values and the path fields
-    (:data:`_PATH_KEYS`) are relative to the directory of the file ``path``."""
-    base = os.path.dirname(os.path.abspath(path))
-    manifest = dict(conf.get("manifest", {}))
-
-    def absolute(s: str) -> str:
-        return s if os.path.isabs(s) else os.path.normpath(os.path.join(base, s))
-
-    def expand(s: str, depth: int = 0) -> str:
-        if depth > 20:
-            raise _fail(path, "manifest", s, "manifest variables refer to each other in a cycle")
-        for var in sorted(set(re.findall(r"\$\w+", s)), key=len, reverse=True):
-            if var in manifest:
-                val = absolute(expand(str(manifest[var]), depth + 1))
-            elif var == "$BASE_DIR":
-                val = base
-            else:
-                raise _fail(path, "manifest", var, "variable is used but not defined in the manifest")
-            s = s.replace(var, val)
-        return s
-
-    def walk(o: Any, key: str = "") -> Any:
-        if isinstance(o, dict):
-            return {k: walk(v, k) for k, v in o.items() if k != "manifest"}
-        if isinstance(o, list):
-            return [walk(v, key) for v in o]
-        if isinstance(o, str):
-            s = expand(o)
-            return absolute(s) if key in _PATH_KEYS else s
-        return o
-
-    return walk(conf)
-
-
-def _read_csv(path: str) -> list[dict[str, str]]:
-    if not os.path.isfile(path):
-        raise ValueError(f"SONATA: types file {path!r} does not exist")
-    with open(path) as fh:
-        rows = [ln.split() for ln in fh if ln.strip()]
-    if not rows:
-        raise _fail(path, "header", "", "the types file is empty")
-    head = rows[0]
-    for i, r in enumerate(rows[1:], start=2):
-        if len(r) != len(head):
-            raise _fail(path, f"line {i}", " ".join(r), f"has {len(r)} columns, the header {len(head)}")
-    return [dict(zip(head, r)) for r in rows[1:]]
-
-
-def _number(path: str, fld: str, v: Any) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise _fail(path, fld, v, "must be a number") from None
-    return x
-
-
 def _nest_stamps(times: np.ndarray, dt: float) -> np.ndarray:
     """Steps of spike times as NEST's ``spike_train_injector`` with ``allow_offgrid_times``
     stamps them (nest::Time with 1000 tics per ms): on the grid (to the nearest tic) the
@@ -191,25 +115,25 @@ def _nest_stamps(times: np.ndarray, dt: float) -> np.ndarray:
 def _spike_input(path: str, population: str, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     with h5py.File(path, "r") as f:
         if "spikes" not in f:
-            raise _fail(path, "/spikes", None, "the input spikes file has no /spikes group")
+            raise fail(path, "/spikes", None, "the input spikes file has no /spikes group")
         sp = f["spikes"]
         groups = [isinstance(v, h5py.Group) for v in sp.values()]
         if any(groups) and not all(groups):
-            raise _fail(path, "/spikes", list(sp), "mixes groups and datasets on one level")
+            raise fail(path, "/spikes", list(sp), "mixes groups and datasets on one level")
         if groups and all(groups):
             if population not in sp:
-                raise _fail(path, "/spikes", list(sp), f"has no group for population {population!r}")
+                raise fail(path, "/spikes", list(sp), f"has no group for population {population!r}")
             sp = sp[population]
         id_name = "node_ids" if "node_ids" in sp else "gids" if "gids" in sp else None
         if id_name is None or "timestamps" not in sp:
-            raise _fail(path, f"{sp.name}", list(sp), "needs datasets 'timestamps' and 'node_ids' (or 'gids')")
+            raise fail(path, f"{sp.name}", list(sp), "needs datasets 'timestamps' and 'node_ids' (or 'gids')")
         ids = sp[id_name][()].astype(np.int64)
         ts = sp["timestamps"][()].astype(np.float64)
     if ids.shape != ts.shape:
-        raise _fail(path, f"{sp.name}/{id_name}", ids.shape, f"must match timestamps' shape {ts.shape}")
+        raise fail(path, f"{sp.name}/{id_name}", ids.shape, f"must match timestamps' shape {ts.shape}")
     bad = np.flatnonzero((ids < 0) | (ids >= n_nodes))
     if bad.size:
-        raise _fail(path, f"{sp.name}/{id_name}", int(ids[bad[0]]),
+        raise fail(path, f"{sp.name}/{id_name}", int(ids[bad[0]]),
                     f"is not a node of population {population!r} (0..{n_nodes - 1})")
     return ids, ts
 
@@ -227,34 +151,34 @@ class _Group:
 
 
 def _node_types(path: str) -> dict[int, dict[str, str]]:
-    rows = _read_csv(path)
+    rows = read_csv(path)
     if rows and "node_type_id" not in rows[0]:
-        raise _fail(path, "header", list(rows[0]), "has no 'node_type_id' column")
-    return {int(_number(path, "node_type_id", r["node_type_id"])): r for r in rows}
+        raise fail(path, "header", list(rows[0]), "has no 'node_type_id' column")
+    return {int(number(path, "node_type_id", r["node_type_id"])): r for r in rows}
 
 
 def _neuron_params(types_path: str, row: Mapping[str, str], models_dir: str | None) -> tuple[str, dict]:
     tmpl = row.get("model_template")
     if tmpl is None:
-        raise _fail(types_path, "model_template", None, "is required for point neurons (nest:<model>)")
+        raise fail(types_path, "model_template", None, "is required for point neurons (nest:<model>)")
     if tmpl.startswith("distsnn:"):
         return _distsnn_params(types_path, tmpl, row, models_dir)
     if not tmpl.startswith("nest:"):
-        raise _fail(types_path, "model_template", tmpl, "only NEST point models ('nest:<model>') are supported")
+        raise fail(types_path, "model_template", tmpl, "only NEST point models ('nest:<model>') are supported")
     model = tmpl[len("nest:"):]
     if model not in NEST_MODELS:
-        raise _fail(types_path, "model_template", tmpl,
+        raise fail(types_path, "model_template", tmpl,
                     f"no distsnn counterpart; supported: {', '.join('nest:' + m for m in NEST_MODELS)}")
     params: dict[str, Any] = {}
     dyn = row.get("dynamics_params")
     if dyn not in (None, "NULL", "None", ""):
         jpath = dyn if os.path.isabs(dyn) or models_dir is None else os.path.join(models_dir, dyn)
-        params = _read_json(jpath, "dynamics_params file")
+        params = read_json(jpath, "dynamics_params file")
         allowed = _LIF_PARAMS + ("V_m",) + (_SYN_PARAMS if NEST_MODELS[model][1] != "delta" else ())
         for k, v in params.items():
             if k not in allowed:
-                raise _fail(jpath, k, v, f"parameter of nest:{model} not supported; supported: {', '.join(allowed)}")
-            params[k] = _number(jpath, k, v)
+                raise fail(jpath, k, v, f"parameter of nest:{model} not supported; supported: {', '.join(allowed)}")
+            params[k] = number(jpath, k, v)
     return model, params
 
 
@@ -264,15 +188,15 @@ def _distsnn_params(types_path: str, tmpl: str, row: Mapping[str, str], models_d
     from ..models import MODELS
 
     if tmpl[len("distsnn:"):] not in MODELS:
-        raise _fail(types_path, "model_template", tmpl, f"no such distsnn model ({', '.join(MODELS)})")
+        raise fail(types_path, "model_template", tmpl, f"no such distsnn model ({', '.join(MODELS)})")
     dyn = row.get("dynamics_params")
     if dyn in (None, "NULL", "None", ""):
         return tmpl, {"params": {}, "initial": {}}
     jpath = dyn if os.path.isabs(dyn) or models_dir is None else os.path.join(models_dir, dyn)
-    table = _read_json(jpath, "dynamics_params file")
+    table = read_json(jpath, "dynamics_params file")
     for k in table:
         if k not in ("params", "initial"):
-            raise _fail(jpath, k, table[k], f"{tmpl} dynamics take 'params' and 'initial' tables")
+            raise fail(jpath, k, table[k], f"{tmpl} dynamics take 'params' and 'initial' tables")
     return tmpl, {"params": table.get("params", {}), "initial": table.get("initial", {})}
 
 
@@ -290,30 +214,30 @@ def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
             raise ValueError(f"SONATA: nodes_file {nodes_file!r} does not exist")
         with h5py.File(nodes_file, "r") as f:
             if "nodes" not in f:
-                raise _fail(nodes_file, "/nodes", None, "the nodes file has no /nodes group")
+                raise fail(nodes_file, "/nodes", None, "the nodes file has no /nodes group")
             for pop in f["nodes"]:
                 g = f["nodes"][pop]
                 type_ids = g["node_type_id"][()].astype(np.int64)
                 for sub in (k for k in g if isinstance(g[k], h5py.Group)):
                     for bad in ("dynamics_params", "model_template", "model_type"):
                         if bad in g[sub]:
-                            raise _fail(nodes_file, f"/nodes/{pop}/{sub}/{bad}", "per-node values",
+                            raise fail(nodes_file, f"/nodes/{pop}/{sub}/{bad}", "per-node values",
                                         "per-node model attributes are not supported (NEST reads them per node type)")
                 missing = sorted(set(type_ids.tolist()) - set(types))
                 if missing:
-                    raise _fail(nodes_file, f"/nodes/{pop}/node_type_id", missing[0],
+                    raise fail(nodes_file, f"/nodes/{pop}/node_type_id", missing[0],
                                 f"has no row in {types_file}")
                 pops[pop] = {"size": type_ids.size, "type_ids": type_ids, "types": types}
                 kinds = {types[t].get("model_type") for t in np.unique(type_ids).tolist()}
                 if len(kinds) != 1:
-                    raise _fail(types_file, "model_type", sorted(map(str, kinds)),
+                    raise fail(types_file, "model_type", sorted(map(str, kinds)),
                                 f"population {pop!r} mixes model types (NEST takes one per population)")
                 mtype = kinds.pop()
                 if mtype == "virtual":
                     groups.append(_Group(pop, pop, np.arange(type_ids.size), None, {}, None))
                     continue
                 if mtype not in ("point_neuron", "point_process"):
-                    raise _fail(types_file, "model_type", mtype,
+                    raise fail(types_file, "model_type", mtype,
                                 "only point_neuron, point_process and virtual nodes are supported "
                                 "(biophysical and other models need a compartmental simulator)")
                 by_spec: dict[str, list[int]] = {}
@@ -334,92 +258,32 @@ def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
     return groups, pops
 
 
-def _node_set(spec: Any, sets: Mapping[str, Any], pops: Mapping[str, dict], where: str,
-              depth: int = 0) -> dict[str, np.ndarray]:
-    """Node ids per SONATA population selected by a node set (a name, a rule table or a
-    list of either, which unites them)."""
-    if depth > 20:
-        raise _fail(where, "node_sets", spec, "node sets refer to each other in a cycle")
-    if isinstance(spec, str):
-        if spec in sets:
-            return _node_set(sets[spec], sets, pops, where, depth + 1)
-        if spec in pops:
-            return {spec: np.arange(pops[spec]["size"])}
-        raise _fail(where, "node_set", spec, f"is neither a node set ({', '.join(sets) or 'none'}) nor a population")
-    if isinstance(spec, list):
-        out: dict[str, np.ndarray] = {}
-        for s in spec:
-            for p, ids in _node_set(s, sets, pops, where, depth + 1).items():
-                out[p] = np.union1d(out.get(p, np.zeros(0, np.int64)), ids)
-        return out
-    if not isinstance(spec, dict):
-        raise _fail(where, "node_set", spec, "must be a name, a table of rules or a list")
-    chosen = [spec["population"]] if "population" in spec else list(pops)
-    out = {}
-    for p in chosen:
-        if p not in pops:
-            raise _fail(where, "population", p, f"is not a node population ({', '.join(pops)})")
-        info = pops[p]
-        keep = np.ones(info["size"], dtype=bool)
-        for k, v in spec.items():
-            vals = v if isinstance(v, list) else [v]
-            if k == "population":
-                continue
-            if k == "node_id":
-                ids = np.asarray(vals, dtype=np.int64)
-                if ids.size and (ids.min() < 0 or ids.max() >= info["size"]):
-                    raise _fail(where, "node_id", int(ids.max()), f"is not a node of {p!r} (0..{info['size'] - 1})")
-                sel = np.zeros(info["size"], dtype=bool)
-                sel[ids] = True
-            elif k == "node_type_id":
-                sel = np.isin(info["type_ids"], np.asarray(vals, dtype=np.int64))
-            else:
-                ok = [t for t, row in info["types"].items() if k in row and row[k] in [str(x) for x in vals]]
-                if not any(k in row for row in info["types"].values()):
-                    raise _fail(where, "node_set rule", k, f"is not a node-type column of population {p!r}")
-                sel = np.isin(info["type_ids"], ok)
-            keep &= sel
-        out[p] = np.flatnonzero(keep)
-    return out
-
-
 def _edge_types(path: str, synapse_dir: str | None) -> tuple[dict[int, float], dict[int, float], dict[int, Any]]:
     """Per edge type: weight and delay (NaN where not given) and the distsnn synapse type
     (``dynamics_params`` key ``synapse``, for targets of ``distsnn:`` models)."""
     weight, delay, synapse = {}, {}, {}
-    for row in _read_csv(path):
+    for row in read_csv(path):
         for req in ("edge_type_id", "model_template"):
             if req not in row:
-                raise _fail(path, "header", req, "column is required (NEST needs the synapse model)")
-        t = int(_number(path, "edge_type_id", row["edge_type_id"]))
+                raise fail(path, "header", req, "column is required (NEST needs the synapse model)")
+        t = int(number(path, "edge_type_id", row["edge_type_id"]))
         if row["model_template"] != "static_synapse":
-            raise _fail(path, "model_template", row["model_template"],
+            raise fail(path, "model_template", row["model_template"],
                         "only 'static_synapse' is supported (no plastic synapses)")
         vals = {"weight": row.get("syn_weight"), "delay": row.get("delay")}
         dyn = row.get("dynamics_params")
         if dyn not in (None, "NULL", "None", ""):
             jpath = dyn if os.path.isabs(dyn) or synapse_dir is None else os.path.join(synapse_dir, dyn)
-            for k, v in _read_json(jpath, "dynamics_params file").items():
+            for k, v in read_json(jpath, "dynamics_params file").items():
                 if k == "synapse":
                     synapse[t] = v
                     continue
                 if k not in ("weight", "delay"):
-                    raise _fail(jpath, k, v, "static_synapse parameter not supported (weight and delay are)")
+                    raise fail(jpath, k, v, "static_synapse parameter not supported (weight and delay are)")
                 vals[k] = v
-        weight[t] = math.nan if vals["weight"] in (None, "NULL") else _number(path, "syn_weight", vals["weight"])
-        delay[t] = math.nan if vals["delay"] in (None, "NULL") else _number(path, "delay", vals["delay"])
+        weight[t] = math.nan if vals["weight"] in (None, "NULL") else number(path, "syn_weight", vals["weight"])
+        delay[t] = math.nan if vals["delay"] in (None, "NULL") else number(path, "delay", vals["delay"])
     return weight, delay, synapse
-
-
-def _load_conf(config: str) -> dict:
-    conf = _substitute(_read_json(config, "config"), config)
-    if "network" in conf and "networks" not in conf:
-        circuit = _substitute(_read_json(conf["network"], "network (circuit config)"), conf["network"])
-        conf = {**circuit, **conf}
-    sim = conf.get("target_simulator")
-    if sim not in (None, "NEST"):
-        raise _fail(config, "target_simulator", sim, "distsnn follows NEST's semantics: 'NEST' expected")
-    return conf
 
 
 def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | None = None) -> SonataCircuit:
@@ -437,29 +301,29 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | N
         :func:`distsnn.dump_sonata`, else 0; NEST models draw nothing).
     """
     config = os.fspath(config)
-    conf = _load_conf(config)
+    conf = load_conf(config)
     run = conf.get("run")
     if not isinstance(run, dict) or "dt" not in run:
-        raise _fail(config, "run.dt", None if not isinstance(run, dict) else run.get("dt"),
+        raise fail(config, "run.dt", None if not isinstance(run, dict) else run.get("dt"),
                     "the time step (ms) is required")
-    dt = _number(config, "run.dt", run["dt"])
-    t_stop = _number(config, "run.tstop", run.get("tstop", run.get("duration")))
+    dt = number(config, "run.dt", run["dt"])
+    t_stop = number(config, "run.tstop", run.get("tstop", run.get("duration")))
     if not dt > 0 or not t_stop >= 0:
-        raise _fail(config, "run", run, "dt must be > 0 ms and tstop >= 0 ms")
+        raise fail(config, "run", run, "dt must be > 0 ms and tstop >= 0 ms")
     groups, pops = _groups(conf, dt)
     sets_file = conf.get("node_sets_file")
-    sets = _read_json(sets_file, "node_sets_file") if sets_file else dict(conf.get("node_sets", {}))
+    sets = read_json(sets_file, "node_sets_file") if sets_file else dict(conf.get("node_sets", {}))
     if seed is None:
-        seed = int(_number(config, "run.distsnn_seed", run.get("distsnn_seed", 0)))
+        seed = int(number(config, "run.distsnn_seed", run.get("distsnn_seed", 0)))
     net = Network(dt=dt, seed=seed, t_stop=t_stop)
 
     # Virtual populations: spike trains from the inputs whose node set names them.
     trains: dict[str, list[np.ndarray]] = {}
     for name, inp in conf.get("inputs", {}).items():
         if inp.get("input_type") != "spikes" or inp.get("module") not in ("h5", "sonata", None):
-            raise _fail(config, f"inputs.{name}.input_type", inp.get("input_type"),
+            raise fail(config, f"inputs.{name}.input_type", inp.get("input_type"),
                         "only spike inputs from HDF5 files (input_type 'spikes', module 'h5') are supported")
-        for pop, ids in _node_set(inp.get("node_set"), sets, pops, config).items():
+        for pop, ids in node_set(inp.get("node_set"), sets, pops, config).items():
             ids_f, ts = _spike_input(inp["input_file"], pop, pops[pop]["size"])
             steps = _nest_stamps(ts, dt)
             per = trains.setdefault(pop, [np.zeros(0, np.int64) for _ in range(pops[pop]["size"])])
@@ -495,12 +359,12 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | N
             reader = EdgeReader(efile, epop, tw, td, hyperslab)
             n_groups = _edge_group_count(efile, epop)
             if n_groups > 1:
-                raise _fail(efile, f"/edges/{epop}", f"{n_groups} edge groups",
+                raise fail(efile, f"/edges/{epop}", f"{n_groups} edge groups",
                             "several edge groups are not supported (NEST takes one)")
             src, tgt = reader.source_population, reader.target_population
             for role, p in (("source_node_id", src), ("target_node_id", tgt)):
                 if p not in pops:
-                    raise _fail(efile, f"/edges/{epop}/{role}@node_population", p,
+                    raise fail(efile, f"/edges/{epop}/{role}@node_population", p,
                                 f"is not a node population ({', '.join(pops)})")
             readers.append(reader)
             _add_edges(net, reader, groups, epop, tw, td, tsyn, tfile, dt)
@@ -512,21 +376,21 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | N
             net.add_spike_monitor(g.name)
     for rname, rep in conf.get("reports", {}).items():
         if rep.get("module", "membrane_report") not in ("membrane_report", "multimeter_report"):
-            raise _fail(config, f"reports.{rname}.module", rep.get("module"),
+            raise fail(config, f"reports.{rname}.module", rep.get("module"),
                         "only membrane reports (variables of point neurons) are supported")
         var = rep.get("variable_name", "V_m")
-        interval = _number(config, f"reports.{rname}.dt", rep.get("dt", dt))
+        interval = number(config, f"reports.{rname}.dt", rep.get("dt", dt))
         for k in ("start_time", "end_time"):
             if k in rep and float(rep[k]) != (0.0 if k == "start_time" else t_stop):
-                raise _fail(config, f"reports.{rname}.{k}", rep[k], "reports cover the whole run")
-        cells = _node_set(rep.get("cells"), sets, pops, config)
+                raise fail(config, f"reports.{rname}.{k}", rep[k], "reports cover the whole run")
+        cells = node_set(rep.get("cells"), sets, pops, config)
         for g in neuron_groups:
             sel = np.flatnonzero(np.isin(g.nodes, cells.get(g.population, [])))
             if sel.size:
                 try:
                     net.add_state_monitor(g.name, [var], neurons=sel.tolist(), interval=interval)
                 except ValueError as e:
-                    raise _fail(config, f"reports.{rname}.variable_name", var, str(e)) from None
+                    raise fail(config, f"reports.{rname}.variable_name", var, str(e)) from None
     out_dir = conf.get("output", {}).get("output_dir")
     nodes = {g.name: (g.population, g.nodes) for g in groups}
     order = list(net.populations)
@@ -536,13 +400,13 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | N
 def _add_virtual(net: Network, g: _Group, trains: dict[str, list[np.ndarray]], config: str, conf: dict,
                  dt: float) -> None:
     if g.population not in trains:
-        raise _fail(config, "inputs", sorted(conf.get("inputs", {})),
+        raise fail(config, "inputs", sorted(conf.get("inputs", {})),
                     f"no spike input names the virtual population {g.population!r}")
     times = []
     for i, st in enumerate(trains[g.population]):
         dup = np.flatnonzero(np.diff(st) == 0)
         if dup.size:
-            raise _fail(config, f"inputs ({g.population} node {i})", float(st[dup[0]] * dt),
+            raise fail(config, f"inputs ({g.population} node {i})", float(st[dup[0]] * dt),
                         "two spikes of one node fall on one step; distsnn's spike trains emit one")
         times.append((st * dt).tolist())
     net.add_population(g.name, g.nodes.size, "spike_train", {"times": times})
@@ -561,7 +425,7 @@ def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str
     n_src = sum(g.nodes.size for g in pre_groups)
     for post in post_groups:
         if post.model is None:
-            raise _fail(reader.path, f"/edges/{epop}/target_node_id@node_population", post.population,
+            raise fail(reader.path, f"/edges/{epop}/target_node_id@node_population", post.population,
                         "targets virtual nodes, which take no input")
         ports = _ports(post, tw, tsyn, tfile)
         for pre in pre_groups:
@@ -584,7 +448,7 @@ def _ports(g: _Group, tw: dict[int, float], tsyn: dict[int, Any], tfile: str) ->
         out = []
         for t in sorted(tw):
             if t not in tsyn:
-                raise _fail(tfile, f"edge_type_id {t} dynamics_params.synapse", None,
+                raise fail(tfile, f"edge_type_id {t} dynamics_params.synapse", None,
                             f"edges onto {g.model} nodes need their distsnn synapse type")
             out.append(("any", tsyn[t], (t,)))
         return out
