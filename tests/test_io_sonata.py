@@ -246,3 +246,16 @@ def test_cli_runs_a_sonata_config_and_writes_its_records(tmp_path):
     assert rec.spikes.gid.size == direct.spikes.gid.size > 0
     np.testing.assert_array_equal(rec.spikes.step, direct.spikes.step)
     assert ("cells", "V_m") in rec.traces
+
+
+@needs_fixture
+def test_small_hyperslabs_read_the_same_edges(full_run):
+    circuit, result = full_run
+    small = ds.load_sonata(CONFIG, hyperslab=2**10)      # NEST's test uses 2**10 and 2**20
+    res = ds.Simulation(small.network).run(50.0)
+    assert res.summary["synapses"] == NEST_CONNECTIONS
+    assert max(r.largest_read for r in small.readers) <= 2**10
+    assert sorted(r.rows_read for r in small.readers) == [20844, 27588]
+    early = result.spikes.step <= 5000
+    np.testing.assert_array_equal(res.spikes.gid, result.spikes.gid[early])
+    np.testing.assert_array_equal(res.spikes.step, result.spikes.step[early])

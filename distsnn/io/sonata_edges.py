@@ -6,8 +6,8 @@ file) and reads the edges onto a set of target nodes only: with the file's
 exactly those rows; without it, it scans the ``target_node_id`` column in hyperslabs and
 reads the other columns at the matching rows. Contiguous rows are read as one hyperslab
 of at most ``hyperslab`` rows, as NEST's ``SonataConnector`` does. ``rows_read`` counts
-the edge rows read (every column of a row counts once), ``scan_rows`` the rows of
-``target_node_id`` scanned without an index.
+the edge rows read (every column of a row counts once), ``largest_read`` the most rows
+read at once, ``scan_rows`` the rows of ``target_node_id`` scanned without an index.
 
 A :class:`SonataEdges` connector is one projection's view of a reader: the edges from
 the nodes of one distsnn population to those of another (a SONATA population may be
@@ -74,6 +74,7 @@ class EdgeReader:
         self.path, self.population, self.hyperslab = path, population, int(hyperslab)
         self.type_weight, self.type_delay = type_weight, type_delay
         self.rows_read = 0
+        self.largest_read = 0
         self.scan_rows = 0
         self._key: bytes | None = None
         self._cols: dict[str, np.ndarray] = {}
@@ -110,6 +111,7 @@ class EdgeReader:
                 if self.has_delay:
                     parts["delay"].append(g[self.group]["delay"][a:b].astype(np.float64))
                 self.rows_read += b - a
+                self.largest_read = max(self.largest_read, b - a)
         cols = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
         keep = np.isin(cols["target"], targets)   # a run may cover rows of other targets
         cols = {k: (v[keep] if v.size == keep.size else v) for k, v in cols.items()}
