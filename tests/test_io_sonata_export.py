@@ -83,3 +83,27 @@ def test_poisson_inputs_are_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match=r"PoissonInput 'drive': SONATA has no Poisson input"):
         ds.dump_sonata(net, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_libsonata_reads_the_export(tmp_path):
+    libsonata = pytest.importorskip("libsonata", reason="libsonata (an independent SONATA reader) is not installed")
+    net = mixed()
+    net.inputs.clear()
+    ds.dump_sonata(net, tmp_path)
+    circuit = libsonata.CircuitConfig.from_file(str(tmp_path / "circuit_config.json"))
+    assert circuit.node_populations == set(net.populations)
+    assert circuit.edge_populations == set(net.projections)
+    edges = libsonata.EdgeStorage(str(tmp_path / "network" / "lif_cond_edges.h5")).open_population("lif_cond")
+    assert (edges.source, edges.target) == ("lif", "cond")
+    with h5py.File(tmp_path / "network" / "lif_cond_edges.h5") as f:
+        g = f["edges/lif_cond"]
+        src, tgt, w = g["source_node_id"][()], g["target_node_id"][()], g["0/syn_weight"][()]
+    # The indices libsonata follows give each node's edges, both ways.
+    for node in (0, 7, 39):
+        aff = edges.afferent_edges([node])
+        np.testing.assert_array_equal(np.sort(aff.flatten()), np.flatnonzero(tgt == node))
+        eff = edges.efferent_edges([node])
+        np.testing.assert_array_equal(np.sort(eff.flatten()), np.flatnonzero(src == node))
+        np.testing.assert_array_equal(edges.get_attribute("syn_weight", aff), w[aff.flatten()])
+    nodes = libsonata.NodeStorage(str(tmp_path / "network" / "hh_nodes.h5")).open_population("hh")
+    assert nodes.size == net.populations["hh"].size

@@ -2,7 +2,8 @@
 
 An :class:`EdgeReader` opens one edge population (``/edges/<population>`` of one HDF5
 file) and reads the edges onto a set of target nodes only: with the file's
-``indices/target_to_source`` (``node_id_to_range`` -> ``range_to_edge_id``) it reads
+``indices/target_to_source`` (``node_id_to_ranges``, or bmtk's ``node_id_to_range``, ->
+``range_to_edge_id``) it reads
 exactly those rows; without it, it scans the ``target_node_id`` column in hyperslabs and
 reads the other columns at the matching rows. Contiguous rows are read as one hyperslab
 of at most ``hyperslab`` rows, as NEST's ``SonataConnector`` does. ``rows_read`` counts
@@ -88,7 +89,10 @@ class EdgeReader:
             grp = g[self.group] if self.group is not None else {}
             self.has_weight = "syn_weight" in grp
             self.has_delay = "delay" in grp
-            self.indexed = "indices/target_to_source/node_id_to_range" in g
+            idx = g.get("indices/target_to_source", {})
+            # The SONATA spec says node_id_to_ranges; bmtk's files say node_id_to_range.
+            self.to_ranges = next((k for k in ("node_id_to_ranges", "node_id_to_range") if k in idx), None)
+            self.indexed = self.to_ranges is not None and "range_to_edge_id" in idx
 
     def read(self, targets: np.ndarray) -> dict[str, np.ndarray]:
         """The edges onto the SONATA node ids ``targets`` (ascending, unique): columns
@@ -128,9 +132,9 @@ class EdgeReader:
             return []
         if self.indexed:
             idx = g["indices/target_to_source"]
-            n_nodes = idx["node_id_to_range"].shape[0]
+            n_nodes = idx[self.to_ranges].shape[0]
             targets = targets[targets < n_nodes]
-            ranges = idx["node_id_to_range"][targets.tolist()] if targets.size else np.zeros((0, 2))
+            ranges = idx[self.to_ranges][targets.tolist()] if targets.size else np.zeros((0, 2))
             ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
             rows = [np.arange(a, b) for a, b in ranges if b > a]
             if not rows:
@@ -159,7 +163,7 @@ class EdgeReader:
             g = f["edges"][self.population]
             if self.indexed:
                 idx = g["indices/target_to_source"]
-                ranges = np.asarray(idx["node_id_to_range"][()], dtype=np.int64)
+                ranges = np.asarray(idx[self.to_ranges][()], dtype=np.int64)
                 spans = np.asarray(idx["range_to_edge_id"][()], dtype=np.int64)
                 per_range = spans[:, 1] - spans[:, 0]
                 csum = np.r_[0, np.cumsum(per_range)]

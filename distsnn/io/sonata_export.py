@@ -5,7 +5,8 @@ spikes.
 Layout (all paths relative, so the directory can move)::
 
     simulation_config.json   run (tstop, dt, distsnn_seed), inputs, output, reports, node sets
-    circuit_config.json      nodes and edges below
+    circuit_config.json      nodes and edges below (with each file's ``populations``, which
+                             libsonata lists)
     node_sets.json
     network/<population>_nodes.h5, <population>_node_types.csv    one node type each
     network/<projection>_edges.h5, <projection>_edge_types.csv    one edge type each
@@ -131,8 +132,10 @@ def dump_sonata(net: Network, directory: str | os.PathLike) -> str:
                 dyn = {"params": tables[name]["params"], "initial": tables[name]["initial"]}
             _write_json(os.path.join(d, f"components/point_neuron_models/{name}.json"), dyn)
         _write_types(os.path.join(d, f"network/{name}_node_types.csv"), [row])
+        ptype = "virtual" if pop.model == "spike_train" else "point_neuron"
         nodes_conf.append({"nodes_file": f"$NETWORK_DIR/{name}_nodes.h5",
-                           "node_types_file": f"$NETWORK_DIR/{name}_node_types.csv"})
+                           "node_types_file": f"$NETWORK_DIR/{name}_node_types.csv",
+                           "populations": {name: {"type": ptype}}})
         node_sets[name] = {"population": name}
 
     offsets = net.offsets()
@@ -150,14 +153,15 @@ def dump_sonata(net: Network, directory: str | os.PathLike) -> str:
         dl = np.broadcast_to(build._values(net, proj, "delay", syn, post_gids), syn.pre.shape).astype(np.float64)
         order = np.argsort(syn.post, kind="stable")
         _write_edges(os.path.join(d, f"network/{pname}_edges.h5"), pname, proj.pre, proj.post,
-                     syn.pre[order], syn.post[order], w[order], dl[order], 100 + j, n_post)
+                     syn.pre[order], syn.post[order], w[order], dl[order], 100 + j, n_pre, n_post)
         _write_types(os.path.join(d, f"network/{pname}_edge_types.csv"),
                      [{"edge_type_id": 100 + j, "model_template": "static_synapse",
                        "dynamics_params": f"{pname}.json"}])
         syn_dyn = {} if nest_of.get(proj.post) else {"synapse": proj.synapse.to_plain()}
         _write_json(os.path.join(d, f"components/synaptic_models/{pname}.json"), syn_dyn)
         edges_conf.append({"edges_file": f"$NETWORK_DIR/{pname}_edges.h5",
-                           "edge_types_file": f"$NETWORK_DIR/{pname}_edge_types.csv"})
+                           "edge_types_file": f"$NETWORK_DIR/{pname}_edge_types.csv",
+                           "populations": {pname: {"type": "chemical"}}})
 
     reports = {}
     spikes = any(isinstance(m, SpikeMonitor) for m in net.monitors)
@@ -170,7 +174,7 @@ def dump_sonata(net: Network, directory: str | os.PathLike) -> str:
     circuit = {"manifest": {"$NETWORK_DIR": "./network", "$COMPONENT_DIR": "./components"},
                "components": {"point_neuron_models_dir": "$COMPONENT_DIR/point_neuron_models",
                               "synaptic_models_dir": "$COMPONENT_DIR/synaptic_models"},
-               "networks": {"nodes": nodes_conf, "edges": edges_conf}, "target_simulator": "NEST"}
+               "networks": {"nodes": nodes_conf, "edges": edges_conf}}
     _write_json(os.path.join(d, "circuit_config.json"), circuit)
     _write_json(os.path.join(d, "node_sets.json"), node_sets)
     sim: dict[str, Any] = {
@@ -198,7 +202,7 @@ def _write_spikes(path: str, pop: str, times: tuple[tuple[float, ...], ...], dt:
 
 
 def _write_edges(path: str, name: str, pre_pop: str, post_pop: str, pre: np.ndarray, post: np.ndarray,
-                 w: np.ndarray, delay: np.ndarray, type_id: int, n_post: int) -> None:
+                 w: np.ndarray, delay: np.ndarray, type_id: int, n_pre: int, n_post: int) -> None:
     with h5py.File(path, "w") as f:
         f.attrs["magic"] = np.uint32(0x0A7A)
         f.attrs["version"] = np.array([0, 1], dtype=np.uint32)
@@ -211,14 +215,26 @@ def _write_edges(path: str, name: str, pre_pop: str, post_pop: str, pre: np.ndar
         grp = g.create_group("0")
         grp.create_dataset("syn_weight", data=w)
         grp.create_dataset("delay", data=delay)
-        # target_to_source: one range of rows per target (edges are sorted by target).
-        starts = np.searchsorted(post, np.arange(n_post), side="left")
-        stops = np.searchsorted(post, np.arange(n_post), side="right")
-        has = stops > starts
-        node_to_range = np.zeros((n_post, 2), dtype=np.uint64)
-        k = np.cumsum(has) - has
-        node_to_range[:, 0] = k
-        node_to_range[:, 1] = k + has
-        idx = g.create_group("indices/target_to_source")
-        idx.create_dataset("node_id_to_range", data=node_to_range)
-        idx.create_dataset("range_to_edge_id", data=np.stack([starts[has], stops[has]], axis=1).astype(np.uint64))
+        for group, ids, n in (("target_to_source", post, n_post), ("source_to_target", pre, n_pre)):
+            to_ranges, ranges = _index(ids, n)
+            idx = g.create_group(f"indices/{group}")
+            idx.create_dataset("node_id_to_ranges", data=to_ranges)
+            idx.create_dataset("range_to_edge_id", data=ranges)
+
+
+def _index(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """SONATA's index of ``ids`` (one node id per edge): per node, its rows of
+    ``range_to_edge_id``, each a run of consecutive edges of that node."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if not ids.size:
+        return np.zeros((n, 2), dtype=np.uint64), np.zeros((0, 2), dtype=np.uint64)
+    order = np.lexsort((np.arange(ids.size), ids))
+    node, edge = ids[order], order
+    new = np.r_[True, (node[1:] != node[:-1]) | (edge[1:] != edge[:-1] + 1)]
+    starts = np.flatnonzero(new)
+    stops = np.r_[starts[1:], ids.size]
+    run_node = node[starts]
+    ranges = np.stack([edge[starts], edge[stops - 1] + 1], axis=1).astype(np.uint64).reshape(-1, 2)
+    first = np.searchsorted(run_node, np.arange(n), side="left")
+    last = np.searchsorted(run_node, np.arange(n), side="right")
+    return np.stack([first, last], axis=1).astype(np.uint64), ranges
