@@ -13,7 +13,8 @@ reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
 
 A ``.json`` config is a SONATA simulation config (:func:`distsnn.load_sonata`): its
 spike output and reports become the run's spike and state records, written to ``--out``
-or, without it, to the config's ``output.output_dir``.
+or, without it, to the config's ``output.output_dir``, and the spikes also to
+``output.spikes_file`` there in SONATA's format.
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
@@ -26,18 +27,22 @@ the allocation.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+
+import numpy as np
 
 from . import config, partition_cli, placement, validate
 from .comm import world
 from .engine import Simulation
 from .io import hdf5
-from .io.sonata import load_sonata
+from .io.sonata import load_sonata, write_spikes
 
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    circuit = None
     if args.config.lower().endswith(".json"):
         circuit = load_sonata(args.config, seed=args.seed)
         net = circuit.network
@@ -53,6 +58,13 @@ def _run(args: argparse.Namespace) -> int:
     t_sim = time.perf_counter() - t1
     if args.out:
         hdf5.write_run(args.out, sim.comm, net.dt, result)
+    if circuit is not None and args.out and circuit.spikes_file:
+        # Every rank takes part in the gather; rank 0 writes the SONATA spikes file.
+        parts = sim.comm.gather((result.spikes.gid, result.spikes.step))
+        if sim.comm.rank == 0:
+            gids = np.concatenate([p[0] for p in parts])
+            steps = np.concatenate([p[1] for p in parts])
+            write_spikes(circuit, gids, steps, os.path.join(args.out, circuit.spikes_file))
     s = result.summary
     if sim.comm.rank != 0:
         return 0

@@ -236,26 +236,36 @@ def test_node_sets_select_by_rule_and_union(tmp_path):
         sonata_config.node_set("nope", sets, pops, "x")
 
 
+def check_sonata_spikes(path: Path, circuit, direct) -> None:
+    pops, ids = circuit.node_ids(direct.spikes.gid)
+    with h5py.File(path) as f:
+        g = f["spikes/cells"]
+        assert g.attrs["sorting"] == "by_time" and g["timestamps"].attrs["units"] == "ms"
+        np.testing.assert_array_equal(g["node_ids"][()], ids[pops == "cells"])
+        np.testing.assert_allclose(g["timestamps"][()], direct.spikes.time[pops == "cells"])
+
+
 def test_cli_runs_a_sonata_config_and_writes_its_records(tmp_path):
     from distsnn import cli
 
     cfg = make_circuit(tmp_path, ALPHA, weights=[900.0] * 4)
     assert cli.main(["run", str(cfg), "--t-stop", "30"]) == 0
     rec = ds.load(str(tmp_path / "output"))      # output.output_dir of the config
-    direct = ds.simulate(ds.load_sonata(cfg).network, t_stop=30.0)
+    circuit = ds.load_sonata(cfg)
+    direct = ds.simulate(circuit.network, t_stop=30.0)
     assert rec.spikes.gid.size == direct.spikes.gid.size > 0
     np.testing.assert_array_equal(rec.spikes.step, direct.spikes.step)
     assert ("cells", "V_m") in rec.traces
+    # output.spikes_file in SONATA's layout, node ids of the SONATA population.
+    check_sonata_spikes(tmp_path / "output" / "spikes.h5", circuit, direct)
 
 
-@needs_fixture
-def test_small_hyperslabs_read_the_same_edges(full_run):
-    circuit, result = full_run
-    small = ds.load_sonata(CONFIG, hyperslab=2**10)      # NEST's test uses 2**10 and 2**20
-    res = ds.Simulation(small.network).run(50.0)
-    assert res.summary["synapses"] == NEST_CONNECTIONS
-    assert max(r.largest_read for r in small.readers) <= 2**10
-    assert sorted(r.rows_read for r in small.readers) == [20844, 27588]
-    early = result.spikes.step <= 5000
-    np.testing.assert_array_equal(res.spikes.gid, result.spikes.gid[early])
-    np.testing.assert_array_equal(res.spikes.step, result.spikes.step[early])
+@needs_mpi
+def test_cli_under_mpi_writes_one_sonata_spikes_file(tmp_path):
+    cfg = make_circuit(tmp_path, ALPHA, weights=[900.0] * 4)
+    out = tmp_path / "mpi_out"
+    proc = mpirun(2, ["-m", "distsnn.cli", "run", str(cfg), "--out", str(out), "--t-stop", "30"], timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 (metis)" in proc.stdout
+    circuit = ds.load_sonata(cfg)
+    check_sonata_spikes(out / "spikes.h5", circuit, ds.simulate(circuit.network, t_stop=30.0))

@@ -77,12 +77,17 @@ class SonataCircuit:
         One per edge population; ``rows_read`` counts the edge rows this process read.
     output_dir : str or None
         ``output.output_dir`` of the simulation config.
+    spikes_file : str or None
+        ``output.spikes_file`` (relative to the output directory); ``spikes_sort_order``
+        ``"time"``, ``"id"`` or ``"none"``.
     """
 
     network: Network
     nodes: dict[str, tuple[str, np.ndarray]]
     readers: list[EdgeReader] = field(default_factory=list)
     output_dir: str | None = None
+    spikes_file: str | None = None
+    spikes_sort_order: str = "time"
 
     def node_ids(self, gids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """SONATA ``(population names, node ids)`` of distsnn ``gids``."""
@@ -391,10 +396,37 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | N
                     net.add_state_monitor(g.name, [var], neurons=sel.tolist(), interval=interval)
                 except ValueError as e:
                     raise fail(config, f"reports.{rname}.variable_name", var, str(e)) from None
-    out_dir = conf.get("output", {}).get("output_dir")
+    out = conf.get("output", {})
+    sort = out.get("spikes_sort_order", "time")
+    if sort not in ("time", "id", "none"):
+        raise fail(config, "output.spikes_sort_order", sort, "must be 'time', 'id' or 'none'")
     nodes = {g.name: (g.population, g.nodes) for g in groups}
     order = list(net.populations)
-    return SonataCircuit(net, {n: nodes[n] for n in order}, readers, out_dir)
+    return SonataCircuit(net, {n: nodes[n] for n in order}, readers, out.get("output_dir"),
+                         out.get("spikes_file"), sort)
+
+
+def write_spikes(circuit: SonataCircuit, gids: np.ndarray, steps: np.ndarray, path: str) -> None:
+    """Write spikes in SONATA's format, ``/spikes/<population>/{timestamps (ms), node_ids}``,
+    sorted as the config's ``spikes_sort_order`` asks (by time then id, or by id then
+    time); the file is written under a temporary name and renamed into place."""
+    pops, ids = circuit.node_ids(gids)
+    t = np.asarray(steps, dtype=np.int64) * circuit.network.dt
+    by = {"time": "by_time", "id": "by_id", "none": "none"}[circuit.spikes_sort_order]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with h5py.File(tmp, "w") as f:
+        f.attrs["magic"] = np.uint32(0x0A7A)
+        f.attrs["version"] = np.array([0, 1], dtype=np.uint32)
+        for pop in sorted({sp for sp, _ in circuit.nodes.values()}):
+            sel = np.flatnonzero(pops == pop)
+            key = (t[sel], ids[sel]) if by != "by_id" else (ids[sel], t[sel])
+            sel = sel[np.lexsort(key[::-1])] if by != "none" else sel
+            g = f.create_group(f"spikes/{pop}")
+            g.attrs["sorting"] = by
+            g.create_dataset("timestamps", data=t[sel]).attrs["units"] = "ms"
+            g.create_dataset("node_ids", data=ids[sel].astype(np.uint64))
+    os.replace(tmp, path)
 
 
 def _add_virtual(net: Network, g: _Group, trains: dict[str, list[np.ndarray]], config: str, conf: dict,
