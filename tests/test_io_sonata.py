@@ -269,3 +269,20 @@ def test_cli_under_mpi_writes_one_sonata_spikes_file(tmp_path):
     assert "2 (metis)" in proc.stdout
     circuit = ds.load_sonata(cfg)
     check_sonata_spikes(out / "spikes.h5", circuit, ds.simulate(circuit.network, t_stop=30.0))
+
+
+@pytest.mark.parametrize("model,kinds", [("iaf_psc_delta", {"delta"}), ("iaf_psc_exp", {"exp"})])
+def test_other_iaf_psc_models_map_to_lif_with_their_synapses(tmp_path, model, kinds):
+    types = f"node_type_id model_type model_template dynamics_params\n1 point_process nest:{model} cell.json\n"
+    cfg = make_circuit(tmp_path, types, {"E_L": -65.0}, weights=[4.0, -2.0, 4.0, 3.0])
+    net = ds.load_sonata(cfg).network
+    assert {pr.synapse.kind for pr in net.projections.values()} == kinds
+    assert net.populations["cells"].params.E_L == -65.0
+    res = ds.simulate(net)
+    v = res.trace("cells", "V_m").values[:, 0]
+    assert v[0] == -70.0                      # NEST's V_m, not E_L
+    if model == "iaf_psc_delta":
+        # virt 1 -> cell 2 (weight 3 mV): stamped 7.3 ms, arrives 8.3 ms and jumps V there.
+        k = round(8.3 / 0.1)
+        P22 = np.exp(-0.1 / 10.0)
+        assert v[k] - (-65.0 + P22 * (v[k - 1] + 65.0)) == pytest.approx(3.0, abs=1e-9)
