@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -100,6 +101,12 @@ class SonataCircuit:
             pops[sel] = sp
             ids[sel] = nodes[gids[sel] - lo]
         return pops, ids
+
+
+def _safe(name: str) -> str:
+    """A distsnn name for a SONATA one: characters other than letters, digits, '_' and
+    '-' become '_' (the SONATA name stays in :attr:`SonataCircuit.nodes`)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "population"
 
 
 def _nest_stamps(times: np.ndarray, dt: float) -> np.ndarray:
@@ -239,7 +246,7 @@ def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
                                 f"population {pop!r} mixes model types (NEST takes one per population)")
                 mtype = kinds.pop()
                 if mtype == "virtual":
-                    groups.append(_Group(pop, pop, np.arange(type_ids.size), None, {}, None))
+                    groups.append(_Group(_safe(pop), pop, np.arange(type_ids.size), None, {}, None))
                     continue
                 if mtype not in ("point_neuron", "point_process"):
                     raise fail(types_file, "model_type", mtype,
@@ -254,7 +261,7 @@ def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
                     specs[key] = (model, params)
                 for key, tids in by_spec.items():
                     nodes = np.flatnonzero(np.isin(type_ids, tids))
-                    name = pop if len(by_spec) == 1 else f"{pop}_{tids[0]}"
+                    name = _safe(pop) if len(by_spec) == 1 else f"{_safe(pop)}_{tids[0]}"
                     model, params = specs[key]
                     kind = NEST_MODELS[model][1] if model in NEST_MODELS else None
                     groups.append(_Group(name, pop, nodes, model, params, kind))
@@ -469,7 +476,7 @@ def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str
                 suffix = {"any": "", "positive": "_ex", "non_positive": "_in"}[sign]
                 suffix += "" if types is None or len(ports) == 1 else f"_t{types[0]}"
                 net.add_projection(pre.name, post.name, conn, syn, None, None,
-                                   name=f"{epop}-{pre.name}-{post.name}{suffix}")
+                                   name=f"{_safe(epop)}-{pre.name}-{post.name}{suffix}")
 
 
 def _ports(g: _Group, tw: dict[int, float], tsyn: dict[int, Any], tfile: str) -> list[tuple[str, Any, Any]]:
