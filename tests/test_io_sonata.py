@@ -286,3 +286,23 @@ def test_other_iaf_psc_models_map_to_lif_with_their_synapses(tmp_path, model, ki
         k = round(8.3 / 0.1)
         P22 = np.exp(-0.1 / 10.0)
         assert v[k] - (-65.0 + P22 * (v[k - 1] + 65.0)) == pytest.approx(3.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("model,dist,v0", [("iaf_cond_exp", "lif_cond", -70.0), ("aeif_cond_alpha", "adex", -70.6)])
+def test_conductance_models_take_minus_w_on_the_inhibitory_port(tmp_path, model, dist, v0):
+    types = f"node_type_id model_type model_template dynamics_params\n1 point_process nest:{model} cell.json\n"
+    cfg = make_circuit(tmp_path, types, {"E_L": -65.0, "E_in": -80.0}, weights=[4.0, -2.0, 4.0, 3.0])
+    net = ds.load_sonata(cfg).network
+    pop = net.populations["cells"]
+    assert pop.model == dist and pop.params.E_L == -65.0 and pop.initial["V_m"].value == v0
+    syn = {pr.name.rsplit("_", 1)[1]: pr.synapse for pr in net.projections.values()}
+    assert (syn["ex"].tau, syn["ex"].e_rev) == (0.2, 0.0)          # NEST's defaults
+    assert (syn["in"].tau, syn["in"].e_rev) == (2.0, -80.0)        # E_in given
+    # virt 1 -> cell 0 has weight -2: the inhibitory port takes a conductance of 2 nS.
+    proj = {pr.name.rsplit("_", 1)[1]: pr for pr in net.projections.values()}
+    got = proj["in"].connector.connect(None, 2, 3, np.arange(3), 0, 2, False)
+    assert (got.pre.tolist(), got.post.tolist(), got.weight.tolist()) == ([1], [0], [2.0])
+    got = proj["ex"].connector.connect(None, 2, 3, np.arange(3), 0, 2, False)
+    assert sorted(zip(got.pre.tolist(), got.post.tolist(), got.weight.tolist())) == [(0, 0, 4.0), (0, 1, 4.0),
+                                                                                     (1, 2, 3.0)]
+    assert ds.simulate(net).summary["synapses"] == 4

@@ -10,7 +10,9 @@ What is read
 - Nodes: every population of every ``nodes_file``, its node types from
   ``node_types_file`` (whitespace-separated CSV). ``model_type`` ``point_neuron`` /
   ``point_process`` with ``model_template`` ``nest:<model>`` become neuron
-  populations (:data:`NEST_MODELS`), with NEST's defaults for parameters that
+  populations (:data:`NEST_MODELS`: ``iaf_psc_alpha`` / ``_exp`` / ``_delta`` as
+  ``lif``, ``iaf_cond_exp`` / ``_alpha`` as ``lif_cond``, ``aeif_cond_exp`` / ``_alpha``
+  as ``adex``), with NEST's defaults for parameters that
   ``dynamics_params`` (a JSON file under ``components.point_neuron_models_dir``) omits;
   a population whose node types differ in parameters is split into one distsnn
   population per node type, named ``<population>_<node_type_id>``. ``virtual`` nodes
@@ -21,7 +23,8 @@ What is read
   spikes at or before 0 are dropped.
 - Edges: one edge group per population; see :mod:`distsnn.io.sonata_edges`. Each rank
   reads only the edges onto its own neurons. Weights > 0 act on the model's excitatory
-  synapse (``tau_syn_ex``), others on the inhibitory one (``tau_syn_in``), as in NEST.
+  synapse (``tau_syn_ex``, ``E_ex``), others on the inhibitory one (``tau_syn_in``,
+  ``E_in``; conductance models take ``-w``), as in NEST.
 - ``run.tstop`` (or ``run.duration``) and ``run.dt``; ``node_sets`` (``population``,
   ``node_id``, ``node_type_id``, ``model_type``, node-type CSV columns, and lists of
   other node sets); ``output.spikes_file`` becomes a spike monitor on every neuron
@@ -51,17 +54,38 @@ from ..network import Network
 from .sonata_config import fail, load_conf, node_set, number, read_csv, read_json
 from .sonata_edges import EdgeReader, SonataEdges
 
-#: NEST model -> (distsnn model, synapse kind, the NEST parameters it takes).
-NEST_MODELS: dict[str, tuple[str, str]] = {
-    "iaf_psc_alpha": ("lif", "alpha"),
-    "iaf_psc_exp": ("lif", "exp"),
-    "iaf_psc_delta": ("lif", "delta"),
+_LIF = ("C_m", "tau_m", "t_ref", "E_L", "V_th", "V_reset", "I_e")
+_COND = ("C_m", "g_L", "E_L", "V_th", "V_reset", "t_ref", "I_e")
+_ADEX = ("C_m", "g_L", "E_L", "V_th", "Delta_T", "tau_w", "a", "b", "V_reset", "V_peak", "t_ref", "I_e")
+
+
+@dataclass(frozen=True)
+class NestModel:
+    """How a NEST model maps onto distsnn: the distsnn ``model``, the synapse ``kind`` and
+    ``mode`` of its two ports, the NEST parameters that keep their names (``params``),
+    the initial values NEST starts from whatever ``E_L`` (``initial``), and the port
+    parameters' defaults (``tau_syn_ex``, ``tau_syn_in`` in ms; ``E_ex``, ``E_in`` in mV)."""
+
+    model: str
+    kind: str
+    mode: str
+    params: tuple[str, ...]
+    initial: dict[str, float]
+    ports: dict[str, float]
+
+
+_PSC_PORTS = {"tau_syn_ex": 2.0, "tau_syn_in": 2.0}
+_COND_PORTS = {"tau_syn_ex": 0.2, "tau_syn_in": 2.0, "E_ex": 0.0, "E_in": -85.0}
+#: NEST models a SONATA node type may name (``nest:<model>``).
+NEST_MODELS: dict[str, NestModel] = {
+    "iaf_psc_alpha": NestModel("lif", "alpha", "current", _LIF, {"V_m": -70.0}, _PSC_PORTS),
+    "iaf_psc_exp": NestModel("lif", "exp", "current", _LIF, {"V_m": -70.0}, _PSC_PORTS),
+    "iaf_psc_delta": NestModel("lif", "delta", "current", _LIF, {"V_m": -70.0}, {}),
+    "iaf_cond_exp": NestModel("lif_cond", "exp", "conductance", _COND, {"V_m": -70.0}, _COND_PORTS),
+    "iaf_cond_alpha": NestModel("lif_cond", "alpha", "conductance", _COND, {"V_m": -70.0}, _COND_PORTS),
+    "aeif_cond_exp": NestModel("adex", "exp", "conductance", _ADEX, {"V_m": -70.6, "w": 0.0}, _COND_PORTS),
+    "aeif_cond_alpha": NestModel("adex", "alpha", "conductance", _ADEX, {"V_m": -70.6, "w": 0.0}, _COND_PORTS),
 }
-_LIF_PARAMS = ("C_m", "tau_m", "t_ref", "E_L", "V_th", "V_reset", "I_e")
-_SYN_PARAMS = ("tau_syn_ex", "tau_syn_in")
-#: NEST's initial membrane potential of the iaf_psc models (mV), kept when E_L changes.
-NEST_V_INIT = -70.0
-NEST_TAU_SYN = 2.0
 
 
 @dataclass
@@ -186,7 +210,8 @@ def _neuron_params(types_path: str, row: Mapping[str, str], models_dir: str | No
     if dyn not in (None, "NULL", "None", ""):
         jpath = dyn if os.path.isabs(dyn) or models_dir is None else os.path.join(models_dir, dyn)
         params = read_json(jpath, "dynamics_params file")
-        allowed = _LIF_PARAMS + ("V_m",) + (_SYN_PARAMS if NEST_MODELS[model][1] != "delta" else ())
+        nm = NEST_MODELS[model]
+        allowed = nm.params + tuple(nm.initial) + tuple(nm.ports)
         for k, v in params.items():
             if k not in allowed:
                 raise fail(jpath, k, v, f"parameter of nest:{model} not supported; supported: {', '.join(allowed)}")
@@ -263,7 +288,7 @@ def _groups(conf: dict, dt: float) -> tuple[list[_Group], dict[str, dict]]:
                     nodes = np.flatnonzero(np.isin(type_ids, tids))
                     name = _safe(pop) if len(by_spec) == 1 else f"{_safe(pop)}_{tids[0]}"
                     model, params = specs[key]
-                    kind = NEST_MODELS[model][1] if model in NEST_MODELS else None
+                    kind = NEST_MODELS[model].kind if model in NEST_MODELS else None
                     groups.append(_Group(name, pop, nodes, model, params, kind))
     if not groups:
         raise ValueError("SONATA circuit: networks.nodes lists no node populations")
@@ -349,9 +374,9 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | N
             net.add_population(g.name, g.nodes.size, g.model[len("distsnn:"):], g.params["params"],
                                g.params["initial"])
         else:
-            lif = {k: v for k, v in g.params.items() if k in _LIF_PARAMS}
-            net.add_population(g.name, g.nodes.size, NEST_MODELS[g.model][0], lif,
-                               {"V_m": g.params.get("V_m", NEST_V_INIT)})
+            nm = NEST_MODELS[g.model]
+            net.add_population(g.name, g.nodes.size, nm.model, {k: v for k, v in g.params.items() if k in nm.params},
+                               {k: g.params.get(k, v) for k, v in nm.initial.items()})
 
     # Edges, split by (pre group, post group, port).
     readers = []
@@ -470,10 +495,11 @@ def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str
         for pre in pre_groups:
             for sign, syn, types in ports:
                 conductance = isinstance(syn, dict) and syn.get("mode") == "conductance"
-                wlo, whi = _bounds(tw, reader.has_weight, 1.0, "positive" if conductance else sign)
+                # Conductance weights must be >= 0 nS: bounded so here, checked per edge when read.
+                wlo, whi = _bounds(tw, reader.has_weight, 1.0, "positive" if conductance and sign == "any" else sign)
                 dlo, dhi = _bounds(td, reader.has_delay, 1.0, "any", low=dt)
                 conn = SonataEdges(reader, pre.nodes, post.nodes, n_src, sign, types, (wlo, whi), (dlo, dhi))
-                suffix = {"any": "", "positive": "_ex", "non_positive": "_in"}[sign]
+                suffix = {"any": "", "positive": "_ex", "non_positive": "_in", "negative_flipped": "_in"}[sign]
                 suffix += "" if types is None or len(ports) == 1 else f"_t{types[0]}"
                 net.add_projection(pre.name, post.name, conn, syn, None, None,
                                    name=f"{_safe(epop)}-{pre.name}-{post.name}{suffix}")
@@ -491,11 +517,18 @@ def _ports(g: _Group, tw: dict[int, float], tsyn: dict[int, Any], tfile: str) ->
                             f"edges onto {g.model} nodes need their distsnn synapse type")
             out.append(("any", tsyn[t], (t,)))
         return out
-    if g.kind == "delta":
+    nm = NEST_MODELS[g.model]
+    if nm.kind == "delta":
         return [("any", "delta", None)]
-    ex = g.params.get("tau_syn_ex", NEST_TAU_SYN)
-    inh = g.params.get("tau_syn_in", NEST_TAU_SYN)
-    return [("positive", {"kind": g.kind, "tau": ex}, None), ("non_positive", {"kind": g.kind, "tau": inh}, None)]
+    port = {**nm.ports, **{k: v for k, v in g.params.items() if k in nm.ports}}
+    ex = {"kind": nm.kind, "tau": port["tau_syn_ex"]}
+    inh = {"kind": nm.kind, "tau": port["tau_syn_in"]}
+    if nm.mode == "conductance":
+        # NEST's *_cond_* models take -w, a conductance >= 0, on the inhibitory port.
+        ex.update(mode="conductance", e_rev=port["E_ex"])
+        inh.update(mode="conductance", e_rev=port["E_in"])
+        return [("positive", ex, None), ("negative_flipped", inh, None)]
+    return [("positive", ex, None), ("non_positive", inh, None)]
 
 
 def _bounds(per_type: dict[int, float], in_file: bool, default: float, sign: str,
@@ -509,4 +542,6 @@ def _bounds(per_type: dict[int, float], in_file: bool, default: float, sign: str
         lo = max(lo, 0.0)
     elif sign == "non_positive":
         hi = min(hi, 0.0)
+    elif sign == "negative_flipped":
+        lo, hi = max(-hi, 0.0), -lo
     return lo, max(lo, hi)

@@ -197,7 +197,8 @@ class SonataEdges:
 
     ``pre_nodes`` / ``post_nodes``: SONATA node ids of the distsnn pre and post
     populations' neurons (ascending); ``sign``: ``"positive"`` (weights > 0),
-    ``"non_positive"`` (weights <= 0) or ``"any"``; ``edge_types``: the edge type ids
+    ``"non_positive"`` (weights <= 0), ``"negative_flipped"`` (weights <= 0, taken as
+    ``-w``: NEST's conductance models) or ``"any"``; ``edge_types``: the edge type ids
     taken (None: all). ``weight_bounds`` and
     ``delay_bounds``: bounds on the values, for the checks made when the projection is
     added (from the edge types; for HDF5 columns, which no rank reads whole, the sign's
@@ -230,7 +231,7 @@ class SonataEdges:
         keep[keep] &= self.pre_nodes[pre[keep]] == cols["source"][keep]
         if self.sign == "positive":
             keep &= cols["weight"] > 0
-        elif self.sign == "non_positive":
+        elif self.sign in ("non_positive", "negative_flipped"):
             keep &= ~(cols["weight"] > 0)
         if self.edge_types is not None:
             keep &= np.isin(cols["type"], self.edge_types)
@@ -238,7 +239,7 @@ class SonataEdges:
         slot = order[np.searchsorted(nodes[order], cols["target"][keep])]
         by_target = np.argsort(slot, kind="stable")
         rows = np.flatnonzero(keep)[by_target]
-        w = cols["weight"][rows]
+        w = -cols["weight"][rows] if self.sign == "negative_flipped" else cols["weight"][rows]
         if rows.size and self.weight_bounds[0] >= 0 and w.min() < 0:
             raise ValueError(f"SONATA {self.reader.path}: /edges/{self.reader.population} syn_weight = "
                              f"{float(w.min())!r}: weights of conductance synapses must be >= 0 nS")

@@ -43,7 +43,7 @@ from ..network import SpikeMonitor, StateMonitor
 from ..network import Network
 from .sonata import NEST_MODELS
 
-_KIND_TO_NEST = {kind: model for model, (m, kind) in NEST_MODELS.items() if m == "lif"}
+_KIND_TO_NEST = {nm.kind: name for name, nm in NEST_MODELS.items() if nm.model == "lif"}
 
 
 def _nest_template(net: Network, name: str) -> str | None:
