@@ -103,9 +103,10 @@ def test_nest_spike_stamps_round_off_grid_times_up_and_keep_grid_times():
 
 def make_circuit(tmp: Path, node_types: str, dyn: dict | None = None, edge_types: str | None = None,
                  weights: list[float] | None = None, delays: list[float] | None = None,
-                 node_sets: dict | None = None, extra: dict | None = None, legacy: bool = False) -> Path:
+                 node_sets: dict | None = None, extra: dict | None = None, legacy: bool = False,
+                 spikes: tuple[list[int], list[float]] = ([0, 1, 0], [5.0, 7.25, 20.0])) -> Path:
     """A tiny SONATA circuit: 3 neurons ('cells', node type 1) and 2 virtual inputs."""
-    (tmp / "models").mkdir(exist_ok=True)
+    (tmp / "models").mkdir(parents=True, exist_ok=True)
     (tmp / "models" / "cell.json").write_text(json.dumps(dyn if dyn is not None else {"I_e": 0.0}))
     (tmp / "node_types.csv").write_text(node_types)
     (tmp / "virt_types.csv").write_text("node_type_id model_type\n9 virtual\n")
@@ -128,12 +129,9 @@ def make_circuit(tmp: Path, node_types: str, dyn: dict | None = None, edge_types
             grp.create_dataset("delay", data=np.array(delays))
     (tmp / "edge_types.csv").write_text(edge_types or "edge_type_id model_template\n5 static_synapse\n")
     with h5py.File(tmp / "spikes.h5", "w") as f:
-        if legacy:
-            f.create_dataset("spikes/gids", data=np.array([0, 1, 0]))
-            f.create_dataset("spikes/timestamps", data=np.array([5.0, 7.25, 20.0]))
-        else:
-            f.create_dataset("spikes/virt/node_ids", data=np.array([0, 1, 0]))
-            f.create_dataset("spikes/virt/timestamps", data=np.array([5.0, 7.25, 20.0]))
+        prefix = "spikes" if legacy else "spikes/virt"
+        f.create_dataset(f"{prefix}/{'gids' if legacy else 'node_ids'}", data=np.array(spikes[0]))
+        f.create_dataset(f"{prefix}/timestamps", data=np.array(spikes[1]))
     (tmp / "node_sets.json").write_text(json.dumps(node_sets or {"inputs": {"population": "virt"},
                                                                  "probe": {"population": "cells", "node_id": [2]}}))
     conf = {
@@ -306,3 +304,15 @@ def test_conductance_models_take_minus_w_on_the_inhibitory_port(tmp_path, model,
     assert sorted(zip(got.pre.tolist(), got.post.tolist(), got.weight.tolist())) == [(0, 0, 4.0), (0, 1, 4.0),
                                                                                      (1, 2, 3.0)]
     assert ds.simulate(net).summary["synapses"] == 4
+
+
+def test_two_input_spikes_on_one_step_act_twice_as_in_nest(tmp_path):
+    # virt 1 spikes at 7.25 and 7.28 ms: both stamped 7.3 ms (NEST rounds off-grid times up).
+    twice = make_circuit(tmp_path / "a", ALPHA, weights=[100.0, -50.0, 100.0, 30.0],
+                         spikes=([0, 1, 1, 0], [5.0, 7.25, 7.28, 20.0]))
+    c = ds.load_sonata(twice)
+    assert c.nodes["virt_dup1"][0] == "virt" and list(c.nodes["virt_dup1"][1]) == [1]
+    once_double = make_circuit(tmp_path / "b", ALPHA, weights=[100.0, -50.0, 100.0, 60.0])
+    a = ds.simulate(c.network).trace("cells", "V_m").values[:, 0]
+    b = ds.simulate(ds.load_sonata(once_double).network).trace("cells", "V_m").values[:, 0]
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)

@@ -19,8 +19,9 @@ What is read
   become ``spike_train`` populations fed by the ``inputs`` of ``input_type`` ``spikes``
   whose node set names them (``/spikes/<population>/{timestamps,node_ids}`` or the
   legacy ``/spikes/{gids,timestamps}``), stamped as NEST's ``spike_train_injector``
-  with ``allow_offgrid_times``: a time off the grid moves to the end of its step, and
-  spikes at or before 0 are dropped.
+  with ``allow_offgrid_times``: a time off the grid moves to the end of its step,
+  spikes at or before 0 are dropped, and two spikes of a node on one step both act
+  (through a shadow population, ``<population>_dup1``, with the same edges).
 - Edges: one edge group per population; see :mod:`distsnn.io.sonata_edges`. Each rank
   reads only the edges onto its own neurons. Weights > 0 act on the model's excitatory
   synapse (``tau_syn_ex``, ``E_ex``), others on the inhibitory one (``tau_syn_in``,
@@ -367,9 +368,9 @@ def load_sonata(config: str | os.PathLike, hyperslab: int = 2**20, seed: int | N
             for i in ids.tolist():
                 per[i] = np.sort(np.concatenate([per[i], steps[(ids_f == i) & (steps > 0)]]))
     # Populations in the circuit's order: gids, and so keyed random draws, follow it.
-    for g in groups:
+    for g in list(groups):
         if g.model is None:
-            _add_virtual(net, g, trains, config, conf, dt)
+            _add_virtual(net, g, trains, config, conf, dt, groups)
         elif g.model.startswith("distsnn:"):
             net.add_population(g.name, g.nodes.size, g.model[len("distsnn:"):], g.params["params"],
                                g.params["initial"])
@@ -462,18 +463,25 @@ def write_spikes(circuit: SonataCircuit, gids: np.ndarray, steps: np.ndarray, pa
 
 
 def _add_virtual(net: Network, g: _Group, trains: dict[str, list[np.ndarray]], config: str, conf: dict,
-                 dt: float) -> None:
+                 dt: float, groups: list[_Group]) -> None:
+    """A virtual population's spike trains. NEST's injector emits every spike, also two in
+    one step (the target sees twice the weight); a distsnn neuron spikes once per step,
+    so the k-th spike of a node on a step goes to a shadow population ``<name>_dup<k>``
+    of the nodes that have one, whose edges are the same nodes' edges."""
     if g.population not in trains:
         raise fail(config, "inputs", sorted(conf.get("inputs", {})),
-                    f"no spike input names the virtual population {g.population!r}")
-    times = []
-    for i, st in enumerate(trains[g.population]):
-        dup = np.flatnonzero(np.diff(st) == 0)
-        if dup.size:
-            raise fail(config, f"inputs ({g.population} node {i})", float(st[dup[0]] * dt),
-                        "two spikes of one node fall on one step; distsnn's spike trains emit one")
-        times.append((st * dt).tolist())
-    net.add_population(g.name, g.nodes.size, "spike_train", {"times": times})
+                   f"no spike input names the virtual population {g.population!r}")
+    # Rank of each spike among its node's spikes on the same step: 0, 1, ...
+    ranks = [np.arange(st.size) - np.searchsorted(st, st, side="left") for st in trains[g.population]]
+    depth = max([int(r.max(initial=0)) for r in ranks] + [0]) + 1
+    layers = [[st[r == k] for st, r in zip(trains[g.population], ranks)] for k in range(depth)]
+    net.add_population(g.name, g.nodes.size, "spike_train", {"times": [(st * dt).tolist() for st in layers[0]]})
+    for k, layer in enumerate(layers[1:], start=1):
+        has = np.flatnonzero([x.size > 0 for x in layer])
+        shadow = _Group(f"{g.name}_dup{k}", g.population, g.nodes[has], None, {}, None)
+        net.add_population(shadow.name, has.size, "spike_train",
+                           {"times": [(layer[i] * dt).tolist() for i in has]})
+        groups.insert(groups.index(g) + k, shadow)
 
 
 def _edge_group_count(path: str, epop: str) -> int:
