@@ -190,8 +190,6 @@ def _chunk_edges(net: Network, chunk: int) -> int:
             total += na + nb
         elif isinstance(conn, connectors.EdgeList):
             total += min(np.asarray(conn.pre).size, na * nb)
-        elif isinstance(conn, connectors.StoredEdges):
-            total += na * nb
         else:
             total += na * nb
     return total
