@@ -1,7 +1,7 @@
 """The ``distsnn`` command.
 
     distsnn run CONFIG.toml|SIMULATION_CONFIG.json [--out DIR] [--t-stop MS] [--seed N]
-                [--partitioner NAME]
+                [--partitioner NAME] [--max-memory SIZE] [--strict-time]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
 
@@ -18,8 +18,16 @@ or, without it, to the config's ``output.output_dir``, and the spikes also to
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
-as in one process. An exception on any rank prints that rank's traceback and aborts the
-whole job (exit code 1; 2 for invalid input). In batch scripts, bound the run anyway,
+as in one process. Before anything is built, the memory the run needs is estimated
+(:mod:`distsnn.resources`) and checked against ``--max-memory`` (default: the memory
+available on the ranks' machines; ``none`` skips the check).
+
+Invalid input prints one line, ``distsnn: error: ...``, once for the job (by rank 0, or
+by the rank that alone hit it), and exits with code 2, before any output is written;
+warnings (``distsnn: warning: ...``, e.g. a missing ``[simulation]`` section) are printed
+by rank 0. Running out of memory all the same prints one line too (exit code 1). Any
+other exception on any rank prints that rank's traceback and aborts the whole job (exit
+code 1). In batch scripts, bound the run anyway,
 e.g. ``timeout 3600 mpiexec -n 64 distsnn run net.toml``, so a stuck node cannot hold
 the allocation.
 """
@@ -30,10 +38,11 @@ import argparse
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
-from . import config, partition_cli, placement, validate
+from . import config, memory, partition_cli, placement, validate
 from .comm import world
 from .engine import Simulation
 from .io import hdf5
@@ -42,6 +51,9 @@ from .io.sonata import load_sonata, write_spikes
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
+    # Every rank reads the edge-list files: each may hold its share of the limit.
+    share = None if limit.bytes is None else limit.bytes // args.comm.size
     circuit = None
     if args.config.lower().endswith(".json"):
         circuit = load_sonata(args.config, seed=args.seed)
@@ -50,8 +62,9 @@ def _run(args: argparse.Namespace) -> int:
             net.t_stop = validate.non_negative("run", "--t-stop", args.t_stop, "ms")
         args.out = args.out or circuit.output_dir
     else:
-        net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner)
+        net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
+                          strict_time=args.strict_time or None)
+    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, max_memory=limit)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
     result = sim.run()
@@ -98,28 +111,60 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
+    run.add_argument("--strict-time", action="store_true",
+                     help="durations (delays, refractory periods, schedule times) off the dt grid are "
+                          "errors instead of warnings")
+    run.add_argument("--max-memory", metavar="SIZE", type=_size, default="available",
+                     help="memory all ranks together may use, e.g. 64G, 1.5T or a number of bytes; "
+                          "'available' (default): the memory available on the ranks' machines; "
+                          "'none': no check")
     run.set_defaults(func=_run)
     partition_cli.add_parser(sub)
     return ap
 
 
+def _size(text: str) -> int | str | None:
+    try:
+        return memory.parse_bytes("distsnn run", "--max-memory", text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Under MPI this also installs the hook that aborts the job on any rank's uncaught exception.
     args.comm = world()
-    if args.comm.size > 1:
-        # One rank's failure must end the job, never leave the others in a collective.
-        from .comm.mpi import abort_on_exception
+    rank, size = args.comm.rank, args.comm.size
 
-        abort_on_exception(args.comm)
-    try:
-        return args.func(args)
-    except ValueError as e:
-        where = f" (rank {args.comm.rank} of {args.comm.size})" if args.comm.size > 1 else ""
-        print(f"distsnn: error{where}: {e}", file=sys.stderr)
-        sys.stderr.flush()
-        if args.comm.size > 1:
-            args.comm.abort(2)
-        return 2
+    def show(message, category, filename, lineno, file=None, line=None):
+        # Validation runs alike on every rank: rank 0 speaks for all.
+        if rank == 0:
+            sys.stderr.write(f"distsnn: warning: {message}\n")
+            sys.stderr.flush()
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            return args.func(args)
+        except ValueError as e:
+            if size > 1:
+                from .comm.mpi import fail_once
+
+                where = "" if rank == 0 else f" (rank {rank} of {size})"
+                fail_once(args.comm, f"distsnn: error{where}: {e}", 2)
+            print(f"distsnn: error: {e}", file=sys.stderr, flush=True)
+            return 2
+        except MemoryError as e:
+            # `run` refuses what cannot fit before building; this catches what no estimate
+            # foresaw (e.g. `partition` of a huge network).
+            text = f"distsnn: error (rank {rank} of {size}): not enough memory: {e}" if size > 1 else \
+                f"distsnn: error: not enough memory: {e}"
+            if size > 1:
+                from .comm.mpi import fail_once
+
+                fail_once(args.comm, text, 1)
+            print(text, file=sys.stderr, flush=True)
+            return 1
 
 
 if __name__ == "__main__":

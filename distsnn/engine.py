@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, routing, synapses
+from . import build, delivery, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .monitors import SpikeRecorder, StateRecorder
 from .network import Network, SpikeMonitor, StateMonitor
@@ -62,13 +62,19 @@ class Simulation:
         The communicator (default: one process).
     owner : ndarray of int, optional
         Rank of every gid (default: all on this process).
+    max_memory : int, str or None
+        Bytes all ranks together may use (``"64G"``-style strings too): a network whose
+        estimated need (:mod:`distsnn.resources`) is larger is refused before anything is
+        built. ``"available"`` (default): the memory available on the ranks' machines;
+        ``None``: no check.
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
-                 partitioner: str = "metis") -> None:
+                 partitioner: str = "metis", max_memory: int | str | None = "available") -> None:
         t0 = time.perf_counter()
         self.net = network
         self.comm = world() if comm is None else comm
+        resources.check(network, self.comm, max_memory)
         n = network.size
         if owner is None:
             from .placement import assign
@@ -123,7 +129,7 @@ class Simulation:
         t_stop = self.net.t_stop if t_stop is None else t_stop
         if not (isinstance(t_stop, (int, float)) and np.isfinite(t_stop) and t_stop >= 0):
             raise ValueError(f"Simulation: t_stop must be a finite number >= 0 ms, got {t_stop!r}")
-        end = int(round(t_stop / self.net.dt))
+        end = int(timegrid.to_steps(t_stop, self.net.dt))   # the documented rule: halves up
         while self.step < end:
             self._epoch(min(self.epoch, end - self.step))
         return self.result()
@@ -193,7 +199,7 @@ class Simulation:
         return Result(spikes=spikes, traces=traces, summary=self.summary(), populations=pops)
 
     def summary(self) -> dict:
-        t_sim = self.step * self.net.dt
+        t_sim = timegrid.to_ms(self.step, self.net.dt)
         n_spikes = int(self.comm.allreduce(self.n_spikes, "sum"))
         n_syn = int(self.comm.allreduce(self.n_synapses, "sum"))
         per_rank = self.comm.gather({
@@ -227,6 +233,7 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str = "metis") -> Result:
-    """Build and run a network (over MPI when launched by mpiexec); this rank's records."""
-    return Simulation(network, comm=comm, partitioner=partitioner).run(t_stop)
+             partitioner: str = "metis", max_memory: int | str | None = "available") -> Result:
+    """Build and run a network (over MPI when launched by mpiexec); this rank's records.
+    ``max_memory``: as for :class:`Simulation`."""
+    return Simulation(network, comm=comm, partitioner=partitioner, max_memory=max_memory).run(t_stop)

@@ -203,6 +203,16 @@ def peak(tau_rise: float, tau_decay: float) -> tuple[float, float]:
     return t_peak, 1.0 / (math.exp(-t_peak / tau_decay) - math.exp(-t_peak / tau_rise))
 
 
+def sum_rows(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` in the order row 0, 1, ...: numpy sums a block one column wide
+    pairwise instead, so a neuron's value would depend on how many neighbours it has in
+    its rank's arrays."""
+    out = np.zeros(a.shape[1:], dtype=np.float64)
+    for row in a:
+        out += row
+    return out
+
+
 @dataclass(frozen=True)
 class Kernels:
     """The synaptic components of one population's channels, prepared once.
@@ -253,7 +263,7 @@ class Kernels:
 
     def jumps(self, x: np.ndarray) -> np.ndarray | float:
         """Summed delta arrivals (mV) of one step."""
-        return x[self.delta_rows].sum(axis=0) if self.delta_rows.size else 0.0
+        return sum_rows(x[self.delta_rows]) if self.delta_rows.size else 0.0
 
     def _shape(self, t: np.ndarray) -> np.ndarray:
         """Per component, what one unit of it at the start of a step contributes to the
@@ -286,11 +296,11 @@ class Kernels:
         if not self.size:
             return np.zeros_like(V)
         per = np.where(self.conductance[:, None], S * (self.e_rev[:, None] - V[None, :]), S)
-        return per[self.readout].sum(axis=0)
+        return sum_rows(per[self.readout])
 
     def conductance_total(self, S: np.ndarray) -> np.ndarray:
         """Total synaptic conductance (nS)."""
-        return S[self.conductance & self.readout].sum(axis=0)
+        return sum_rows(S[self.conductance & self.readout])
 
 
 def kernels(channels: tuple[SynapseType, ...], dt: float) -> Kernels:

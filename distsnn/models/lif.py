@@ -32,7 +32,7 @@ One step n -> n+1 does, in the order of NEST's ``iaf_psc_alpha`` (and ``iaf_psc_
 2. the synaptic components take the step's arrivals
    (:meth:`distsnn.synapses.Kernels.arrive`);
 3. if ``y >= V_th - E_L``: spike at step n+1, ``y <- V_reset - E_L``, refractory for
-   ``round(t_ref / dt)`` steps.
+   ``ceil(t_ref / dt)`` steps (rounded up, as NEST does).
 
 An arrival at step a therefore moves V at step a (delta) or starts moving it at step
 a+1 (exp, alpha), as in NEST.
@@ -48,13 +48,16 @@ from typing import Any, Mapping
 import numpy as np
 from numba import njit
 
-from .. import synapses, timegrid, validate
+from .. import synapses, validate
 from ..synapses import SynapseType
+from . import common
 
 NAME = "lif"
 SYNAPSE_KINDS = synapses.CURRENT_PAIRS
 RECORDABLE = ("V_m", "I_syn")
 INITIAL = ("V_m",)
+#: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
+DURATIONS = ("t_ref",)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
     return Prepared(
         p=p, P22=P22, expm1=math.expm1(-h / p.tau_m), P20=-p.tau_m / p.C_m * math.expm1(-h / p.tau_m),
         P11=k.decay, P21=P21, k=k, theta=p.V_th - p.E_L, y_reset=p.V_reset - p.E_L,
-        ref_steps=int(timegrid.to_steps(p.t_ref, dt)))
+        ref_steps=common.refractory_steps(p.t_ref, dt))
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
@@ -220,4 +223,4 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.V
-    return s.I[s.readout].sum(axis=0)
+    return synapses.sum_rows(s.I[s.readout])
