@@ -120,7 +120,7 @@ class State:
     refr: np.ndarray
     I: np.ndarray
     E_L: float
-    readout: np.ndarray
+    readout: tuple[bool, ...]
 
     @property
     def V(self) -> np.ndarray:
@@ -171,7 +171,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     E_L = prep.p.E_L
     y = np.asarray(initial["V_m"], dtype=np.float64) - E_L if "V_m" in initial else np.zeros(n)
     return State(y=np.array(y, dtype=np.float64), refr=np.zeros(n, dtype=np.int64), I=prep.k.zeros(n), E_L=E_L,
-                 readout=prep.k.readout)
+                 readout=tuple(bool(b) for b in prep.k.readout))
 
 
 @njit(cache=True)
@@ -223,4 +223,4 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.V
-    return synapses.sum_rows(s.I[s.readout])
+    return synapses.sum_rows(s.I[np.asarray(s.readout, dtype=bool)])
