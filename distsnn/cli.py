@@ -1,20 +1,29 @@
 """The ``distsnn`` command.
 
-    distsnn run CONFIG.toml|SIMULATION_CONFIG.json [--out DIR] [--t-stop MS] [--seed N]
-                [--partitioner NAME] [--max-memory SIZE] [--strict-time]
+    distsnn run CONFIG.toml|SIMULATION_CONFIG.json [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
+                [--compression gzip|lzf|none] [--sorted] [--collective-io]]
+                [--t-stop MS] [--seed N] [--partitioner NAME]
+                [--max-memory SIZE] [--strict-time]
+    distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
-times of build and simulation. With ``--out DIR`` it writes each rank's records to
-``DIR/rank*.h5`` (read them back merged with :func:`distsnn.load`). ``partition``
-reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
+times of build and simulation. With ``--out DIR`` (checked and locked before the
+simulation starts; a directory holding an earlier run is refused unless ``--overwrite``)
+each rank streams its records to ``DIR/rank*.h5`` and rank 0 writes ``DIR/run.h5``, whose
+virtual datasets show every rank's spikes as one array per population (layout in
+:mod:`distsnn.io`; read back with :func:`distsnn.load`). ``--sorted`` adds a time-sorted
+``spikes_sorted.h5``. ``--collective-io`` (one shared file through MPI-IO) needs h5py
+built with MPI and is refused at once otherwise. ``inspect`` prints what a run directory
+holds without reading its spikes. ``partition`` reports what splitting the network
+would cost (:mod:`distsnn.partition_cli`).
 
 A ``.json`` config is a SONATA simulation config (:func:`distsnn.load_sonata`): its
 spike output and reports become the run's spike and state records, written to ``--out``
 or, without it, to the config's ``output.output_dir``, and the spikes also to
-``output.spikes_file`` there in SONATA's format.
+``output.spikes_file`` there with SONATA's population names and node ids.
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
@@ -35,22 +44,24 @@ the allocation.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import os
 import time
 import warnings
-
-import numpy as np
 
 from . import config, memory, partition_cli, placement, validate
 from .comm import world
 from .engine import Simulation
-from .io import hdf5
+from .io import reader
+from .io.output import OutputOptions
 from .io.sonata import load_sonata, write_spikes
 
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    options = OutputOptions(overwrite=args.overwrite, flush_every=args.flush_every, buffer_mb=args.buffer_mb,
+                            compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
+    options.check()
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
@@ -64,27 +75,30 @@ def _run(args: argparse.Namespace) -> int:
     else:
         net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
                           strict_time=args.strict_time or None)
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, max_memory=limit)
-    t_build = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    result = sim.run()
-    t_sim = time.perf_counter() - t1
-    if args.out:
-        hdf5.write_run(args.out, sim.comm, net.dt, result)
+    # Without --out nothing reads the records: count them, keep none (memory stays bounded).
+    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options,
+                     keep_records=False, max_memory=limit)
+    try:
+        t_build = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        sim.advance()
+        t_sim = time.perf_counter() - t1
+        s = sim.summary()
+    finally:
+        sim.close()
     if circuit is not None and args.out and circuit.spikes_file:
-        # Every rank takes part in the gather; rank 0 writes the SONATA spikes file.
-        parts = sim.comm.gather((result.spikes.gid, result.spikes.step))
+        # Every rank's records are complete once all have passed here; rank 0 rewrites
+        # the spikes with SONATA's population names and node ids.
+        sim.comm.barrier()
         if sim.comm.rank == 0:
-            gids = np.concatenate([p[0] for p in parts])
-            steps = np.concatenate([p[1] for p in parts])
-            write_spikes(circuit, gids, steps, os.path.join(args.out, circuit.spikes_file))
-    s = result.summary
+            rec = reader.load(args.out)
+            write_spikes(circuit, rec.spikes.gid, rec.spikes.step, os.path.join(args.out, circuit.spikes_file))
     if sim.comm.rank != 0:
         return 0
     print(f"distsnn run {args.config}")
     print(f"  neurons        {s['neurons']}")
     print(f"  synapses       {s['synapses']}")
-    print(f"  spikes         {s['spikes']}")
+    print(f"  spikes         {s['spikes_emitted']} emitted, {s['spikes_recorded']} recorded")
     print(f"  mean rate      {s['mean_rate_hz']:.3f} Hz over {s['t_sim_ms']:g} ms")
     print(f"  epoch          {s['epoch_steps']} steps ({s['epoch_steps'] * net.dt:g} ms)")
     print(f"  build          {t_build:.3f} s")
@@ -93,9 +107,16 @@ def _run(args: argparse.Namespace) -> int:
     for r in s["per_rank"]:
         print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
               f"{r['messages_sent']} sent / {r['messages_received']} received ({r['bytes_sent']} B); "
-              f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s")
+              f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s, "
+              f"record {r['record_s']:.3f} s")
     if args.out:
         print(f"  output         {args.out}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    if args.comm.rank == 0:
+        print(reader.inspect(args.run_dir))
     return 0
 
 
@@ -106,7 +127,18 @@ def parser() -> argparse.ArgumentParser:
                          description="Simulate a network described in a TOML file or a SONATA simulation "
                                      "config (.json) and print a summary.")
     run.add_argument("config", help="network description (TOML) or SONATA simulation config (.json)")
-    run.add_argument("--out", metavar="DIR", help="write per-rank HDF5 records to DIR")
+    run.add_argument("--out", metavar="DIR", help="stream the records to DIR (per-rank HDF5, SONATA layout, "
+                     "and a master run.h5)")
+    run.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in DIR")
+    run.add_argument("--flush-every", metavar="N", type=int, default=OutputOptions.flush_every,
+                     help=f"flush records every N epochs (default {OutputOptions.flush_every})")
+    run.add_argument("--buffer-mb", metavar="MB", type=float, default=OutputOptions.buffer_mb,
+                     help=f"... or when a rank's buffer passes MB MiB (default {OutputOptions.buffer_mb:g})")
+    run.add_argument("--compression", default="none", choices=("none", "gzip", "lzf"),
+                     help="compress the record datasets (default none)")
+    run.add_argument("--sorted", action="store_true", help="also write a time-sorted spikes_sorted.h5")
+    run.add_argument("--collective-io", action="store_true",
+                     help="one shared file through MPI-IO (needs h5py built with MPI)")
     run.add_argument("--t-stop", metavar="MS", type=float, help="simulated time in ms (default: the file's)")
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
@@ -119,6 +151,11 @@ def parser() -> argparse.ArgumentParser:
                           "'available' (default): the memory available on the ranks' machines; "
                           "'none': no check")
     run.set_defaults(func=_run)
+    ins = sub.add_parser("inspect", help="what a run directory holds",
+                         description="Print a run directory's identity, progress, populations, record "
+                                     "counts and sizes, without reading spikes.")
+    ins.add_argument("run_dir", metavar="RUN_DIR")
+    ins.set_defaults(func=_inspect)
     partition_cli.add_parser(sub)
     return ap
 

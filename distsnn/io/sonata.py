@@ -506,11 +506,18 @@ def _add_edges(net: Network, reader: EdgeReader, groups: list[_Group], epop: str
                 # Conductance weights must be >= 0 nS: bounded so here, checked per edge when read.
                 wlo, whi = _bounds(tw, reader.has_weight, 1.0, "positive" if conductance and sign == "any" else sign)
                 dlo, dhi = _bounds(td, reader.has_delay, 1.0, "any", low=dt)
-                conn = SonataEdges(reader, pre.nodes, post.nodes, n_src, sign, types, (wlo, whi), (dlo, dhi))
+                conn = SonataEdges(reader, pre.nodes, post.nodes, n_src, sign, types, (wlo, whi), (dlo, dhi),
+                                   _label(pre), _label(post))
                 suffix = {"any": "", "positive": "_ex", "non_positive": "_in", "negative_flipped": "_in"}[sign]
                 suffix += "" if types is None or len(ports) == 1 else f"_t{types[0]}"
                 net.add_projection(pre.name, post.name, conn, syn, None, None,
                                    name=f"{_safe(epop)}-{pre.name}-{post.name}{suffix}")
+
+
+def _label(g: _Group) -> str:
+    n = g.nodes
+    span = f"{n[0]}..{n[-1]}" if n.size else "none"
+    return f"{g.population}: {n.size} nodes ({span}) of {'virtual' if g.model is None else g.model}"
 
 
 def _ports(g: _Group, tw: dict[int, float], tsyn: dict[int, Any], tfile: str) -> list[tuple[str, Any, Any]]:

@@ -213,6 +213,8 @@ class SonataEdges:
     edge_types: tuple[int, ...] | None
     weight_bounds: tuple[float, float]
     delay_bounds: tuple[float, float]
+    pre_label: str = ""
+    post_label: str = ""
     rule = "sonata"
     columns = ("weight", "delay")
 
@@ -258,5 +260,11 @@ class SonataEdges:
         return np.outer(share, per_chunk[:sb.size])
 
     def to_plain(self) -> dict[str, Any]:
-        raise ValueError(f"Projection from SONATA edges {self.reader.path!r}: a network loaded from SONATA "
-                         f"cannot be written as TOML; write it with distsnn.dump_sonata")
+        """What the edges are, for the run's records (the network's TOML and its hash): the
+        file, the edge population and the selection. It names the edges rather than
+        holding them, so it does not load back as TOML: reload the SONATA config, or write
+        the network with :func:`distsnn.dump_sonata`."""
+        return {"rule": self.rule, "file": self.reader.path, "population": self.reader.population,
+                "pre": self.pre_label or f"{self.pre_nodes.size} nodes",
+                "post": self.post_label or f"{self.post_nodes.size} nodes", "sign": self.sign,
+                **({} if self.edge_types is None else {"edge_types": list(self.edge_types)})}

@@ -167,7 +167,8 @@ def dump_sonata(net: Network, directory: str | os.PathLike) -> str:
     spikes = any(isinstance(m, SpikeMonitor) for m in net.monitors)
     for k, m in enumerate(x for x in net.monitors if isinstance(x, StateMonitor)):
         set_name = f"monitor{k}"
-        node_sets[set_name] = {"population": m.population, "node_id": list(m.neurons)}
+        cells = m.neurons.indices(m.population, net.populations[m.population].size, net.seed)
+        node_sets[set_name] = {"population": m.population, "node_id": cells.tolist()}
         for var in m.variables:
             reports[f"{set_name}_{var}"] = {"cells": set_name, "variable_name": var, "module": "membrane_report",
                                             "dt": m.interval}
