@@ -137,9 +137,11 @@ def test_network_alpha_psp_peaks_one_delay_and_the_peak_time_after_the_spike():
     net.add_population("src", 1, "spike_train", {"times": [[5.0]]})
     net.add_population("n", 1, "lif", {"V_th": 100.0})
     net.add_projection("src", "n", {"rule": "all_to_all"}, {"kind": "alpha", "tau": 2.0}, 500.0, 1.0)
-    net.add_state_monitor("n", ["V_m", "I_syn"], interval=0.1)
+    net.add_state_monitor("n", ["V_m", "I_syn", "I_syn_1"], interval=0.1)
     res = ds.simulate(net)
     I = res.trace("n", "I_syn").values[:, 0]
+    # The channel's own current is the alpha function, not its derivative.
+    np.testing.assert_array_equal(res.trace("n", "I_syn_1").values[:, 0], I)
     times = res.trace("n", "I_syn").time
     # spike stamped 5.0, arrives at 6.0, current acts from the next step: peak at 6.0 + tau.
     assert times[np.argmax(I)] == pytest.approx(8.0)
