@@ -3,10 +3,20 @@
     distsnn run CONFIG.toml|SIMULATION_CONFIG.json [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
                 [--compression gzip|lzf|none] [--sorted] [--collective-io]]
                 [--t-stop MS] [--seed N] [--partitioner NAME]
-                [--max-memory SIZE] [--strict-time]
+                [--max-memory SIZE] [--strict-time] [--quiet]
+                [--partition OWNERS.h5] [partition options]
     distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
-                      [--json FILE] [--plot FILE.png]
+                      [--json FILE] [--plot FILE.png] [--save OWNERS.h5] [partition options]
+    distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--from MS] [--to MS] [--dpi N]
+
+Partition options, the same for both commands (:func:`distsnn.partition_cli.add_partition_options`):
+``--level``, ``--chunk``, ``--rate POP=HZ``, ``--rates-from RUN_DIR``, ``--imbalance``,
+``--ncuts``, ``--niter``, ``--recursive``, ``--target-weights``, ``--min-epoch MS``,
+``--preset``, and the seed (``--partition-seed`` for ``run``, ``--seed`` for
+``partition``). With the same options ``run`` uses exactly the partition that
+``partition`` reports; ``partition --save OWNERS.h5`` and ``run --partition OWNERS.h5``
+reuse one explicitly.
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
@@ -25,11 +35,22 @@ spike output and reports become the run's spike and state records, written to ``
 or, without it, to the config's ``output.output_dir``, and the spikes also to
 ``output.spikes_file`` there with SONATA's population names and node ids.
 
+``plot`` reads a run directory and writes its pictures (:func:`distsnn.plotting.save_run_plots`):
+raster, population rates, traces, ISI and CV histograms, traffic between ranks.
+
+While it simulates, ``run`` reports progress on rank 0 about once a second (percent,
+model time, wall time, real-time factor, time left): one line rewritten in place on a
+terminal, plain lines in a log or pipe, nothing with ``--quiet``.
+
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
-the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
-as in one process. Before anything is built, the memory the run needs is estimated
-(:mod:`distsnn.resources`) and checked against ``--max-memory`` (default: the memory
-available on the ranks' machines; ``none`` skips the check).
+the ranks by ``--partitioner`` (or ``--method``; default ``metis``); the spikes are the
+same, bit for bit, as in one process. More ranks than neurons leave ranks idle. The
+summary gives per rank the spike records sent and received (one per spike and remote
+rank holding a target), the records sent to each rank, and the bytes sent, headers
+included: the units of ``partition``'s prediction. Before anything is built, the memory
+the run needs is estimated (:mod:`distsnn.resources`) and checked against
+``--max-memory`` (default: the memory available on the ranks' machines; ``none`` skips
+the check).
 
 Invalid input prints one line, ``distsnn: error: ...``, once for the job (by rank 0, or
 by the rank that alone hit it), and exits with code 2, before any output is written;
@@ -44,8 +65,8 @@ the allocation.
 from __future__ import annotations
 
 import argparse
-import sys
 import os
+import sys
 import time
 import warnings
 
@@ -62,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     options = OutputOptions(overwrite=args.overwrite, flush_every=args.flush_every, buffer_mb=args.buffer_mb,
                             compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
     options.check()
+    spec = partition_cli.spec_from_args(args, args.partitioner, args.partition)
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
@@ -76,12 +98,12 @@ def _run(args: argparse.Namespace) -> int:
         net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
                           strict_time=args.strict_time or None)
     # Without --out nothing reads the records: count them, keep none (memory stays bounded).
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options,
+    sim = Simulation(net, comm=args.comm, partitioner=spec, out=args.out, output=options,
                      keep_records=False, max_memory=limit)
     try:
         t_build = time.perf_counter() - t0
         t1 = time.perf_counter()
-        sim.advance()
+        sim.advance(report=None if args.quiet else "text")
         t_sim = time.perf_counter() - t1
         s = sim.summary()
     finally:
@@ -103,10 +125,15 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  epoch          {s['epoch_steps']} steps ({s['epoch_steps'] * net.dt:g} ms)")
     print(f"  build          {t_build:.3f} s")
     print(f"  simulation     {t_sim:.3f} s")
-    print(f"  ranks          {s['ranks']} ({args.partitioner})")
+    how = f"owner map {args.partition}" if args.partition else args.partitioner
+    print(f"  ranks          {s['ranks']} ({how})")
+    if not args.partition and s["ranks"] > 1:
+        measured = placement.measured_populations(net) if spec.rates_from else []
+        print(f"  rates          {partition_cli.rate_text(net, spec, measured)} (for the partition)")
     for r in s["per_rank"]:
         print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
-              f"{r['messages_sent']} sent / {r['messages_received']} received ({r['bytes_sent']} B); "
+              f"{r['records_sent']} spike records sent / {r['records_received']} received "
+              f"({r['bytes_sent']} B incl. headers); "
               f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s, "
               f"record {r['record_s']:.3f} s")
     if args.out:
@@ -117,6 +144,36 @@ def _run(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     if args.comm.rank == 0:
         print(reader.inspect(args.run_dir))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    if args.max_neurons < 1:
+        raise ValueError(f"plot: --max-neurons must be >= 1, got {args.max_neurons}")
+    if args.bin_ms is not None and not (args.bin_ms > 0 and args.bin_ms < float("inf")):
+        raise ValueError(f"plot: --bin must be a finite number > 0 ms, got {args.bin_ms}")
+    if args.dpi < 10:
+        raise ValueError(f"plot: --dpi must be >= 10, got {args.dpi}")
+    for flag, v in (("--from", args.t_start), ("--to", args.t_stop)):
+        if v is not None and not (v >= 0 and v < float("inf")):
+            raise ValueError(f"plot: {flag} must be a finite number >= 0 ms, got {v}")
+    if args.t_start is not None and args.t_stop is not None and not args.t_start < args.t_stop:
+        raise ValueError(f"plot: --from must be < --to, got {args.t_start} and {args.t_stop} ms")
+    if not os.path.isdir(args.run_dir):
+        raise ValueError(f"plot: run directory {args.run_dir!r} does not exist")
+    if args.comm.rank != 0:
+        return 0
+    from . import io, plotting
+
+    result = io.load(args.run_dir)
+    out = args.out or os.path.join(args.run_dir, "plots")
+    done = plotting.save_run_plots(result, out, dpi=args.dpi, max_neurons=args.max_neurons, bin_ms=args.bin_ms,
+                                   t_start=args.t_start, t_stop=args.t_stop)
+    print(f"distsnn plot {args.run_dir}")
+    for name, path in done.written.items():
+        print(f"  {name:<8} {path}")
+    for name, why in done.skipped.items():
+        print(f"  {name:<8} not drawn: {why}")
     return 0
 
 
@@ -141,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
                      help="one shared file through MPI-IO (needs h5py built with MPI)")
     run.add_argument("--t-stop", metavar="MS", type=float, help="simulated time in ms (default: the file's)")
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
-    run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
+    run.add_argument("--partitioner", "--method", dest="partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
     run.add_argument("--strict-time", action="store_true",
                      help="durations (delays, refractory periods, schedule times) off the dt grid are "
@@ -150,6 +207,11 @@ def parser() -> argparse.ArgumentParser:
                      help="memory all ranks together may use, e.g. 64G, 1.5T or a number of bytes; "
                           "'available' (default): the memory available on the ranks' machines; "
                           "'none': no check")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress reports (by default rank 0 reports about once a second)")
+    run.add_argument("--partition", metavar="OWNERS.h5",
+                     help="use the owner map of distsnn partition --save instead of partitioning")
+    partition_cli.add_partition_options(run, for_run=True)
     run.set_defaults(func=_run)
     ins = sub.add_parser("inspect", help="what a run directory holds",
                          description="Print a run directory's identity, progress, populations, record "
@@ -157,6 +219,21 @@ def parser() -> argparse.ArgumentParser:
     ins.add_argument("run_dir", metavar="RUN_DIR")
     ins.set_defaults(func=_inspect)
     partition_cli.add_parser(sub)
+    plot = sub.add_parser("plot", help="draw the pictures of a run written with --out",
+                          description="Write PNGs of a run: spike raster, population rates, traces, "
+                                      "ISI and CV histograms, traffic between ranks.")
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `distsnn run --out`")
+    plot.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots)")
+    plot.add_argument("--max-neurons", metavar="N", type=int, default=1000,
+                      help="the raster shows every k-th neuron so that at most N are drawn (default 1000)")
+    plot.add_argument("--bin", dest="bin_ms", metavar="MS", type=float,
+                      help="rate bin in ms (default: 1, 2 or 5 x 10^k, at most 200 bins)")
+    plot.add_argument("--from", dest="t_start", metavar="MS", type=float,
+                      help="start of the time window of raster, rates and traces (default 0)")
+    plot.add_argument("--to", dest="t_stop", metavar="MS", type=float,
+                      help="end of that window (default: the end of the run)")
+    plot.add_argument("--dpi", metavar="N", type=int, default=100, help="resolution (default 100)")
+    plot.set_defaults(func=_plot)
     return ap
 
 

@@ -38,6 +38,8 @@ from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
 from .results import Rates, Result, Spikes, Trace, merge
+from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
+from .placement import PartitionSpec, assign
 
 #: Epoch length (steps) of a network without synapses.
 DEFAULT_EPOCH = 100
@@ -62,9 +64,12 @@ class Simulation:
     comm : Comm, optional
         The communicator (default: one process).
     owner : ndarray of int, optional
-        Rank of every gid (default: all on this process).
-    partitioner : str
-        How to split the network when ``owner`` is not given.
+        Rank of every gid (default: computed by :func:`distsnn.placement.assign`).
+    partitioner : str or PartitionSpec
+        How to split the network over the ranks when ``owner`` is not given: a method
+        name of :data:`distsnn.placement.METHODS` or a full
+        :class:`distsnn.placement.PartitionSpec` (the same partition ``distsnn
+        partition`` reports for it).
     out : str, optional
         Directory to stream the records to (:mod:`distsnn.io`): checked and locked before
         anything is built; one file per rank, then ``run.h5``. Without it, the records stay
@@ -83,7 +88,7 @@ class Simulation:
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
-                 partitioner: str = "metis", out: str | None = None,
+                 partitioner: str | PartitionSpec = "metis", out: str | None = None,
                  output: OutputOptions | None = None, keep_records: bool = True,
                  max_memory: int | str | None = "available") -> None:
         t0 = time.perf_counter()
@@ -103,11 +108,9 @@ class Simulation:
             raise
         self.timers.build = time.perf_counter() - t0
 
-    def _build(self, network: Network, owner: np.ndarray | None, partitioner: str) -> None:
+    def _build(self, network: Network, owner: np.ndarray | None, partitioner: "str | PartitionSpec") -> None:
         n = network.size
         if owner is None:
-            from .placement import assign
-
             owner = assign(network, self.comm, partitioner)
         owner = np.asarray(owner, dtype=np.int64)
         if owner.shape != (n,) or (n and (owner.min() < 0 or owner.max() >= self.comm.size)):
@@ -152,16 +155,26 @@ class Simulation:
         self.n_received = 0
         self.bytes_sent = 0
         self.n_events = 0
+        self.sent_to = np.zeros(self.comm.size, dtype=np.int64)  # spike records per destination
 
-    def run(self, t_stop: float | None = None, gather: bool = False) -> Result:
+    def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
+            report_period: float = DEFAULT_PERIOD) -> Result:
         """Advance to ``t_stop`` ms (default: the network's ``t_stop``) and return the
-        records (:meth:`result`; with ``out``, read back from this rank's file)."""
-        self.advance(t_stop)
+        records (:meth:`result`; with ``out``, read back from this rank's file).
+
+        ``report`` (``None``, ``"text"``, ``"stderr"`` or ``report(elapsed, completed,
+        t_start, duration)``) reports progress on rank 0 at epoch boundaries, at most once
+        per ``report_period`` s and always at 0 and 1 (:mod:`distsnn.progress`).
+        """
+        self.advance(t_stop, report, report_period)
         return self.result(gather)
 
-    def advance(self, t_stop: float | None = None) -> None:
+    def advance(self, t_stop: float | None = None, report: Report = None,
+                report_period: float = DEFAULT_PERIOD) -> None:
         """Advance to ``t_stop`` ms without building a :class:`Result` (records go to the
-        sink: memory, or the files of ``out``, which are complete when this returns)."""
+        sink: memory, or the files of ``out``, which are complete when this returns);
+        ``report`` as for :meth:`run`."""
+        check_report(report, report_period)
         t_stop = self.net.t_stop if t_stop is None else t_stop
         if not (isinstance(t_stop, (int, float)) and np.isfinite(t_stop) and t_stop >= 0):
             raise ValueError(f"Simulation: t_stop must be a finite number >= 0 ms, got {t_stop!r}")
@@ -169,14 +182,22 @@ class Simulation:
         if self.output is not None:
             self.output.begin(end)
         self._recorded = self.step
+        first = self.step
+        progress = reporter(report, self.comm.rank, first * self.net.dt,
+                            max(end - first, 0) * self.net.dt, report_period)
+        progress.start()
         try:
             while self.step < end:
                 self._epoch(min(self.epoch, end - self.step))
+                progress.update((self.step - first) / (end - first))
             self.recorder.flush(self.step, final=True)
         except BaseException:
+            progress.close()
             if self.output is not None:
                 self.output.fail(self.recorder, self._recorded)
             raise
+        progress.close()
+        progress.finish()
         self.timers.record = self.recorder.seconds
         if self.output is not None:
             self.output.finish(self.summary(), self.owner, self.partitioner)
@@ -226,6 +247,7 @@ class Simulation:
         recv, recv_counts = self.comm.alltoallv(buf, counts)
         r_gids, r_steps = self.router.unpack(recv, recv_counts, first)
         self.n_sent += buf.size
+        self.sent_to += counts
         self.n_received += recv.size
         self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
         t3 = time.perf_counter()
@@ -295,8 +317,8 @@ class Simulation:
         per_rank = self.comm.gather({
             "rank": self.comm.rank, "neurons": int(self.owned.size), "synapses": self.n_synapses,
             "spikes": self.n_spikes, "spikes_recorded": self.recorder.n_recorded,
-            "messages_sent": self.n_sent, "messages_received": self.n_received,
-            "bytes_sent": self.bytes_sent, "events": self.n_events,
+            "records_sent": self.n_sent, "records_received": self.n_received,
+            "sent_to": self.sent_to.tolist(), "bytes_sent": self.bytes_sent, "events": self.n_events,
             "synapse_bytes": self.synapse_bytes, "build_s": self.timers.build,
             "update_s": self.timers.update, "exchange_s": self.timers.exchange,
             "deliver_s": self.timers.deliver, "record_s": self.recorder.seconds,
@@ -326,17 +348,20 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str = "metis", out: str | None = None, output: OutputOptions | None = None,
-             gather: bool = False, max_memory: int | str | None = "available") -> Result:
+             partitioner: str | PartitionSpec = "metis", out: str | None = None, output: OutputOptions | None = None,
+             gather: bool = False, max_memory: int | str | None = "available", report: Report = None,
+             report_period: float = DEFAULT_PERIOD) -> Result:
     """Build and run a network (over MPI when launched by mpiexec).
 
     With ``out``, the run's files are written there (as ``distsnn run --out``). Returns
     this rank's records, or with ``gather`` every rank's records on rank 0.
-    ``max_memory``: as for :class:`Simulation`.
+    ``max_memory``: as for :class:`Simulation`; ``report`` and ``report_period`` as in
+    :meth:`Simulation.run`.
     """
+    check_report(report, report_period)
     sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, output=output,
                      max_memory=max_memory)
     try:
-        return sim.run(t_stop, gather=gather)
+        return sim.run(t_stop, gather=gather, report=report, report_period=report_period)
     finally:
         sim.close()

@@ -31,13 +31,18 @@ from .selection import parse as parse_selection
 
 @dataclass(frozen=True)
 class Population:
-    """``size`` neurons of one ``model`` with shared ``params`` and per-neuron ``initial`` values."""
+    """``size`` neurons of one ``model`` with shared ``params`` and per-neuron ``initial`` values.
+
+    ``rate_hz`` is an optional hint, the expected firing rate (Hz) the partitioner weighs
+    this population's spikes with (:mod:`distsnn.graph`); it does not change the dynamics.
+    """
 
     name: str
     size: int
     model: str
     params: Any
     initial: Mapping[str, Value] = field(default_factory=dict)
+    rate_hz: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,8 @@ class Network:
 
     def add_population(self, name: str, size: int, model: str = "lif",
                        params: Mapping[str, Any] | None = None,
-                       initial: Mapping[str, Any] | None = None) -> Population:
+                       initial: Mapping[str, Any] | None = None,
+                       rate_hz: float | None = None) -> Population:
         owner = f"Population {name!r}"
         validate.name("Population", "name", name)
         if name in self.populations:
@@ -192,7 +198,9 @@ class Network:
             if v_hi > hi:
                 raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
             parsed[var] = v
-        pop = Population(name, size, model, p, parsed)
+        if rate_hz is not None:
+            rate_hz = validate.non_negative(owner, "rate_hz", rate_hz, "Hz")
+        pop = Population(name, size, model, p, parsed, rate_hz)
         self.populations[name] = pop
         return pop
 
