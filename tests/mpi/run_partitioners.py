@@ -3,7 +3,7 @@ partitions: the invariance tests compare each against the single-process records
 
     mpiexec -n N python tests/mpi/run_partitioners.py NET.toml OUT_DIR metis,round_robin,block
 
-writes each run's files (``rank*.h5``, ``run.h5``) to ``OUT_DIR/<partitioner>``.
+writes ``OUT_DIR/<partitioner>/rank*.h5``.
 """
 
 import os
@@ -18,6 +18,7 @@ abort_on_exception(comm)
 path, out, methods = sys.argv[1:4]
 net = ds.load_network(path)
 for method in methods.split(","):
-    sim = ds.Simulation(net, comm=comm, partitioner=method, out=os.path.join(out, method))
+    sim = ds.Simulation(net, comm=comm, partitioner=method, out=os.path.join(out, method),
+                        output=ds.OutputOptions(overwrite=True))
     sim.advance()
     sim.close()
