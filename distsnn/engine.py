@@ -43,6 +43,10 @@ from .placement import PartitionSpec, assign
 
 #: Epoch length (steps) of a network without synapses.
 DEFAULT_EPOCH = 100
+#: Spike buffer of a compiled population update: room for this many steps of every
+#: neuron spiking (a call stops early, and is called again, rather than overflow).
+SPIKE_BUFFER_STEPS = 4
+_NEVER = np.iinfo(np.int64).max
 
 
 @dataclass
@@ -138,6 +142,10 @@ class Simulation:
         else:
             self.epoch = DEFAULT_EPOCH
         self.short, self.long = _split_by_delay(table, src, self.epoch)
+        # Populations may advance alone for this many steps (no short spike arrives sooner).
+        self.short_span = int(self.short.delay.min()) if self.short.size else _NEVER
+        self._spike_buffers = [(np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64),
+                                np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64)) for p in self.pops]
         self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
         self.step = 0
@@ -214,30 +222,30 @@ class Simulation:
             delivery.poisson_into_ring(table.key[0], table.key[1], table.gids, table.ports, table.wq,
                                        table.cdf, first, last, self.ring)
         gids, steps = [], []
-        R = self.ring.shape[0]
         short = self.short
-        for n in range(first, last + 1):
-            row = self.ring[n % R]
-            x = row * synapses.QUANTUM
-            row[:] = 0
-            spiking = []
-            for pop in self.pops:
-                block = x[pop.port0: pop.port0 + len(pop.channels) * pop.n].reshape(len(pop.channels), pop.n)
-                pop.state, spiked = pop.model.step(pop.state, block, pop.prepared, n)
-                if spiked.any():
-                    spiking.append(pop.gids[spiked])
-            if spiking:
-                g = np.concatenate(spiking)
-                st = np.full(g.size, n, dtype=np.int64)
+        n = first - 1
+        while n < last:
+            # A segment: every population advances alone through steps n+1..end (one
+            # compiled call per population), which is exact because no spike of the
+            # segment arrives within it (end - n <= the shortest short delay) and no
+            # state monitor samples inside it.
+            end = min(last, n + self.short_span, self._next_sample(n + 1))
+            g, st = self._advance_populations(n + 1, end)
+            if g.size:
                 gids.append(g)
                 steps.append(st)
                 if short.size:
                     self.n_events += delivery.deliver(g, st, short.indptr, short.port, short.delay,
                                                       short.wq, self.ring)
+            n = end
             self.recorder.sample(n)
         self.step = last
         gids = np.concatenate(gids) if gids else np.zeros(0, np.int64)
         steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+        if gids.size:
+            # records in the order of the step-by-step loop: by step, then gid
+            order = np.lexsort((gids, steps))
+            gids, steps = gids[order], steps[order]
         self.n_spikes += gids.size
         self.timers.update += time.perf_counter() - t
         self.recorder.end_epoch(gids, steps, last)      # timed by the recorder
@@ -256,6 +264,47 @@ class Simulation:
         for g, st in ((gids, steps), (r_gids, r_steps)):
             self.n_events += delivery.deliver(g, st, lg.indptr, lg.port, lg.delay, lg.wq, self.ring)
         self.timers.deliver += time.perf_counter() - t3
+
+    def _next_sample(self, n: int) -> int:
+        """The first step >= ``n`` at which a state monitor samples (a large number if none)."""
+        best = _NEVER
+        for b in self.recorder.state:
+            if n > b.last:
+                continue
+            k = b.first if n <= b.first else b.first + -(-(n - b.first) // b.every) * b.every
+            if k <= b.last:
+                best = min(best, k)
+        return best
+
+    def _advance_populations(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every local population through steps first..last (each alone: see _epoch);
+        returns the spikes' gids and steps."""
+        gids, steps = [], []
+        R = self.ring.shape[0]
+        for pop, (idx_buf, step_buf) in zip(self.pops, self._spike_buffers):
+            n_ports = len(pop.channels) * pop.n
+            advance = getattr(pop.model, "advance", None)
+            if advance is not None:
+                t = first - 1
+                while t < last:
+                    t, k = advance(pop.state, pop.prepared, self.ring, pop.port0, n_ports, t + 1, last,
+                                   idx_buf, step_buf)
+                    if k:
+                        gids.append(pop.gids[idx_buf[:k]])
+                        steps.append(step_buf[:k].copy())
+                continue
+            for t in range(first, last + 1):
+                block = self.ring[t % R, pop.port0: pop.port0 + n_ports]
+                x = (block * synapses.QUANTUM).reshape(len(pop.channels), pop.n)
+                block[:] = 0
+                pop.state, spiked = pop.model.step(pop.state, x, pop.prepared, t)
+                if spiked.any():
+                    g = pop.gids[spiked]
+                    gids.append(g)
+                    steps.append(np.full(g.size, t, dtype=np.int64))
+        if not gids:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(gids), np.concatenate(steps)
 
     def result(self, gather: bool = False) -> Result:
         """The records so far with a summary reduced over ranks (collective).

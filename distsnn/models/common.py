@@ -157,6 +157,21 @@ def run_split(kernels: tuple[Any, Any], n: int, *args: Any) -> None:
         kernels[1](refined, *args)
 
 
+def one_step(kernel: Any, state: tuple[np.ndarray, ...], x: np.ndarray, n: int, constants: tuple) -> np.ndarray:
+    """Run a model's epoch kernel (``advance``'s compiled loop) for the single step ``n`` on
+    the arrays ``state`` (modified in place), with the arrivals ``x`` (channels, neurons)
+    as a one-row float ring; returns which neurons spiked. This is how a model's pure
+    ``step`` shares its one compiled source of equations with the engine's epochs."""
+    n_local = state[0].size
+    ring = np.array(x, dtype=np.float64, order="C").reshape(1, -1)    # a copy: the kernel clears it
+    index = np.empty(max(n_local, 1), dtype=np.int64)
+    steps = np.empty_like(index)
+    _, count = kernel(*state, ring, 1.0, 0, ring.shape[1], n, n, index, steps, *constants)
+    spiked = np.zeros(n_local, dtype=np.bool_)
+    spiked[index[:count]] = True
+    return spiked
+
+
 def initial(initial_values: Mapping[str, np.ndarray], var: str, default: Any, n: int) -> np.ndarray:
     """A copy of the initial values of ``var``, or ``default`` (a number or an array)."""
     if var in initial_values:

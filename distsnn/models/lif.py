@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit
 
 from .. import synapses, validate
-from ..synapses import SynapseType
+from ..synapses import QUANTUM, SynapseType
 from . import common
 
 NAME = "lif"
@@ -175,49 +175,84 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
 
 
 @njit(cache=True)
-def _update(y, refr, I, x, P20Ie, P21, expm1, delta_rows, channel, decay, coef, feed, feed_coef,
-            theta, y_reset, ref_steps, y_out, refr_out, I_out, spiked):
+def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, out_step, P20Ie, P21, expm1,
+             delta_rows, channel, decay, coef, feed, feed_coef, theta, y_reset, ref_steps):
+    # Steps first..last of one population, in place. The arrival of step t on channel c
+    # of local neuron i is ring[t % R, port0 + c * n + i] * scale (int64 quanta with
+    # scale QUANTUM from the engine's ring, or floats with scale 1 from step(): both
+    # exact, so the two compute the same bits); rows are cleared on the population's
+    # ports once read. Spikes (local index, step) go to the buffers; the call stops
+    # before a step that could overflow them and returns (last step done, spikes written).
     # Per neuron, NEST's iaf_psc_alpha::update term by term (no fused multiply-add, no
-    # reordering), so that the rounding is NEST's.
-    for i in range(y.size):
-        if refr[i] == 0:
-            v = P20Ie
-            for j in range(P21.size):
-                v = v + P21[j] * I[j, i]
-            v = v + expm1 * y[i]
-            v = v + y[i]
-            if delta_rows.size:
-                jump = x[delta_rows[0], i]
-                for d in range(1, delta_rows.size):
-                    jump = jump + x[delta_rows[d], i]
-                v = v + jump
-            r = refr[i]
-        else:
-            v = y[i]
-            r = refr[i] - 1
-        for j in range(P21.size):
-            f = feed[j]
-            if f >= 0:
-                I_out[j, i] = feed_coef[j] * I[f, i] + decay[j] * I[j, i]
+    # reordering), so that the rounding is NEST's. (One loop, not a per-neuron function:
+    # numba's calls with array arguments cost ~50 ns each in reference counting.)
+    R = ring.shape[0]
+    n = y.size
+    count = 0
+    for t in range(first, last + 1):
+        if count + n > out_index.size:
+            return t - 1, count
+        row = ring[t % R]
+        for i in range(n):
+            if refr[i] == 0:
+                v = P20Ie
+                for j in range(P21.size):
+                    v = v + P21[j] * I[j, i]
+                v = v + expm1 * y[i]
+                v = v + y[i]
+                if delta_rows.size:
+                    jump = row[port0 + delta_rows[0] * n + i] * scale
+                    for d in range(1, delta_rows.size):
+                        jump = jump + row[port0 + delta_rows[d] * n + i] * scale
+                    v = v + jump
+                r = refr[i]
             else:
-                I_out[j, i] = I[j, i] * decay[j] + coef[j] * x[channel[j], i]
-        spiked[i] = v >= theta
-        if spiked[i]:
-            v = y_reset
-            r = ref_steps
-        y_out[i] = v
-        refr_out[i] = r
+                v = y[i]
+                r = refr[i] - 1
+            # Fed components (alpha functions) first: they take their feeder's value from
+            # the start of the step, and no feeder is itself fed.
+            for j in range(feed.size):
+                f = feed[j]
+                if f >= 0:
+                    I[j, i] = feed_coef[j] * I[f, i] + decay[j] * I[j, i]
+            for j in range(feed.size):
+                if feed[j] < 0:
+                    I[j, i] = I[j, i] * decay[j] + coef[j] * (row[port0 + channel[j] * n + i] * scale)
+            if v >= theta:
+                v = y_reset
+                r = ref_steps
+                out_index[count] = i
+                out_step[count] = t
+                count += 1
+            y[i] = v
+            refr[i] = r
+        for p in range(port0, port0 + n_ports):
+            row[p] = 0
+    return last, count
+
+
+def _constants(c: Prepared) -> tuple:
+    k = c.k
+    return (c.P20 * c.p.I_e, c.P21, c.expm1, k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef,
+            c.theta, c.y_reset, c.ref_steps)
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
-    k = c.k
-    y, refr, I = np.empty_like(s.y), np.empty_like(s.refr), np.empty_like(s.I)
-    spiked = np.empty(s.y.size, dtype=np.bool_)
-    _update(s.y, s.refr, s.I, np.ascontiguousarray(x, dtype=np.float64), c.P20 * c.p.I_e, c.P21, c.expm1,
-            k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef, c.theta, c.y_reset, c.ref_steps,
-            y, refr, I, spiked)
-    return State(y=y, refr=refr, I=I, E_L=s.E_L, readout=s.readout), spiked
+    y, refr, I = s.y.copy(), s.refr.copy(), s.I.copy()
+    return State(y=y, refr=refr, I=I, E_L=s.E_L, readout=s.readout), common.one_step(_advance, (y, refr, I), x, n,
+                                                                                    _constants(c))
+
+
+def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, first: int, last: int,
+            out_index: np.ndarray, out_step: np.ndarray) -> tuple[int, int]:
+    """Advance ``s`` in place through steps ``first..last``, reading the arrivals of step
+    ``t`` from ``ring[t % R, port0:port0 + n_ports]`` (int64 quanta, cleared once read):
+    the same compiled loop as :func:`step`, so the same bits. Spikes go to ``out_index``
+    (local index) and ``out_step``; the call stops before a step whose spikes might not
+    fit. Returns ``(last step done, spikes written)``."""
+    return _advance(s.y, s.refr, s.I, ring, QUANTUM, port0, n_ports, first, last, out_index, out_step,
+                    *_constants(c))
 
 
 def record(s: State, var: str) -> np.ndarray:

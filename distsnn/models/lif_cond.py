@@ -45,8 +45,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from numba import njit
+
 from .. import synapses
-from ..synapses import Kernels, SynapseType
+from ..synapses import QUANTUM, Kernels, SynapseType
 from . import common
 
 NAME = "lif_cond"
@@ -116,24 +118,75 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                  S=prep.k.zeros(n), k=prep.k)
 
 
+@njit(cache=True)
+def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, out_step, g_L, a0, neg_h_C, V_reset,
+             V_th, ref_steps, wg, wa, delta_rows, channel, decay, coef, feed, feed_coef):
+    # Steps first..last of one population, in place, in the module docstring's order
+    # (ring, scale, buffers and return value as in lif._advance). Sums run over the
+    # components in order, starting from 0.0 as synapses.sum_rows does.
+    R = ring.shape[0]
+    n = V.size
+    count = 0
+    for t in range(first, last + 1):
+        if count + n > out_index.size:
+            return t - 1, count
+        row = ring[t % R]
+        for i in range(n):
+            sg = 0.0
+            sa = 0.0
+            for k in range(wg.size):
+                sg = sg + wg[k] * S[k, i]
+            for k in range(wa.size):
+                sa = sa + wa[k] * S[k, i]
+            g = g_L + sg
+            a = a0 + sa
+            v_inf = a / g
+            jump = 0.0
+            for d in range(delta_rows.size):
+                jump = jump + row[port0 + delta_rows[d] * n + i] * scale
+            v = v_inf + (V[i] - v_inf) * np.exp(neg_h_C * g) + jump
+            r = refr[i]
+            if r != 0:
+                v = V_reset
+                r = r - 1
+            for j in range(feed.size):
+                f = feed[j]
+                if f >= 0:
+                    S[j, i] = feed_coef[j] * S[f, i] + decay[j] * S[j, i]
+            for j in range(feed.size):
+                if feed[j] < 0:
+                    S[j, i] = S[j, i] * decay[j] + coef[j] * (row[port0 + channel[j] * n + i] * scale)
+            if v >= V_th:
+                v = V_reset
+                r = ref_steps
+                out_index[count] = i
+                out_step[count] = t
+                count += 1
+            V[i] = v
+            refr[i] = r
+        for p in range(port0, port0 + n_ports):
+            row[p] = 0
+    return last, count
+
+
+def _constants(c: Prepared) -> tuple:
+    p, k = c.p, c.k
+    return (p.g_L, p.g_L * p.E_L + p.I_e, -c.h / p.C_m, p.V_reset, p.V_th, c.ref_steps, c.wg, c.wa,
+            k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef)
+
+
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
-    p = c.p
-    if c.k.size:
-        g = p.g_L + common.weighted_rows(c.wg, s.S)
-        a = p.g_L * p.E_L + p.I_e + common.weighted_rows(c.wa, s.S)
-    else:
-        g = np.full(s.V.shape, p.g_L)
-        a = p.g_L * p.E_L + p.I_e
-    v_inf = a / g
-    v = v_inf + (s.V - v_inf) * np.exp(-c.h / p.C_m * g) + c.k.jumps(x)
-    active = s.refr == 0
-    v = np.where(active, v, p.V_reset)
-    refr = np.where(active, s.refr, s.refr - 1)
-    spiked = v >= p.V_th
-    v = np.where(spiked, p.V_reset, v)
-    refr = np.where(spiked, c.ref_steps, refr)
-    return State(V=v, refr=refr, S=c.k.arrive(s.S, x), k=s.k), spiked
+    V, refr, S = s.V.copy(), s.refr.copy(), s.S.copy()
+    return State(V=V, refr=refr, S=S, k=s.k), common.one_step(_advance, (V, refr, S), x, n, _constants(c))
+
+
+def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, first: int, last: int,
+            out_index: np.ndarray, out_step: np.ndarray) -> tuple[int, int]:
+    """Advance ``s`` in place through steps ``first..last`` from the ring, with the same
+    compiled loop as :func:`step`; see :func:`distsnn.models.lif.advance`."""
+    return _advance(s.V, s.refr, s.S, ring, QUANTUM, port0, n_ports, first, last, out_index, out_step,
+                    *_constants(c))
 
 
 def record(s: State, var: str) -> np.ndarray:
