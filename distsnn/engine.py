@@ -3,9 +3,12 @@
 Schedule (one epoch of ``L`` steps, from step ``t0`` to ``t0 + L``)::
 
     inject   Poisson input for arrival steps t0+1 .. t0+L goes into the ring
-    update   for n = t0+1 .. t0+L: read and clear ring row n % R, step every local
-             population from n-1 to n, record spikes at step n and sampled state;
-             deliver the step's spikes through the *short* synapses (delay < L)
+    update   in segments of steps t0+1 .. t0+L, each at most the shortest *short*
+             delay (synapses with delay < L) and ended at every state-monitor sampling
+             step: every local population advances alone through the segment (one
+             compiled call for models with ``advance``: read and clear its ring ports of
+             each row, update, record spikes), then the segment's spikes go through the
+             short synapses (they arrive after the segment) and the monitors sample
     exchange the epoch's spikes go, as (local index, step offset), to the ranks that
              hold at least one of their targets
     deliver  every received or local spike adds its *long* synapses' (delay >= L)

@@ -1,0 +1,94 @@
+"""The compiled epoch kernels (``advance``) against the models' ``step``, and the engine's
+segmented epochs against a step-by-step run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import distsnn as ds
+from distsnn import build, synapses
+from distsnn.models import lif, lif_cond
+
+CHANNELS = (ds.SynapseType("delta"), ds.SynapseType("exp", tau=2.0), ds.SynapseType("alpha", tau=1.5),
+            ds.SynapseType("double_exp", tau_rise=0.5, tau_decay=3.0))
+COND = (ds.SynapseType("delta"), ds.SynapseType("exp", mode="conductance", tau=5.0, e_rev=0.0),
+        ds.SynapseType("alpha", mode="conductance", tau=2.0, e_rev=-80.0))
+
+
+def _state_arrays(model, s):
+    return (s.y, s.refr, s.I) if model is lif else (s.V, s.refr, s.S)
+
+
+@pytest.mark.parametrize("model, params, channels", [
+    (lif, dict(I_e=300.0, tau_m=10.0), CHANNELS),
+    (lif_cond, dict(I_e=250.0), COND),
+])
+def test_advance_equals_step_by_step_bit_for_bit(model, params, channels):
+    n, steps, dt = 40, 300, 0.1
+    p = model.params_from("t", params, n, dt)
+    prep = model.prepare(p, dt, channels)
+    rng = np.random.default_rng(3)
+    init = {"V_m": rng.uniform(-70.0, -56.0, n)}
+    gids = np.arange(n)
+    nch = len(channels)
+    # arrivals in whole quanta, so the float step() input and the int64 ring are the same numbers
+    q = rng.integers(-2, 6, size=(steps + 1, nch, n)) * rng.integers(0, 2, size=(steps + 1, nch, n))
+    q = q * np.int64(2 ** 34)          # 0.25 (mV, pA or nS) per unit
+    R = steps + 2
+    ring = np.zeros((R, 3 + nch * n), dtype=np.int64)      # the population's ports start at 3
+    for t in range(1, steps + 1):
+        ring[t % R, 3:] = q[t].ravel()
+    ring[:, :3] = 7                                          # another population's ports: untouched
+    s_ref = model.init_state(prep, init, gids)
+    spikes_ref = []
+    for t in range(1, steps + 1):
+        s_ref, spiked = model.step(s_ref, q[t] * synapses.QUANTUM, prep, t)
+        spikes_ref += [(int(i), t) for i in np.flatnonzero(spiked)]
+    s = model.init_state(prep, init, gids)
+    buf_i, buf_s = np.empty(n, np.int64), np.empty(n, np.int64)   # room for one step: many early returns
+    spikes, t, calls = [], 0, 0
+    while t < steps:
+        t, k = model.advance(s, prep, ring, 3, nch * n, t + 1, steps, buf_i, buf_s)
+        spikes += list(zip(buf_i[:k].tolist(), buf_s[:k].tolist()))
+        calls += 1
+    assert len(spikes_ref) > 20 and calls > 10
+    assert spikes == spikes_ref
+    for a, b in zip(_state_arrays(model, s), _state_arrays(model, s_ref)):
+        assert np.array_equal(a, b)
+    assert not ring[:, 3:].any() and (ring[:, :3] == 7).all()
+
+
+def _mixed(seed: int) -> ds.Network:
+    net = ds.Network(dt=0.1, seed=seed, t_stop=60.0)
+    net.add_population("a", 60, "lif", dict(I_e=380.0), {"V_m": ds.Uniform(-70.0, -56.0)})
+    net.add_population("b", 40, "lif_cond", dict(I_e=260.0), {})
+    net.add_population("c", 20, "izhikevich", {}, {})
+    net.add_projection("a", "b", ds.FixedProbability(0.2), ds.SynapseType("exp", mode="conductance", tau=2.0,
+                                                                           e_rev=0.0), 2.0, 1.0)
+    net.add_projection("b", "a", ds.FixedProbability(0.2), "delta", -0.5, 1.3)
+    net.add_projection("a", "c", ds.FixedProbability(0.2), "delta", 3.0, 2.0)
+    for name in "abc":
+        net.add_spike_monitor(name)
+    net.add_state_monitor("a", ["V_m"], neurons=[0, 3], interval=0.3)
+    net.add_state_monitor("b", ["V_m"], neurons=[1], interval=0.7, start=5.0, stop=40.0)
+    return net
+
+
+def test_segmented_epochs_equal_single_steps_and_sample_every_due_step(monkeypatch):
+    net = _mixed(4)
+    sim = ds.Simulation(net, max_memory=None)
+    assert sim.epoch == 10                     # segments of up to 10 steps, cut by the samples
+    fast = sim.run()
+    # Without the compiled kernels every population takes the step-by-step path.
+    monkeypatch.delattr(lif, "advance")
+    monkeypatch.delattr(lif_cond, "advance")
+    slow = ds.simulate(net, max_memory=None)
+    assert len(fast.spikes) > 50
+    assert np.array_equal(fast.spikes.gid, slow.spikes.gid) and np.array_equal(fast.spikes.step, slow.spikes.step)
+    for key, tr in slow.traces.items():
+        assert np.array_equal(fast.traces[key].steps, tr.steps)
+        assert np.array_equal(fast.traces[key].values, tr.values)
+    a, b = slow.traces[("a", "V_m")], slow.traces[("b", "V_m")]
+    assert a.steps.tolist() == list(range(0, 601, 3))
+    assert b.steps.tolist() == list(range(50, 401, 7))
