@@ -1,7 +1,7 @@
 """The ``distsnn`` command.
 
     distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
-                [--max-memory SIZE]
+                [--strict-time] [--max-memory SIZE]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
 
@@ -45,7 +45,8 @@ def _run(args: argparse.Namespace) -> int:
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share)
+    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, strict_time=args.strict_time or None,
+                      max_memory=share)
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, max_memory=limit)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -85,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
+    run.add_argument("--strict-time", action="store_true",
+                     help="durations (delays, refractory periods, schedule times) off the dt grid are "
+                          "errors instead of warnings")
     run.add_argument("--max-memory", metavar="SIZE", type=_size, default="available",
                      help="memory all ranks together may use, e.g. 64G, 1.5T or a number of bytes; "
                           "'available' (default): the memory available on the ranks' machines; "

@@ -6,6 +6,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     dt = 0.1            # ms
     t_stop = 1000.0     # ms
     seed = 12345
+    strict_time = false # true: durations off the dt grid are errors, not warnings
 
     [[population]]
     name = "exc"
@@ -66,7 +67,7 @@ from .network import Network, SpikeMonitor, StateMonitor
 #: tomllib measured at about 6 bytes per byte for long numeric arrays).
 TOML_BYTES_PER_BYTE = 8
 _TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
-_SIM = ("dt", "t_stop", "seed")
+_SIM = ("dt", "t_stop", "seed", "strict_time")
 _POP = ("name", "size", "model", "params", "initial")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
@@ -75,8 +76,9 @@ _MON = {"spikes": ("kind", "population"),
 
 
 def load(path: str, seed: int | None = None, t_stop: float | None = None,
-         max_memory: int | str | None = "available") -> Network:
-    """Read and validate a TOML network file; ``seed`` and ``t_stop`` override the file's.
+         strict_time: bool | None = None, max_memory: int | str | None = "available") -> Network:
+    """Read and validate a TOML network file; ``seed``, ``t_stop`` and ``strict_time``
+    override the file's.
 
     ``max_memory``: bytes this process may use to hold the file and the network's edge-list
     files, checked before each is read (``"64G"``-style strings too; ``"available"``, the
@@ -90,7 +92,8 @@ def load(path: str, seed: int | None = None, t_stop: float | None = None,
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"Config {path!r}: not valid TOML: {e}") from None
-    overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop)) if v is not None}
+    overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop), ("strict_time", strict_time))
+                 if v is not None}
     return _from_doc(doc, os.path.dirname(os.path.abspath(path)), f"Config {path!r}", overrides, max_memory)
 
 
@@ -208,6 +211,8 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | 
 def to_dict(net: Network) -> dict[str, Any]:
     """The TOML document of a network (written back by :func:`dump`)."""
     doc: dict[str, Any] = {"simulation": {"dt": net.dt, "t_stop": net.t_stop, "seed": net.seed}}
+    if net.strict_time:
+        doc["simulation"]["strict_time"] = True
     doc["population"] = [
         {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
          "initial": {k: v.to_plain() for k, v in p.initial.items()}}
