@@ -1,7 +1,7 @@
 """The ``distsnn`` command.
 
     distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
-                [--strict-time] [--max-memory SIZE]
+                [--max-memory SIZE] [--strict-time]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
 
@@ -45,8 +45,8 @@ def _run(args: argparse.Namespace) -> int:
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, strict_time=args.strict_time or None,
-                      max_memory=share)
+    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
+                      strict_time=args.strict_time or None)
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, max_memory=limit)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()

@@ -76,7 +76,7 @@ _MON = {"spikes": ("kind", "population"),
 
 
 def load(path: str, seed: int | None = None, t_stop: float | None = None,
-         strict_time: bool | None = None, max_memory: int | str | None = "available") -> Network:
+         max_memory: int | str | None = "available", strict_time: bool | None = None) -> Network:
     """Read and validate a TOML network file; ``seed``, ``t_stop`` and ``strict_time``
     override the file's.
 
@@ -92,8 +92,7 @@ def load(path: str, seed: int | None = None, t_stop: float | None = None,
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"Config {path!r}: not valid TOML: {e}") from None
-    overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop), ("strict_time", strict_time))
-                 if v is not None}
+    overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop), ("strict_time", strict_time)) if v is not None}
     return _from_doc(doc, os.path.dirname(os.path.abspath(path)), f"Config {path!r}", overrides, max_memory)
 
 

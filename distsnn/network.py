@@ -15,7 +15,6 @@ draws.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
