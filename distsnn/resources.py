@@ -124,6 +124,27 @@ def _state_bytes(net: Any, name: str, pop: Any) -> int:
     return sum(v.nbytes for v in vars(state).values() if isinstance(v, np.ndarray))
 
 
+def _monitor_shape(net: Any, m: Any) -> tuple[int, int]:
+    """(samples, neurons) a state monitor records over ``net.t_stop``, without resolving
+    its neurons: a tuple of indices, or a selection (all, list, range, random fraction)."""
+    start = getattr(m, "start", None) or 0.0
+    stop = getattr(m, "stop", None)
+    stop = net.t_stop if stop is None else min(stop, net.t_stop)
+    samples = max(int((stop - start) / m.interval) + 1, 0)
+    size = net.populations[m.population].size
+    sel = m.neurons
+    kind = getattr(sel, "kind", None)
+    if kind is None:
+        return samples, len(sel)
+    if kind == "list":
+        return samples, len(sel.items)
+    if kind == "range":
+        return samples, len(range(sel.start, min(sel.stop, size), sel.step))
+    if kind == "fraction":
+        return samples, int(math.ceil(sel.fraction * size))
+    return samples, size
+
+
 def estimate(net: Any, ranks: int = 1) -> Estimate:
     """The bytes a :class:`~distsnn.engine.Simulation` of ``net`` on ``ranks`` ranks needs
     (from the description alone: nothing of the network's size is allocated)."""
@@ -163,10 +184,10 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
                       f"{rows} ring rows)", per_neuron * pop.size))
     for m in net.monitors:
         if hasattr(m, "variables") and hasattr(m, "interval"):
-            samples = int(net.t_stop / m.interval) + 1
-            b = 2 * 8 * samples * len(m.neurons) * len(m.variables)   # the samples and their concatenation
+            samples, neurons = _monitor_shape(net, m)
+            b = 2 * 8 * samples * neurons * len(m.variables)   # the samples and their concatenation
             distributed += b
-            parts.append((f"state monitor on {m.population!r} ({samples} samples)", b))
+            parts.append((f"state monitor on {m.population!r} ({samples} samples of {neurons} neurons)", b))
     parts.sort(key=lambda p: -p[1])
     return Estimate(ranks, n, synapses, replicated, distributed, tuple(parts))
 
