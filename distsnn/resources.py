@@ -134,24 +134,12 @@ def _neuron_bytes(net: "Network") -> dict[str, int]:
 
 
 def _monitor_shape(net: Any, m: Any) -> tuple[int, int]:
-    """(samples, neurons) a state monitor records over ``net.t_stop``, without resolving
-    its neurons: a tuple of indices, or a selection (all, list, range, random fraction)."""
-    start = getattr(m, "start", None) or 0.0
-    stop = getattr(m, "stop", None)
-    stop = net.t_stop if stop is None else min(stop, net.t_stop)
+    """(samples, neurons) a state monitor records over ``net.t_stop`` in its start/stop
+    window, counting its selection without building it."""
+    start = m.start or 0.0
+    stop = net.t_stop if m.stop is None else min(m.stop, net.t_stop)
     samples = max(int((stop - start) / m.interval) + 1, 0)
-    size = net.populations[m.population].size
-    sel = m.neurons
-    kind = getattr(sel, "kind", None)
-    if kind is None:
-        return samples, len(sel)
-    if kind == "list":
-        return samples, len(sel.items)
-    if kind == "range":
-        return samples, len(range(sel.start, min(sel.stop, size), sel.step))
-    if kind == "fraction":
-        return samples, int(math.ceil(sel.fraction * size))
-    return samples, size
+    return samples, m.neurons.count(net.populations[m.population].size)
 
 
 def estimate(net: Any, ranks: int = 1) -> Estimate:
