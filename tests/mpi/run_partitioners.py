@@ -3,7 +3,7 @@ partitions: the invariance tests compare each against the single-process records
 
     mpiexec -n N python tests/mpi/run_partitioners.py NET.toml OUT_DIR metis,round_robin,block
 
-writes each partition's run to ``OUT_DIR/<partitioner>`` (as ``distsnn run --out``).
+writes ``OUT_DIR/<partitioner>/rank*.h5``.
 """
 
 import os
@@ -18,4 +18,7 @@ abort_on_exception(comm)
 path, out, methods = sys.argv[1:4]
 net = ds.load_network(path)
 for method in methods.split(","):
-    ds.Simulation(net, comm=comm, partitioner=method, out=os.path.join(out, method)).run()
+    sim = ds.Simulation(net, comm=comm, partitioner=method, out=os.path.join(out, method),
+                        output=ds.OutputOptions(overwrite=True))
+    sim.advance()
+    sim.close()
