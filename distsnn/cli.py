@@ -2,7 +2,7 @@
 
     distsnn run CONFIG.toml [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
                 [--compression gzip|lzf|none] [--sorted] [--collective-io]]
-                [--t-stop MS] [--seed N] [--partitioner NAME]
+                [--t-stop MS] [--seed N] [--partitioner NAME] [--strict-time]
     distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
@@ -32,8 +32,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
-from . import config, partition_cli, placement
+from . import config, partition_cli, placement, timegrid
 from .comm import world
 from .engine import Simulation
 from .io import reader
@@ -45,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     options = OutputOptions(overwrite=args.overwrite, flush_every=args.flush_every, buffer_mb=args.buffer_mb,
                             compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
     options.check()
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
+    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, strict_time=args.strict_time or None)
     # Without --out nothing reads the records: count them, keep none (memory stays bounded).
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options,
                      keep_records=False)
@@ -106,6 +107,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
+    run.add_argument("--strict-time", action="store_true",
+                     help="durations (delays, refractory periods, schedule times) off the dt grid are "
+                          "errors instead of warnings")
     run.set_defaults(func=_run)
     ins = sub.add_parser("inspect", help="what a run directory holds",
                          description="Print a run directory's identity, progress, populations, record "
@@ -114,6 +118,10 @@ def parser() -> argparse.ArgumentParser:
     ins.set_defaults(func=_inspect)
     partition_cli.add_parser(sub)
     return ap
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"distsnn: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
 
         abort_on_exception(args.comm)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            if args.comm.rank != 0:
+                # Every rank validates the same description: its time-grid warnings are rank 0's.
+                warnings.simplefilter("ignore", timegrid.TimeGridWarning)
+            return args.func(args)
     except ValueError as e:
         where = f" (rank {args.comm.rank} of {args.comm.size})" if args.comm.size > 1 else ""
         print(f"distsnn: error{where}: {e}", file=sys.stderr)

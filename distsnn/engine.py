@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, monitors, routing, synapses
+from . import build, delivery, monitors, routing, synapses, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
@@ -158,7 +158,7 @@ class Simulation:
         t_stop = self.net.t_stop if t_stop is None else t_stop
         if not (isinstance(t_stop, (int, float)) and np.isfinite(t_stop) and t_stop >= 0):
             raise ValueError(f"Simulation: t_stop must be a finite number >= 0 ms, got {t_stop!r}")
-        end = int(round(t_stop / self.net.dt))
+        end = int(timegrid.to_steps(t_stop, self.net.dt))   # the documented rule: halves up
         if self.output is not None:
             self.output.begin(end)
         self._recorded = self.step
@@ -281,7 +281,7 @@ class Simulation:
     def summary(self) -> dict:
         """Totals and per-rank figures (collective). ``spikes`` / ``spikes_emitted``: every
         spike of every neuron; ``spikes_recorded``: those the spike monitors kept."""
-        t_sim = self.step * self.net.dt
+        t_sim = timegrid.to_ms(self.step, self.net.dt)
         n_spikes = int(self.comm.allreduce(self.n_spikes, "sum"))
         n_rec = int(self.comm.allreduce(self.recorder.n_recorded, "sum"))
         n_syn = int(self.comm.allreduce(self.n_synapses, "sum"))

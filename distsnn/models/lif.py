@@ -27,7 +27,7 @@ and ``iaf_psc_exp``:
 2. ``I_k <- P11_k I_k + c_k (arrivals of its channel)`` (``c_k``: 1, or the double
    exponential's ``+f`` / ``-f``);
 3. if ``V >= V_th``: spike at step n+1, ``V <- V_reset``, refractory for
-   ``round(t_ref / dt)`` steps.
+   ``ceil(t_ref / dt)`` steps (rounded up, as NEST does).
 
 An arrival at step a therefore moves V at step a (delta) or starts moving it at step
 a+1 (exp), as in NEST.
@@ -40,13 +40,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .. import synapses, timegrid, validate
+from .. import synapses, validate
 from ..synapses import SynapseType
+from . import common
 
 NAME = "lif"
 SYNAPSE_KINDS = synapses.CURRENT_PAIRS
 RECORDABLE = ("V_m", "I_syn")
 INITIAL = ("V_m",)
+#: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
+DURATIONS = ("t_ref",)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
         p=p, P22=float(P22), P20=float(-p.tau_m / p.C_m * np.expm1(-h / p.tau_m)),
         P11=k.decay, P21=h / p.C_m * P22 * ratio,
         delta_rows=k.delta_rows, exp_rows=k.channel, coef=k.coef,
-        ref_steps=int(timegrid.to_steps(p.t_ref, dt)))
+        ref_steps=common.refractory_steps(p.t_ref, dt))
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
@@ -134,9 +137,9 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     p = c.p
     v = p.E_L + c.P22 * (s.V - p.E_L) + c.P20 * p.I_e
     if c.exp_rows.size:
-        v = v + c.P21 @ s.I
+        v = v + common.weighted_rows(c.P21, s.I)
     if c.delta_rows.size:
-        v = v + x[c.delta_rows].sum(axis=0)
+        v = v + synapses.sum_rows(x[c.delta_rows])
     active = s.refr == 0
     v = np.where(active, v, s.V)
     refr = np.where(active, s.refr, s.refr - 1)
@@ -150,4 +153,4 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.V
-    return s.I.sum(axis=0)
+    return synapses.sum_rows(s.I)
