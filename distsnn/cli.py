@@ -2,10 +2,12 @@
 
     distsnn run CONFIG.toml [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
                 [--compression gzip|lzf|none] [--sorted] [--collective-io]]
-                [--t-stop MS] [--seed N] [--partitioner NAME] [--strict-time]
+                [--t-stop MS] [--seed N] [--partitioner NAME]
+                [--max-memory SIZE] [--strict-time] [--quiet]
     distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
+    distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--from MS] [--to MS] [--dpi N]
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
@@ -19,10 +21,25 @@ built with MPI and is refused at once otherwise. ``inspect`` prints what a run d
 holds without reading its spikes. ``partition`` reports what splitting the network
 would cost (:mod:`distsnn.partition_cli`).
 
+``plot`` reads a run directory and writes its pictures (:func:`distsnn.plotting.save_run_plots`):
+raster, population rates, traces, ISI and CV histograms, traffic between ranks.
+
+While it simulates, ``run`` reports progress on rank 0 about once a second (percent,
+model time, wall time, real-time factor, time left): one line rewritten in place on a
+terminal, plain lines in a log or pipe, nothing with ``--quiet``.
+
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
-as in one process. An exception on any rank prints that rank's traceback and aborts the
-whole job (exit code 1; 2 for invalid input). In batch scripts, bound the run anyway,
+as in one process. Before anything is built, the memory the run needs is estimated
+(:mod:`distsnn.resources`) and checked against ``--max-memory`` (default: the memory
+available on the ranks' machines; ``none`` skips the check).
+
+Invalid input prints one line, ``distsnn: error: ...``, once for the job (by rank 0, or
+by the rank that alone hit it), and exits with code 2, before any output is written;
+warnings (``distsnn: warning: ...``, e.g. a missing ``[simulation]`` section) are printed
+by rank 0. Running out of memory all the same prints one line too (exit code 1). Any
+other exception on any rank prints that rank's traceback and aborts the whole job (exit
+code 1). In batch scripts, bound the run anyway,
 e.g. ``timeout 3600 mpiexec -n 64 distsnn run net.toml``, so a stuck node cannot hold
 the allocation.
 """
@@ -30,11 +47,12 @@ the allocation.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
 
-from . import config, partition_cli, placement, timegrid
+from . import config, memory, partition_cli, placement
 from .comm import world
 from .engine import Simulation
 from .io import reader
@@ -46,14 +64,18 @@ def _run(args: argparse.Namespace) -> int:
     options = OutputOptions(overwrite=args.overwrite, flush_every=args.flush_every, buffer_mb=args.buffer_mb,
                             compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
     options.check()
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, strict_time=args.strict_time or None)
+    limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
+    # Every rank reads the edge-list files: each may hold its share of the limit.
+    share = None if limit.bytes is None else limit.bytes // args.comm.size
+    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
+                      strict_time=args.strict_time or None)
     # Without --out nothing reads the records: count them, keep none (memory stays bounded).
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options,
-                     keep_records=False)
+                     keep_records=False, max_memory=limit)
     try:
         t_build = time.perf_counter() - t0
         t1 = time.perf_counter()
-        sim.advance()
+        sim.advance(report=None if args.quiet else "text")
         t_sim = time.perf_counter() - t1
         s = sim.summary()
     finally:
@@ -85,6 +107,36 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    if args.max_neurons < 1:
+        raise ValueError(f"plot: --max-neurons must be >= 1, got {args.max_neurons}")
+    if args.bin_ms is not None and not (args.bin_ms > 0 and args.bin_ms < float("inf")):
+        raise ValueError(f"plot: --bin must be a finite number > 0 ms, got {args.bin_ms}")
+    if args.dpi < 10:
+        raise ValueError(f"plot: --dpi must be >= 10, got {args.dpi}")
+    for flag, v in (("--from", args.t_start), ("--to", args.t_stop)):
+        if v is not None and not (v >= 0 and v < float("inf")):
+            raise ValueError(f"plot: {flag} must be a finite number >= 0 ms, got {v}")
+    if args.t_start is not None and args.t_stop is not None and not args.t_start < args.t_stop:
+        raise ValueError(f"plot: --from must be < --to, got {args.t_start} and {args.t_stop} ms")
+    if not os.path.isdir(args.run_dir):
+        raise ValueError(f"plot: run directory {args.run_dir!r} does not exist")
+    if args.comm.rank != 0:
+        return 0
+    from . import io, plotting
+
+    result = io.load(args.run_dir)
+    out = args.out or os.path.join(args.run_dir, "plots")
+    done = plotting.save_run_plots(result, out, dpi=args.dpi, max_neurons=args.max_neurons, bin_ms=args.bin_ms,
+                                   t_start=args.t_start, t_stop=args.t_stop)
+    print(f"distsnn plot {args.run_dir}")
+    for name, path in done.written.items():
+        print(f"  {name:<8} {path}")
+    for name, why in done.skipped.items():
+        print(f"  {name:<8} not drawn: {why}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="distsnn", description="Distributed spiking neural network simulator.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -110,6 +162,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--strict-time", action="store_true",
                      help="durations (delays, refractory periods, schedule times) off the dt grid are "
                           "errors instead of warnings")
+    run.add_argument("--max-memory", metavar="SIZE", type=_size, default="available",
+                     help="memory all ranks together may use, e.g. 64G, 1.5T or a number of bytes; "
+                          "'available' (default): the memory available on the ranks' machines; "
+                          "'none': no check")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress reports (by default rank 0 reports about once a second)")
     run.set_defaults(func=_run)
     ins = sub.add_parser("inspect", help="what a run directory holds",
                          description="Print a run directory's identity, progress, populations, record "
@@ -117,35 +175,66 @@ def parser() -> argparse.ArgumentParser:
     ins.add_argument("run_dir", metavar="RUN_DIR")
     ins.set_defaults(func=_inspect)
     partition_cli.add_parser(sub)
+    plot = sub.add_parser("plot", help="draw the pictures of a run written with --out",
+                          description="Write PNGs of a run: spike raster, population rates, traces, "
+                                      "ISI and CV histograms, traffic between ranks.")
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `distsnn run --out`")
+    plot.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots)")
+    plot.add_argument("--max-neurons", metavar="N", type=int, default=1000,
+                      help="the raster shows every k-th neuron so that at most N are drawn (default 1000)")
+    plot.add_argument("--bin", dest="bin_ms", metavar="MS", type=float,
+                      help="rate bin in ms (default: 1, 2 or 5 x 10^k, at most 200 bins)")
+    plot.add_argument("--from", dest="t_start", metavar="MS", type=float,
+                      help="start of the time window of raster, rates and traces (default 0)")
+    plot.add_argument("--to", dest="t_stop", metavar="MS", type=float,
+                      help="end of that window (default: the end of the run)")
+    plot.add_argument("--dpi", metavar="N", type=int, default=100, help="resolution (default 100)")
+    plot.set_defaults(func=_plot)
     return ap
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"distsnn: warning: {message}", file=sys.stderr if file is None else file)
+def _size(text: str) -> int | str | None:
+    try:
+        return memory.parse_bytes("distsnn run", "--max-memory", text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Under MPI this also installs the hook that aborts the job on any rank's uncaught exception.
     args.comm = world()
-    if args.comm.size > 1:
-        # One rank's failure must end the job, never leave the others in a collective.
-        from .comm.mpi import abort_on_exception
+    rank, size = args.comm.rank, args.comm.size
 
-        abort_on_exception(args.comm)
-    try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            if args.comm.rank != 0:
-                # Every rank validates the same description: its time-grid warnings are rank 0's.
-                warnings.simplefilter("ignore", timegrid.TimeGridWarning)
+    def show(message, category, filename, lineno, file=None, line=None):
+        # Validation runs alike on every rank: rank 0 speaks for all.
+        if rank == 0:
+            sys.stderr.write(f"distsnn: warning: {message}\n")
+            sys.stderr.flush()
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
             return args.func(args)
-    except ValueError as e:
-        where = f" (rank {args.comm.rank} of {args.comm.size})" if args.comm.size > 1 else ""
-        print(f"distsnn: error{where}: {e}", file=sys.stderr)
-        sys.stderr.flush()
-        if args.comm.size > 1:
-            args.comm.abort(2)
-        return 2
+        except ValueError as e:
+            if size > 1:
+                from .comm.mpi import fail_once
+
+                where = "" if rank == 0 else f" (rank {rank} of {size})"
+                fail_once(args.comm, f"distsnn: error{where}: {e}", 2)
+            print(f"distsnn: error: {e}", file=sys.stderr, flush=True)
+            return 2
+        except MemoryError as e:
+            # `run` refuses what cannot fit before building; this catches what no estimate
+            # foresaw (e.g. `partition` of a huge network).
+            text = f"distsnn: error (rank {rank} of {size}): not enough memory: {e}" if size > 1 else \
+                f"distsnn: error: not enough memory: {e}"
+            if size > 1:
+                from .comm.mpi import fail_once
+
+                fail_once(args.comm, text, 1)
+            print(text, file=sys.stderr, flush=True)
+            return 1
 
 
 if __name__ == "__main__":

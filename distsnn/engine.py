@@ -33,11 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, monitors, routing, synapses, timegrid
+from . import build, delivery, monitors, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
 from .results import Rates, Result, Spikes, Trace, merge
+from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
 
 #: Epoch length (steps) of a network without synapses.
 DEFAULT_EPOCH = 100
@@ -75,16 +76,23 @@ class Simulation:
     keep_records : bool
         Without ``out``: keep the records in memory (default), or drop them and only
         count them (memory stays bounded; :meth:`result` then has no records).
+    max_memory : int, str or None
+        Bytes all ranks together may use (``"64G"``-style strings too): a network whose
+        estimated need (:mod:`distsnn.resources`) is larger is refused before anything is
+        built or written. ``"available"`` (default): the memory available on the ranks'
+        machines; ``None``: no check.
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
                  partitioner: str = "metis", out: str | None = None,
-                 output: OutputOptions | None = None, keep_records: bool = True) -> None:
+                 output: OutputOptions | None = None, keep_records: bool = True,
+                 max_memory: int | str | None = "available") -> None:
         t0 = time.perf_counter()
         self.net = network
         self.comm = world() if comm is None else comm
         self.partitioner = partitioner
         monitors.check_channels(network)
+        resources.check(network, self.comm, max_memory)
         self.output = None if out is None else RunOutput.prepare(network, self.comm, out, output)
         self.options = OutputOptions() if output is None else output
         self.keep_records = keep_records
@@ -146,15 +154,24 @@ class Simulation:
         self.bytes_sent = 0
         self.n_events = 0
 
-    def run(self, t_stop: float | None = None, gather: bool = False) -> Result:
+    def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
+            report_period: float = DEFAULT_PERIOD) -> Result:
         """Advance to ``t_stop`` ms (default: the network's ``t_stop``) and return the
-        records (:meth:`result`; with ``out``, read back from this rank's file)."""
-        self.advance(t_stop)
+        records (:meth:`result`; with ``out``, read back from this rank's file).
+
+        ``report`` (``None``, ``"text"``, ``"stderr"`` or ``report(elapsed, completed,
+        t_start, duration)``) reports progress on rank 0 at epoch boundaries, at most once
+        per ``report_period`` s and always at 0 and 1 (:mod:`distsnn.progress`).
+        """
+        self.advance(t_stop, report, report_period)
         return self.result(gather)
 
-    def advance(self, t_stop: float | None = None) -> None:
+    def advance(self, t_stop: float | None = None, report: Report = None,
+                report_period: float = DEFAULT_PERIOD) -> None:
         """Advance to ``t_stop`` ms without building a :class:`Result` (records go to the
-        sink: memory, or the files of ``out``, which are complete when this returns)."""
+        sink: memory, or the files of ``out``, which are complete when this returns);
+        ``report`` as for :meth:`run`."""
+        check_report(report, report_period)
         t_stop = self.net.t_stop if t_stop is None else t_stop
         if not (isinstance(t_stop, (int, float)) and np.isfinite(t_stop) and t_stop >= 0):
             raise ValueError(f"Simulation: t_stop must be a finite number >= 0 ms, got {t_stop!r}")
@@ -162,14 +179,22 @@ class Simulation:
         if self.output is not None:
             self.output.begin(end)
         self._recorded = self.step
+        first = self.step
+        progress = reporter(report, self.comm.rank, first * self.net.dt,
+                            max(end - first, 0) * self.net.dt, report_period)
+        progress.start()
         try:
             while self.step < end:
                 self._epoch(min(self.epoch, end - self.step))
+                progress.update((self.step - first) / (end - first))
             self.recorder.flush(self.step, final=True)
         except BaseException:
+            progress.close()
             if self.output is not None:
                 self.output.fail(self.recorder, self._recorded)
             raise
+        progress.close()
+        progress.finish()
         self.timers.record = self.recorder.seconds
         if self.output is not None:
             self.output.finish(self.summary(), self.owner, self.partitioner)
@@ -320,14 +345,19 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
              partitioner: str = "metis", out: str | None = None, output: OutputOptions | None = None,
-             gather: bool = False) -> Result:
+             gather: bool = False, max_memory: int | str | None = "available", report: Report = None,
+             report_period: float = DEFAULT_PERIOD) -> Result:
     """Build and run a network (over MPI when launched by mpiexec).
 
     With ``out``, the run's files are written there (as ``distsnn run --out``). Returns
     this rank's records, or with ``gather`` every rank's records on rank 0.
+    ``max_memory``: as for :class:`Simulation`; ``report`` and ``report_period`` as in
+    :meth:`Simulation.run`.
     """
-    sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, output=output)
+    check_report(report, report_period)
+    sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, output=output,
+                     max_memory=max_memory)
     try:
-        return sim.run(t_stop, gather=gather)
+        return sim.run(t_stop, gather=gather, report=report, report_period=report_period)
     finally:
         sim.close()

@@ -168,13 +168,16 @@ class Network:
         if name in self.populations:
             raise ValueError(f"{owner}: name already used by another population")
         size = validate.integer(owner, "size", size, minimum=1)
+        if not isinstance(model, str):
+            raise ValueError(f"{owner}: model must be a model name (a string), got {model!r}")
         mod = models.get(owner, model)
-        p = mod.params_from(owner, dict(params or {}), size, self.dt)
+        params = validate.optional_mapping(owner, "params", params)
+        init = validate.optional_mapping(owner, "initial", initial)
+        p = mod.params_from(owner, params, size, self.dt)
         for fld in getattr(mod, "DURATIONS", ()):
             timegrid.check_grid(owner, fld, getattr(p, fld), self.dt, self.strict_time, up=True)
         if isinstance(getattr(p, "schedule", None), RateSchedule):
             timegrid.check_grid(owner, "schedule.times", p.schedule.times, self.dt, self.strict_time)
-        init = dict(initial or {})
         validate.known_fields(f"{owner} initial", init, mod.INITIAL, "variable")
         parsed = {}
         for var, spec in init.items():
@@ -195,6 +198,10 @@ class Network:
 
     def add_projection(self, pre: str, post: str, connector: Any, synapse: Any = "delta",
                        weight: Any = None, delay: Any = None, name: str | None = None) -> Projection:
+        for role, pop in (("pre", pre), ("post", post)):
+            if not isinstance(pop, str):
+                raise ValueError(f"Projection{'' if name is None else f' {name!r}'}: {role} must be a "
+                                 f"population name (a string), got {pop!r}")
         if name is None:
             name = f"{pre}_{post}"
             i = 2
@@ -233,7 +240,7 @@ class Network:
         validate.name("PoissonInput", "name", name)
         if name in self.inputs:
             raise ValueError(f"{owner}: name already used by another input")
-        if target not in self.populations:
+        if not isinstance(target, str) or target not in self.populations:
             raise ValueError(f"{owner}: target population {target!r} does not exist")
         if (rate is None) == (schedule is None):
             raise ValueError(f"{owner}: give exactly one of rate (Hz) and schedule (times in ms, rates in Hz)")
@@ -279,6 +286,8 @@ class Network:
         sampled on this population by another monitor is refused, so no trace hides another."""
         owner = f"StateMonitor on {population!r}"
         pop = self._population("StateMonitor", population)
+        if not isinstance(variables, (str, list, tuple)):
+            raise ValueError(f"{owner}: variables must be a variable name or a list of names, got {variables!r}")
         variables = (variables,) if isinstance(variables, str) else tuple(variables)
         rec = models.get(owner, pop.model).RECORDABLE
         if not rec:
@@ -371,7 +380,7 @@ class Network:
         return start, stop
 
     def _population(self, owner: str, name: str) -> Population:
-        if name not in self.populations:
+        if not isinstance(name, str) or name not in self.populations:
             raise ValueError(f"{owner}: population {name!r} does not exist; known: "
                              f"{', '.join(self.populations) or 'none'}")
         return self.populations[name]

@@ -103,6 +103,13 @@ class Result:
                            f"recorded: {sorted(self.traces)}")
         return self.traces[key]
 
+    def to_neo(self, populations: list[str] | None = None, gids=None):
+        """This result as one ``neo.Segment`` (needs the optional ``neo`` package); see
+        :func:`distsnn.io.neo.to_neo`."""
+        from .io.neo import to_neo
+
+        return to_neo(self, populations, gids)
+
     def isi_cv(self) -> float:
         """Mean coefficient of variation of inter-spike intervals over neurons with >= 2 spikes."""
         if len(self.spikes) < 2:

@@ -51,6 +51,17 @@ class Selection:
         u = rng.uniform(rng.stream_key(seed, f"select:{population}"), np.arange(size), 1)
         return np.flatnonzero(u < self.fraction).astype(np.int64)
 
+    def count(self, size: int) -> int:
+        """How many neurons of a population of ``size`` are selected (a fraction: its
+        expected count), without building the index array."""
+        if self.kind == "all":
+            return size
+        if self.kind == "list":
+            return len(set(self.items))
+        if self.kind == "range":
+            return len(range(self.start, min(self.stop, size), self.step))
+        return int(round(self.fraction * size))
+
     def to_plain(self) -> Any:
         """The TOML form (``None`` for every neuron)."""
         if self.kind == "all":
