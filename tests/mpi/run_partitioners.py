@@ -18,4 +18,7 @@ abort_on_exception(comm)
 path, out, methods = sys.argv[1:4]
 net = ds.load_network(path)
 for method in methods.split(","):
-    ds.simulate(net, comm=comm, partitioner=method, out=os.path.join(out, method))
+    sim = ds.Simulation(net, comm=comm, partitioner=method, out=os.path.join(out, method),
+                        output=ds.OutputOptions(overwrite=True))
+    sim.advance()
+    sim.close()
