@@ -380,12 +380,14 @@ class Network:
 
     # -- helpers ----------------------------------------------------------------------
 
-    @staticmethod
-    def _window(owner: str, start: Any, stop: Any) -> tuple[float | None, float | None]:
+    def _window(self, owner: str, start: Any, stop: Any) -> tuple[float | None, float | None]:
+        """A monitor's ``start`` / ``stop`` (ms), on the dt grid like every duration."""
         if start is not None:
             start = validate.non_negative(owner, "start", start, "ms")
+            timegrid.check_grid(owner, "start", start, self.dt, self.strict_time)
         if stop is not None:
             stop = validate.non_negative(owner, "stop", stop, "ms")
+            timegrid.check_grid(owner, "stop", stop, self.dt, self.strict_time)
         if start is not None and stop is not None and not stop > start:
             raise ValueError(f"{owner}: stop must be > start = {start} ms, got {stop}")
         return start, stop
