@@ -16,6 +16,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # izhikevich: params = { preset = "RS" }; spike_train: params = { times = [[1.0, 5.0], [2.5]] };
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
+    rate_hz = 5.0                    # optional: expected rate, weighs spikes for the partitioner
 
     [[projection]]
     name = "ee"                      # optional, default "<pre>_<post>"
@@ -71,7 +72,7 @@ from .network import Network, SpikeMonitor, StateMonitor
 TOML_BYTES_PER_BYTE = 8
 _TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
 _SIM = ("dt", "t_stop", "seed", "strict_time")
-_POP = ("name", "size", "model", "params", "initial")
+_POP = ("name", "size", "model", "params", "initial", "rate_hz")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
 _MON = {"spikes": ("kind", "population", "neurons", "start", "stop"),
@@ -177,7 +178,8 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | 
         owner = f"Config population #{i + 1}"
         validate.known_fields(owner, t, _POP)
         _required(owner, t, ("name", "size"))
-        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"))
+        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"),
+                           t.get("rate_hz"))
     for i, t in enumerate(_tables(doc, "projection")):
         owner = f"Config projection #{i + 1}"
         validate.known_fields(owner, t, _PROJ)
@@ -222,7 +224,8 @@ def to_dict(net: Network) -> dict[str, Any]:
         doc["simulation"]["strict_time"] = True
     doc["population"] = [
         {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
-         "initial": {k: v.to_plain() for k, v in p.initial.items()}}
+         "initial": {k: v.to_plain() for k, v in p.initial.items()},
+         **({} if p.rate_hz is None else {"rate_hz": p.rate_hz})}
         for p in net.populations.values()]
     projs = []
     for pr in net.projections.values():

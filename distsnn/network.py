@@ -31,13 +31,18 @@ from .selection import parse as parse_selection
 
 @dataclass(frozen=True)
 class Population:
-    """``size`` neurons of one ``model`` with shared ``params`` and per-neuron ``initial`` values."""
+    """``size`` neurons of one ``model`` with shared ``params`` and per-neuron ``initial`` values.
+
+    ``rate_hz`` is an optional hint, the expected firing rate (Hz) the partitioner weighs
+    this population's spikes with (:mod:`distsnn.graph`); it does not change the dynamics.
+    """
 
     name: str
     size: int
     model: str
     params: Any
     initial: Mapping[str, Value] = field(default_factory=dict)
+    rate_hz: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,8 @@ class Network:
 
     def add_population(self, name: str, size: int, model: str = "lif",
                        params: Mapping[str, Any] | None = None,
-                       initial: Mapping[str, Any] | None = None) -> Population:
+                       initial: Mapping[str, Any] | None = None,
+                       rate_hz: float | None = None) -> Population:
         owner = f"Population {name!r}"
         validate.name("Population", "name", name)
         if name in self.populations:
@@ -192,7 +198,9 @@ class Network:
             if v_hi > hi:
                 raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
             parsed[var] = v
-        pop = Population(name, size, model, p, parsed)
+        if rate_hz is not None:
+            rate_hz = validate.non_negative(owner, "rate_hz", rate_hz, "Hz")
+        pop = Population(name, size, model, p, parsed, rate_hz)
         self.populations[name] = pop
         return pop
 
@@ -222,8 +230,12 @@ class Network:
         synapses.check_accepts(owner, syn, models.get(owner, self.populations[post].model))
         w = self._value(owner, "weight", weight, conn, n_pre, n_post)
         # The smallest weight that can occur (from an edge list's column when w is None).
-        low, high = (w.bounds() if w is not None
-                     else (float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))))
+        if w is not None:
+            low, high = w.bounds()
+        elif isinstance(conn, connectors.StoredEdges):
+            low, high = conn.bounds("weight")
+        else:
+            low, high = float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))
         synapses.check_weight(owner, syn, low, high)
         d = self._value(owner, "delay", delay, conn, n_pre, n_post)
         self._check_delay(owner, d, conn)
@@ -385,7 +397,10 @@ class Network:
 
     @staticmethod
     def _value(owner: str, what: str, spec: Any, conn: Any, n_pre: int, n_post: int) -> Value | None:
-        column = getattr(conn, what, None) if isinstance(conn, connectors.EdgeList) else None
+        if isinstance(conn, connectors.StoredEdges):
+            column = conn.columns if what in conn.columns else None
+        else:
+            column = getattr(conn, what, None) if isinstance(conn, connectors.EdgeList) else None
         if spec is None:
             if column is None:
                 raise ValueError(f"{owner}: {what} is required (the connector gives no {what} column)")
@@ -408,7 +423,13 @@ class Network:
     def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
         """Delays must be > 0 ms; given values off the grid or below one step are rounded
         with a warning (errors when strict); drawn ones warn only if they can fall below
-        half a step (after rounding, every delay is at least one step)."""
+        half a step (after rounding, every delay is at least one step). Stored edges are
+        checked by their bounds here and value by value when they are read."""
+        if d is None and isinstance(conn, connectors.StoredEdges):
+            lo = conn.bounds("delay")[0]
+            if not lo > 0.0:
+                raise ValueError(f"{owner}: delay must be > 0 ms, got values down to {lo!r}")
+            return
         if d is None or isinstance(d, (distributions.Constant, ArrayValue)):
             values = np.asarray(conn.delay if d is None else (d.value if isinstance(d, distributions.Constant)
                                                               else d.values), dtype=np.float64).ravel()

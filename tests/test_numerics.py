@@ -25,6 +25,8 @@ CHANNELS = {
     ("exp", "conductance"): [ST("exp", tau=5.0, mode="conductance", e_rev=0.0)],
     ("double_exp", "conductance"): [ST("double_exp", tau_rise=1.0, tau_decay=8.0, mode="conductance",
                                        e_rev=-80.0)],
+    ("alpha", "current"): [ST("alpha", tau=2.0), ST("alpha", tau=0.5)],
+    ("alpha", "conductance"): [ST("alpha", tau=1.5, mode="conductance", e_rev=0.0)],
 }
 PARAMS = {"lif": {}, "lif_cond": {}, "izhikevich": {"C_m": 100.0}, "hh": {}, "adex": {},
           "paper": {"C_m": 100.0, "integration": "paper"}}
