@@ -294,7 +294,8 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
     parts : int
         Number of parts (>= 1); sets the automatic chunk size.
     level : str
-        ``"neuron"``, ``"chunk"`` or ``"auto"`` (neuron level when the expected synapse
+        ``"neuron"``, ``"chunk"`` or ``"auto"`` (chunk level for edges stored in files,
+        which no rank reads whole; else neuron level when the expected synapse
         count is below ``NEURON_LEVEL_MAX_SYNAPSES``, else chunk level).
     chunk : int, optional
         Neurons per chunk at the chunk level (default :func:`auto_chunk`); not allowed
@@ -311,7 +312,9 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
         if level == "neuron":
             raise ValueError(f"graph: chunk applies to the chunk level, got chunk={chunk} with level 'neuron'")
     if level == "auto":
-        level = "neuron" if expected_synapses(net) < NEURON_LEVEL_MAX_SYNAPSES else "chunk"
+        # Edges stored in files (SONATA) are read per rank, never whole: chunk level.
+        stored = any(isinstance(p.connector, connectors.StoredEdges) for p in net.projections.values())
+        level = "neuron" if expected_synapses(net) < NEURON_LEVEL_MAX_SYNAPSES and not stored else "chunk"
     if level == "neuron":
         return NetworkGraph(neuron_graph(net, rates, neuron_rates), "neuron", 1)
     chunk = auto_chunk(net, parts) if chunk is None else chunk
