@@ -9,7 +9,9 @@ then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF
 
 from .config import dump, dumps, loads
 from .config import load as load_network
-from .connectors import AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, OneToOne
+from .connectors import (AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, FixedTotalNumber,
+                         OneToOne)
+from .spatial import Grid, Random, Spatial
 from .distributions import Lognormal, Normal, Uniform
 from . import comm, placement
 from .engine import Simulation, simulate
@@ -22,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "comm", "placement", "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
-    "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
+    "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "FixedTotalNumber",
+    "EdgeList", "Grid", "Random", "Spatial",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
 ]

@@ -15,12 +15,20 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # izhikevich: params = { preset = "RS" }; spike_train: params = { times = [[1.0, 5.0], [2.5]] };
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
+    # optional, for spatial connectors (distsnn.spatial):
+    # positions = { kind = "grid", shape = [20, 40], extent = [1.0, 2.0], edge_wrap = true }
+    # positions = { kind = "random", extent = [1.0, 1.0, 1.0] }
 
     [[projection]]
     name = "ee"                      # optional, default "<pre>_<post>"
     pre = "exc"
     post = "exc"
     connector = { rule = "fixed_indegree", indegree = 80, multapses = false }
+    # or { rule = "fixed_total_number", n = 50000 } (NEST's fixed_total_number),
+    # { rule = "fixed_probability", p = 0.1, autapses = false } (alias "pairwise_bernoulli";
+    # NEST's allow_autapses / allow_multapses are accepted too),
+    # { rule = "spatial", p = { kind = "gaussian", p0 = 0.8, sigma = 0.2 }, radius = 0.5,
+    #   delay = { offset = 0.5, slope = 2.0 } }  (then leave out the projection's delay)
     synapse = "delta"                # or { kind = "exp", tau = 5.0 },
                                      # { kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0 },
                                      # { kind = "exp", mode = "conductance", tau = 5.0, e_rev = 0.0 }
@@ -58,7 +66,7 @@ from .network import Network, SpikeMonitor, StateMonitor
 
 _TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
 _SIM = ("dt", "t_stop", "seed")
-_POP = ("name", "size", "model", "params", "initial")
+_POP = ("name", "size", "model", "params", "initial", "positions")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
 _MON = {"spikes": ("kind", "population"),
@@ -113,7 +121,8 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
         owner = f"Config population #{i + 1}"
         validate.known_fields(owner, t, _POP)
         _required(owner, t, ("name", "size"))
-        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"))
+        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"),
+                           t.get("positions"))
     for i, t in enumerate(_tables(doc, "projection")):
         owner = f"Config projection #{i + 1}"
         validate.known_fields(owner, t, _PROJ)
@@ -147,7 +156,8 @@ def to_dict(net: Network) -> dict[str, Any]:
     doc: dict[str, Any] = {"simulation": {"dt": net.dt, "t_stop": net.t_stop, "seed": net.seed}}
     doc["population"] = [
         {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
-         "initial": {k: v.to_plain() for k, v in p.initial.items()}}
+         "initial": {k: v.to_plain() for k, v in p.initial.items()},
+         **({} if p.positions is None else {"positions": p.positions.to_plain()})}
         for p in net.populations.values()]
     projs = []
     for pr in net.projections.values():

@@ -288,6 +288,8 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
 def _pair_delays(net: Network, proj: Projection, chunk: int, na: int, nb: int) -> np.ndarray:
     """Minimum delay (steps) per chunk pair: an (na, nb) array, or a scalar array (a bound)."""
     spec, conn = proj.delay, proj.connector
+    if spec is None and hasattr(conn, "min_delay"):
+        return np.asarray(max(1, int(timegrid.to_steps(conn.min_delay(), net.dt))))
     if spec is None:
         per_synapse = np.asarray(conn.delay, dtype=np.float64)
     elif isinstance(spec, distributions.ArrayValue):
@@ -339,6 +341,10 @@ def _expected_counts(proj: Projection, sa: np.ndarray, sb: np.ndarray, a_lo: np.
         return conn.indegree * pair / max(1.0, n_pre - (1 if no_autapses else 0))
     if isinstance(conn, connectors.FixedOutDegree):
         return conn.outdegree * pair / max(1.0, n_post - (1 if no_autapses else 0))
+    if isinstance(conn, connectors.FixedTotalNumber):
+        return conn.n * pair / max(1.0, n_pre * n_post - (n_post if no_autapses else 0))
+    if hasattr(conn, "expected_counts"):
+        return conn.expected_counts(int(n_pre), int(n_post), same, chunk)
     pre = np.asarray(conn.pre, dtype=np.int64) // chunk
     post = np.asarray(conn.post, dtype=np.int64) // chunk
     flat = np.bincount(pre * sb.size + post, minlength=sa.size * sb.size)

@@ -21,20 +21,22 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import connectors, distributions, models, synapses, timegrid, validate
+from . import connectors, distributions, models, spatial, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
 from .models.poisson import RateSchedule, parse_schedule
 
 
 @dataclass(frozen=True)
 class Population:
-    """``size`` neurons of one ``model`` with shared ``params`` and per-neuron ``initial`` values."""
+    """``size`` neurons of one ``model`` with ``params`` and per-neuron ``initial`` values;
+    ``positions`` (a :mod:`distsnn.spatial` layout) for spatial connectors."""
 
     name: str
     size: int
     model: str
     params: Any
     initial: Mapping[str, Value] = field(default_factory=dict)
+    positions: spatial.Layout | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,9 @@ class Network:
 
     def add_population(self, name: str, size: int, model: str = "lif",
                        params: Mapping[str, Any] | None = None,
-                       initial: Mapping[str, Any] | None = None) -> Population:
+                       initial: Mapping[str, Any] | None = None, positions: Any = None) -> Population:
+        """``positions``: a :class:`~distsnn.spatial.Grid` or :class:`~distsnn.spatial.Random`
+        layout (or its table), needed by spatial connectors."""
         owner = f"Population {name!r}"
         validate.name("Population", "name", name)
         if name in self.populations:
@@ -150,7 +154,8 @@ class Network:
             if v_hi > hi:
                 raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
             parsed[var] = v
-        pop = Population(name, size, model, p, parsed)
+        layout = None if positions is None else spatial.parse_positions(owner, positions, size)
+        pop = Population(name, size, model, p, parsed, layout)
         self.populations[name] = pop
         return pop
 
@@ -170,6 +175,10 @@ class Network:
                 raise ValueError(f"{owner}: {role} population {pop!r} does not exist; known: "
                                  f"{', '.join(self.populations) or 'none'}")
         conn = connectors.parse(owner, connector)
+        if isinstance(conn, spatial.Spatial):
+            offsets = self.offsets()
+            conn = conn.bind(self.populations[pre].positions, self.populations[post].positions, (pre, post),
+                             self.seed, (offsets[pre], offsets[post]))
         n_pre, n_post = self.populations[pre].size, self.populations[post].size
         conn.check(owner, n_pre, n_post, pre == post)
         syn = synapses.parse(owner, synapse)
@@ -290,7 +299,7 @@ class Network:
 
     @staticmethod
     def _value(owner: str, what: str, spec: Any, conn: Any, n_pre: int, n_post: int) -> Value | None:
-        column = getattr(conn, what, None) if isinstance(conn, connectors.EdgeList) else None
+        column = getattr(conn, what, None) if isinstance(conn, (connectors.EdgeList, spatial.Spatial)) else None
         if spec is None:
             if column is None:
                 raise ValueError(f"{owner}: {what} is required (the connector gives no {what} column)")
@@ -311,7 +320,9 @@ class Network:
         return v
 
     def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
-        if d is None:
+        if d is None and isinstance(conn, spatial.Spatial):
+            lo = conn.min_delay()
+        elif d is None:
             lo = float(np.min(conn.delay)) if np.asarray(conn.delay).size else math.inf
         elif isinstance(d, distributions.Lognormal):
             raise ValueError(f"{owner}: delay drawn from a lognormal can fall below one step "

@@ -1,0 +1,426 @@
+"""Neuron positions and the distance-dependent connector (NEST's ``nest.spatial``).
+
+Positions belong to a population (NEST's spatial layers), in arbitrary length units:
+
+- ``Grid(shape, extent=None, center=None, edge_wrap=False)``: ``shape = (nx, ny)`` or
+  ``(nx, ny, nz)`` cells of a box of size ``extent`` (default: ``shape``, spacing 1)
+  centred on ``center`` (default: the origin), one neuron at the centre of each cell.
+  Neuron ``i`` sits in column ``i // ny`` (x, left to right) and row ``i % ny`` (y, top
+  to bottom) as in NEST's 2-D grid layers; in 3-D, ``i = (ix * ny + iy) * nz + iz`` with
+  z ascending.
+- ``Random(extent, center=None, edge_wrap=False)``: each neuron uniformly in the box,
+  coordinate ``j`` of neuron ``gid`` drawn from the stream ``pos:<population>`` (row gid,
+  index j), so positions do not depend on the rank that computes them.
+
+``edge_wrap`` makes the box periodic (a torus): the displacement along each axis is
+taken modulo the extent, to the nearest image, as NEST does for layers with
+``edge_wrap=True``. A spatial projection between two populations needs both wrapped
+with the same extent, or neither.
+
+The connector ``Spatial(p, radius=None, delay=None, autapses=True)`` tries every
+(source, target) pair once (NEST's ``pairwise_bernoulli`` with a spatial ``p``) and
+connects it with probability ``p(d)``, ``d`` the (wrapped) distance, when ``d <=
+radius`` (a circular or spherical mask; none by default). Kernels ``p(d)``, as
+``nest.spatial_distributions``, clipped to [0, 1]:
+
+=============  ========================================  ==================
+kind           p(d)                                      fields
+=============  ========================================  ==================
+``constant``   ``p0``                                    ``p0``
+``gaussian``   ``p0 exp(-(d - mean)^2 / (2 sigma^2))``   ``p0, sigma, mean``
+``exponential`` ``p0 exp(-d / beta)``                    ``p0, beta``
+``linear``     ``p0 + slope d``                          ``p0, slope``
+=============  ========================================  ==================
+
+``delay = {"offset": d0, "slope": c}`` gives each synapse the delay ``d0 + c d`` ms
+(NEST's ``d0 + c * nest.spatial.distance``), rounded to steps as every delay; the
+projection's own ``delay`` must then be left out.
+
+The pair (source j, target gid) uses draw j of row gid of the projection's stream, so
+a target's synapses are the same whichever rank builds them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+from numba import njit
+
+from . import rng, validate
+from .connectors import Synapses
+from .rng import uniform_at
+
+
+def _floats(owner: str, fld: str, value: Any, n: int) -> tuple[float, ...]:
+    arr = validate.finite_array(owner, fld, value)
+    if arr.shape != (n,):
+        raise ValueError(f"{owner}: {fld} must have {n} values (one per dimension), got shape {arr.shape}")
+    return tuple(float(x) for x in arr)
+
+
+@dataclass(frozen=True)
+class Grid:
+    shape: tuple[int, ...]
+    extent: tuple[float, ...] | None = None
+    center: tuple[float, ...] | None = None
+    edge_wrap: bool = False
+    kind = "grid"
+
+    @property
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def box(self) -> tuple[np.ndarray, np.ndarray]:
+        """Extent and centre as arrays (defaults filled in)."""
+        ext = np.asarray(self.shape if self.extent is None else self.extent, dtype=np.float64)
+        cen = np.zeros(self.dim) if self.center is None else np.asarray(self.center, dtype=np.float64)
+        return ext, cen
+
+    def coordinates(self, seed: int, population: str, gid0: int, index: np.ndarray) -> np.ndarray:
+        """Positions of the neurons ``index`` (within the population): (len(index), dim)."""
+        ext, cen = self.box()
+        shape = np.asarray(self.shape)
+        cell = np.array(np.unravel_index(np.asarray(index, dtype=np.int64), self.shape)).T.astype(np.float64)
+        pos = cen - ext / 2 + (cell + 0.5) * ext / shape
+        # NEST's rows run from the top (largest y) down.
+        pos[:, 1] = cen[1] + ext[1] / 2 - (cell[:, 1] + 0.5) * ext[1] / shape[1]
+        return pos
+
+    def to_plain(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "grid", "shape": list(self.shape)}
+        if self.extent is not None:
+            out["extent"] = list(self.extent)
+        if self.center is not None:
+            out["center"] = list(self.center)
+        out["edge_wrap"] = self.edge_wrap
+        return out
+
+
+@dataclass(frozen=True)
+class Random:
+    extent: tuple[float, ...]
+    center: tuple[float, ...] | None = None
+    edge_wrap: bool = False
+    kind = "random"
+
+    @property
+    def dim(self) -> int:
+        return len(self.extent)
+
+    def box(self) -> tuple[np.ndarray, np.ndarray]:
+        cen = np.zeros(self.dim) if self.center is None else np.asarray(self.center, dtype=np.float64)
+        return np.asarray(self.extent, dtype=np.float64), cen
+
+    def coordinates(self, seed: int, population: str, gid0: int, index: np.ndarray) -> np.ndarray:
+        ext, cen = self.box()
+        gids = np.asarray(index, dtype=np.int64) + gid0
+        u = rng.uniform(rng.stream_key(seed, f"pos:{population}"), gids, self.dim).reshape(-1, self.dim)
+        return cen - ext / 2 + u * ext
+
+    def to_plain(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "random", "extent": list(self.extent)}
+        if self.center is not None:
+            out["center"] = list(self.center)
+        out["edge_wrap"] = self.edge_wrap
+        return out
+
+
+Layout = Union[Grid, Random]
+
+
+def parse_positions(owner: str, spec: Any, size: int) -> Layout:
+    """A layout from its object or its table ``{kind = "grid" | "random", ...}``, checked
+    against the population's ``size``."""
+    if isinstance(spec, (Grid, Random)):
+        spec = spec.to_plain()
+    validate.mapping(owner, "positions", spec)
+    kind = validate.choice(owner, "positions.kind", spec.get("kind"), ("grid", "random"))
+    allowed = ("kind", "shape", "extent", "center", "edge_wrap") if kind == "grid" else \
+        ("kind", "extent", "center", "edge_wrap")
+    validate.known_fields(f"{owner} positions", spec, allowed)
+    wrap = validate.boolean(owner, "positions.edge_wrap", spec.get("edge_wrap", False))
+    if kind == "grid":
+        if "shape" not in spec:
+            raise ValueError(f"{owner}: positions.shape is required for a grid")
+        shape = spec["shape"]
+        if not isinstance(shape, (list, tuple)) or len(shape) not in (2, 3):
+            raise ValueError(f"{owner}: positions.shape must list 2 or 3 cell counts, got {shape!r}")
+        shape = tuple(validate.integer(owner, "positions.shape", s, minimum=1) for s in shape)
+        if int(np.prod(shape)) != size:
+            raise ValueError(f"{owner}: positions.shape {list(shape)} holds {int(np.prod(shape))} neurons, "
+                             f"the population has {size}")
+        dim = len(shape)
+    else:
+        if "extent" not in spec:
+            raise ValueError(f"{owner}: positions.extent is required for random positions")
+        ext = spec["extent"]
+        dim = len(ext) if isinstance(ext, (list, tuple)) else 0
+        if dim not in (2, 3):
+            raise ValueError(f"{owner}: positions.extent must give 2 or 3 lengths, got {ext!r}")
+    extent = None if spec.get("extent") is None else _floats(owner, "positions.extent", spec["extent"], dim)
+    if extent is not None and min(extent) <= 0:
+        raise ValueError(f"{owner}: positions.extent must be > 0 along every axis, got {list(extent)}")
+    center = None if spec.get("center") is None else _floats(owner, "positions.center", spec["center"], dim)
+    if kind == "grid":
+        return Grid(shape, extent, center, wrap)
+    return Random(extent, center, wrap)
+
+
+# -- kernels --------------------------------------------------------------------------
+
+_KERNELS = {"constant": ("p0",), "gaussian": ("p0", "sigma", "mean"), "exponential": ("p0", "beta"),
+            "linear": ("p0", "slope")}
+_KERNEL_CODE = {"constant": 0, "gaussian": 1, "exponential": 2, "linear": 3}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """Connection probability as a function of distance (see the module table)."""
+
+    kind: str
+    p0: float = 1.0
+    sigma: float = 1.0
+    mean: float = 0.0
+    beta: float = 1.0
+    slope: float = 0.0
+
+    def __call__(self, d: np.ndarray) -> np.ndarray:
+        return _kernel_values(_KERNEL_CODE[self.kind], self.params(), np.asarray(d, dtype=np.float64))
+
+    def params(self) -> np.ndarray:
+        return np.array([self.p0, self.sigma, self.mean, self.beta, self.slope])
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"kind": self.kind, **{k: getattr(self, k) for k in _KERNELS[self.kind]}}
+
+
+def parse_kernel(owner: str, spec: Any) -> Kernel:
+    if isinstance(spec, Kernel):
+        spec = spec.to_plain()
+    if not isinstance(spec, dict):
+        p = validate.in_range(owner, "connector.p", spec, 0.0, 1.0)
+        return Kernel("constant", p0=p)
+    kind = validate.choice(owner, "connector.p.kind", spec.get("kind"), _KERNELS)
+    validate.known_fields(f"{owner} connector.p ({kind})", {k: v for k, v in spec.items() if k != "kind"},
+                          _KERNELS[kind])
+    vals = {k: validate.number(owner, f"connector.p.{k}", v) for k, v in spec.items() if k != "kind"}
+    if "p0" in vals:
+        validate.in_range(owner, "connector.p.p0", vals["p0"], 0.0, 1.0)
+    for k in ("sigma", "beta"):
+        if k in vals:
+            validate.positive(owner, f"connector.p.{k}", vals[k])
+    return Kernel(kind, **vals)
+
+
+@njit(cache=True, inline="always")
+def _kernel_at(code, prm, d):
+    if code == 0:
+        p = prm[0]
+    elif code == 1:
+        z = (d - prm[2]) / prm[1]
+        p = prm[0] * math.exp(-0.5 * z * z)
+    elif code == 2:
+        p = prm[0] * math.exp(-d / prm[3])
+    else:
+        p = prm[0] + prm[4] * d
+    return min(1.0, max(0.0, p))
+
+
+@njit(cache=True)
+def _kernel_values(code, prm, d):
+    out = np.empty(d.size)
+    flat = d.ravel()
+    for i in range(flat.size):
+        out[i] = _kernel_at(code, prm, flat[i])
+    return out.reshape(d.shape)
+
+
+@njit(cache=True, inline="always")
+def _distance(a, b, wrap, ext):
+    s = 0.0
+    for j in range(a.size):
+        x = a[j] - b[j]
+        if wrap:
+            x -= ext[j] * np.floor(x / ext[j] + 0.5)
+        s += x * x
+    return math.sqrt(s)
+
+
+@njit(cache=True)
+def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, radius, fill, out_pre, out_d, counts):
+    pos = 0
+    for r in range(rows.size):
+        got = 0
+        for j in range(spos.shape[0]):
+            if j == exclude[r]:
+                continue
+            d = _distance(spos[j], tpos[r], wrap, ext)
+            if d > radius:
+                continue
+            if uniform_at(k0, k1, rows[r], j) < _kernel_at(code, prm, d):
+                if fill:
+                    out_pre[pos] = j
+                    out_d[pos] = d
+                pos += 1
+                got += 1
+        counts[r] = got
+
+
+@njit(cache=True)
+def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, radius, chunk, na, nb):
+    out = np.zeros((na, nb))
+    for t in range(tpos.shape[0]):
+        for j in range(spos.shape[0]):
+            if same and not autapses and j == t:
+                continue
+            d = _distance(spos[j], tpos[t], wrap, ext)
+            if d <= radius:
+                out[j // chunk, t // chunk] += _kernel_at(code, prm, d)
+    return out
+
+
+@dataclass(frozen=True)
+class DelayRule:
+    """Delay ``offset + slope * distance`` (ms, ms per unit length)."""
+
+    offset: float
+    slope: float = 0.0
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"offset": self.offset, "slope": self.slope}
+
+
+@dataclass(frozen=True)
+class Spatial:
+    """Distance-dependent pairwise connections between populations with positions.
+
+    Parameters
+    ----------
+    p : float or Kernel or dict
+        Connection probability, constant or a kernel of the distance (module table).
+    radius : float, optional
+        Mask: only pairs at distance <= radius (length units) are tried.
+    delay : DelayRule or dict, optional
+        Distance-dependent delay ``{"offset": ms, "slope": ms per unit}``.
+    autapses : bool
+        Whether a neuron may connect to itself (same population only).
+    """
+
+    p: Any
+    radius: float | None = None
+    delay: DelayRule | None = None
+    autapses: bool = True
+    multapses: bool = True
+    rule = "spatial"
+    # Filled in by Network.add_projection: the layouts and names of the two populations.
+    pre_layout: Layout | None = field(default=None, compare=False)
+    post_layout: Layout | None = field(default=None, compare=False)
+    names: tuple[str, str] = field(default=("", ""), compare=False)
+    seed: int = field(default=0, compare=False)
+    gid0s: tuple[int, int] = field(default=(0, 0), compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.p, Kernel):
+            object.__setattr__(self, "p", parse_kernel("Spatial", self.p))
+        if isinstance(self.delay, dict):
+            object.__setattr__(self, "delay", _parse_delay("Spatial", self.delay))
+
+    @classmethod
+    def from_plain(cls, owner: str, spec: dict[str, Any]) -> "Spatial":
+        validate.known_fields(f"{owner} connector (spatial)", spec,
+                              ("rule", "p", "radius", "delay", "autapses", "multapses"))
+        if "p" not in spec:
+            raise ValueError(f"{owner}: connector.p is required for rule 'spatial'")
+        delay = None if spec.get("delay") is None else _parse_delay(owner, spec["delay"])
+        return cls(parse_kernel(owner, spec["p"]), spec.get("radius"), delay,
+                   spec.get("autapses", True), spec.get("multapses", True))
+
+    def bind(self, pre: Layout | None, post: Layout | None, names: tuple[str, str], seed: int,
+             gid0s: tuple[int, int]) -> "Spatial":
+        """A copy that knows its populations' layouts, names and first gids and the seed
+        (for :meth:`expected_counts`; :meth:`connect` takes the seed from its key)."""
+        return Spatial(self.p, self.radius, self.delay, self.autapses, self.multapses, pre, post,
+                       names, seed, gid0s)
+
+    def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
+        validate.boolean(owner, "connector.autapses", self.autapses)
+        validate.boolean(owner, "connector.multapses", self.multapses)
+        if self.radius is not None:
+            validate.positive(owner, "connector.radius", self.radius)
+        if isinstance(self.delay, dict):
+            _parse_delay(owner, self.delay)
+        for role, lay in (("pre", self.pre_layout), ("post", self.post_layout)):
+            if lay is None:
+                raise ValueError(f"{owner}: a spatial connector needs positions on its {role} population "
+                                 f"{self.names[0 if role == 'pre' else 1]!r}")
+        a, b = self.pre_layout, self.post_layout
+        if a.dim != b.dim:
+            raise ValueError(f"{owner}: pre and post positions must have the same dimension, got {a.dim} and {b.dim}")
+        if a.edge_wrap != b.edge_wrap or (a.edge_wrap and not np.array_equal(a.box()[0], b.box()[0])):
+            raise ValueError(f"{owner}: periodic (edge_wrap) positions must be set on both populations "
+                             f"with the same extent")
+
+    def min_delay(self) -> float:
+        """The smallest delay the rule can give (ms): its offset (distances are >= 0)."""
+        return self.delay.offset
+
+    def _arrays(self, seed: int, gid0s: tuple[int, int], n_pre: int, targets: np.ndarray):
+        spos = self.pre_layout.coordinates(seed, self.names[0], gid0s[0], np.arange(n_pre))
+        tpos = self.post_layout.coordinates(seed, self.names[1], gid0s[1], targets)
+        ext = self.pre_layout.box()[0]
+        radius = math.inf if self.radius is None else float(self.radius)
+        return spos, np.ascontiguousarray(tpos), ext, radius
+
+    def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
+        targets = targets.astype(np.int64)
+        spos, tpos, ext, radius = self._arrays(key[0], (pre_gid0, post_gid0), n_pre, targets)
+        rows = (targets + post_gid0).astype(np.uint64)
+        exclude = targets if (same and not self.autapses) else np.full(targets.size, -1, np.int64)
+        code, prm = _KERNEL_CODE[self.p.kind], self.p.params()
+        counts = np.zeros(targets.size, dtype=np.int64)
+        args = (key[0], key[1], rows, tpos, spos, exclude, self.pre_layout.edge_wrap, ext, code, prm, radius)
+        _spatial_rows(*args, False, np.zeros(0, np.int64), np.zeros(0), counts)
+        pre = np.empty(int(counts.sum()), dtype=np.int64)
+        dist = np.empty(pre.size)
+        _spatial_rows(*args, True, pre, dist, counts)
+        values = {}
+        if self.delay is not None:
+            values["delay"] = self.delay.offset + self.delay.slope * dist
+        return Synapses(pre, np.repeat(targets, counts), None, values)
+
+    def expected_counts(self, n_pre: int, n_post: int, same: bool, chunk: int) -> np.ndarray:
+        """Expected synapses between chunks of ``chunk`` neurons (pre chunks x post chunks):
+        the sum of p over the pairs, O(n_pre n_post) work."""
+        spos, tpos, ext, radius = self._arrays(self.seed, self.gid0s, n_pre, np.arange(n_post))
+        na, nb = -(-n_pre // chunk), -(-n_post // chunk)
+        return _expected_chunks(spos, tpos, same, self.autapses, self.pre_layout.edge_wrap, ext,
+                                _KERNEL_CODE[self.p.kind], self.p.params(), radius, chunk, na, nb)
+
+    def to_plain(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.rule, "p": self.p.to_plain(), "autapses": self.autapses}
+        if self.radius is not None:
+            out["radius"] = self.radius
+        if self.delay is not None:
+            out["delay"] = self.delay.to_plain()
+        return out
+
+
+def _parse_delay(owner: str, spec: Any) -> DelayRule:
+    if isinstance(spec, DelayRule):
+        return spec
+    validate.mapping(owner, "connector.delay", spec)
+    validate.known_fields(f"{owner} connector.delay", spec, ("offset", "slope"))
+    if "offset" not in spec:
+        raise ValueError(f"{owner}: connector.delay.offset (ms) is required")
+    off = validate.positive(owner, "connector.delay.offset", spec["offset"], "ms")
+    slope = validate.non_negative(owner, "connector.delay.slope", spec.get("slope", 0.0), "ms")
+    return DelayRule(off, slope)
+
+
+__all__ = ["Grid", "Random", "Kernel", "DelayRule", "Spatial", "parse_positions", "parse_kernel"]
