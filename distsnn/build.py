@@ -17,7 +17,7 @@ from types import ModuleType
 import numpy as np
 from numba import njit
 
-from . import distributions, models, rng, synapses, timegrid
+from . import currents, distributions, models, rng, synapses, timegrid
 from .network import Network
 from .synapses import SynapseType
 
@@ -32,6 +32,9 @@ class LocalPopulation:
     port0: int                 # first port of this population's block (channels x local)
     prepared: object
     state: object
+    #: Current generators into these neurons (None: none); ``drive.prepared(n)`` replaces
+    #: ``prepared`` for the update ending at step n.
+    drive: currents.CurrentDrive | None = None
 
     @property
     def n(self) -> int:
@@ -111,7 +114,10 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
             else:
                 init[var] = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
         state = model.init_state(prep, init, gids, index)
-        out.append(LocalPopulation(name, model, gids, index, channels, port0, prep, state))
+        gens = [currents.LocalCurrent(c, net.seed, index, gids, net.dt) for c in net.currents.values()
+                if c.target == name]
+        drive = currents.CurrentDrive(model, prep, gens) if gens else None
+        out.append(LocalPopulation(name, model, gids, index, channels, port0, prep, state, drive))
         port0 += len(channels) * gids.size
     return out
 

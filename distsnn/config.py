@@ -42,6 +42,14 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     weight = 0.1
     synapse = "delta"
 
+    [[current_input]]                # NEST's dc / step_current / noise generators
+    name = "bias"
+    target = "exc"
+    kind = "dc"                      # amplitude = pA (a number or one per neuron)
+    amplitude = 200.0                # step: times = [ms, ...], amplitudes = [pA, ...]
+                                     # noise: mean, std (pA), dt_noise (ms)
+    # optional: neurons = [0, 3], start = 0.0, stop = 500.0, delay = 0.1 (ms, default dt)
+
     [[monitor]]
     kind = "spikes"                  # or "state"
     population = "exc"
@@ -64,7 +72,7 @@ from .connectors import EdgeList
 from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
 
-_TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
+_TOP = ("simulation", "population", "projection", "poisson_input", "current_input", "monitor")
 _SIM = ("dt", "t_stop", "seed")
 _POP = ("name", "size", "model", "params", "initial", "positions")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
@@ -138,6 +146,11 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
         _required(owner, t, ("name", "target", "weight"))
         net.add_poisson_input(t["name"], t["target"], t.get("rate"), t["weight"], t.get("synapse", "delta"),
                               t.get("schedule"))
+    for i, t in enumerate(_tables(doc, "current_input")):
+        owner = f"Config current_input #{i + 1}"
+        _required(owner, t, ("name", "target", "kind"))
+        spec = {k: v for k, v in t.items() if k not in ("name", "target", "kind")}
+        net.add_current_input(t["name"], t["target"], t["kind"], **spec)
     for i, t in enumerate(_tables(doc, "monitor")):
         owner = f"Config monitor #{i + 1}"
         validate.choice(owner, "kind", t.get("kind"), _MON)
@@ -173,6 +186,7 @@ def to_dict(net: Network) -> dict[str, Any]:
         {"name": i.name, "target": i.target, "weight": i.weight, "synapse": i.synapse.to_plain(),
          **({"rate": i.rate} if i.schedule is None else {"schedule": i.schedule.to_plain()})}
         for i in net.inputs.values()]
+    doc["current_input"] = [c.to_plain() for c in net.currents.values()]
     mons = []
     for m in net.monitors:
         if isinstance(m, SpikeMonitor):

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import connectors, distributions, models, spatial, synapses, timegrid, validate
+from . import connectors, currents, distributions, models, spatial, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
 from .models.poisson import RateSchedule, parse_schedule
 
@@ -123,6 +123,7 @@ class Network:
         self.populations: dict[str, Population] = {}
         self.projections: dict[str, Projection] = {}
         self.inputs: dict[str, PoissonInput] = {}
+        self.currents: dict[str, currents.CurrentInput] = {}
         self.monitors: list[SpikeMonitor | StateMonitor] = []
 
     # -- building ---------------------------------------------------------------------
@@ -224,6 +225,29 @@ class Network:
         self.inputs[name] = inp
         return inp
 
+    def add_current_input(self, name: str, target: str, kind: str = "dc", **spec: Any) -> currents.CurrentInput:
+        """A current generator into ``target`` (NEST's dc, step current and noise generators).
+
+        ``kind="dc"``: ``amplitude`` (pA); ``"step"``: ``times`` (ms) and ``amplitudes``
+        (pA); ``"noise"``: ``mean``, ``std`` (pA) and ``dt_noise`` (ms, default one step).
+        Common: ``neurons`` (indices; default all), ``start``, ``stop``, ``delay`` (ms,
+        default one step). Amplitudes, mean and std may give one value per neuron. See
+        :mod:`distsnn.currents` for the timing rule.
+        """
+        owner = f"CurrentInput {name!r}"
+        validate.name("CurrentInput", "name", name)
+        if name in self.currents:
+            raise ValueError(f"{owner}: name already used by another current input")
+        pop = self._population(owner, target)
+        mod = models.get(owner, pop.model)
+        if not hasattr(mod, "with_current"):
+            takers = [m for m, mm in models.MODELS.items() if hasattr(mm, "with_current")]
+            raise ValueError(f"{owner}: model {pop.model!r} of population {target!r} takes no current input; "
+                             f"models that do: {', '.join(takers)}")
+        inp = currents.parse(owner, name, target, pop.size, kind, dict(spec), self.dt)
+        self.currents[name] = inp
+        return inp
+
     def add_spike_monitor(self, population: str) -> SpikeMonitor:
         self._population("SpikeMonitor", population)
         mon = SpikeMonitor(population)
@@ -280,8 +304,8 @@ class Network:
         if not isinstance(other, Network):
             return NotImplemented
         return (self.dt, self.seed, self.t_stop, self.populations, self.projections, self.inputs,
-                self.monitors) == (other.dt, other.seed, other.t_stop, other.populations,
-                                   other.projections, other.inputs, other.monitors)
+                self.currents, self.monitors) == (other.dt, other.seed, other.t_stop, other.populations,
+                                                  other.projections, other.inputs, other.currents, other.monitors)
 
     __hash__ = None
 

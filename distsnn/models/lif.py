@@ -35,7 +35,7 @@ a+1 (exp), as in NEST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace, fields
 from typing import Any, Mapping
 
 import numpy as np
@@ -145,6 +145,12 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     v = np.where(spiked, p.V_reset, v)
     refr = np.where(spiked, c.ref_steps, refr)
     return State(V=v, refr=refr, I=current), spiked
+
+
+def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
+    """The constants with an external current (pA, per local neuron) added to ``I_e`` for
+    one step: how current generators (:mod:`distsnn.currents`) enter the model."""
+    return replace(prep, p=replace(prep.p, I_e=prep.p.I_e + current))
 
 
 def record(s: State, var: str) -> np.ndarray:

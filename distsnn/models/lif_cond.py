@@ -40,7 +40,7 @@ V_reset``, refractory for ``round(t_ref / dt)`` steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -132,6 +132,12 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     v = np.where(spiked, p.V_reset, v)
     refr = np.where(spiked, c.ref_steps, refr)
     return State(V=v, refr=refr, S=c.k.arrive(s.S, x), k=s.k), spiked
+
+
+def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
+    """The constants with an external current (pA, per local neuron) added to ``I_e`` for
+    one step: how current generators (:mod:`distsnn.currents`) enter the model."""
+    return replace(prep, p=replace(prep.p, I_e=prep.p.I_e + current))
 
 
 def record(s: State, var: str) -> np.ndarray:

@@ -1,0 +1,241 @@
+"""Current generators: DC, step current and Gaussian noise (NEST's ``dc_generator``,
+``step_current_generator`` and ``noise_generator``), per neuron or per population.
+
+A generator has an amplitude ``A(t)`` (pA), right-continuous and piecewise constant,
+zero outside ``[start, stop)``:
+
+- ``dc``: ``A(t) = amplitude``;
+- ``step``: ``A(t) = amplitudes[i]`` for ``times[i] <= t < times[i + 1]`` (the last one
+  until ``stop``), 0 before ``times[0]``;
+- ``noise``: ``A(t) = mean + std * Z(gid, j)`` on the ``j``-th interval ``[j dt_noise,
+  (j + 1) dt_noise)``, ``Z`` standard normal from the stream ``current:<name>`` (row gid,
+  index j): each neuron gets its own noise, as each target of a NEST noise generator
+  does, and the draw does not depend on the rank that makes it.
+
+``amplitude`` (dc), ``amplitudes`` (step; a list of values, or one list per time with
+a value per neuron), ``mean`` and ``std`` (noise) may be a number or one value per
+targeted neuron. ``neurons`` selects the targeted neurons (indices within the
+population; default: all).
+
+Timing, as NEST's generators with a connection delay ``delay`` (ms, default one step):
+the membrane update from step ``n - 1`` to ``n`` sees the current ``A(t_{n-1} - delay)``,
+held constant over the step, so the current acts on the membrane over ``[start +
+delay, stop + delay)``; NEST gives the same (its current generators shift their
+activity window by two steps to make up for the event's delay of one step and for the
+current being read after the membrane update). ``delay = 0`` makes a DC generator act
+like the model's ``I_e``. Times, ``dt_noise`` and ``delay`` must lie on the time grid
+(as NEST requires), ``dt_noise`` at least one step.
+
+The current enters the models the way ``I_e`` does (each generator is added to it for
+the step), so a model takes current input where its ``I_e`` may vary per neuron:
+``lif`` and ``lif_cond``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from . import rng, validate
+from .rng import normal_at
+
+KINDS = {"dc": ("amplitude",), "step": ("times", "amplitudes"), "noise": ("mean", "std", "dt_noise")}
+COMMON = ("neurons", "start", "stop", "delay")
+
+
+@dataclass(frozen=True)
+class CurrentInput:
+    """A validated generator; ``spec`` is its plain (TOML) form with defaults filled in."""
+
+    name: str
+    target: str
+    kind: str
+    spec: dict = field(hash=False)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"name": self.name, "target": self.target, "kind": self.kind, **self.spec}
+
+
+def _on_grid(owner: str, fld: str, t: float, dt: float) -> int:
+    k = t / dt
+    if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
+        raise ValueError(f"{owner}: {fld} must be a multiple of dt = {dt} ms, got {t}")
+    return int(round(k))
+
+
+def _per_neuron(owner: str, fld: str, value: Any, n: int) -> float | list[float]:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = validate.finite_array(owner, fld, value)
+        if arr.shape != (n,):
+            raise ValueError(f"{owner}: {fld} must be a number or one value per targeted neuron ({n}), "
+                             f"got shape {arr.shape}")
+        return arr.tolist()
+    return validate.number(owner, fld, value, "pA")
+
+
+def parse(owner: str, name: str, target: str, size: int, kind: Any, given: dict[str, Any],
+          dt: float) -> CurrentInput:
+    """A checked generator of ``kind`` into a population of ``size`` neurons."""
+    kind = validate.choice(owner, "kind", kind, KINDS)
+    validate.known_fields(f"{owner} ({kind})", given, KINDS[kind] + COMMON)
+    for req in KINDS[kind]:
+        if req not in given and not (kind == "noise" and req in ("mean", "dt_noise")):
+            raise ValueError(f"{owner}: {req} is required for a {kind} current")
+    spec: dict[str, Any] = {}
+    neurons = given.get("neurons")
+    if neurons is not None:
+        idx = np.asarray(neurons)
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            raise ValueError(f"{owner}: neurons must be a non-empty list of integer indices, got {neurons!r}")
+        bad = np.flatnonzero((idx < 0) | (idx >= size))
+        if bad.size:
+            raise ValueError(f"{owner}: neurons must be in [0, {size - 1}], got {idx[bad[0]]}")
+        if np.unique(idx).size != idx.size:
+            raise ValueError(f"{owner}: neurons must not repeat an index")
+        spec["neurons"] = idx.astype(int).tolist()
+    n = size if neurons is None else len(spec["neurons"])
+    start = validate.non_negative(owner, "start", given.get("start", 0.0), "ms")
+    stop = given.get("stop")
+    if stop is not None:
+        stop = validate.number(owner, "stop", stop, "ms")
+        if not stop > start:
+            raise ValueError(f"{owner}: stop must be > start = {start} ms, got {stop}")
+        _on_grid(owner, "stop", stop, dt)
+    _on_grid(owner, "start", start, dt)
+    delay = validate.non_negative(owner, "delay", given.get("delay", dt), "ms")
+    _on_grid(owner, "delay", delay, dt)
+    spec.update(start=start, delay=delay)
+    if stop is not None:
+        spec["stop"] = stop
+    if kind == "dc":
+        spec["amplitude"] = _per_neuron(owner, "amplitude", given["amplitude"], n)
+    elif kind == "step":
+        times = validate.finite_array(owner, "times", given["times"])
+        if times.ndim != 1 or times.size == 0:
+            raise ValueError(f"{owner}: times must be a non-empty list (ms), got {given['times']!r}")
+        if times[0] < 0 or np.any(np.diff(times) <= 0):
+            raise ValueError(f"{owner}: times must be >= 0 and strictly increasing, got {times.tolist()}")
+        for t in times:
+            _on_grid(owner, "times", float(t), dt)
+        amps = validate.finite_array(owner, "amplitudes", given["amplitudes"])
+        if amps.shape not in ((times.size,), (times.size, n)):
+            raise ValueError(f"{owner}: amplitudes must have one value per time ({times.size},) or one row "
+                             f"of {n} values per time, got shape {amps.shape}")
+        spec.update(times=times.tolist(), amplitudes=amps.tolist())
+    else:
+        spec["mean"] = _per_neuron(owner, "mean", given.get("mean", 0.0), n)
+        std = _per_neuron(owner, "std", given["std"], n)
+        if np.min(std) < 0:
+            raise ValueError(f"{owner}: std must be >= 0 pA, got {np.min(std)}")
+        dt_noise = validate.positive(owner, "dt_noise", given.get("dt_noise", dt), "ms")
+        if _on_grid(owner, "dt_noise", dt_noise, dt) < 1:
+            raise ValueError(f"{owner}: dt_noise must be at least one step ({dt} ms), got {dt_noise}")
+        spec.update(std=std, dt_noise=dt_noise)
+    return CurrentInput(name, target, kind, spec)
+
+
+@njit(cache=True)
+def _noise(k0, k1, gids, interval, mean, std, out):
+    for i in range(gids.size):
+        out[i] = mean[i] + std[i] * normal_at(k0, k1, gids[i], interval)
+
+
+class LocalCurrent:
+    """One generator restricted to a rank's neurons of its target population.
+
+    ``at(n)`` is the current (pA) of every local neuron of the population for the
+    membrane update ending at step ``n``, or ``None`` where it is zero everywhere.
+    """
+
+    def __init__(self, inp: CurrentInput, seed: int, index: np.ndarray, gids: np.ndarray, dt: float) -> None:
+        s = inp.spec
+        if "neurons" in s:
+            # The targeted neurons this rank owns: their columns in the spec, local positions.
+            targeted = np.asarray(s["neurons"], dtype=np.int64)
+            cols = np.flatnonzero(np.isin(targeted, index))
+            self.where = np.searchsorted(index, targeted[cols])
+        else:
+            cols = np.asarray(index, dtype=np.int64)
+            self.where = np.arange(index.size)
+        self.n_local = index.size
+        self.kind = inp.kind
+        self.delay = int(round(s["delay"] / dt))
+        self.start = int(round(s["start"] / dt))
+        self.stop = math.inf if "stop" not in s else int(round(s["stop"] / dt))
+
+        def column(v: Any) -> np.ndarray:
+            a = np.asarray(v, dtype=np.float64)
+            return np.full(cols.size, float(a)) if a.ndim == 0 else a[cols]
+
+        if inp.kind == "dc":
+            self.amp = column(s["amplitude"])
+        elif inp.kind == "step":
+            self.times = np.round(np.asarray(s["times"]) / dt).astype(np.int64)
+            a = np.asarray(s["amplitudes"], dtype=np.float64)
+            self.amps = a[:, None] * np.ones(cols.size) if a.ndim == 1 else a[:, cols]
+        else:
+            self.key = rng.stream_key(seed, f"current:{inp.name}")
+            self.gids = gids[self.where].astype(np.uint64)
+            self.mean = np.ascontiguousarray(column(s["mean"]))
+            self.std = np.ascontiguousarray(column(s["std"]))
+            self.every = int(round(s["dt_noise"] / dt))
+            self._cache: tuple[int, np.ndarray] | None = None
+
+    def segment(self, n: int) -> Any:
+        """A key that changes exactly when the current of step ``n`` may change."""
+        t = n - 1 - self.delay          # the generator's time, in steps
+        if t < self.start or t >= self.stop:
+            return None
+        if self.kind == "dc":
+            return 0
+        if self.kind == "step":
+            i = int(np.searchsorted(self.times, t, side="right")) - 1
+            return None if i < 0 else i
+        return t // self.every
+
+    def values(self, seg: Any) -> np.ndarray | None:
+        """Per-neuron currents (pA, over the population's local neurons) of a segment."""
+        if seg is None or self.where.size == 0:
+            return None
+        out = np.zeros(self.n_local)
+        if self.kind == "dc":
+            out[self.where] = self.amp
+        elif self.kind == "step":
+            out[self.where] = self.amps[seg]
+        else:
+            vals = np.empty(self.where.size)
+            _noise(self.key[0], self.key[1], self.gids, np.uint64(seg), self.mean, self.std, vals)
+            out[self.where] = vals
+        return out
+
+
+class CurrentDrive:
+    """All generators into one population on one rank; the model's prepared constants
+    with the summed current added to ``I_e`` (via the model's ``with_current``)."""
+
+    def __init__(self, model: Any, prepared: Any, currents: list[LocalCurrent]) -> None:
+        self.model = model
+        self.base = prepared
+        self.currents = currents
+        self._key: tuple | None = None
+        self._prepared = prepared
+
+    def prepared(self, n: int) -> Any:
+        """The prepared constants for the membrane update ending at step ``n``."""
+        key = tuple(c.segment(n) for c in self.currents)
+        if key != self._key:
+            total = None
+            for c, seg in zip(self.currents, key):   # a fixed order: the order of addition
+                v = c.values(seg)
+                if v is not None:
+                    total = v if total is None else total + v
+            self._prepared = self.base if total is None else self.model.with_current(self.base, total)
+            self._key = key
+        return self._prepared
+
+
+__all__ = ["CurrentInput", "LocalCurrent", "CurrentDrive", "parse", "KINDS"]
