@@ -106,13 +106,19 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
         model = models.get(f"Population {name!r}", pop.model)
         channels = net.channels(name)
         key = rng.stream_key(net.seed, f"{pop.model}_pop:{name}")
-        prep = model.prepare(pop.params, net.dt, channels, key=key)
+        params = models.common.resolve(pop.params, net.seed, name, gids, index)
+        prep = model.prepare(params, net.dt, channels, key=key)
         init = {}
         for var, value in pop.initial.items():
             if isinstance(value, distributions.ArrayValue):
-                init[var] = value.values[index]
+                values = value.values[index]
             else:
-                init[var] = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
+                values = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
+            if var.startswith(models.common.SYN_PREFIX):
+                # The model knows channels by index (Network.channels order).
+                syn = net.projections[var[len(models.common.SYN_PREFIX):]].synapse
+                var = f"{models.common.SYN_PREFIX}{channels.index(syn)}"
+            init[var] = values
         state = model.init_state(prep, init, gids, index)
         gens = [currents.LocalCurrent(c, net.seed, index, gids, net.dt) for c in net.currents.values()
                 if c.target == name]

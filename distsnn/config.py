@@ -15,6 +15,9 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # izhikevich: params = { preset = "RS" }; spike_train: params = { times = [[1.0, 5.0], [2.5]] };
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
+    # lif and lif_cond parameters may also be per neuron: a list (one value per neuron) or a
+    # distribution, e.g. tau_m = { dist = "normal", mean = 10.0, std = 1.0, low = 5.0 };
+    # initial values may start a synapse channel: "syn:<projection>" = { dist = ... } (pA or nS)
     # optional, for spatial connectors (distsnn.spatial):
     # positions = { kind = "grid", shape = [20, 40], extent = [1.0, 2.0], edge_wrap = true }
     # positions = { kind = "random", extent = [1.0, 1.0, 1.0] }
@@ -69,6 +72,7 @@ import tomli_w
 
 from . import validate
 from .connectors import EdgeList
+from .models.common import SYN_PREFIX
 from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
 
@@ -125,11 +129,17 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
     validate.mapping("Config", "[simulation]", sim)
     validate.known_fields("Config [simulation]", sim, _SIM)
     net = Network(**sim)
+    channel_initial = []
     for i, t in enumerate(_tables(doc, "population")):
         owner = f"Config population #{i + 1}"
         validate.known_fields(owner, t, _POP)
         _required(owner, t, ("name", "size"))
-        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"),
+        init = t.get("initial")
+        if isinstance(init, dict):
+            # Channel states name projections: set once the projections exist.
+            channel_initial += [(t["name"], k, v) for k, v in init.items() if k.startswith(SYN_PREFIX)]
+            init = {k: v for k, v in init.items() if not k.startswith(SYN_PREFIX)}
+        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), init,
                            t.get("positions"))
     for i, t in enumerate(_tables(doc, "projection")):
         owner = f"Config projection #{i + 1}"
@@ -140,6 +150,8 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
             conn = {**conn, "file": os.path.join(base_dir, conn["file"])}
         net.add_projection(t["pre"], t["post"], conn, t.get("synapse", "delta"), t.get("weight"),
                            t.get("delay"), t.get("name"))
+    for pop, var, value in channel_initial:
+        net.set_initial(pop, var, value)
     for i, t in enumerate(_tables(doc, "poisson_input")):
         owner = f"Config poisson_input #{i + 1}"
         validate.known_fields(owner, t, _INPUT)
@@ -212,8 +224,9 @@ def dump(net: Network, path: str) -> None:
 
 
 def _plain(x: Any) -> Any:
-    # tomli_w takes only built-in types; a rate schedule (a model parameter) is a table.
-    if isinstance(x, RateSchedule):
+    # tomli_w takes only built-in types; a rate schedule or a per-neuron value (model
+    # parameters) is a table or a list.
+    if isinstance(x, RateSchedule) or hasattr(x, "to_plain"):
         return _plain(x.to_plain())
     if isinstance(x, dict):
         return {k: _plain(v) for k, v in x.items()}

@@ -16,7 +16,7 @@ draws.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -141,24 +141,48 @@ class Network:
         mod = models.get(owner, model)
         p = mod.params_from(owner, dict(params or {}), size, self.dt)
         init = dict(initial or {})
+        syn = [k for k in init if isinstance(k, str) and k.startswith(models.common.SYN_PREFIX)]
+        if syn:
+            raise ValueError(f"{owner}: initial.{syn[0]} names a projection; set a channel's initial "
+                             f"value with Network.set_initial after adding the projection")
         validate.known_fields(f"{owner} initial", init, mod.INITIAL, "variable")
-        parsed = {}
-        for var, spec in init.items():
-            v = distributions.parse(owner, f"initial.{var}", spec)
-            if isinstance(v, ArrayValue) and v.values.shape != (size,):
-                raise ValueError(f"{owner}: initial.{var} array must have shape ({size},), "
-                                 f"got {v.values.shape}")
-            lo, hi = getattr(mod, "INITIAL_BOUNDS", {}).get(var, (-np.inf, np.inf))
-            v_lo, v_hi = v.bounds()
-            if v_lo < lo:
-                raise ValueError(f"{owner}: initial.{var} must be >= {lo}, got values down to {v_lo!r}")
-            if v_hi > hi:
-                raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
-            parsed[var] = v
+        parsed = {var: self._initial(owner, mod, size, var, spec) for var, spec in init.items()}
         layout = None if positions is None else spatial.parse_positions(owner, positions, size)
         pop = Population(name, size, model, p, parsed, layout)
         self.populations[name] = pop
         return pop
+
+    def set_initial(self, population: str, var: str, value: Any) -> None:
+        """Initial value of ``var`` for every neuron of ``population`` (a number, an array
+        over the population or a distribution): a model variable (``"V_m"``, ...) or
+        ``"syn:<projection>"``, the state of the synapse channel that the projection feeds
+        (current in pA, conductance in nS, >= 0; for a double exponential, the value
+        starts its decay part), as NEST's ``I_syn_ex`` / ``g_ex`` initial values."""
+        owner = f"Population {population!r}"
+        pop = self._population("set_initial", population)
+        mod = models.get(owner, pop.model)
+        prefix = models.common.SYN_PREFIX
+        if isinstance(var, str) and var.startswith(prefix):
+            proj = self.projections.get(var[len(prefix):])
+            if proj is None or proj.post != population:
+                known = [f"{prefix}{p.name}" for p in self.projections.values() if p.post == population]
+                raise ValueError(f"{owner}: initial.{var} must name a projection onto {population!r}; "
+                                 f"known: {', '.join(known) or 'none'}")
+            if proj.synapse.kind == "delta":
+                raise ValueError(f"{owner}: initial.{var}: a delta synapse has no state to start")
+            for other in pop.initial:
+                if (other.startswith(prefix) and other != var
+                        and self.projections[other[len(prefix):]].synapse == proj.synapse):
+                    raise ValueError(f"{owner}: initial.{var} sets the channel that initial.{other} "
+                                     f"already sets (same synapse type)")
+            v = self._initial(owner, mod, pop.size, var, value)
+            if proj.synapse.mode == "conductance" and v.bounds()[0] < 0:
+                raise ValueError(f"{owner}: initial.{var} is a conductance and must be >= 0 nS, "
+                                 f"got values down to {v.bounds()[0]!r}")
+        else:
+            validate.choice(f"{owner} initial", "variable", var, mod.INITIAL)
+            v = self._initial(owner, mod, pop.size, var, value)
+        self.populations[population] = replace(pop, initial={**pop.initial, var: v})
 
     def add_projection(self, pre: str, post: str, connector: Any, synapse: Any = "delta",
                        weight: Any = None, delay: Any = None, name: str | None = None) -> Projection:
@@ -320,6 +344,20 @@ class Network:
             raise ValueError(f"{owner}: population {name!r} does not exist; known: "
                              f"{', '.join(self.populations) or 'none'}")
         return self.populations[name]
+
+    @staticmethod
+    def _initial(owner: str, mod: Any, size: int, var: str, spec: Any) -> Value:
+        v = distributions.parse(owner, f"initial.{var}", spec)
+        if isinstance(v, ArrayValue) and v.values.shape != (size,):
+            raise ValueError(f"{owner}: initial.{var} array must have shape ({size},), "
+                             f"got {v.values.shape}")
+        lo, hi = getattr(mod, "INITIAL_BOUNDS", {}).get(var, (-np.inf, np.inf))
+        v_lo, v_hi = v.bounds()
+        if v_lo < lo:
+            raise ValueError(f"{owner}: initial.{var} must be >= {lo}, got values down to {v_lo!r}")
+        if v_hi > hi:
+            raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
+        return v
 
     @staticmethod
     def _value(owner: str, what: str, spec: Any, conn: Any, n_pre: int, n_post: int) -> Value | None:

@@ -14,6 +14,9 @@ from distsnn import rng
 from distsnn.connectors import FixedProbability, FixedTotalNumber, _binomial
 from distsnn.spatial import Grid, Random, Spatial
 
+from .mpi.launch import mpirun, needs_mpi, plain
+from .test_models_mixed import same
+
 KEY = rng.stream_key(99, "conn:test")
 
 
@@ -268,3 +271,55 @@ def test_positions_bad_input():
     net.add_population("f", 4, positions={"kind": "grid", "shape": [2, 2]})
     with pytest.raises(ValueError, match=r"periodic \(edge_wrap\) positions must be set on both"):
         net.add_projection("w", "f", {"rule": "spatial", "p": 0.5}, weight=1.0, delay=1.0)
+
+
+# -- the new connectors, currents and per-neuron values over MPI ------------------------
+
+def interop_network() -> ds.Network:
+    """Fixed-total-number and spatial projections (distance delays, periodic box), DC,
+    step and noise currents, per-neuron parameters and random initial conductances."""
+    net = ds.Network(dt=0.1, seed=21, t_stop=120.0)
+    net.add_population("e", 144, "lif", params=dict(E_L=-65.0, V_th=-50.0, V_reset=-65.0,
+                                                    tau_m=ds.Normal(10.0, 1.0, low=5.0), C_m=250.0),
+                       initial={"V_m": ds.Uniform(-65.0, -50.0)},
+                       positions=Grid((12, 12), extent=(1.0, 1.0), edge_wrap=True))
+    net.add_population("i", 40, "lif_cond", params=dict(g_L=[15.0 + 0.1 * k for k in range(40)]),
+                       positions=Random((1.0, 1.0), edge_wrap=True))
+    net.add_projection("e", "e", Spatial({"kind": "gaussian", "p0": 0.6, "sigma": 0.15},
+                                         delay={"offset": 0.5, "slope": 4.0}, autapses=False),
+                       {"kind": "exp", "tau": 0.5}, weight=300.0, name="ee")
+    net.add_projection("e", "i", FixedTotalNumber(1500), {"kind": "exp", "tau": 2.0, "mode": "conductance",
+                                                          "e_rev": 0.0}, weight=3.0, delay=1.0, name="ei")
+    net.add_projection("i", "e", {"rule": "fixed_total_number", "N": 2000}, {"kind": "exp", "tau": 0.5},
+                       weight=-400.0, delay=ds.Uniform(0.8, 2.0), name="ie")
+    net.add_projection("i", "i", {"rule": "pairwise_bernoulli", "p": 0.2, "allow_autapses": False},
+                       {"kind": "exp", "tau": 5.0, "mode": "conductance", "e_rev": -80.0}, weight=2.0,
+                       delay=0.6, name="ii")
+    net.set_initial("i", "syn:ei", ds.Uniform(0.0, 20.0))
+    net.add_current_input("dc", "e", "dc", amplitude=[300.0 + k for k in range(144)])
+    net.add_current_input("step", "i", "step", times=[20.0, 60.0], amplitudes=[300.0, 100.0])
+    net.add_current_input("noise", "e", "noise", mean=50.0, std=200.0, dt_noise=0.5)
+    net.add_spike_monitor("e")
+    net.add_spike_monitor("i")
+    net.add_state_monitor("i", ["V_m", "g_syn"], neurons=[0, 39], interval=1.0)
+    return net
+
+
+@needs_mpi
+def test_interop_network_is_rank_invariant(tmp_path):
+    path = tmp_path / "interop.toml"
+    ds.dump(interop_network(), str(path))
+    ref_dir, out = tmp_path / "ref", tmp_path / "mpi"
+    proc = plain(["-m", "distsnn.cli", "run", str(path), "--out", str(ref_dir)])
+    assert proc.returncode == 0, proc.stderr
+    ref = ds.load(str(ref_dir))
+    net = interop_network()
+    for name, lo in net.offsets().items():
+        assert len(ref.spikes.of(lo, lo + net.populations[name].size)) > 20, name
+    for ranks, method in ((3, "round_robin"), (2, "metis")):
+        proc = mpirun(ranks, ["-m", "distsnn.cli", "run", str(path), "--out", str(out / method),
+                              "--partitioner", method])
+        assert proc.returncode == 0, proc.stderr
+        res = ds.load(str(out / method))
+        assert res.summary["ranks"] == ranks
+        same(ref, res)

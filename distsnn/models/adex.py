@@ -116,7 +116,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     """V defaults to E_L and w to 0."""
     n = gids.size
     return State(V=common.initial(initial, "V_m", prep.p.E_L, n), w=common.initial(initial, "w", 0.0, n),
-                 refr=np.zeros(n, dtype=np.int64), S=prep.k.zeros(n), k=prep.k)
+                 refr=np.zeros(n, dtype=np.int64), S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")

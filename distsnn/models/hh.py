@@ -145,7 +145,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     m0, h0, n0 = steady_state(V)
     return State(V=V, m=common.initial(initial, "m", m0, n), h=common.initial(initial, "h", h0, n),
                  n=common.initial(initial, "n", n0, n), refr=np.zeros(n, dtype=np.int64),
-                 S=prep.k.zeros(n), k=prep.k)
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")

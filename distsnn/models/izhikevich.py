@@ -137,7 +137,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     """v defaults to -65 mV and u to b v (the paper's initial state)."""
     n = gids.size
     V = common.initial(initial, "V_m", -65.0, n)
-    return State(V=V, U=common.initial(initial, "U_m", prep.p.b * V, n), S=prep.k.zeros(n), k=prep.k)
+    return State(V=V, U=common.initial(initial, "U_m", prep.p.b * V, n), S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")

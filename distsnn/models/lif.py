@@ -35,23 +35,25 @@ a+1 (exp), as in NEST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace, fields
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
 
-from .. import synapses, timegrid, validate
+from .. import synapses, timegrid
 from ..synapses import SynapseType
+from . import common
 
 NAME = "lif"
 SYNAPSE_KINDS = synapses.CURRENT_PAIRS
 RECORDABLE = ("V_m", "I_syn")
-INITIAL = ("V_m",)
+INITIAL = ("V_m",)      # and ``syn:<projection>``: a current channel's current (pA)
 
 
 @dataclass(frozen=True)
 class Params:
-    """Parameters, with NEST's ``iaf_psc_delta`` defaults.
+    """Parameters, with NEST's ``iaf_psc_delta`` defaults. Each is a float, or after
+    :func:`distsnn.models.common.resolve` an array over the local neurons.
 
     C_m: membrane capacitance (pF); tau_m: membrane time constant (ms); t_ref: absolute
     refractory period (ms); E_L: resting potential (mV); V_th: threshold (mV); V_reset:
@@ -67,35 +69,34 @@ class Params:
     I_e: float = 0.0
 
 
+_UNITS = {"C_m": "pF", "tau_m": "ms", "t_ref": "ms", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "I_e": "pA"}
+
+
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    names = [f.name for f in fields(Params)]
-    validate.known_fields(owner, given, names, "parameter")
-    p = {k: validate.number(owner, k, v) for k, v in given.items()}
-    for k in ("C_m", "tau_m"):
-        if k in p:
-            validate.positive(owner, k, p[k], "pF" if k == "C_m" else "ms")
-    if "t_ref" in p:
-        validate.non_negative(owner, "t_ref", p["t_ref"], "ms")
-    out = Params(**p)
-    if not out.V_reset < out.V_th:
-        raise ValueError(f"{owner}: V_reset must be < V_th = {out.V_th} mV, got {out.V_reset}")
-    return out
+    """Checked parameters; each may be a number, one value per neuron or a distribution
+    (:func:`distsnn.models.common.param_value`)."""
+    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "tau_m"), non_negative=("t_ref",),
+                     size=size)
+    common.check_below(owner, p, "V_reset", "V_th")
+    return p
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Propagators; per synaptic component k: ``P11[k]``, ``P21[k]``, ``exp_rows[k]`` (its
-    channel) and ``coef[k]`` (what an arrival of weight 1 adds to ``I[k]``)."""
+    """Propagators; per synaptic component k: ``P11[k]``, ``P21[k]`` (shape (components,),
+    or (components, neurons) with per-neuron ``tau_m`` or ``C_m``), ``exp_rows[k]`` (its
+    channel) and ``coef[k]`` (what an arrival of weight 1 adds to ``I[k]``). ``P22``,
+    ``P20`` and ``ref_steps`` are scalars or arrays over the neurons."""
 
     p: Params
-    P22: float
-    P20: float
+    P22: np.ndarray
+    P20: np.ndarray
     P11: np.ndarray
     P21: np.ndarray
     delta_rows: np.ndarray
     exp_rows: np.ndarray
     coef: np.ndarray
-    ref_steps: int
+    ref_steps: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -107,18 +108,22 @@ class State:
 
 def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
-    """Propagators for step ``dt``; ``key`` (the population's random stream) is unused."""
+    """Propagators for step ``dt``; ``key`` (the population's random stream) is unused.
+    Per-neuron parameters give per-neuron propagators (``P21``: components x neurons)."""
     h = dt
-    P22 = np.exp(-h / p.tau_m)
+    tau_m = np.asarray(p.tau_m, dtype=np.float64)
+    C_m = np.asarray(p.C_m, dtype=np.float64)
+    P22 = np.exp(-h / tau_m)
     k = synapses.kernels(channels, dt)
-    y = h * (1.0 / p.tau_m - 1.0 / k.tau)
+    y = h * (1.0 / tau_m[..., None] - 1.0 / k.tau)          # (neurons, components) or (components,)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(y == 0.0, 1.0, np.expm1(y) / np.where(y == 0.0, 1.0, y))
+    P21 = (h / C_m)[..., None] * P22[..., None] * ratio
     return Prepared(
-        p=p, P22=float(P22), P20=float(-p.tau_m / p.C_m * np.expm1(-h / p.tau_m)),
-        P11=k.decay, P21=h / p.C_m * P22 * ratio,
+        p=p, P22=P22, P20=-tau_m / C_m * np.expm1(-h / tau_m),
+        P11=k.decay, P21=np.ascontiguousarray(P21.T),
         delta_rows=k.delta_rows, exp_rows=k.channel, coef=k.coef,
-        ref_steps=int(timegrid.to_steps(p.t_ref, dt)))
+        ref_steps=np.asarray(timegrid.to_steps(p.t_ref, dt), dtype=np.int64))
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
@@ -126,7 +131,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     n = gids.size
     V = np.asarray(initial["V_m"], dtype=np.float64) if "V_m" in initial else np.full(n, prep.p.E_L)
     return State(V=V.copy(), refr=np.zeros(n, dtype=np.int64),
-                 I=np.zeros((prep.exp_rows.size, n), dtype=np.float64))
+                 I=common.synaptic_state(prep.exp_rows, prep.coef, initial, n))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
@@ -134,7 +139,7 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     p = c.p
     v = p.E_L + c.P22 * (s.V - p.E_L) + c.P20 * p.I_e
     if c.exp_rows.size:
-        v = v + c.P21 @ s.I
+        v = v + (c.P21.T * s.I.T).sum(axis=-1)
     if c.delta_rows.size:
         v = v + x[c.delta_rows].sum(axis=0)
     active = s.refr == 0

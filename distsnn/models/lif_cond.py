@@ -52,12 +52,12 @@ from . import common
 NAME = "lif_cond"
 SYNAPSE_KINDS = synapses.PAIRS
 RECORDABLE = ("V_m", "I_syn", "g_syn")
-INITIAL = ("V_m",)
+INITIAL = ("V_m",)      # and ``syn:<projection>``: a channel's conductance (nS) or current (pA)
 
 
 @dataclass(frozen=True)
 class Params:
-    """NEST ``iaf_cond_exp`` defaults.
+    """NEST ``iaf_cond_exp`` defaults. Each may be per neuron (see :mod:`distsnn.models.lif`).
 
     C_m: capacitance (pF); g_L: leak conductance (nS); E_L: leak reversal potential
     (mV); V_th: threshold (mV); V_reset: reset potential (mV); t_ref: refractory period
@@ -77,8 +77,8 @@ _UNITS = {"C_m": "pF", "g_L": "nS", "E_L": "mV", "V_th": "mV", "V_reset": "mV", 
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "g_L"), non_negative=("t_ref",))
-    common.require_below(owner, p, "V_reset", "V_th")
+    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "g_L"), non_negative=("t_ref",), size=size)
+    common.check_below(owner, p, "V_reset", "V_th")
     return p
 
 
@@ -88,7 +88,7 @@ class Prepared:
     k: Kernels
     wa: np.ndarray          # mean over a step of the driving current per component (see step)
     wg: np.ndarray          # mean over a step of the conductance per component
-    ref_steps: int
+    ref_steps: np.ndarray   # scalar, or one per neuron
     h: float
 
 
@@ -104,14 +104,14 @@ def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
     k = synapses.kernels(channels, dt)
     wi, wg, we = k.mean_weights(dt)
-    return Prepared(p, k, wi + we, wg, int(timegrid.to_steps(p.t_ref, dt)), dt)
+    return Prepared(p, k, wi + we, wg, np.asarray(timegrid.to_steps(p.t_ref, dt), dtype=np.int64), dt)
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
                index: np.ndarray | None = None) -> State:
     n = gids.size
     return State(V=common.initial(initial, "V_m", prep.p.E_L, n), refr=np.zeros(n, dtype=np.int64),
-                 S=prep.k.zeros(n), k=prep.k)
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
