@@ -272,16 +272,25 @@ def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, radiu
         counts[r] = got
 
 
+#: Above this many (source, target) pairs, expected counts sum every stride-th source only.
+EXPECTED_MAX_PAIRS = 50_000_000
+
+
 @njit(cache=True)
-def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, radius, chunk, na, nb):
+def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, radius, chunk, na, nb, stride):
     out = np.zeros((na, nb))
     for t in range(tpos.shape[0]):
-        for j in range(spos.shape[0]):
-            if same and not autapses and j == t:
+        # A scrambled residue per target: a plain t % stride pairs mirror images.
+        first = (((t * 2654435761) % 4294967296) >> 16) % stride
+        for j in range(first, spos.shape[0], stride):
+            if same and j == t:
                 continue
             d = _distance(spos[j], tpos[t], wrap, ext)
             if d <= radius:
-                out[j // chunk, t // chunk] += _kernel_at(code, prm, d)
+                out[j // chunk, t // chunk] += stride * _kernel_at(code, prm, d)
+        # The self pair is counted exactly: it would weigh stride times in the sample.
+        if same and autapses:
+            out[t // chunk, t // chunk] += _kernel_at(code, prm, 0.0)
     return out
 
 
@@ -396,11 +405,13 @@ class Spatial:
 
     def expected_counts(self, n_pre: int, n_post: int, same: bool, chunk: int) -> np.ndarray:
         """Expected synapses between chunks of ``chunk`` neurons (pre chunks x post chunks):
-        the sum of p over the pairs, O(n_pre n_post) work."""
+        the sum of p over the pairs; above ``EXPECTED_MAX_PAIRS`` pairs, an unbiased
+        estimate from every stride-th source (a scrambled offset per target), for the partitioner."""
         spos, tpos, ext, radius = self._arrays(self.seed, self.gid0s, n_pre, np.arange(n_post))
         na, nb = -(-n_pre // chunk), -(-n_post // chunk)
+        stride = max(1, -(-n_pre * n_post // EXPECTED_MAX_PAIRS))
         return _expected_chunks(spos, tpos, same, self.autapses, self.pre_layout.edge_wrap, ext,
-                                _KERNEL_CODE[self.p.kind], self.p.params(), radius, chunk, na, nb)
+                                _KERNEL_CODE[self.p.kind], self.p.params(), radius, chunk, na, nb, stride)
 
     def to_plain(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "p": self.p.to_plain(), "autapses": self.autapses}

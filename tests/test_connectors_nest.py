@@ -323,3 +323,15 @@ def test_interop_network_is_rank_invariant(tmp_path):
         res = ds.load(str(out / method))
         assert res.summary["ranks"] == ranks
         same(ref, res)
+
+
+def test_spatial_expected_counts_subsampled_for_large_projections(monkeypatch):
+    import distsnn.spatial as sp
+
+    lay = Random((1.0, 1.0))
+    conn = _spatial(lay, lay, names=("a", "a"), same=True, p={"kind": "gaussian", "p0": 0.5, "sigma": 0.2})
+    exact = conn.expected_counts(300, 300, True, 100)
+    monkeypatch.setattr(sp, "EXPECTED_MAX_PAIRS", 300 * 300 // 7)
+    approx = conn.expected_counts(300, 300, True, 100)
+    assert not np.array_equal(exact, approx)
+    np.testing.assert_allclose(approx, exact, rtol=0.1)
