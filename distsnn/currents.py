@@ -18,13 +18,19 @@ targeted neuron. ``neurons`` selects the targeted neurons (indices within the
 population; default: all).
 
 Timing, as NEST's generators with a connection delay ``delay`` (ms, default one step):
-the membrane update from step ``n - 1`` to ``n`` sees the current ``A(t_{n-1} - delay)``,
-held constant over the step, so the current acts on the membrane over ``[start +
-delay, stop + delay)``; NEST gives the same (its current generators shift their
-activity window by two steps to make up for the event's delay of one step and for the
-current being read after the membrane update). ``delay = 0`` makes a DC generator act
-like the model's ``I_e``. Times, ``dt_noise`` and ``delay`` must lie on the time grid
-(as NEST requires), ``dt_noise`` at least one step.
+the membrane update from step ``n - 1`` to ``n`` sees the current ``A(t)`` at the
+generator time ``t = t_{n-1} - delay``, held constant over the step, so the current
+acts on the membrane over ``[start + delay, stop + delay)``. As in NEST, the generator
+time starts at one step (NEST's first device update, at step 0, sends the value of
+generator time dt: its current generators shift their window by two steps to make up
+for the event's minimum delay and for the current being read after the membrane
+update), so with ``start = 0`` the first update to feel it is ``n = delay / dt + 2``;
+and a noise generator's intervals start at its first active generator step (NEST
+realigns them there). ``delay = 0``, which NEST does not allow, starts the generator
+time at 0, so a DC generator then acts exactly like the model's ``I_e``. Checked
+against NEST 3.10 (``iaf_psc_exp`` under step, DC and noise generators: the same traces
+to 1e-13 mV, the same noise interval boundaries). Times, ``dt_noise`` and ``delay`` must
+lie on the time grid (as NEST requires), ``dt_noise`` at least one step.
 
 The current enters the models the way ``I_e`` does (each generator is added to it for
 the step), so a model takes current input where its ``I_e`` may vary per neuron:
@@ -164,7 +170,8 @@ class LocalCurrent:
         self.n_local = index.size
         self.kind = inp.kind
         self.delay = int(round(s["delay"] / dt))
-        self.start = int(round(s["start"] / dt))
+        # The first generator step that reaches the membrane (see the module docstring).
+        self.first = max(int(round(s["start"] / dt)), 1 if self.delay > 0 else 0)
         self.stop = math.inf if "stop" not in s else int(round(s["stop"] / dt))
 
         def column(v: Any) -> np.ndarray:
@@ -188,14 +195,14 @@ class LocalCurrent:
     def segment(self, n: int) -> Any:
         """A key that changes exactly when the current of step ``n`` may change."""
         t = n - 1 - self.delay          # the generator's time, in steps
-        if t < self.start or t >= self.stop:
+        if t < self.first or t >= self.stop:
             return None
         if self.kind == "dc":
             return 0
         if self.kind == "step":
             i = int(np.searchsorted(self.times, t, side="right")) - 1
             return None if i < 0 else i
-        return t // self.every
+        return (t - self.first) // self.every
 
     def values(self, seg: Any) -> np.ndarray | None:
         """Per-neuron currents (pA, over the population's local neurons) of a segment."""

@@ -115,6 +115,23 @@ def test_noise_stationary_mean_and_variance():
     assert not np.isclose(x[6] - x[5], P22 * (x[5] - x[4]))
 
 
+def test_nest_timing_of_generators_from_the_start():
+    """NEST 3.10 (iaf_psc_exp, resolution 0.1 ms): a DC generator with start 0 and delay
+    0.1 ms first moves V_m at the update ending at step 3 (2 + delay in steps); a noise
+    generator with dt 1 ms and delay 0.1 ms changes its current at the updates ending at
+    steps 3, 13, 23, ... (measured from NEST's trace)."""
+    net = ds.Network(dt=0.1, t_stop=5.0)
+    net.add_population("a", 2, "lif", params=dict(LIF, V_th=1e6))
+    net.add_current_input("dc", "a", "dc", amplitude=100.0, neurons=[0])
+    net.add_current_input("nz", "a", "noise", std=100.0, dt_noise=1.0, neurons=[1])
+    v = trace(net)
+    assert v[2, 0] == 0.0 and v[3, 0] > 0.0 and v[2, 1] == 0.0 and v[3, 1] != 0.0
+    P22 = math.exp(-0.1 / 10.0)
+    dv = np.diff(v[:, 1])
+    changes = np.flatnonzero(np.abs(dv[1:] - P22 * dv[:-1]) > 1e-12) + 2
+    np.testing.assert_array_equal(changes, [3, 13, 23, 33, 43])
+
+
 def test_noise_keyed_per_neuron_and_interval():
     net = ds.Network(dt=0.1, seed=5)
     net.add_population("a", 50, "lif", params=LIF)
@@ -127,7 +144,10 @@ def test_noise_keyed_per_neuron_and_interval():
         np.testing.assert_array_equal(part.values(seg), full.values(seg)[part_idx])
     assert not np.array_equal(full.values(0), full.values(1))
     assert full.values(0)[0] == 1.0                  # std 0 for neuron 0
-    assert full.segment(1) is None and full.segment(2) == 0 and full.segment(12) == 1
+    # Delay one step, start 0: generator time starts at one step (NEST's first device
+    # update), intervals of 10 steps from there: updates 3..12 see interval 0.
+    assert full.segment(2) is None and full.segment(3) == 0 and full.segment(12) == 0
+    assert full.segment(13) == 1
 
 
 def test_current_input_toml_round_trip():
