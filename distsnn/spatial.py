@@ -17,10 +17,11 @@ taken modulo the extent, to the nearest image, as NEST does for layers with
 ``edge_wrap=True``. A spatial projection between two populations needs both wrapped
 with the same extent, or neither.
 
-The connector ``Spatial(p, radius=None, delay=None, autapses=True)`` tries every
-(source, target) pair once (NEST's ``pairwise_bernoulli`` with a spatial ``p``) and
-connects it with probability ``p(d)``, ``d`` the (wrapped) distance, when ``d <=
-radius`` (a circular or spherical mask; none by default). Kernels ``p(d)``, as
+The connector ``Spatial(p, radius=None, delay=None, autapses=True, mask=None)`` tries
+every (source, target) pair once (NEST's ``pairwise_bernoulli`` with a spatial ``p``)
+and connects it with probability ``p(d)``, ``d`` the (wrapped) distance, when the
+source lies in the mask centred on the target: ``d <= radius``, or one of NEST's masks
+(circular, spherical, doughnut, rectangular, box; :class:`Mask`); none by default. Kernels ``p(d)``, as
 ``nest.spatial_distributions``, clipped to [0, 1]:
 
 =============  ========================================  ==================
@@ -242,26 +243,46 @@ def _kernel_values(code, prm, d):
 
 
 @njit(cache=True, inline="always")
-def _distance(a, b, wrap, ext):
+def _displace(a, b, wrap, ext, out):
+    # out <- a - b (the nearest periodic image when wrapped); returns |a - b|.
     s = 0.0
     for j in range(a.size):
         x = a[j] - b[j]
         if wrap:
             x -= ext[j] * np.floor(x / ext[j] + 0.5)
+        out[j] = x
         s += x * x
     return math.sqrt(s)
 
 
+@njit(cache=True, inline="always")
+def _inside(mcode, mprm, disp, d):
+    # Masks centred on the target; disp = source - target. mprm: r_in, r_out, lower
+    # left (3), upper right (3).
+    if mcode == 0:
+        return True
+    if mcode == 1:
+        return d <= mprm[1]
+    if mcode == 2:
+        return mprm[0] <= d <= mprm[1]
+    for j in range(disp.size):
+        if disp[j] < mprm[2 + j] or disp[j] > mprm[5 + j]:
+            return False
+    return True
+
+
 @njit(cache=True)
-def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, radius, fill, out_pre, out_d, counts):
+def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode, mprm, fill, out_pre, out_d,
+                  counts):
     pos = 0
+    disp = np.empty(spos.shape[1])
     for r in range(rows.size):
         got = 0
         for j in range(spos.shape[0]):
             if j == exclude[r]:
                 continue
-            d = _distance(spos[j], tpos[r], wrap, ext)
-            if d > radius:
+            d = _displace(spos[j], tpos[r], wrap, ext, disp)
+            if not _inside(mcode, mprm, disp, d):
                 continue
             if uniform_at(k0, k1, rows[r], j) < _kernel_at(code, prm, d):
                 if fill:
@@ -277,21 +298,93 @@ EXPECTED_MAX_PAIRS = 50_000_000
 
 
 @njit(cache=True)
-def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, radius, chunk, na, nb, stride):
+def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, mcode, mprm, chunk, na, nb, stride):
     out = np.zeros((na, nb))
+    disp = np.empty(spos.shape[1])
     for t in range(tpos.shape[0]):
         # A scrambled residue per target: a plain t % stride pairs mirror images.
         first = (((t * 2654435761) % 4294967296) >> 16) % stride
         for j in range(first, spos.shape[0], stride):
             if same and j == t:
                 continue
-            d = _distance(spos[j], tpos[t], wrap, ext)
-            if d <= radius:
+            d = _displace(spos[j], tpos[t], wrap, ext, disp)
+            if _inside(mcode, mprm, disp, d):
                 out[j // chunk, t // chunk] += stride * _kernel_at(code, prm, d)
         # The self pair is counted exactly: it would weigh stride times in the sample.
         if same and autapses:
-            out[t // chunk, t // chunk] += _kernel_at(code, prm, 0.0)
+            disp[:] = 0.0
+            if _inside(mcode, mprm, disp, 0.0):
+                out[t // chunk, t // chunk] += _kernel_at(code, prm, 0.0)
     return out
+
+
+_MASKS = {"circular": (2, ("radius",)), "spherical": (3, ("radius",)),
+          "doughnut": (2, ("inner_radius", "outer_radius")),
+          "rectangular": (2, ("lower_left", "upper_right")), "box": (3, ("lower_left", "upper_right"))}
+
+
+@dataclass(frozen=True)
+class Mask:
+    """NEST's masks, centred on the target, in the target's frame (``source - target``):
+    ``circular`` / ``spherical`` (``radius``), ``doughnut`` (``inner_radius``,
+    ``outer_radius``; 2-D), ``rectangular`` / ``box`` (``lower_left``, ``upper_right``
+    corners of the displacement; 2-D / 3-D)."""
+
+    kind: str
+    radius: float | None = None
+    inner_radius: float | None = None
+    outer_radius: float | None = None
+    lower_left: tuple[float, ...] | None = None
+    upper_right: tuple[float, ...] | None = None
+
+    @property
+    def dim(self) -> int:
+        return _MASKS[self.kind][0]
+
+    def arrays(self) -> tuple[int, np.ndarray]:
+        prm = np.zeros(8)
+        if self.kind in ("circular", "spherical"):
+            prm[1] = self.radius
+            return 1, prm
+        if self.kind == "doughnut":
+            prm[0], prm[1] = self.inner_radius, self.outer_radius
+            return 2, prm
+        prm[2:2 + len(self.lower_left)] = self.lower_left
+        prm[5:5 + len(self.upper_right)] = self.upper_right
+        return 3, prm
+
+    def to_plain(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for k in _MASKS[self.kind][1]:
+            v = getattr(self, k)
+            out[k] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+def parse_mask(owner: str, spec: Any) -> Mask:
+    if isinstance(spec, Mask):
+        spec = spec.to_plain()
+    validate.mapping(owner, "connector.mask", spec)
+    kind = validate.choice(owner, "connector.mask.kind", spec.get("kind"), _MASKS)
+    dim, names = _MASKS[kind]
+    validate.known_fields(f"{owner} connector.mask ({kind})", {k: v for k, v in spec.items() if k != "kind"}, names)
+    for k in names:
+        if k not in spec:
+            raise ValueError(f"{owner}: connector.mask.{k} is required for a {kind} mask")
+    if kind in ("circular", "spherical"):
+        return Mask(kind, radius=validate.positive(owner, "connector.mask.radius", spec["radius"]))
+    if kind == "doughnut":
+        r_in = validate.non_negative(owner, "connector.mask.inner_radius", spec["inner_radius"])
+        r_out = validate.number(owner, "connector.mask.outer_radius", spec["outer_radius"])
+        if not r_out > r_in:
+            raise ValueError(f"{owner}: connector.mask.outer_radius must be > inner_radius = {r_in}, got {r_out}")
+        return Mask(kind, inner_radius=r_in, outer_radius=r_out)
+    ll = _floats(owner, "connector.mask.lower_left", spec["lower_left"], dim)
+    ur = _floats(owner, "connector.mask.upper_right", spec["upper_right"], dim)
+    if not all(a < b for a, b in zip(ll, ur)):
+        raise ValueError(f"{owner}: connector.mask.upper_right must exceed lower_left = {list(ll)} on every "
+                         f"axis, got {list(ur)}")
+    return Mask(kind, lower_left=ll, upper_right=ur)
 
 
 @dataclass(frozen=True)
@@ -314,7 +407,10 @@ class Spatial:
     p : float or Kernel or dict
         Connection probability, constant or a kernel of the distance (module table).
     radius : float, optional
-        Mask: only pairs at distance <= radius (length units) are tried.
+        Only pairs at distance <= radius (length units) are tried (a circular or
+        spherical mask).
+    mask : Mask or dict, optional
+        One of NEST's masks (:class:`Mask`), instead of ``radius``.
     delay : DelayRule or dict, optional
         Distance-dependent delay ``{"offset": ms, "slope": ms per unit}``.
     autapses : bool
@@ -326,6 +422,7 @@ class Spatial:
     delay: DelayRule | None = None
     autapses: bool = True
     multapses: bool = True
+    mask: Mask | None = None
     rule = "spatial"
     # Filled in by Network.add_projection: the layouts and names of the two populations.
     pre_layout: Layout | None = field(default=None, compare=False)
@@ -339,22 +436,25 @@ class Spatial:
             object.__setattr__(self, "p", parse_kernel("Spatial", self.p))
         if isinstance(self.delay, dict):
             object.__setattr__(self, "delay", _parse_delay("Spatial", self.delay))
+        if isinstance(self.mask, dict):
+            object.__setattr__(self, "mask", parse_mask("Spatial", self.mask))
 
     @classmethod
     def from_plain(cls, owner: str, spec: dict[str, Any]) -> "Spatial":
         validate.known_fields(f"{owner} connector (spatial)", spec,
-                              ("rule", "p", "radius", "delay", "autapses", "multapses"))
+                              ("rule", "p", "radius", "mask", "delay", "autapses", "multapses"))
         if "p" not in spec:
             raise ValueError(f"{owner}: connector.p is required for rule 'spatial'")
         delay = None if spec.get("delay") is None else _parse_delay(owner, spec["delay"])
+        mask = None if spec.get("mask") is None else parse_mask(owner, spec["mask"])
         return cls(parse_kernel(owner, spec["p"]), spec.get("radius"), delay,
-                   spec.get("autapses", True), spec.get("multapses", True))
+                   spec.get("autapses", True), spec.get("multapses", True), mask)
 
     def bind(self, pre: Layout | None, post: Layout | None, names: tuple[str, str], seed: int,
              gid0s: tuple[int, int]) -> "Spatial":
         """A copy that knows its populations' layouts, names and first gids and the seed
         (for :meth:`expected_counts`; :meth:`connect` takes the seed from its key)."""
-        return Spatial(self.p, self.radius, self.delay, self.autapses, self.multapses, pre, post,
+        return Spatial(self.p, self.radius, self.delay, self.autapses, self.multapses, self.mask, pre, post,
                        names, seed, gid0s)
 
     def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
@@ -362,6 +462,8 @@ class Spatial:
         validate.boolean(owner, "connector.multapses", self.multapses)
         if self.radius is not None:
             validate.positive(owner, "connector.radius", self.radius)
+            if self.mask is not None:
+                raise ValueError(f"{owner}: connector takes radius or mask, not both")
         if isinstance(self.delay, dict):
             _parse_delay(owner, self.delay)
         for role, lay in (("pre", self.pre_layout), ("post", self.post_layout)):
@@ -374,6 +476,9 @@ class Spatial:
         if a.edge_wrap != b.edge_wrap or (a.edge_wrap and not np.array_equal(a.box()[0], b.box()[0])):
             raise ValueError(f"{owner}: periodic (edge_wrap) positions must be set on both populations "
                              f"with the same extent")
+        if self.mask is not None and self.mask.dim != a.dim:
+            raise ValueError(f"{owner}: connector.mask {self.mask.kind!r} is {self.mask.dim}-D, the positions "
+                             f"are {a.dim}-D")
 
     def min_delay(self) -> float:
         """The smallest delay the rule can give (ms): its offset (distances are >= 0)."""
@@ -383,17 +488,22 @@ class Spatial:
         spos = self.pre_layout.coordinates(seed, self.names[0], gid0s[0], np.arange(n_pre))
         tpos = self.post_layout.coordinates(seed, self.names[1], gid0s[1], targets)
         ext = self.pre_layout.box()[0]
-        radius = math.inf if self.radius is None else float(self.radius)
-        return spos, np.ascontiguousarray(tpos), ext, radius
+        if self.mask is not None:
+            mcode, mprm = self.mask.arrays()
+        elif self.radius is not None:
+            mcode, mprm = 1, np.array([0.0, float(self.radius)] + [0.0] * 6)
+        else:
+            mcode, mprm = 0, np.zeros(8)
+        return spos, np.ascontiguousarray(tpos), ext, mcode, mprm
 
     def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
         targets = targets.astype(np.int64)
-        spos, tpos, ext, radius = self._arrays(key[0], (pre_gid0, post_gid0), n_pre, targets)
+        spos, tpos, ext, mcode, mprm = self._arrays(key[0], (pre_gid0, post_gid0), n_pre, targets)
         rows = (targets + post_gid0).astype(np.uint64)
         exclude = targets if (same and not self.autapses) else np.full(targets.size, -1, np.int64)
         code, prm = _KERNEL_CODE[self.p.kind], self.p.params()
         counts = np.zeros(targets.size, dtype=np.int64)
-        args = (key[0], key[1], rows, tpos, spos, exclude, self.pre_layout.edge_wrap, ext, code, prm, radius)
+        args = (key[0], key[1], rows, tpos, spos, exclude, self.pre_layout.edge_wrap, ext, code, prm, mcode, mprm)
         _spatial_rows(*args, False, np.zeros(0, np.int64), np.zeros(0), counts)
         pre = np.empty(int(counts.sum()), dtype=np.int64)
         dist = np.empty(pre.size)
@@ -407,16 +517,18 @@ class Spatial:
         """Expected synapses between chunks of ``chunk`` neurons (pre chunks x post chunks):
         the sum of p over the pairs; above ``EXPECTED_MAX_PAIRS`` pairs, an unbiased
         estimate from every stride-th source (a scrambled offset per target), for the partitioner."""
-        spos, tpos, ext, radius = self._arrays(self.seed, self.gid0s, n_pre, np.arange(n_post))
+        spos, tpos, ext, mcode, mprm = self._arrays(self.seed, self.gid0s, n_pre, np.arange(n_post))
         na, nb = -(-n_pre // chunk), -(-n_post // chunk)
         stride = max(1, -(-n_pre * n_post // EXPECTED_MAX_PAIRS))
         return _expected_chunks(spos, tpos, same, self.autapses, self.pre_layout.edge_wrap, ext,
-                                _KERNEL_CODE[self.p.kind], self.p.params(), radius, chunk, na, nb, stride)
+                                _KERNEL_CODE[self.p.kind], self.p.params(), mcode, mprm, chunk, na, nb, stride)
 
     def to_plain(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "p": self.p.to_plain(), "autapses": self.autapses}
         if self.radius is not None:
             out["radius"] = self.radius
+        if self.mask is not None:
+            out["mask"] = self.mask.to_plain()
         if self.delay is not None:
             out["delay"] = self.delay.to_plain()
         return out
@@ -434,4 +546,5 @@ def _parse_delay(owner: str, spec: Any) -> DelayRule:
     return DelayRule(off, slope)
 
 
-__all__ = ["Grid", "Random", "Kernel", "DelayRule", "Spatial", "parse_positions", "parse_kernel"]
+__all__ = ["Grid", "Random", "Kernel", "Mask", "DelayRule", "Spatial", "parse_positions", "parse_kernel",
+           "parse_mask"]

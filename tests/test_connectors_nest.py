@@ -335,3 +335,58 @@ def test_spatial_expected_counts_subsampled_for_large_projections(monkeypatch):
     approx = conn.expected_counts(300, 300, True, 100)
     assert not np.array_equal(exact, approx)
     np.testing.assert_allclose(approx, exact, rtol=0.1)
+
+
+@pytest.mark.parametrize("layout,mask", [
+    (Random((1.0, 1.0), edge_wrap=True), {"kind": "rectangular", "lower_left": [-0.1, -0.3], "upper_right": [0.2, 0.05]}),
+    (Random((1.0, 1.0)), {"kind": "doughnut", "inner_radius": 0.1, "outer_radius": 0.25}),
+    (Random((1.0, 2.0, 1.0)), {"kind": "box", "lower_left": [-0.2, -0.5, -0.1], "upper_right": [0.3, 0.0, 0.4]}),
+    (Grid((6, 6, 6), extent=(1.0, 1.0, 1.0)), {"kind": "spherical", "radius": 0.35}),
+])
+def test_spatial_masks_select_exactly_the_pairs_inside(layout, mask):
+    """With p = 1 every pair whose source - target displacement lies in the mask is
+    connected, and no other."""
+    n = 216 if isinstance(layout, Grid) else 300
+    conn = _spatial(layout, layout, names=("a", "a"), same=True, p=1.0, mask=mask, autapses=False)
+    syn = conn.connect(KEY, n, n, np.arange(n), 0, 0, True)
+    pos = layout.coordinates(KEY[0], "a", 0, np.arange(n))
+    disp = pos[:, None, :] - pos[None, :, :]            # [source, target]
+    if layout.edge_wrap:
+        ext = layout.box()[0]
+        disp -= ext * np.floor(disp / ext + 0.5)
+    d = np.sqrt((disp ** 2).sum(-1))
+    m = conn.mask
+    if m.kind in ("circular", "spherical"):
+        inside = d <= m.radius
+    elif m.kind == "doughnut":
+        inside = (d >= m.inner_radius) & (d <= m.outer_radius)
+    else:
+        inside = np.all((disp >= m.lower_left) & (disp <= m.upper_right), axis=-1)
+    np.fill_diagonal(inside, False)
+    got = np.zeros((n, n), dtype=bool)
+    got[syn.pre, syn.post] = True
+    np.testing.assert_array_equal(got, inside)
+    assert inside.sum() > 50
+    assert conn.expected_counts(n, n, True, n).sum() == pytest.approx(inside.sum())
+
+
+def test_spatial_mask_toml_and_bad_input():
+    net = ds.Network()
+    net.add_population("a", 9, positions={"kind": "grid", "shape": [3, 3]})
+    net.add_projection("a", "a", {"rule": "spatial", "p": 0.5, "mask": {"kind": "doughnut", "inner_radius": 0.5,
+                                                                        "outer_radius": 1.5}}, weight=1.0, delay=1.0)
+    assert ds.loads(ds.dumps(net)) == net
+    for spec, msg in [
+        ({"kind": "box", "lower_left": [0, 0, 0], "upper_right": [1, 1, 1]}, r"connector.mask 'box' is 3-D, the "
+                                                                             r"positions are 2-D"),
+        ({"kind": "rectangular", "lower_left": [0, 0], "upper_right": [1, -1]},
+         r"connector.mask.upper_right must exceed lower_left"),
+        ({"kind": "doughnut", "inner_radius": 1.0, "outer_radius": 0.5}, r"outer_radius must be > inner_radius"),
+        ({"kind": "circular"}, r"connector.mask.radius is required"),
+        ({"kind": "ellipse"}, r"connector.mask.kind must be one of"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            net.add_projection("a", "a", {"rule": "spatial", "p": 0.5, "mask": spec}, weight=1.0, delay=1.0)
+    with pytest.raises(ValueError, match=r"connector takes radius or mask, not both"):
+        net.add_projection("a", "a", {"rule": "spatial", "p": 0.5, "radius": 1.0,
+                                      "mask": {"kind": "circular", "radius": 1.0}}, weight=1.0, delay=1.0)
