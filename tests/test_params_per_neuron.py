@@ -167,3 +167,17 @@ def test_channel_initial_bad_input():
         net.add_population("z", 3, "lif", initial={"syn:ba": 1.0})
     with pytest.raises(ValueError, match=r"variable must be one of 'V_m'"):
         net.set_initial("a", "U_m", 1.0)
+
+
+@pytest.mark.parametrize("model", ["izhikevich", "adex", "hh"])
+def test_channel_initial_values_reach_every_model(model):
+    """g_syn starts at the given conductances and decays exp(-t / tau) with no arrivals."""
+    net = ds.Network(dt=0.1, t_stop=2.0, seed=1)
+    net.add_population("src", 1, "spike_train", params={"times": [[]]})
+    net.add_population("a", 3, model)
+    net.add_projection("src", "a", ds.AllToAll(), {"kind": "exp", "tau": 4.0, "mode": "conductance",
+                                                   "e_rev": 0.0}, weight=1.0, delay=1.0, name="sa")
+    net.set_initial("a", "syn:sa", [1.0, 2.0, 3.0])
+    g = traces(net, "a", "g_syn")
+    n = np.arange(g.shape[0])[:, None]
+    np.testing.assert_allclose(g, np.array([1.0, 2.0, 3.0]) * np.exp(-n * 0.1 / 4.0), rtol=1e-12)
