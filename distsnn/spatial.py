@@ -272,25 +272,86 @@ def _inside(mcode, mprm, disp, d):
 
 
 @njit(cache=True)
-def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode, mprm, fill, out_pre, out_d,
-                  counts):
+def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode, mprm, lo, csize, ncell,
+                  cell_ptr, cell_src, fill, out_pre, out_d, counts):
+    # Sources are bucketed in cells at least as wide as the mask's reach (one cell when
+    # the mask is unbounded): a target tries the sources of its cell and the neighbours,
+    # in ascending source order, so the synapses and their order are those of trying
+    # every source.
     pos = 0
     disp = np.empty(spos.shape[1])
+    buf = np.empty(spos.shape[0], dtype=np.int64)
+    idx = np.empty((3, 3), dtype=np.int64)
+    nidx = np.empty(3, dtype=np.int64)
     for r in range(rows.size):
+        for d in range(3):
+            if ncell[d] <= 3:
+                nidx[d] = ncell[d]
+                for q in range(ncell[d]):
+                    idx[d, q] = q
+                continue
+            c0 = np.int64(np.floor((tpos[r, d] - lo[d]) / csize[d])) if d < tpos.shape[1] else 0
+            nidx[d] = 0
+            for q in range(c0 - 1, c0 + 2):
+                if wrap:
+                    q = q % ncell[d]
+                elif q < 0 or q >= ncell[d]:
+                    continue
+                idx[d, nidx[d]] = q
+                nidx[d] += 1
+        m = 0
+        for a in range(nidx[0]):
+            for b in range(nidx[1]):
+                for c in range(nidx[2]):
+                    cell = (idx[0, a] * ncell[1] + idx[1, b]) * ncell[2] + idx[2, c]
+                    for q in range(cell_ptr[cell], cell_ptr[cell + 1]):
+                        buf[m] = cell_src[q]
+                        m += 1
+        cand = buf[:m] if nidx[0] * nidx[1] * nidx[2] == 1 else np.sort(buf[:m])
         got = 0
-        for j in range(spos.shape[0]):
+        for j in cand:
             if j == exclude[r]:
                 continue
-            d = _displace(spos[j], tpos[r], wrap, ext, disp)
-            if not _inside(mcode, mprm, disp, d):
+            dd = _displace(spos[j], tpos[r], wrap, ext, disp)
+            if not _inside(mcode, mprm, disp, dd):
                 continue
-            if uniform_at(k0, k1, rows[r], j) < _kernel_at(code, prm, d):
+            if uniform_at(k0, k1, rows[r], j) < _kernel_at(code, prm, dd):
                 if fill:
                     out_pre[pos] = j
-                    out_d[pos] = d
+                    out_d[pos] = dd
                 pos += 1
                 got += 1
         counts[r] = got
+
+
+#: Largest number of cells per axis when sources are bucketed (also at most about
+#: n_pre ** (1 / dim), so cells hold a few sources each).
+MAX_CELLS = 256
+
+
+def _buckets(spos: np.ndarray, lo: np.ndarray, ext: np.ndarray, reach: np.ndarray | None):
+    """Cells (3 axes; unused axes one cell) at least ``reach`` wide, and the sources of
+    each cell in ascending order (CSR)."""
+    n, dim = spos.shape
+    ncell = np.ones(3, dtype=np.int64)
+    if reach is not None:
+        cap = max(1, min(MAX_CELLS, int(round(n ** (1.0 / dim)))))
+        # Slightly wider than the reach, so that rounding never hides a neighbour.
+        ncell[:dim] = np.clip(np.floor(ext / (reach * (1.0 + 1e-6))), 1, cap).astype(np.int64)
+    csize = np.ones(3)
+    csize[:dim] = ext / ncell[:dim]
+    lo3 = np.zeros(3)
+    lo3[:dim] = lo
+    cell = np.zeros(n, dtype=np.int64)
+    for d in range(dim):
+        c = np.clip(np.floor((spos[:, d] - lo3[d]) / csize[d]).astype(np.int64), 0, ncell[d] - 1)
+        cell = cell * ncell[d] + c
+    for d in range(dim, 3):
+        cell = cell * ncell[d]
+    order = np.argsort(cell, kind="stable")
+    ptr = np.zeros(int(np.prod(ncell)) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cell, minlength=ptr.size - 1), out=ptr[1:])
+    return lo3, csize, ncell, ptr, order.astype(np.int64)
 
 
 #: Above this many (source, target) pairs, expected counts sum every stride-th source only.
@@ -352,6 +413,14 @@ class Mask:
         prm[2:2 + len(self.lower_left)] = self.lower_left
         prm[5:5 + len(self.upper_right)] = self.upper_right
         return 3, prm
+
+    def reach(self, dim: int) -> np.ndarray:
+        """Largest |source - target| along each axis that the mask lets through."""
+        if self.kind in ("circular", "spherical"):
+            return np.full(dim, self.radius)
+        if self.kind == "doughnut":
+            return np.full(dim, self.outer_radius)
+        return np.maximum(np.abs(self.lower_left), np.abs(self.upper_right))
 
     def to_plain(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -496,6 +565,11 @@ class Spatial:
             mcode, mprm = 0, np.zeros(8)
         return spos, np.ascontiguousarray(tpos), ext, mcode, mprm
 
+    def _reach(self, dim: int) -> np.ndarray | None:
+        if self.mask is not None:
+            return self.mask.reach(dim)
+        return None if self.radius is None else np.full(dim, float(self.radius))
+
     def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
         targets = targets.astype(np.int64)
         spos, tpos, ext, mcode, mprm = self._arrays(key[0], (pre_gid0, post_gid0), n_pre, targets)
@@ -503,7 +577,10 @@ class Spatial:
         exclude = targets if (same and not self.autapses) else np.full(targets.size, -1, np.int64)
         code, prm = _KERNEL_CODE[self.p.kind], self.p.params()
         counts = np.zeros(targets.size, dtype=np.int64)
-        args = (key[0], key[1], rows, tpos, spos, exclude, self.pre_layout.edge_wrap, ext, code, prm, mcode, mprm)
+        ext_pre, cen = self.pre_layout.box()
+        buckets = _buckets(spos, cen - ext_pre / 2, ext_pre, self._reach(spos.shape[1]))
+        args = (key[0], key[1], rows, tpos, spos, exclude, self.pre_layout.edge_wrap, ext, code, prm, mcode, mprm,
+                *buckets)
         _spatial_rows(*args, False, np.zeros(0, np.int64), np.zeros(0), counts)
         pre = np.empty(int(counts.sum()), dtype=np.int64)
         dist = np.empty(pre.size)

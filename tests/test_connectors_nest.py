@@ -390,3 +390,27 @@ def test_spatial_mask_toml_and_bad_input():
     with pytest.raises(ValueError, match=r"connector takes radius or mask, not both"):
         net.add_projection("a", "a", {"rule": "spatial", "p": 0.5, "radius": 1.0,
                                       "mask": {"kind": "circular", "radius": 1.0}}, weight=1.0, delay=1.0)
+
+
+@pytest.mark.parametrize("pre,post,mask", [
+    (Random((1.0, 1.0), edge_wrap=True), Random((1.0, 1.0), edge_wrap=True), {"kind": "circular", "radius": 0.06}),
+    (Random((1.0, 1.0)), Random((0.6, 0.6), center=(0.5, 0.0)), {"kind": "doughnut", "inner_radius": 0.02,
+                                                                   "outer_radius": 0.07}),
+    (Random((1.0, 1.0, 1.0), edge_wrap=True), Grid((5, 5, 5), extent=(1.0, 1.0, 1.0), edge_wrap=True),
+     {"kind": "box", "lower_left": [-0.2, -0.05, -0.1], "upper_right": [0.0, 0.15, 0.1]}),
+])
+def test_spatial_cells_give_the_same_synapses_as_trying_every_pair(monkeypatch, pre, post, mask):
+    import distsnn.spatial as sp
+
+    conn = _spatial(pre, post, p={"kind": "linear", "p0": 0.9, "slope": -3.0}, mask=mask,
+                    delay={"offset": 0.2, "slope": 1.0})
+    n_pre, n_post = 3000, 125
+    fast = conn.connect(KEY, n_pre, n_post, np.arange(n_post), 0, 5000, False)
+    assert sp._buckets(np.zeros((n_pre, pre.dim)), np.zeros(pre.dim), pre.box()[0],
+                       conn._reach(pre.dim))[2].prod() > 27          # really bucketed
+    monkeypatch.setattr(sp, "MAX_CELLS", 1)
+    slow = conn.connect(KEY, n_pre, n_post, np.arange(n_post), 0, 5000, False)
+    assert fast.pre.size > 100
+    np.testing.assert_array_equal(fast.pre, slow.pre)
+    np.testing.assert_array_equal(fast.post, slow.post)
+    np.testing.assert_array_equal(fast.values["delay"], slow.values["delay"])
