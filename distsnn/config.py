@@ -49,7 +49,8 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     [[current_input]]                # NEST's dc / step_current / noise generators
     name = "bias"
     target = "exc"
-    kind = "dc"                      # amplitude = pA (a number or one per neuron)
+    kind = "dc"                      # amplitude = pA (a number or one per neuron); or "ac":
+                                     # amplitude, offset (pA), frequency (Hz), phase (deg)
     amplitude = 200.0                # step: times = [ms, ...], amplitudes = [pA, ...]
                                      # noise: mean, std (pA), dt_noise (ms)
     # optional: neurons = [0, 3], start = 0.0, stop = 500.0, delay = 0.1 (ms, default dt)

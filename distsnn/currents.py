@@ -1,5 +1,6 @@
-"""Current generators: DC, step current and Gaussian noise (NEST's ``dc_generator``,
-``step_current_generator`` and ``noise_generator``), per neuron or per population.
+"""Current generators: DC, step current, sinusoidal and Gaussian noise currents (NEST's
+``dc_generator``, ``step_current_generator``, ``ac_generator`` and ``noise_generator``),
+per neuron or per population.
 
 A generator has an amplitude ``A(t)`` (pA), right-continuous and piecewise constant,
 zero outside ``[start, stop)``:
@@ -7,12 +8,14 @@ zero outside ``[start, stop)``:
 - ``dc``: ``A(t) = amplitude``;
 - ``step``: ``A(t) = amplitudes[i]`` for ``times[i] <= t < times[i + 1]`` (the last one
   until ``stop``), 0 before ``times[0]``;
+- ``ac``: ``A(t) = offset + amplitude * sin(2 pi frequency t + phase)`` (NEST's
+  ``ac_generator``: frequency in Hz, phase in degrees, t from the simulation start);
 - ``noise``: ``A(t) = mean + std * Z(gid, j)`` on the ``j``-th interval ``[j dt_noise,
   (j + 1) dt_noise)``, ``Z`` standard normal from the stream ``current:<name>`` (row gid,
   index j): each neuron gets its own noise, as each target of a NEST noise generator
   does, and the draw does not depend on the rank that makes it.
 
-``amplitude`` (dc), ``amplitudes`` (step; a list of values, or one list per time with
+``amplitude`` (dc, ac), ``offset`` (ac), ``amplitudes`` (step; a list of values, or one list per time with
 a value per neuron), ``mean`` and ``std`` (noise) may be a number or one value per
 targeted neuron. ``neurons`` selects the targeted neurons (indices within the
 population; default: all).
@@ -49,7 +52,10 @@ from numba import njit
 from . import rng, validate
 from .rng import normal_at
 
-KINDS = {"dc": ("amplitude",), "step": ("times", "amplitudes"), "noise": ("mean", "std", "dt_noise")}
+KINDS = {"dc": ("amplitude",), "step": ("times", "amplitudes"), "noise": ("mean", "std", "dt_noise"),
+         "ac": ("amplitude", "offset", "frequency", "phase")}
+#: Fields that may be left out (with their defaults).
+_OPTIONAL = {"noise": ("mean", "dt_noise"), "ac": ("offset", "phase")}
 COMMON = ("neurons", "start", "stop", "delay")
 
 
@@ -89,7 +95,7 @@ def parse(owner: str, name: str, target: str, size: int, kind: Any, given: dict[
     kind = validate.choice(owner, "kind", kind, KINDS)
     validate.known_fields(f"{owner} ({kind})", given, KINDS[kind] + COMMON)
     for req in KINDS[kind]:
-        if req not in given and not (kind == "noise" and req in ("mean", "dt_noise")):
+        if req not in given and req not in _OPTIONAL.get(kind, ()):
             raise ValueError(f"{owner}: {req} is required for a {kind} current")
     spec: dict[str, Any] = {}
     neurons = given.get("neurons")
@@ -119,6 +125,11 @@ def parse(owner: str, name: str, target: str, size: int, kind: Any, given: dict[
         spec["stop"] = stop
     if kind == "dc":
         spec["amplitude"] = _per_neuron(owner, "amplitude", given["amplitude"], n)
+    elif kind == "ac":
+        spec["amplitude"] = _per_neuron(owner, "amplitude", given["amplitude"], n)
+        spec["offset"] = _per_neuron(owner, "offset", given.get("offset", 0.0), n)
+        spec["frequency"] = validate.non_negative(owner, "frequency", given["frequency"], "Hz")
+        spec["phase"] = validate.number(owner, "phase", given.get("phase", 0.0), "deg")
     elif kind == "step":
         times = validate.finite_array(owner, "times", given["times"])
         if times.ndim != 1 or times.size == 0:
@@ -180,6 +191,10 @@ class LocalCurrent:
 
         if inp.kind == "dc":
             self.amp = column(s["amplitude"])
+        elif inp.kind == "ac":
+            self.amp, self.offset = column(s["amplitude"]), column(s["offset"])
+            self.omega = 2.0 * math.pi * s["frequency"] * 1e-3 * dt     # rad per step
+            self.phi = math.radians(s["phase"])
         elif inp.kind == "step":
             self.times = np.round(np.asarray(s["times"]) / dt).astype(np.int64)
             a = np.asarray(s["amplitudes"], dtype=np.float64)
@@ -199,6 +214,8 @@ class LocalCurrent:
             return None
         if self.kind == "dc":
             return 0
+        if self.kind == "ac":
+            return t
         if self.kind == "step":
             i = int(np.searchsorted(self.times, t, side="right")) - 1
             return None if i < 0 else i
@@ -211,6 +228,8 @@ class LocalCurrent:
         out = np.zeros(self.n_local)
         if self.kind == "dc":
             out[self.where] = self.amp
+        elif self.kind == "ac":
+            out[self.where] = self.offset + self.amp * math.sin(self.omega * seg + self.phi)
         elif self.kind == "step":
             out[self.where] = self.amps[seg]
         else:

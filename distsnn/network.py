@@ -253,7 +253,8 @@ class Network:
         """A current generator into ``target`` (NEST's dc, step current and noise generators).
 
         ``kind="dc"``: ``amplitude`` (pA); ``"step"``: ``times`` (ms) and ``amplitudes``
-        (pA); ``"noise"``: ``mean``, ``std`` (pA) and ``dt_noise`` (ms, default one step).
+        (pA); ``"ac"``: ``amplitude``, ``offset`` (pA), ``frequency`` (Hz), ``phase``
+        (degrees); ``"noise"``: ``mean``, ``std`` (pA) and ``dt_noise`` (ms, default one step).
         Common: ``neurons`` (indices; default all), ``start``, ``stop``, ``delay`` (ms,
         default one step). Amplitudes, mean and std may give one value per neuron. See
         :mod:`distsnn.currents` for the timing rule.

@@ -157,6 +157,7 @@ def test_current_input_toml_round_trip():
     net.add_current_input("dc", "a", "dc", amplitude=[1.0, 2.0, 3.0, 4.0], stop=50.0)
     net.add_current_input("st", "c", "step", times=[1.0, 2.0], amplitudes=[[5.0, 6.0], [0.0, 1.0]], neurons=[1, 0])
     net.add_current_input("nz", "a", "noise", mean=2.0, std=3.0, dt_noise=1.0, delay=0.5)
+    net.add_current_input("ac", "c", "ac", amplitude=[1.0, 2.0], frequency=5.0, phase=90.0)
     again = ds.loads(ds.dumps(net))
     assert again == net and again.currents["st"].spec["amplitudes"] == [[5.0, 6.0], [0.0, 1.0]]
 
@@ -174,6 +175,8 @@ def test_current_input_toml_round_trip():
     ("dc", {"amplitude": 1.0, "delay": -0.1}, r"delay must be >= 0"),
     ("dc", {"amplitude": 1.0, "gain": 2.0}, r"gain"),
     ("ramp", {}, r"kind must be one of"),
+    ("ac", {"amplitude": 1.0}, r"frequency is required for a ac current"),
+    ("ac", {"amplitude": 1.0, "frequency": -2.0}, r"frequency must be >= 0 \(Hz\), got -2.0"),
 ])
 def test_current_input_bad_input(kind, spec, msg):
     net = ds.Network(dt=0.1)
@@ -189,3 +192,33 @@ def test_current_input_needs_a_model_that_takes_it():
     with pytest.raises(ValueError, match=r"CurrentInput 'x': model 'poisson' of population 'src' takes no "
                                          r"current input; models that do: lif, lif_cond"):
         net.add_current_input("x", "src", "dc", amplitude=1.0)
+
+
+def test_generators_reproduce_nest_traces():
+    """V_m (mV) of NEST 3.10 ``iaf_psc_exp`` neurons (C_m 250 pF, tau_m 10 ms, E_L 0,
+    resolution 0.1 ms) under its generators, at the given steps: a step current (300 pA
+    from 5 ms, 0 from 25 ms, delay 0.3 ms), a DC (200 pA over [10, 20) ms, delay 1 ms),
+    a DC from the start (150 pA, delay 0.2 ms), an AC (offset 50, amplitude 300 pA,
+    40 Hz, phase 30 degrees, delay 0.2 ms) and a windowed AC (100 pA, 10 Hz, [5, 30) ms,
+    delay 1 ms)."""
+    nest = {
+        "step": {54: 0.119401995, 55: 0.2376159203, 111: 5.2812196012, 112: 5.3480725832, 250: 10.3265177254,
+                 300: 6.4850089114},
+        "dc": {55: 0.0, 111: 0.07960133, 112: 0.1584106135, 250: 3.3897846568, 300: 2.0560083241},
+        "dc0": {2: 0.0, 3: 0.0, 54: 2.3970265271, 55: 2.4328767122, 111: 3.9624268461, 300: 5.692180138},
+        "ac": {30: 2.6392221359, 100: 6.6056028942, 200: -1.9574996265, 300: 4.2608822063, 390: 3.5542077002},
+        "ac2": {30: 0.0, 100: 0.5662210301, 200: 2.201119829, 300: 3.2985945076, 390: 1.505452266},
+    }
+    net = ds.Network(dt=0.1, t_stop=40.0)
+    net.add_population("a", 5, "lif", params=dict(LIF, V_th=1e6))
+    net.add_current_input("step", "a", "step", times=[5.0, 25.0], amplitudes=[300.0, 0.0], delay=0.3, neurons=[0])
+    net.add_current_input("dc", "a", "dc", amplitude=200.0, start=10.0, stop=20.0, delay=1.0, neurons=[1])
+    net.add_current_input("dc0", "a", "dc", amplitude=150.0, delay=0.2, neurons=[2])
+    net.add_current_input("ac", "a", "ac", amplitude=300.0, offset=50.0, frequency=40.0, phase=30.0, delay=0.2,
+                          neurons=[3])
+    net.add_current_input("ac2", "a", "ac", amplitude=100.0, frequency=10.0, start=5.0, stop=30.0, delay=1.0,
+                          neurons=[4])
+    v = trace(net)
+    for col, name in enumerate(nest):
+        for step, value in nest[name].items():
+            assert abs(v[step, col] - value) < 1e-9, (name, step, v[step, col], value)
