@@ -11,7 +11,7 @@ from .config import dump, dumps, loads
 from .config import load as load_network
 from .connectors import (AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, FixedTotalNumber,
                          OneToOne)
-from .spatial import Grid, Random, Spatial
+from .spatial import Free, Grid, Random, Spatial
 from .distributions import Lognormal, Normal, Uniform
 from . import comm, placement
 from .engine import Simulation, simulate
@@ -25,6 +25,6 @@ __version__ = "0.1.0"
 __all__ = [
     "comm", "placement", "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "FixedTotalNumber",
-    "EdgeList", "Grid", "Random", "Spatial",
+    "EdgeList", "Grid", "Random", "Free", "Spatial",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
 ]

@@ -21,6 +21,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # optional, for spatial connectors (distsnn.spatial):
     # positions = { kind = "grid", shape = [20, 40], extent = [1.0, 2.0], edge_wrap = true }
     # positions = { kind = "random", extent = [1.0, 1.0, 1.0] }
+    # positions = { kind = "free", coordinates = [[0.0, 0.1], [0.5, 0.2], ...] }
 
     [[projection]]
     name = "ee"                      # optional, default "<pre>_<post>"

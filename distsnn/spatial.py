@@ -8,6 +8,8 @@ Positions belong to a population (NEST's spatial layers), in arbitrary length un
   Neuron ``i`` sits in column ``i // ny`` (x, left to right) and row ``i % ny`` (y, top
   to bottom) as in NEST's 2-D grid layers; in 3-D, ``i = (ix * ny + iy) * nz + iz`` with
   z ascending.
+- ``Free(xyz, extent=None, center=None, edge_wrap=False)``: given positions, one row
+  per neuron (TOML ``coordinates``); the box defaults to their bounding box.
 - ``Random(extent, center=None, edge_wrap=False)``: each neuron uniformly in the box,
   coordinate ``j`` of neuron ``gid`` drawn from the stream ``pos:<population>`` (row gid,
   index j), so positions do not depend on the rank that computes them.
@@ -132,21 +134,76 @@ class Random:
         return out
 
 
-Layout = Union[Grid, Random]
+@dataclass(frozen=True, eq=False)
+class Free:
+    """Given positions, one row per neuron (NEST's ``nest.spatial.free`` with a list).
+
+    The box defaults to the positions' bounding box (widened by 1e-6 of its size, and to
+    1 along an axis where all positions agree); ``edge_wrap`` needs an explicit extent.
+    """
+
+    xyz: np.ndarray            # (neurons, 2 or 3)
+    extent: tuple[float, ...] | None = None
+    center: tuple[float, ...] | None = None
+    edge_wrap: bool = False
+    kind = "free"
+
+    @property
+    def dim(self) -> int:
+        return int(self.xyz.shape[1])
+
+    def box(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.extent is not None:
+            cen = np.zeros(self.dim) if self.center is None else np.asarray(self.center, dtype=np.float64)
+            return np.asarray(self.extent, dtype=np.float64), cen
+        lo, hi = self.xyz.min(axis=0), self.xyz.max(axis=0)
+        size = hi - lo
+        ext = np.where(size > 0, size * (1 + 1e-6), 1.0)
+        return ext, (lo + hi) / 2
+
+    def coordinates(self, seed: int, population: str, gid0: int, index: np.ndarray) -> np.ndarray:
+        return self.xyz[np.asarray(index, dtype=np.int64)]
+
+    def to_plain(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "free", "coordinates": self.xyz.tolist()}
+        if self.extent is not None:
+            out["extent"] = list(self.extent)
+        if self.center is not None:
+            out["center"] = list(self.center)
+        out["edge_wrap"] = self.edge_wrap
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Free) and np.array_equal(self.xyz, other.xyz)
+                and (self.extent, self.center, self.edge_wrap) == (other.extent, other.center, other.edge_wrap))
+
+    __hash__ = None
+
+
+Layout = Union[Grid, Random, Free]
 
 
 def parse_positions(owner: str, spec: Any, size: int) -> Layout:
-    """A layout from its object or its table ``{kind = "grid" | "random", ...}``, checked
-    against the population's ``size``."""
-    if isinstance(spec, (Grid, Random)):
+    """A layout from its object or its table ``{kind = "grid" | "random" | "free", ...}``,
+    checked against the population's ``size``."""
+    if isinstance(spec, (Grid, Random, Free)):
         spec = spec.to_plain()
     validate.mapping(owner, "positions", spec)
-    kind = validate.choice(owner, "positions.kind", spec.get("kind"), ("grid", "random"))
-    allowed = ("kind", "shape", "extent", "center", "edge_wrap") if kind == "grid" else \
-        ("kind", "extent", "center", "edge_wrap")
-    validate.known_fields(f"{owner} positions", spec, allowed)
+    kind = validate.choice(owner, "positions.kind", spec.get("kind"), ("grid", "random", "free"))
+    first = {"grid": ("shape",), "random": (), "free": ("coordinates",)}[kind]
+    validate.known_fields(f"{owner} positions", spec, ("kind",) + first + ("extent", "center", "edge_wrap"))
     wrap = validate.boolean(owner, "positions.edge_wrap", spec.get("edge_wrap", False))
-    if kind == "grid":
+    if kind == "free":
+        if "coordinates" not in spec:
+            raise ValueError(f"{owner}: positions.coordinates (one row per neuron) is required for free positions")
+        xyz = validate.finite_array(owner, "positions.coordinates", spec["coordinates"])
+        if xyz.ndim != 2 or xyz.shape[0] != size or xyz.shape[1] not in (2, 3):
+            raise ValueError(f"{owner}: positions.coordinates must have shape ({size}, 2) or ({size}, 3), "
+                             f"got {xyz.shape}")
+        dim = xyz.shape[1]
+        if wrap and spec.get("extent") is None:
+            raise ValueError(f"{owner}: positions.edge_wrap needs an explicit positions.extent")
+    elif kind == "grid":
         if "shape" not in spec:
             raise ValueError(f"{owner}: positions.shape is required for a grid")
         shape = spec["shape"]
@@ -170,7 +227,16 @@ def parse_positions(owner: str, spec: Any, size: int) -> Layout:
     center = None if spec.get("center") is None else _floats(owner, "positions.center", spec["center"], dim)
     if kind == "grid":
         return Grid(shape, extent, center, wrap)
-    return Random(extent, center, wrap)
+    if kind == "random":
+        return Random(extent, center, wrap)
+    layout = Free(xyz, extent, center, wrap)
+    if extent is not None:
+        ext, cen = layout.box()
+        out = np.flatnonzero(np.any((xyz < cen - ext / 2) | (xyz >= cen + ext / 2), axis=1))
+        if out.size:
+            raise ValueError(f"{owner}: positions.coordinates must lie in the box of extent {list(extent)} "
+                             f"around {cen.tolist()}, got {xyz[out[0]].tolist()} for neuron {out[0]}")
+    return layout
 
 
 # -- kernels --------------------------------------------------------------------------
@@ -623,5 +689,5 @@ def _parse_delay(owner: str, spec: Any) -> DelayRule:
     return DelayRule(off, slope)
 
 
-__all__ = ["Grid", "Random", "Kernel", "Mask", "DelayRule", "Spatial", "parse_positions", "parse_kernel",
+__all__ = ["Grid", "Random", "Free", "Kernel", "Mask", "DelayRule", "Spatial", "parse_positions", "parse_kernel",
            "parse_mask"]

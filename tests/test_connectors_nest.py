@@ -414,3 +414,25 @@ def test_spatial_cells_give_the_same_synapses_as_trying_every_pair(monkeypatch, 
     np.testing.assert_array_equal(fast.pre, slow.pre)
     np.testing.assert_array_equal(fast.post, slow.post)
     np.testing.assert_array_equal(fast.values["delay"], slow.values["delay"])
+
+
+def test_free_positions_connect_by_their_distances_and_round_trip():
+    from distsnn.spatial import Free
+
+    xyz = np.array([[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [0.95, 0.0]])
+    net = ds.Network(seed=2)
+    net.add_population("a", 4, positions={"kind": "free", "coordinates": xyz.tolist(), "extent": [1.0, 1.0],
+                                          "center": [0.5, 0.5], "edge_wrap": True})
+    net.add_projection("a", "a", Spatial(1.0, radius=0.12, autapses=False), weight=1.0, delay=1.0)
+    syn = net.projections["a_a"].connector.connect(KEY, 4, 4, np.arange(4), 0, 0, True)
+    # 0-1 (0.1 apart) and, across the periodic edge, 0-3 (0.05 apart); 2 is alone.
+    assert sorted(zip(syn.pre.tolist(), syn.post.tolist())) == [(0, 1), (0, 3), (1, 0), (3, 0)]
+    assert ds.loads(ds.dumps(net)) == net
+    assert Free(xyz).box()[1].tolist() == [0.475, 0.25]
+    with pytest.raises(ValueError, match=r"positions.coordinates must have shape \(3, 2\) or \(3, 3\), got \(4, 2\)"):
+        net.add_population("b", 3, positions={"kind": "free", "coordinates": xyz.tolist()})
+    with pytest.raises(ValueError, match=r"positions.coordinates must lie in the box .* for neuron 3"):
+        net.add_population("b", 4, positions={"kind": "free", "coordinates": xyz.tolist(), "extent": [0.9, 1.0],
+                                              "center": [0.45, 0.5]})
+    with pytest.raises(ValueError, match=r"positions.edge_wrap needs an explicit positions.extent"):
+        net.add_population("b", 4, positions={"kind": "free", "coordinates": xyz.tolist(), "edge_wrap": True})
