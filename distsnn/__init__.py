@@ -11,7 +11,8 @@ from .config import dump, dumps, loads
 from .config import load as load_network
 from .connectors import (AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, FixedTotalNumber,
                          OneToOne)
-from .spatial import Free, Grid, Random, Spatial
+from .positions import Free, Grid, Random
+from .spatial import Spatial
 from .distributions import Lognormal, Normal, Uniform
 from . import comm, placement
 from .engine import Simulation, simulate

@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import currents, distributions, models, rng, synapses, timegrid
+from .models.common import SYN_PREFIX, resolve
 from .network import Network
 from .synapses import SynapseType
 
@@ -106,7 +107,7 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
         model = models.get(f"Population {name!r}", pop.model)
         channels = net.channels(name)
         key = rng.stream_key(net.seed, f"{pop.model}_pop:{name}")
-        params = models.common.resolve(pop.params, net.seed, name, gids, index)
+        params = resolve(pop.params, net.seed, name, gids, index)
         prep = model.prepare(params, net.dt, channels, key=key)
         init = {}
         for var, value in pop.initial.items():
@@ -114,10 +115,10 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
                 values = value.values[index]
             else:
                 values = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
-            if var.startswith(models.common.SYN_PREFIX):
+            if var.startswith(SYN_PREFIX):
                 # The model knows channels by index (Network.channels order).
-                syn = net.projections[var[len(models.common.SYN_PREFIX):]].synapse
-                var = f"{models.common.SYN_PREFIX}{channels.index(syn)}"
+                syn = net.projections[var[len(SYN_PREFIX):]].synapse
+                var = f"{SYN_PREFIX}{channels.index(syn)}"
             init[var] = values
         state = model.init_state(prep, init, gids, index)
         gens = [currents.LocalCurrent(c, net.seed, index, gids, net.dt) for c in net.currents.values()

@@ -23,20 +23,22 @@ import numpy as np
 
 from . import connectors, currents, distributions, models, spatial, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
+from .models.common import SYN_PREFIX
 from .models.poisson import RateSchedule, parse_schedule
+from .positions import Layout, parse_positions
 
 
 @dataclass(frozen=True)
 class Population:
     """``size`` neurons of one ``model`` with ``params`` and per-neuron ``initial`` values;
-    ``positions`` (a :mod:`distsnn.spatial` layout) for spatial connectors."""
+    ``positions`` (a :mod:`distsnn.positions` layout) for spatial connectors."""
 
     name: str
     size: int
     model: str
     params: Any
     initial: Mapping[str, Value] = field(default_factory=dict)
-    positions: spatial.Layout | None = None
+    positions: Layout | None = None
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,8 @@ class Network:
     def add_population(self, name: str, size: int, model: str = "lif",
                        params: Mapping[str, Any] | None = None,
                        initial: Mapping[str, Any] | None = None, positions: Any = None) -> Population:
-        """``positions``: a :class:`~distsnn.spatial.Grid` or :class:`~distsnn.spatial.Random`
-        layout (or its table), needed by spatial connectors."""
+        """``positions``: a :mod:`distsnn.positions` layout (``Grid``, ``Random``, ``Free``)
+        or its table, needed by spatial connectors."""
         owner = f"Population {name!r}"
         validate.name("Population", "name", name)
         if name in self.populations:
@@ -141,13 +143,13 @@ class Network:
         mod = models.get(owner, model)
         p = mod.params_from(owner, dict(params or {}), size, self.dt)
         init = dict(initial or {})
-        syn = [k for k in init if isinstance(k, str) and k.startswith(models.common.SYN_PREFIX)]
+        syn = [k for k in init if isinstance(k, str) and k.startswith(SYN_PREFIX)]
         if syn:
             raise ValueError(f"{owner}: initial.{syn[0]} names a projection; set a channel's initial "
                              f"value with Network.set_initial after adding the projection")
         validate.known_fields(f"{owner} initial", init, mod.INITIAL, "variable")
         parsed = {var: self._initial(owner, mod, size, var, spec) for var, spec in init.items()}
-        layout = None if positions is None else spatial.parse_positions(owner, positions, size)
+        layout = None if positions is None else parse_positions(owner, positions, size)
         pop = Population(name, size, model, p, parsed, layout)
         self.populations[name] = pop
         return pop
@@ -161,7 +163,7 @@ class Network:
         owner = f"Population {population!r}"
         pop = self._population("set_initial", population)
         mod = models.get(owner, pop.model)
-        prefix = models.common.SYN_PREFIX
+        prefix = SYN_PREFIX
         if isinstance(var, str) and var.startswith(prefix):
             proj = self.projections.get(var[len(prefix):])
             if proj is None or proj.post != population:

@@ -25,8 +25,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import distsnn as ds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

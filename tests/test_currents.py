@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import distsnn as ds
-from distsnn import build, currents
+from distsnn import currents
 
 LIF = dict(C_m=250.0, tau_m=10.0, E_L=0.0, V_th=1e6, V_reset=0.0, t_ref=2.0)
 R = LIF["tau_m"] / LIF["C_m"]    # mV / pA

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import adex, common, hh, izhikevich, lif, lif_cond, poisson, spike_train
+from . import adex, hh, izhikevich, lif, lif_cond, poisson, spike_train
 
 MODELS: dict[str, ModuleType] = {m.NAME: m for m in (lif, lif_cond, izhikevich, hh, adex, spike_train, poisson)}
 
