@@ -35,9 +35,9 @@ against NEST 3.10 (``iaf_psc_exp`` under step, DC and noise generators: the same
 to 1e-13 mV, the same noise interval boundaries). Times, ``dt_noise`` and ``delay`` must
 lie on the time grid (as NEST requires), ``dt_noise`` at least one step.
 
-The current enters the models the way ``I_e`` does (each generator is added to it for
-the step), so a model takes current input where its ``I_e`` may vary per neuron:
-``lif`` and ``lif_cond``.
+The current enters the models the way ``I_e`` does: ``lif`` and ``lif_cond`` add it to
+their ``I_e`` for the step, the RK4 models (``izhikevich``, ``hh``, ``adex``) to their
+stage drive; every neuron model takes current input (the generators do not).
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def test_current_input_needs_a_model_that_takes_it():
     net = ds.Network()
     net.add_population("src", 2, "poisson", params={"rate": 5.0})
     with pytest.raises(ValueError, match=r"CurrentInput 'x': model 'poisson' of population 'src' takes no "
-                                         r"current input; models that do: lif, lif_cond"):
+                                         r"current input; models that do: lif, lif_cond, izhikevich, hh, adex"):
         net.add_current_input("x", "src", "dc", amplitude=1.0)
 
 
@@ -222,3 +222,31 @@ def test_generators_reproduce_nest_traces():
     for col, name in enumerate(nest):
         for step, value in nest[name].items():
             assert abs(v[step, col] - value) < 1e-9, (name, step, v[step, col], value)
+
+
+@pytest.mark.parametrize("model,amp", [("izhikevich", 10.0), ("hh", 700.0), ("adex", 800.0)])
+def test_dc_generator_equals_i_e_in_rk4_models(model, amp):
+    """A DC generator with no delay drives the RK4 models as I_e does (same spikes, V
+    to rounding); a step current switches the drive at the grid step of NEST's rule."""
+    def run(params, gen):
+        net = ds.Network(dt=0.1, t_stop=100.0)
+        net.add_population("a", 1, model, params=params)
+        if gen:
+            net.add_current_input("dc", "a", "dc", amplitude=amp, delay=0.0)
+        net.add_spike_monitor("a")
+        net.add_state_monitor("a", ["V_m"])
+        res = ds.simulate(net)
+        return res.spikes.step, res.trace("a", "V_m").values[:, 0]
+
+    s1, v1 = run({"I_e": amp}, False)
+    s2, v2 = run({}, True)
+    assert s1.size > 2
+    np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_allclose(v1, v2, rtol=1e-9, atol=1e-9)
+    net = ds.Network(dt=0.1, t_stop=20.0)
+    net.add_population("a", 2, model)
+    net.add_current_input("st", "a", "step", times=[10.0], amplitudes=[amp], delay=0.5, neurons=[1])
+    v = trace(net)
+    n0 = round((10.0 + 0.5) / 0.1) + 1         # the first update that feels it
+    np.testing.assert_array_equal(v[:n0, 0], v[:n0, 1])
+    assert v[n0, 1] > v[n0, 0]

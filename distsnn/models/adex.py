@@ -189,11 +189,15 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     V, w = s.V.copy(), s.w.copy()
     free = s.refr == 0
     spiked = np.zeros(V.shape, dtype=bool)
-    _integrate(V, w, free, spiked, c.WA @ s.S, c.WG @ s.S, common.jumps(c.k, x, V.size), p.C_m, p.g_L,
+    _integrate(V, w, free, spiked, c.WA @ s.S + c.I_ext, c.WG @ s.S, common.jumps(c.k, x, V.size), p.C_m, p.g_L,
                p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b, p.I_e, p.V_peak, p.V_reset, c.ref_steps > 0,
                c.h, c.substeps)
     refr = np.where(spiked, c.ref_steps, np.maximum(s.refr - 1, 0))
     return State(V, w, refr, c.k.arrive(s.S, x), s.k), spiked
+
+
+#: Current generators enter through the stage drive (see common.SubstepPrepared.I_ext).
+with_current = common.with_current
 
 
 def record(s: State, var: str) -> np.ndarray:

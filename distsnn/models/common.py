@@ -89,6 +89,17 @@ class SubstepPrepared:
     WA: np.ndarray
     WG: np.ndarray
     ref_steps: int
+    #: External current (pA; 0 or one value per local neuron) held over the step, added
+    #: to the current-mode drive ``WA @ S`` at every stage: current generators.
+    I_ext: Any = 0.0
+
+
+def with_current(prep: SubstepPrepared, current: np.ndarray) -> SubstepPrepared:
+    """The constants with an external current (pA, per local neuron) for one step: how
+    current generators (:mod:`distsnn.currents`) enter the RK4 models."""
+    from dataclasses import replace
+
+    return replace(prep, I_ext=current)
 
 
 def prepare_substeps(p: Any, dt: float, channels: tuple[SynapseType, ...], m: int,

@@ -186,13 +186,17 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
     V, m, h, g = s.V.copy(), s.m.copy(), s.h.copy(), s.n.copy()
-    _integrate(V, m, h, g, c.WA @ s.S, c.WG @ s.S, p.C_m, p.g_Na, p.g_K, p.g_L, p.E_Na, p.E_K, p.E_L,
+    _integrate(V, m, h, g, c.WA @ s.S + c.I_ext, c.WG @ s.S, p.C_m, p.g_Na, p.g_K, p.g_L, p.E_Na, p.E_K, p.E_L,
                p.I_e, c.h, c.substeps)
     V += c.k.jumps(x)
     free = s.refr == 0
     spiked = free & (V > 0.0) & (V < s.V)
     refr = np.where(spiked, c.ref_steps, np.where(free, 0, s.refr - 1))
     return State(V, m, h, g, refr, c.k.arrive(s.S, x), s.k), spiked
+
+
+#: Current generators enter through the stage drive (see common.SubstepPrepared.I_ext).
+with_current = common.with_current
 
 
 def record(s: State, var: str) -> np.ndarray:

@@ -185,7 +185,7 @@ def _accurate(V, U, spiked, A, G, jumps, a, b, c, d, C, Ie, V_peak, dt_sub, subs
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
-    A = c.WA @ s.S
+    A = c.WA @ s.S + c.I_ext
     G = c.WG @ s.S
     if p.integration == "accurate":
         V, U = s.V.copy(), s.U.copy()
@@ -202,6 +202,10 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     v = v + c.k.jumps(x)
     spiked = v >= p.V_peak
     return State(np.where(spiked, p.c, v), np.where(spiked, u + p.d, u), c.k.arrive(s.S, x), s.k), spiked
+
+
+#: Current generators enter through the stage drive (see common.SubstepPrepared.I_ext).
+with_current = common.with_current
 
 
 def record(s: State, var: str) -> np.ndarray:
