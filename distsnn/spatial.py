@@ -21,8 +21,13 @@ kind           p(d)                                      fields
 (NEST's ``d0 + c * nest.spatial.distance``), rounded to steps as every delay; the
 projection's own ``delay`` must then be left out.
 
-The pair (source j, target gid) uses draw j of row gid of the projection's stream, so
-a target's synapses are the same whichever rank builds them.
+With ``indegree = K`` (NEST's spatial ``fixed_indegree``) each target instead draws
+exactly K sources among those in its mask, with probability proportional to ``p(d)``
+(without ``multapses``, a repeat is redrawn).
+
+The pair (source j, target gid) uses draw j of row gid of the projection's stream (a
+fixed in-degree: draw i for its i-th source), so a target's synapses are the same
+whichever rank builds them.
 """
 
 from __future__ import annotations
@@ -138,45 +143,54 @@ def _inside(mcode, mprm, disp, d):
     return True
 
 
+@njit(cache=True, inline="always")
+def _candidates(tp, lo, csize, ncell, cell_ptr, cell_src, wrap, buf, idx, nidx):
+    # The sources of the target's cell and its neighbours (every source when there is
+    # one cell), ascending: the order in which every rule tries them.
+    for d in range(3):
+        if ncell[d] <= 3:
+            nidx[d] = ncell[d]
+            for q in range(ncell[d]):
+                idx[d, q] = q
+            continue
+        c0 = np.int64(np.floor((tp[d] - lo[d]) / csize[d])) if d < tp.size else 0
+        nidx[d] = 0
+        for q in range(c0 - 1, c0 + 2):
+            if wrap:
+                q = q % ncell[d]
+            elif q < 0 or q >= ncell[d]:
+                continue
+            idx[d, nidx[d]] = q
+            nidx[d] += 1
+    m = 0
+    for a in range(nidx[0]):
+        for b in range(nidx[1]):
+            for c in range(nidx[2]):
+                cell = (idx[0, a] * ncell[1] + idx[1, b]) * ncell[2] + idx[2, c]
+                for q in range(cell_ptr[cell], cell_ptr[cell + 1]):
+                    buf[m] = cell_src[q]
+                    m += 1
+    if nidx[0] * nidx[1] * nidx[2] > 1:
+        buf[:m] = np.sort(buf[:m])
+    return m
+
+
 @njit(cache=True)
 def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode, mprm, lo, csize, ncell,
                   cell_ptr, cell_src, fill, out_pre, out_d, counts):
-    # Sources are bucketed in cells at least as wide as the mask's reach (one cell when
-    # the mask is unbounded): a target tries the sources of its cell and the neighbours,
-    # in ascending source order, so the synapses and their order are those of trying
-    # every source.
+    # Pairwise: each candidate source j is connected when draw j of the target's row is
+    # below p(d). Sources are bucketed in cells at least as wide as the mask's reach, so
+    # the synapses and their order are those of trying every source.
     pos = 0
     disp = np.empty(spos.shape[1])
     buf = np.empty(spos.shape[0], dtype=np.int64)
     idx = np.empty((3, 3), dtype=np.int64)
     nidx = np.empty(3, dtype=np.int64)
     for r in range(rows.size):
-        for d in range(3):
-            if ncell[d] <= 3:
-                nidx[d] = ncell[d]
-                for q in range(ncell[d]):
-                    idx[d, q] = q
-                continue
-            c0 = np.int64(np.floor((tpos[r, d] - lo[d]) / csize[d])) if d < tpos.shape[1] else 0
-            nidx[d] = 0
-            for q in range(c0 - 1, c0 + 2):
-                if wrap:
-                    q = q % ncell[d]
-                elif q < 0 or q >= ncell[d]:
-                    continue
-                idx[d, nidx[d]] = q
-                nidx[d] += 1
-        m = 0
-        for a in range(nidx[0]):
-            for b in range(nidx[1]):
-                for c in range(nidx[2]):
-                    cell = (idx[0, a] * ncell[1] + idx[1, b]) * ncell[2] + idx[2, c]
-                    for q in range(cell_ptr[cell], cell_ptr[cell + 1]):
-                        buf[m] = cell_src[q]
-                        m += 1
-        cand = buf[:m] if nidx[0] * nidx[1] * nidx[2] == 1 else np.sort(buf[:m])
+        m = _candidates(tpos[r], lo, csize, ncell, cell_ptr, cell_src, wrap, buf, idx, nidx)
         got = 0
-        for j in cand:
+        for q in range(m):
+            j = buf[q]
             if j == exclude[r]:
                 continue
             dd = _displace(spos[j], tpos[r], wrap, ext, disp)
@@ -189,6 +203,57 @@ def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode
                 pos += 1
                 got += 1
         counts[r] = got
+
+
+@njit(cache=True)
+def _indegree_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode, mprm, lo, csize, ncell,
+                   cell_ptr, cell_src, k, multapses, out_pre, out_d):
+    # Fixed in-degree: draw i of the target's row picks a source with probability
+    # proportional to p(d) among the candidates (inverse CDF over their cumulative
+    # weights); without multapses a repeat is redrawn. Returns the first row without
+    # enough sources to draw from, or -1.
+    disp = np.empty(spos.shape[1])
+    buf = np.empty(spos.shape[0], dtype=np.int64)
+    idx = np.empty((3, 3), dtype=np.int64)
+    nidx = np.empty(3, dtype=np.int64)
+    cum = np.empty(spos.shape[0])
+    dist = np.empty(spos.shape[0])
+    taken = np.zeros(spos.shape[0], dtype=np.bool_)
+    for r in range(rows.size):
+        m = _candidates(tpos[r], lo, csize, ncell, cell_ptr, cell_src, wrap, buf, idx, nidx)
+        total = 0.0
+        n_pos = 0
+        for q in range(m):
+            j = buf[q]
+            w = 0.0
+            dd = _displace(spos[j], tpos[r], wrap, ext, disp)
+            if j != exclude[r] and _inside(mcode, mprm, disp, dd):
+                w = _kernel_at(code, prm, dd)
+            if w > 0.0:
+                n_pos += 1
+            total += w
+            cum[q] = total
+            dist[q] = dd
+        if k > 0 and (n_pos == 0 or (not multapses and n_pos < k)):
+            return r
+        c = 0
+        for i in range(k):
+            while True:
+                u = uniform_at(k0, k1, rows[r], c) * total
+                c += 1
+                q = np.searchsorted(cum[:m], u, side="right")
+                if q >= m:
+                    q = m - 1
+                while cum[q] - (cum[q - 1] if q > 0 else 0.0) <= 0.0:   # skip zero weights
+                    q -= 1
+                if multapses or not taken[buf[q]]:
+                    break
+            taken[buf[q]] = True
+            out_pre[r * k + i] = buf[q]
+            out_d[r * k + i] = dist[q]
+        for i in range(k):
+            taken[out_pre[r * k + i]] = False
+    return -1
 
 
 #: Largest number of cells per axis when sources are bucketed (also at most about
@@ -226,10 +291,14 @@ EXPECTED_MAX_PAIRS = 50_000_000
 
 
 @njit(cache=True)
-def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, mcode, mprm, chunk, na, nb, stride):
+def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, mcode, mprm, chunk, na, nb, stride, k):
+    # Sum of p over the pairs (k < 0), or, for a fixed in-degree k, k p / sum(p) per
+    # target; above EXPECTED_MAX_PAIRS from every stride-th source only.
     out = np.zeros((na, nb))
     disp = np.empty(spos.shape[1])
+    row = np.zeros(na)
     for t in range(tpos.shape[0]):
+        row[:] = 0.0
         # A scrambled residue per target: a plain t % stride pairs mirror images.
         first = (((t * 2654435761) % 4294967296) >> 16) % stride
         for j in range(first, spos.shape[0], stride):
@@ -237,12 +306,17 @@ def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, mcode, mp
                 continue
             d = _displace(spos[j], tpos[t], wrap, ext, disp)
             if _inside(mcode, mprm, disp, d):
-                out[j // chunk, t // chunk] += stride * _kernel_at(code, prm, d)
+                row[j // chunk] += stride * _kernel_at(code, prm, d)
         # The self pair is counted exactly: it would weigh stride times in the sample.
         if same and autapses:
             disp[:] = 0.0
             if _inside(mcode, mprm, disp, 0.0):
-                out[t // chunk, t // chunk] += _kernel_at(code, prm, 0.0)
+                row[t // chunk] += _kernel_at(code, prm, 0.0)
+        if k >= 0:
+            total = row.sum()
+            if total > 0:
+                row *= k / total
+        out[:, t // chunk] += row
     return out
 
 
@@ -351,6 +425,11 @@ class Spatial:
         Distance-dependent delay ``{"offset": ms, "slope": ms per unit}``.
     autapses : bool
         Whether a neuron may connect to itself (same population only).
+    multapses : bool
+        With ``indegree``: whether a source may be drawn twice for one target.
+    indegree : int, optional
+        NEST's spatial ``fixed_indegree``: each target draws exactly this many sources
+        from those in its mask, with probability proportional to ``p(d)``.
     """
 
     p: Any
@@ -359,6 +438,7 @@ class Spatial:
     autapses: bool = True
     multapses: bool = True
     mask: Mask | None = None
+    indegree: int | None = None
     rule = "spatial"
     # Filled in by Network.add_projection: the layouts and names of the two populations.
     pre_layout: Layout | None = field(default=None, compare=False)
@@ -378,24 +458,26 @@ class Spatial:
     @classmethod
     def from_plain(cls, owner: str, spec: dict[str, Any]) -> "Spatial":
         validate.known_fields(f"{owner} connector (spatial)", spec,
-                              ("rule", "p", "radius", "mask", "delay", "autapses", "multapses"))
+                              ("rule", "p", "radius", "mask", "delay", "autapses", "multapses", "indegree"))
         if "p" not in spec:
             raise ValueError(f"{owner}: connector.p is required for rule 'spatial'")
         delay = None if spec.get("delay") is None else _parse_delay(owner, spec["delay"])
         mask = None if spec.get("mask") is None else parse_mask(owner, spec["mask"])
         return cls(parse_kernel(owner, spec["p"]), spec.get("radius"), delay,
-                   spec.get("autapses", True), spec.get("multapses", True), mask)
+                   spec.get("autapses", True), spec.get("multapses", True), mask, spec.get("indegree"))
 
     def bind(self, pre: Layout | None, post: Layout | None, names: tuple[str, str], seed: int,
              gid0s: tuple[int, int]) -> "Spatial":
         """A copy that knows its populations' layouts, names and first gids and the seed
         (for :meth:`expected_counts`; :meth:`connect` takes the seed from its key)."""
-        return Spatial(self.p, self.radius, self.delay, self.autapses, self.multapses, self.mask, pre, post,
-                       names, seed, gid0s)
+        return Spatial(self.p, self.radius, self.delay, self.autapses, self.multapses, self.mask, self.indegree,
+                       pre, post, names, seed, gid0s)
 
     def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
         validate.boolean(owner, "connector.autapses", self.autapses)
         validate.boolean(owner, "connector.multapses", self.multapses)
+        if self.indegree is not None:
+            validate.integer(owner, "connector.indegree", self.indegree, minimum=0)
         if self.radius is not None:
             validate.positive(owner, "connector.radius", self.radius)
             if self.mask is not None:
@@ -448,10 +530,21 @@ class Spatial:
         buckets = _buckets(spos, cen - ext_pre / 2, ext_pre, self._reach(spos.shape[1]))
         args = (key[0], key[1], rows, tpos, spos, exclude, self.pre_layout.edge_wrap, ext, code, prm, mcode, mprm,
                 *buckets)
-        _spatial_rows(*args, False, np.zeros(0, np.int64), np.zeros(0), counts)
-        pre = np.empty(int(counts.sum()), dtype=np.int64)
-        dist = np.empty(pre.size)
-        _spatial_rows(*args, True, pre, dist, counts)
+        if self.indegree is not None:
+            k = int(self.indegree)
+            pre = np.empty(targets.size * k, dtype=np.int64)
+            dist = np.empty(pre.size)
+            bad = _indegree_rows(*args, k, self.multapses, pre, dist)
+            if bad >= 0:
+                raise ValueError(f"Projection {self.names[0]}->{self.names[1]} (spatial): target "
+                                 f"{int(targets[bad])} has fewer than indegree = {k} sources with p > 0 in its mask"
+                                 f"{'' if self.multapses else ' (multapses are off)'}")
+            counts[:] = k
+        else:
+            _spatial_rows(*args, False, np.zeros(0, np.int64), np.zeros(0), counts)
+            pre = np.empty(int(counts.sum()), dtype=np.int64)
+            dist = np.empty(pre.size)
+            _spatial_rows(*args, True, pre, dist, counts)
         values = {}
         if self.delay is not None:
             values["delay"] = self.delay.offset + self.delay.slope * dist
@@ -464,8 +557,9 @@ class Spatial:
         spos, tpos, ext, mcode, mprm = self._arrays(self.seed, self.gid0s, n_pre, np.arange(n_post))
         na, nb = -(-n_pre // chunk), -(-n_post // chunk)
         stride = max(1, -(-n_pre * n_post // EXPECTED_MAX_PAIRS))
+        k = -1 if self.indegree is None else int(self.indegree)
         return _expected_chunks(spos, tpos, same, self.autapses, self.pre_layout.edge_wrap, ext,
-                                _KERNEL_CODE[self.p.kind], self.p.params(), mcode, mprm, chunk, na, nb, stride)
+                                _KERNEL_CODE[self.p.kind], self.p.params(), mcode, mprm, chunk, na, nb, stride, k)
 
     def to_plain(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "p": self.p.to_plain(), "autapses": self.autapses}
@@ -473,6 +567,9 @@ class Spatial:
             out["radius"] = self.radius
         if self.mask is not None:
             out["mask"] = self.mask.to_plain()
+        if self.indegree is not None:
+            out["indegree"] = self.indegree
+            out["multapses"] = self.multapses
         if self.delay is not None:
             out["delay"] = self.delay.to_plain()
         return out

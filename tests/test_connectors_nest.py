@@ -436,3 +436,43 @@ def test_free_positions_connect_by_their_distances_and_round_trip():
                                               "center": [0.45, 0.5]})
     with pytest.raises(ValueError, match=r"positions.edge_wrap needs an explicit positions.extent"):
         net.add_population("b", 4, positions={"kind": "free", "coordinates": xyz.tolist(), "edge_wrap": True})
+
+
+def test_spatial_fixed_indegree_counts_law_and_invariance():
+    lay = Random((1.0, 1.0), edge_wrap=True)
+    conn = _spatial(lay, lay, names=("a", "a"), same=True, p={"kind": "gaussian", "p0": 1.0, "sigma": 0.1},
+                    mask={"kind": "circular", "radius": 0.3}, indegree=12, multapses=False, autapses=False)
+    n = 400
+    assert subsets_agree(conn, n, n, same=True) == 12 * n
+    syn = conn.connect(KEY, n, n, np.arange(n), 0, 0, True)
+    np.testing.assert_array_equal(np.bincount(syn.post, minlength=n), np.full(n, 12))
+    assert np.unique(syn.pre * n + syn.post).size == syn.pre.size and not np.any(syn.pre == syn.post)
+    D = _distances(conn, syn, n, n, True)
+    assert D[syn.pre, syn.post].max() <= 0.3
+    assert conn.expected_counts(n, n, True, 100).sum() == pytest.approx(12 * n)
+    # With multapses, draws are independent with P(j) = p(d_j) / sum p: one target,
+    # 20,000 draws, counts per distance bin within 5 multinomial s.d.
+    big = _spatial(lay, lay, names=("a", "b"), p={"kind": "exponential", "p0": 1.0, "beta": 0.15},
+                   mask={"kind": "circular", "radius": 0.4}, indegree=20000)
+    one = big.connect(KEY, n, 1, np.array([0]), 0, 1000, False)
+    d = _distances(big, one, n, 1, True)[:, 0]
+    w = np.where(d <= 0.4, big.p(d), 0.0)
+    bins = np.linspace(0, 0.4, 9)
+    got = np.histogram(d[one.pre], bins)[0]
+    prob = np.histogram(d, bins, weights=w)[0] / w.sum()
+    assert np.all(np.abs(got - 20000 * prob) <= 5 * np.sqrt(20000 * prob * (1 - prob)) + 1), (got, 20000 * prob)
+
+
+def test_spatial_fixed_indegree_toml_and_too_few_sources():
+    net = ds.Network(seed=5)
+    net.add_population("a", 25, positions={"kind": "grid", "shape": [5, 5], "extent": [1.0, 1.0]})
+    net.add_projection("a", "a", {"rule": "spatial", "p": 1.0, "radius": 0.3, "indegree": 3, "multapses": False,
+                                  "autapses": False}, weight=1.0, delay=1.0, name="aa")
+    assert ds.loads(ds.dumps(net)) == net
+    assert ds.Simulation(net).n_synapses == 75
+    net.add_projection("a", "a", {"rule": "spatial", "p": 1.0, "radius": 0.3, "indegree": 5, "multapses": False,
+                                  "autapses": False}, weight=1.0, delay=1.0, name="bad")
+    # A corner neuron has 3 neighbours within 0.3 (spacing 0.2).
+    with pytest.raises(ValueError, match=r"target 0 has fewer than indegree = 5 sources with p > 0 in its mask "
+                                         r"\(multapses are off\)"):
+        ds.Simulation(net)
