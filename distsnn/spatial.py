@@ -32,17 +32,15 @@ whichever rank builds them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
 
+from . import spatial_loops as loops
 from . import validate
 from .connectors import Synapses
 from .positions import Free, Grid, Layout, Random, axis_values, parse_positions
-from .rng import uniform_at
 
 
 # -- kernels --------------------------------------------------------------------------
@@ -64,7 +62,7 @@ class Kernel:
     slope: float = 0.0
 
     def __call__(self, d: np.ndarray) -> np.ndarray:
-        return _kernel_values(_KERNEL_CODE[self.kind], self.params(), np.asarray(d, dtype=np.float64))
+        return loops.kernel_values(_KERNEL_CODE[self.kind], self.params(), np.asarray(d, dtype=np.float64))
 
     def params(self) -> np.ndarray:
         return np.array([self.p0, self.sigma, self.mean, self.beta, self.slope])
@@ -89,235 +87,6 @@ def parse_kernel(owner: str, spec: Any) -> Kernel:
         if k in vals:
             validate.positive(owner, f"connector.p.{k}", vals[k])
     return Kernel(kind, **vals)
-
-
-@njit(cache=True, inline="always")
-def _kernel_at(code, prm, d):
-    if code == 0:
-        p = prm[0]
-    elif code == 1:
-        z = (d - prm[2]) / prm[1]
-        p = prm[0] * math.exp(-0.5 * z * z)
-    elif code == 2:
-        p = prm[0] * math.exp(-d / prm[3])
-    else:
-        p = prm[0] + prm[4] * d
-    return min(1.0, max(0.0, p))
-
-
-@njit(cache=True)
-def _kernel_values(code, prm, d):
-    out = np.empty(d.size)
-    flat = d.ravel()
-    for i in range(flat.size):
-        out[i] = _kernel_at(code, prm, flat[i])
-    return out.reshape(d.shape)
-
-
-@njit(cache=True, inline="always")
-def _displace(a, b, wrap, ext, out):
-    # out <- a - b (the nearest periodic image when wrapped); returns |a - b|.
-    s = 0.0
-    for j in range(a.size):
-        x = a[j] - b[j]
-        if wrap:
-            x -= ext[j] * np.floor(x / ext[j] + 0.5)
-        out[j] = x
-        s += x * x
-    return math.sqrt(s)
-
-
-@njit(cache=True, inline="always")
-def _inside(mcode, mprm, disp, d):
-    # Masks centred on the target; disp = source - target. mprm: r_in, r_out, lower
-    # left (3), upper right (3).
-    if mcode == 0:
-        return True
-    if mcode == 1:
-        return d <= mprm[1]
-    if mcode == 2:
-        return mprm[0] <= d <= mprm[1]
-    for j in range(disp.size):
-        if disp[j] < mprm[2 + j] or disp[j] > mprm[5 + j]:
-            return False
-    return True
-
-
-@njit(cache=True, inline="always")
-def _candidates(tp, lo, csize, ncell, cell_ptr, cell_src, wrap, buf, idx, nidx):
-    # The sources of the target's cell and its neighbours (every source when there is
-    # one cell), ascending: the order in which every rule tries them.
-    for d in range(3):
-        if ncell[d] <= 3:
-            nidx[d] = ncell[d]
-            for q in range(ncell[d]):
-                idx[d, q] = q
-            continue
-        c0 = np.int64(np.floor((tp[d] - lo[d]) / csize[d])) if d < tp.size else 0
-        nidx[d] = 0
-        for q in range(c0 - 1, c0 + 2):
-            if wrap:
-                q = q % ncell[d]
-            elif q < 0 or q >= ncell[d]:
-                continue
-            idx[d, nidx[d]] = q
-            nidx[d] += 1
-    m = 0
-    for a in range(nidx[0]):
-        for b in range(nidx[1]):
-            for c in range(nidx[2]):
-                cell = (idx[0, a] * ncell[1] + idx[1, b]) * ncell[2] + idx[2, c]
-                for q in range(cell_ptr[cell], cell_ptr[cell + 1]):
-                    buf[m] = cell_src[q]
-                    m += 1
-    if nidx[0] * nidx[1] * nidx[2] > 1:
-        buf[:m] = np.sort(buf[:m])
-    return m
-
-
-@njit(cache=True)
-def _spatial_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode, mprm, lo, csize, ncell,
-                  cell_ptr, cell_src, fill, out_pre, out_d, counts):
-    # Pairwise: each candidate source j is connected when draw j of the target's row is
-    # below p(d). Sources are bucketed in cells at least as wide as the mask's reach, so
-    # the synapses and their order are those of trying every source.
-    pos = 0
-    disp = np.empty(spos.shape[1])
-    buf = np.empty(spos.shape[0], dtype=np.int64)
-    idx = np.empty((3, 3), dtype=np.int64)
-    nidx = np.empty(3, dtype=np.int64)
-    for r in range(rows.size):
-        m = _candidates(tpos[r], lo, csize, ncell, cell_ptr, cell_src, wrap, buf, idx, nidx)
-        got = 0
-        for q in range(m):
-            j = buf[q]
-            if j == exclude[r]:
-                continue
-            dd = _displace(spos[j], tpos[r], wrap, ext, disp)
-            if not _inside(mcode, mprm, disp, dd):
-                continue
-            if uniform_at(k0, k1, rows[r], j) < _kernel_at(code, prm, dd):
-                if fill:
-                    out_pre[pos] = j
-                    out_d[pos] = dd
-                pos += 1
-                got += 1
-        counts[r] = got
-
-
-@njit(cache=True)
-def _indegree_rows(k0, k1, rows, tpos, spos, exclude, wrap, ext, code, prm, mcode, mprm, lo, csize, ncell,
-                   cell_ptr, cell_src, k, multapses, out_pre, out_d):
-    # Fixed in-degree: draw i of the target's row picks a source with probability
-    # proportional to p(d) among the candidates (inverse CDF over their cumulative
-    # weights); without multapses a repeat is redrawn. Returns the first row without
-    # enough sources to draw from, or -1.
-    disp = np.empty(spos.shape[1])
-    buf = np.empty(spos.shape[0], dtype=np.int64)
-    idx = np.empty((3, 3), dtype=np.int64)
-    nidx = np.empty(3, dtype=np.int64)
-    cum = np.empty(spos.shape[0])
-    dist = np.empty(spos.shape[0])
-    taken = np.zeros(spos.shape[0], dtype=np.bool_)
-    for r in range(rows.size):
-        m = _candidates(tpos[r], lo, csize, ncell, cell_ptr, cell_src, wrap, buf, idx, nidx)
-        total = 0.0
-        n_pos = 0
-        for q in range(m):
-            j = buf[q]
-            w = 0.0
-            dd = _displace(spos[j], tpos[r], wrap, ext, disp)
-            if j != exclude[r] and _inside(mcode, mprm, disp, dd):
-                w = _kernel_at(code, prm, dd)
-            if w > 0.0:
-                n_pos += 1
-            total += w
-            cum[q] = total
-            dist[q] = dd
-        if k > 0 and (n_pos == 0 or (not multapses and n_pos < k)):
-            return r
-        c = 0
-        for i in range(k):
-            while True:
-                u = uniform_at(k0, k1, rows[r], c) * total
-                c += 1
-                q = np.searchsorted(cum[:m], u, side="right")
-                if q >= m:
-                    q = m - 1
-                while cum[q] - (cum[q - 1] if q > 0 else 0.0) <= 0.0:   # skip zero weights
-                    q -= 1
-                if multapses or not taken[buf[q]]:
-                    break
-            taken[buf[q]] = True
-            out_pre[r * k + i] = buf[q]
-            out_d[r * k + i] = dist[q]
-        for i in range(k):
-            taken[out_pre[r * k + i]] = False
-    return -1
-
-
-#: Largest number of cells per axis when sources are bucketed (also at most about
-#: n_pre ** (1 / dim), so cells hold a few sources each).
-MAX_CELLS = 256
-
-
-def _buckets(spos: np.ndarray, lo: np.ndarray, ext: np.ndarray, reach: np.ndarray | None):
-    """Cells (3 axes; unused axes one cell) at least ``reach`` wide, and the sources of
-    each cell in ascending order (CSR)."""
-    n, dim = spos.shape
-    ncell = np.ones(3, dtype=np.int64)
-    if reach is not None:
-        cap = max(1, min(MAX_CELLS, int(round(n ** (1.0 / dim)))))
-        # Slightly wider than the reach, so that rounding never hides a neighbour.
-        ncell[:dim] = np.clip(np.floor(ext / (reach * (1.0 + 1e-6))), 1, cap).astype(np.int64)
-    csize = np.ones(3)
-    csize[:dim] = ext / ncell[:dim]
-    lo3 = np.zeros(3)
-    lo3[:dim] = lo
-    cell = np.zeros(n, dtype=np.int64)
-    for d in range(dim):
-        c = np.clip(np.floor((spos[:, d] - lo3[d]) / csize[d]).astype(np.int64), 0, ncell[d] - 1)
-        cell = cell * ncell[d] + c
-    for d in range(dim, 3):
-        cell = cell * ncell[d]
-    order = np.argsort(cell, kind="stable")
-    ptr = np.zeros(int(np.prod(ncell)) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cell, minlength=ptr.size - 1), out=ptr[1:])
-    return lo3, csize, ncell, ptr, order.astype(np.int64)
-
-
-#: Above this many (source, target) pairs, expected counts sum every stride-th source only.
-EXPECTED_MAX_PAIRS = 50_000_000
-
-
-@njit(cache=True)
-def _expected_chunks(spos, tpos, same, autapses, wrap, ext, code, prm, mcode, mprm, chunk, na, nb, stride, k):
-    # Sum of p over the pairs (k < 0), or, for a fixed in-degree k, k p / sum(p) per
-    # target; above EXPECTED_MAX_PAIRS from every stride-th source only.
-    out = np.zeros((na, nb))
-    disp = np.empty(spos.shape[1])
-    row = np.zeros(na)
-    for t in range(tpos.shape[0]):
-        row[:] = 0.0
-        # A scrambled residue per target: a plain t % stride pairs mirror images.
-        first = (((t * 2654435761) % 4294967296) >> 16) % stride
-        for j in range(first, spos.shape[0], stride):
-            if same and j == t:
-                continue
-            d = _displace(spos[j], tpos[t], wrap, ext, disp)
-            if _inside(mcode, mprm, disp, d):
-                row[j // chunk] += stride * _kernel_at(code, prm, d)
-        # The self pair is counted exactly: it would weigh stride times in the sample.
-        if same and autapses:
-            disp[:] = 0.0
-            if _inside(mcode, mprm, disp, 0.0):
-                row[t // chunk] += _kernel_at(code, prm, 0.0)
-        if k >= 0:
-            total = row.sum()
-            if total > 0:
-                row *= k / total
-        out[:, t // chunk] += row
-    return out
 
 
 _MASKS = {"circular": (2, ("radius",)), "spherical": (3, ("radius",)),
@@ -527,24 +296,24 @@ class Spatial:
         code, prm = _KERNEL_CODE[self.p.kind], self.p.params()
         counts = np.zeros(targets.size, dtype=np.int64)
         ext_pre, cen = self.pre_layout.box()
-        buckets = _buckets(spos, cen - ext_pre / 2, ext_pre, self._reach(spos.shape[1]))
+        buckets = loops.buckets(spos, cen - ext_pre / 2, ext_pre, self._reach(spos.shape[1]))
         args = (key[0], key[1], rows, tpos, spos, exclude, self.pre_layout.edge_wrap, ext, code, prm, mcode, mprm,
                 *buckets)
         if self.indegree is not None:
             k = int(self.indegree)
             pre = np.empty(targets.size * k, dtype=np.int64)
             dist = np.empty(pre.size)
-            bad = _indegree_rows(*args, k, self.multapses, pre, dist)
+            bad = loops.indegree_rows(*args, k, self.multapses, pre, dist)
             if bad >= 0:
                 raise ValueError(f"Projection {self.names[0]}->{self.names[1]} (spatial): target "
                                  f"{int(targets[bad])} has fewer than indegree = {k} sources with p > 0 in its mask"
                                  f"{'' if self.multapses else ' (multapses are off)'}")
             counts[:] = k
         else:
-            _spatial_rows(*args, False, np.zeros(0, np.int64), np.zeros(0), counts)
+            loops.pairwise_rows(*args, False, np.zeros(0, np.int64), np.zeros(0), counts)
             pre = np.empty(int(counts.sum()), dtype=np.int64)
             dist = np.empty(pre.size)
-            _spatial_rows(*args, True, pre, dist, counts)
+            loops.pairwise_rows(*args, True, pre, dist, counts)
         values = {}
         if self.delay is not None:
             values["delay"] = self.delay.offset + self.delay.slope * dist
@@ -552,13 +321,13 @@ class Spatial:
 
     def expected_counts(self, n_pre: int, n_post: int, same: bool, chunk: int) -> np.ndarray:
         """Expected synapses between chunks of ``chunk`` neurons (pre chunks x post chunks):
-        the sum of p over the pairs; above ``EXPECTED_MAX_PAIRS`` pairs, an unbiased
+        the sum of p over the pairs; above ``loops.EXPECTED_MAX_PAIRS`` pairs, an unbiased
         estimate from every stride-th source (a scrambled offset per target), for the partitioner."""
         spos, tpos, ext, mcode, mprm = self._arrays(self.seed, self.gid0s, n_pre, np.arange(n_post))
         na, nb = -(-n_pre // chunk), -(-n_post // chunk)
-        stride = max(1, -(-n_pre * n_post // EXPECTED_MAX_PAIRS))
+        stride = max(1, -(-n_pre * n_post // loops.EXPECTED_MAX_PAIRS))
         k = -1 if self.indegree is None else int(self.indegree)
-        return _expected_chunks(spos, tpos, same, self.autapses, self.pre_layout.edge_wrap, ext,
+        return loops.expected_chunks(spos, tpos, same, self.autapses, self.pre_layout.edge_wrap, ext,
                                 _KERNEL_CODE[self.p.kind], self.p.params(), mcode, mprm, chunk, na, nb, stride, k)
 
     def to_plain(self) -> dict[str, Any]:

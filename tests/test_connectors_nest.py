@@ -326,7 +326,7 @@ def test_interop_network_is_rank_invariant(tmp_path):
 
 
 def test_spatial_expected_counts_subsampled_for_large_projections(monkeypatch):
-    import distsnn.spatial as sp
+    import distsnn.spatial_loops as sp
 
     lay = Random((1.0, 1.0))
     conn = _spatial(lay, lay, names=("a", "a"), same=True, p={"kind": "gaussian", "p0": 0.5, "sigma": 0.2})
@@ -400,13 +400,13 @@ def test_spatial_mask_toml_and_bad_input():
      {"kind": "box", "lower_left": [-0.2, -0.05, -0.1], "upper_right": [0.0, 0.15, 0.1]}),
 ])
 def test_spatial_cells_give_the_same_synapses_as_trying_every_pair(monkeypatch, pre, post, mask):
-    import distsnn.spatial as sp
+    import distsnn.spatial_loops as sp
 
     conn = _spatial(pre, post, p={"kind": "linear", "p0": 0.9, "slope": -3.0}, mask=mask,
                     delay={"offset": 0.2, "slope": 1.0})
     n_pre, n_post = 3000, 125
     fast = conn.connect(KEY, n_pre, n_post, np.arange(n_post), 0, 5000, False)
-    assert sp._buckets(np.zeros((n_pre, pre.dim)), np.zeros(pre.dim), pre.box()[0],
+    assert sp.buckets(np.zeros((n_pre, pre.dim)), np.zeros(pre.dim), pre.box()[0],
                        conn._reach(pre.dim))[2].prod() > 27          # really bucketed
     monkeypatch.setattr(sp, "MAX_CELLS", 1)
     slow = conn.connect(KEY, n_pre, n_post, np.arange(n_post), 0, 5000, False)
