@@ -44,12 +44,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-import math
-
 import numpy as np
 from numba import njit
 
 from . import validate
+from .discrete import COUNT_ROW, multinomial_equal
 from .rng import uniform_at
 
 
@@ -264,62 +263,6 @@ class FixedOutDegree:
                 "autapses": self.autapses}
 
 
-#: Rows of the per-target count draws of FixedTotalNumber: above every gid, so they never
-#: meet the rows (target gids) of the source draws in the same stream.
-_COUNT_ROW = np.uint64(1) << np.uint64(63)
-
-
-@njit(cache=True)
-def _binomial(u, n, p):
-    # Inversion of Binomial(n, p) at u, visiting the support outward from the mode
-    # (m, m+1, m-1, m+2, ...): any fixed order of the support inverts to the exact law,
-    # and this one needs O(sqrt(n p)) pmf terms, each from its neighbour by a ratio.
-    if n <= 0 or p <= 0.0:
-        return 0
-    if p >= 1.0:
-        return n
-    m = min(n, np.int64((n + 1) * p))
-    pm = math.exp(math.lgamma(n + 1.0) - math.lgamma(m + 1.0) - math.lgamma(n - m + 1.0)
-                  + m * math.log(p) + (n - m) * math.log1p(-p))
-    r = p / (1.0 - p)
-    acc = pm
-    if u < acc:
-        return m
-    lo, hi, plo, phi = m, m, pm, pm
-    while True:
-        if hi < n:
-            phi = phi * (n - hi) / (hi + 1.0) * r
-            hi += 1
-            acc += phi
-            if u < acc:
-                return hi
-        if lo > 0:
-            plo = plo * lo / ((n - lo + 1.0) * r)
-            lo -= 1
-            acc += plo
-            if u < acc:
-                return lo
-        # u beyond the mass summed in floating point (|1 - acc| ~ 1e-16): the mode.
-        if (hi >= n or phi < 1e-300) and (lo <= 0 or plo < 1e-300):
-            return m
-
-
-@njit(cache=True)
-def _multinomial_counts(k0, k1, total, n_targets):
-    # Multinomial(total; equal cells) as successive conditional binomials, one keyed
-    # uniform per cell: every rank computes the same vector.
-    out = np.zeros(n_targets, dtype=np.int64)
-    left = total
-    for t in range(n_targets):
-        if left == 0:
-            break
-        u = uniform_at(k0, k1, _COUNT_ROW | np.uint64(t), 0)
-        k = _binomial(u, left, 1.0 / (n_targets - t))
-        out[t] = k
-        left -= k
-    return out
-
-
 @njit(cache=True)
 def _uniform_rows(k0, k1, rows, exclude, n, counts, offsets, out):
     # Row r draws counts[r] independent uniform indices in [0, n), exclude[r] left out.
@@ -371,7 +314,7 @@ class FixedTotalNumber:
 
     def counts(self, key: tuple[int, int], n_post: int) -> np.ndarray:
         """Number of synapses of every target of the projection (int64, n_post)."""
-        return _multinomial_counts(key[0], key[1], int(self.n), int(n_post))
+        return multinomial_equal(key[0], key[1], int(self.n), int(n_post), COUNT_ROW)
 
     def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
         targets = targets.astype(np.int64)

@@ -11,7 +11,8 @@ import pytest
 
 import distsnn as ds
 from distsnn import rng
-from distsnn.connectors import FixedProbability, FixedTotalNumber, _binomial
+from distsnn.connectors import FixedProbability, FixedTotalNumber
+from distsnn.discrete import binomial_at as _binomial
 from distsnn.spatial import Grid, Random, Spatial
 
 from .mpi.launch import mpirun, needs_mpi, plain
