@@ -181,3 +181,28 @@ def test_channel_initial_values_reach_every_model(model):
     g = traces(net, "a", "g_syn")
     n = np.arange(g.shape[0])[:, None]
     np.testing.assert_allclose(g, np.array([1.0, 2.0, 3.0]) * np.exp(-n * 0.1 / 4.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("integration", ["accurate", "paper"])
+def test_izhikevich_per_neuron_abcd_as_in_the_2003_network(integration):
+    """Per-neuron a, b, c, d (Izhikevich 2003: c = -65 + 15 r^2, d = 8 - 6 r^2; a, b of
+    the inhibitory ones) behave neuron by neuron as populations with those constants."""
+    r = np.array([0.1, 0.5, 0.9])
+    per = dict(a=[0.02, 0.02 + 0.08 * 0.4, 0.02], b=[0.2, 0.25 - 0.05 * 0.4, 0.2],
+               c=(-65.0 + 15.0 * r ** 2).tolist(), d=(8.0 - 6.0 * r ** 2).tolist(), I_e=[10.0, 6.0, 14.0])
+
+    def run(params, n):
+        net = ds.Network(dt=0.1, t_stop=200.0)
+        net.add_population("a", n, "izhikevich", params={**params, "integration": integration})
+        net.add_spike_monitor("a")
+        res = ds.simulate(net)
+        return res.spikes, traces(net, "a")
+
+    spikes, v = run(per, 3)
+    for i in range(3):
+        one_spikes, one_v = run({k: vals[i] for k, vals in per.items()}, 1)
+        np.testing.assert_array_equal(spikes.step[spikes.gid == i], one_spikes.step)
+        np.testing.assert_allclose(v[:, i], one_v[:, 0], rtol=1e-12, atol=1e-12)
+    assert len(spikes) > 10
+    with pytest.raises(ValueError, match=r"c must be < V_peak = 30.0 mV \(its smallest value\), got values up to 35"):
+        ds.Network().add_population("z", 2, "izhikevich", params={"c": [-65.0, 35.0]})

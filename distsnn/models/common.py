@@ -206,6 +206,13 @@ def resolve(p: Any, seed: int, population: str, gids: np.ndarray, index: np.ndar
     return replace(p, **out) if out else p
 
 
+def columns(p: Any, names: Sequence[str], n: int) -> tuple[np.ndarray, ...]:
+    """The parameters ``names`` of ``p`` as contiguous arrays over ``n`` neurons (for
+    compiled kernels that index them per neuron)."""
+    return tuple(np.ascontiguousarray(np.broadcast_to(np.asarray(getattr(p, k), dtype=np.float64), (n,)))
+                 for k in names)
+
+
 def synaptic_state(channel: np.ndarray, coef: np.ndarray, initial: Mapping[str, np.ndarray], n: int) -> np.ndarray:
     """The components ``S[k, neuron]`` of the synaptic channels (``channel[k]``: channel of
     component k, ``coef[k]``: its arrival coefficient), zero except where ``initial`` has

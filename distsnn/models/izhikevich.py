@@ -88,7 +88,9 @@ class Params:
     a: recovery rate of u (1/ms); b: coupling of u to v (1/ms, u being in mV/ms); c: reset
     of v (mV); d: increment of u at a spike (mV/ms); V_peak: spike cut-off (mV); C_m: the
     capacitance that turns pA into the paper's input units (pF); I_e: constant bias
-    current (pA); integration: "accurate" or "paper".
+    current (pA); integration: "accurate" or "paper". All but ``integration`` may be
+    per neuron (a list or a distribution), as in Izhikevich's (2003) network, whose
+    excitatory neurons have c = -65 + 15 r^2, d = 8 - 6 r^2 with r uniform per neuron.
     """
 
     a: float = 0.02
@@ -110,8 +112,8 @@ def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> P
         name = validate.choice(owner, "preset", given.pop("preset"), PRESETS)
         given = {**PRESETS[name], **given}
     p = common.parse(owner, Params, given, _UNITS, positive=("a", "C_m"),
-                     choices={"integration": ("accurate", "paper")})
-    common.require_below(owner, p, "c", "V_peak")
+                     choices={"integration": ("accurate", "paper")}, size=size)
+    common.check_below(owner, p, "c", "V_peak")
     return p
 
 
@@ -157,11 +159,13 @@ def _rk4(v, u, h, A0, G0, A1, G1, A2, G2, a, b, C, Ie):
 
 
 @njit(cache=True)
-def _accurate(V, U, spiked, A, G, jumps, a, b, c, d, C, Ie, V_peak, dt_sub, substeps):
+def _accurate(V, U, spiked, A, G, jumps, a_, b_, c_, d_, C_, Ie_, V_peak_, dt_sub, substeps):
     # RK4 sub-steps, in place; A[j], G[j]: drive at offset j dt_sub / 2. A crossing of
     # V_peak within a sub-step is placed by linear interpolation at a fraction theta of
-    # it; the reset state then integrates for the rest of the sub-step.
+    # it; the reset state then integrates for the rest of the sub-step. Parameters are
+    # per neuron (arrays).
     for i in range(V.size):
+        a, b, c, d, C, Ie, V_peak = a_[i], b_[i], c_[i], d_[i], C_[i], Ie_[i], V_peak_[i]
         v, u = V[i], U[i]
         for j in range(substeps):
             A0, G0 = A[2 * j, i], G[2 * j, i]
@@ -190,8 +194,8 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     if p.integration == "accurate":
         V, U = s.V.copy(), s.U.copy()
         spiked = np.zeros(V.shape, dtype=bool)
-        _accurate(V, U, spiked, A, G, common.jumps(c.k, x, V.size), p.a, p.b, p.c, p.d, p.C_m, p.I_e,
-                  p.V_peak, c.h, c.substeps)
+        _accurate(V, U, spiked, A, G, common.jumps(c.k, x, V.size),
+                  *common.columns(p, ("a", "b", "c", "d", "C_m", "I_e", "V_peak"), V.size), c.h, c.substeps)
         return State(V, U, c.k.arrive(s.S, x), s.k), spiked
     # The paper's scheme: two Euler half-steps of v, one Euler step of u with the new v.
     v, u = s.V, s.U
