@@ -206,3 +206,18 @@ def test_izhikevich_per_neuron_abcd_as_in_the_2003_network(integration):
     assert len(spikes) > 10
     with pytest.raises(ValueError, match=r"c must be < V_peak = 30.0 mV \(its smallest value\), got values up to 35"):
         ds.Network().add_population("z", 2, "izhikevich", params={"c": [-65.0, 35.0]})
+
+
+def test_hh_per_neuron_conductances():
+    per = dict(g_Na=[12000.0, 10000.0], g_K=[3600.0, 4000.0], I_e=[700.0, 900.0], t_ref=[2.0, 4.0])
+
+    def run(params, n):
+        net = ds.Network(dt=0.1, t_stop=60.0)
+        net.add_population("a", n, "hh", params=params)
+        return traces(net, "a")
+
+    v = run(per, 2)
+    for i in range(2):
+        np.testing.assert_allclose(v[:, i], run({k: vals[i] for k, vals in per.items()}, 1)[:, 0],
+                                   rtol=1e-12, atol=1e-12)
+    assert not np.allclose(v[:, 0], v[:, 1])

@@ -88,7 +88,7 @@ class SubstepPrepared:
     h: float
     WA: np.ndarray
     WG: np.ndarray
-    ref_steps: int
+    ref_steps: np.ndarray      # scalar, or one per neuron
     #: External current (pA; 0 or one value per local neuron) held over the step, added
     #: to the current-mode drive ``WA @ S`` at every stage: current generators.
     I_ext: Any = 0.0
@@ -103,11 +103,12 @@ def with_current(prep: SubstepPrepared, current: np.ndarray) -> SubstepPrepared:
 
 
 def prepare_substeps(p: Any, dt: float, channels: tuple[SynapseType, ...], m: int,
-                     t_ref: float = 0.0) -> SubstepPrepared:
-    """Kernels and drive matrices for ``m`` sub-steps of ``dt``; ``t_ref`` in ms."""
+                     t_ref: Any = 0.0) -> SubstepPrepared:
+    """Kernels and drive matrices for ``m`` sub-steps of ``dt``; ``t_ref`` in ms (a number
+    or one per neuron)."""
     k = synapses.kernels(channels, dt)
     WA, WG = drive_matrices(k, dt, m)
-    return SubstepPrepared(p, k, m, dt / m, WA, WG, int(timegrid.to_steps(t_ref, dt)))
+    return SubstepPrepared(p, k, m, dt / m, WA, WG, np.asarray(timegrid.to_steps(t_ref, dt), dtype=np.int64))
 
 
 # -- per-neuron parameters and synaptic initial state ------------------------------------

@@ -59,7 +59,7 @@ H_MAX = 0.01
 
 @dataclass(frozen=True)
 class Params:
-    """NEST ``hh_psc_alpha`` defaults.
+    """NEST ``hh_psc_alpha`` defaults; each may be per neuron (a list or a distribution).
 
     C_m: capacitance (pF); g_Na, g_K, g_L: peak sodium, potassium and leak conductances
     (nS); E_Na, E_K, E_L: reversal potentials (mV); t_ref: pause of spike detection after
@@ -83,8 +83,8 @@ _UNITS = {"C_m": "pF", "g_Na": "nS", "g_K": "nS", "g_L": "nS", "E_Na": "mV", "E_
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
     p = common.parse(owner, Params, given, _UNITS, positive=("C_m",),
-                     non_negative=("g_Na", "g_K", "g_L", "t_ref"))
-    common.require_below(owner, p, "E_K", "E_Na")
+                     non_negative=("g_Na", "g_K", "g_L", "t_ref"), size=size)
+    common.check_below(owner, p, "E_K", "E_Na")
     return p
 
 
@@ -158,10 +158,12 @@ def _f(V, m, h, n, A, G, C, gNa, gK, gL, ENa, EK, EL, Ie):
 
 
 @njit(cache=True)
-def _integrate(V, m, h, n, A, G, C, gNa, gK, gL, ENa, EK, EL, Ie, dt_sub, substeps):
+def _integrate(V, m, h, n, A, G, C_, gNa_, gK_, gL_, ENa_, EK_, EL_, Ie_, dt_sub, substeps):
     # RK4 over `substeps` sub-steps, in place; A[j], G[j]: drive at offset j dt_sub / 2.
+    # Parameters are per neuron (arrays).
     q = 0.5 * dt_sub
     for i in range(V.size):
+        C, gNa, gK, gL, ENa, EK, EL, Ie = C_[i], gNa_[i], gK_[i], gL_[i], ENa_[i], EK_[i], EL_[i], Ie_[i]
         v, a, b, c = V[i], m[i], h[i], n[i]
         for j in range(substeps):
             A0, G0 = A[2 * j, i], G[2 * j, i]
@@ -186,8 +188,9 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
     V, m, h, g = s.V.copy(), s.m.copy(), s.h.copy(), s.n.copy()
-    _integrate(V, m, h, g, c.WA @ s.S + c.I_ext, c.WG @ s.S, p.C_m, p.g_Na, p.g_K, p.g_L, p.E_Na, p.E_K, p.E_L,
-               p.I_e, c.h, c.substeps)
+    _integrate(V, m, h, g, c.WA @ s.S + c.I_ext, c.WG @ s.S,
+               *common.columns(p, ("C_m", "g_Na", "g_K", "g_L", "E_Na", "E_K", "E_L", "I_e"), V.size),
+               c.h, c.substeps)
     V += c.k.jumps(x)
     free = s.refr == 0
     spiked = free & (V > 0.0) & (V < s.V)
