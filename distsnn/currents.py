@@ -33,7 +33,8 @@ realigns them there). ``delay = 0``, which NEST does not allow, starts the gener
 time at 0, so a DC generator then acts exactly like the model's ``I_e``. Checked
 against NEST 3.10 (``iaf_psc_exp`` under step, DC and noise generators: the same traces
 to 1e-13 mV, the same noise interval boundaries). Times, ``dt_noise`` and ``delay`` must
-lie on the time grid (as NEST requires), ``dt_noise`` at least one step.
+lie on the time grid (as NEST requires), ``dt_noise`` at least one step (default ten
+steps, as NEST's).
 
 The current enters the models the way ``I_e`` does: ``lif`` and ``lif_cond`` add it to
 their ``I_e`` for the step, the RK4 models (``izhikevich``, ``hh``, ``adex``) to their
@@ -148,7 +149,8 @@ def parse(owner: str, name: str, target: str, size: int, kind: Any, given: dict[
         std = _per_neuron(owner, "std", given["std"], n)
         if np.min(std) < 0:
             raise ValueError(f"{owner}: std must be >= 0 pA, got {np.min(std)}")
-        dt_noise = validate.positive(owner, "dt_noise", given.get("dt_noise", dt), "ms")
+        # NEST's default: ten steps.
+        dt_noise = validate.positive(owner, "dt_noise", given.get("dt_noise", 10 * dt), "ms")
         if _on_grid(owner, "dt_noise", dt_noise, dt) < 1:
             raise ValueError(f"{owner}: dt_noise must be at least one step ({dt} ms), got {dt_noise}")
         spec.update(std=std, dt_noise=dt_noise)

@@ -256,7 +256,8 @@ class Network:
 
         ``kind="dc"``: ``amplitude`` (pA); ``"step"``: ``times`` (ms) and ``amplitudes``
         (pA); ``"ac"``: ``amplitude``, ``offset`` (pA), ``frequency`` (Hz), ``phase``
-        (degrees); ``"noise"``: ``mean``, ``std`` (pA) and ``dt_noise`` (ms, default one step).
+        (degrees); ``"noise"``: ``mean``, ``std`` (pA) and ``dt_noise`` (ms, default ten steps
+        as NEST's).
         Common: ``neurons`` (indices; default all), ``start``, ``stop``, ``delay`` (ms,
         default one step). Amplitudes, mean and std may give one value per neuron. See
         :mod:`distsnn.currents` for the timing rule.

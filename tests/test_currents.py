@@ -250,3 +250,9 @@ def test_dc_generator_equals_i_e_in_rk4_models(model, amp):
     n0 = round((10.0 + 0.5) / 0.1) + 1         # the first update that feels it
     np.testing.assert_array_equal(v[:n0, 0], v[:n0, 1])
     assert v[n0, 1] > v[n0, 0]
+
+
+def test_noise_interval_defaults_to_ten_steps_as_nest():
+    net = ds.Network(dt=0.25)
+    net.add_population("a", 1, "lif")
+    assert net.add_current_input("nz", "a", "noise", std=1.0).spec["dt_noise"] == 2.5
