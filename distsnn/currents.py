@@ -90,10 +90,27 @@ def _per_neuron(owner: str, fld: str, value: Any, n: int) -> float | list[float]
     return validate.number(owner, fld, value, "pA")
 
 
+#: NEST's model and parameter names, accepted as aliases.
+_KIND_ALIASES = {"dc_generator": "dc", "step_current_generator": "step", "ac_generator": "ac",
+                 "noise_generator": "noise"}
+_FIELD_ALIASES = {"step": {"amplitude_times": "times", "amplitude_values": "amplitudes"},
+                  "noise": {"dt": "dt_noise"}}
+
+
 def parse(owner: str, name: str, target: str, size: int, kind: Any, given: dict[str, Any],
           dt: float) -> CurrentInput:
-    """A checked generator of ``kind`` into a population of ``size`` neurons."""
-    kind = validate.choice(owner, "kind", kind, KINDS)
+    """A checked generator of ``kind`` into a population of ``size`` neurons; NEST's names
+    (``step_current_generator`` with ``amplitude_times`` / ``amplitude_values``, ...) are
+    accepted too."""
+    kind = validate.choice(owner, "kind", _KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else kind, KINDS)
+    aliases = _FIELD_ALIASES.get(kind, {})
+    renamed = {}
+    for k, v in given.items():
+        k2 = aliases.get(k, k)
+        if k2 in renamed:
+            raise ValueError(f"{owner}: {k2} is given twice (as {k2!r} and {k!r})")
+        renamed[k2] = v
+    given = renamed
     validate.known_fields(f"{owner} ({kind})", given, KINDS[kind] + COMMON)
     for req in KINDS[kind]:
         if req not in given and req not in _OPTIONAL.get(kind, ()):

@@ -256,3 +256,16 @@ def test_noise_interval_defaults_to_ten_steps_as_nest():
     net = ds.Network(dt=0.25)
     net.add_population("a", 1, "lif")
     assert net.add_current_input("nz", "a", "noise", std=1.0).spec["dt_noise"] == 2.5
+
+
+def test_nest_names_are_accepted():
+    net = ds.Network(dt=0.1)
+    net.add_population("a", 2, "lif")
+    st = net.add_current_input("s", "a", "step_current_generator", amplitude_times=[1.0, 2.0],
+                               amplitude_values=[5.0, 0.0])
+    nz = net.add_current_input("n", "a", "noise_generator", mean=1.0, std=2.0, dt=0.5)
+    assert st.kind == "step" and st.spec["times"] == [1.0, 2.0] and st.spec["amplitudes"] == [5.0, 0.0]
+    assert nz.kind == "noise" and nz.spec["dt_noise"] == 0.5
+    assert ds.loads(ds.dumps(net)) == net
+    with pytest.raises(ValueError, match=r"times is given twice"):
+        net.add_current_input("x", "a", "step", times=[1.0], amplitude_times=[1.0], amplitudes=[1.0])
