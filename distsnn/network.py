@@ -212,8 +212,12 @@ class Network:
         synapses.check_accepts(owner, syn, models.get(owner, self.populations[post].model))
         w = self._value(owner, "weight", weight, conn, n_pre, n_post)
         # The smallest weight that can occur (from an edge list's column when w is None).
-        low, high = (w.bounds() if w is not None
-                     else (float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))))
+        if w is not None:
+            low, high = w.bounds()
+        elif isinstance(conn, spatial.Spatial):
+            low, high = conn.weight.bounds()
+        else:
+            low, high = float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))
         synapses.check_weight(owner, syn, low, high)
         d = self._value(owner, "delay", delay, conn, n_pre, n_post)
         self._check_delay(owner, d, conn)

@@ -18,8 +18,9 @@ kind           p(d)                                      fields
 =============  ========================================  ==================
 
 ``delay = {"offset": d0, "slope": c}`` gives each synapse the delay ``d0 + c d`` ms
-(NEST's ``d0 + c * nest.spatial.distance``), rounded to steps as every delay; the
-projection's own ``delay`` must then be left out.
+(NEST's ``d0 + c * nest.spatial.distance``), rounded to steps as every delay, and
+``weight = {"scale": w, "kernel": {...}}`` the weight ``w kernel(d)`` (e.g. a gaussian
+profile); the projection's own ``delay`` / ``weight`` must then be left out.
 
 With ``indegree = K`` (NEST's spatial ``fixed_indegree``) each target instead draws
 exactly K sources among those in its mask, with probability proportional to ``p(d)``
@@ -178,6 +179,36 @@ class DelayRule:
 
 
 @dataclass(frozen=True)
+class WeightRule:
+    """Weight ``scale * kernel(d)`` (the unit of the synapse: mV, pA or nS), ``kernel``
+    one of the distance kernels (clipped to [0, 1] as the probabilities are)."""
+
+    scale: float
+    kernel: Kernel
+
+    def bounds(self) -> tuple[float, float]:
+        """Bounds on the weights the rule can give: the kernel lies in [0, 1], at most p0
+        except for a rising linear kernel."""
+        k_max = 1.0 if self.kernel.kind == "linear" else min(1.0, self.kernel.p0)
+        return min(0.0, self.scale * k_max), max(0.0, self.scale * k_max)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"scale": self.scale, "kernel": self.kernel.to_plain()}
+
+
+def _parse_weight(owner: str, spec: Any) -> WeightRule:
+    if isinstance(spec, WeightRule):
+        return spec
+    validate.mapping(owner, "connector.weight", spec)
+    validate.known_fields(f"{owner} connector.weight", spec, ("scale", "kernel"))
+    for k in ("scale", "kernel"):
+        if k not in spec:
+            raise ValueError(f"{owner}: connector.weight.{k} is required")
+    kernel = parse_kernel(owner, spec["kernel"])
+    return WeightRule(validate.number(owner, "connector.weight.scale", spec["scale"]), kernel)
+
+
+@dataclass(frozen=True)
 class Spatial:
     """Distance-dependent pairwise connections between populations with positions.
 
@@ -199,6 +230,8 @@ class Spatial:
     indegree : int, optional
         NEST's spatial ``fixed_indegree``: each target draws exactly this many sources
         from those in its mask, with probability proportional to ``p(d)``.
+    weight : WeightRule or dict, optional
+        Distance-dependent weight ``{"scale": w, "kernel": {...}}``: ``w kernel(d)``.
     """
 
     p: Any
@@ -208,6 +241,7 @@ class Spatial:
     multapses: bool = True
     mask: Mask | None = None
     indegree: int | None = None
+    weight: WeightRule | None = None
     rule = "spatial"
     # Filled in by Network.add_projection: the layouts and names of the two populations.
     pre_layout: Layout | None = field(default=None, compare=False)
@@ -223,24 +257,28 @@ class Spatial:
             object.__setattr__(self, "delay", _parse_delay("Spatial", self.delay))
         if isinstance(self.mask, dict):
             object.__setattr__(self, "mask", parse_mask("Spatial", self.mask))
+        if isinstance(self.weight, dict):
+            object.__setattr__(self, "weight", _parse_weight("Spatial", self.weight))
 
     @classmethod
     def from_plain(cls, owner: str, spec: dict[str, Any]) -> "Spatial":
         validate.known_fields(f"{owner} connector (spatial)", spec,
-                              ("rule", "p", "radius", "mask", "delay", "autapses", "multapses", "indegree"))
+                              ("rule", "p", "radius", "mask", "delay", "weight", "autapses", "multapses",
+                               "indegree"))
         if "p" not in spec:
             raise ValueError(f"{owner}: connector.p is required for rule 'spatial'")
         delay = None if spec.get("delay") is None else _parse_delay(owner, spec["delay"])
         mask = None if spec.get("mask") is None else parse_mask(owner, spec["mask"])
+        weight = None if spec.get("weight") is None else _parse_weight(owner, spec["weight"])
         return cls(parse_kernel(owner, spec["p"]), spec.get("radius"), delay,
-                   spec.get("autapses", True), spec.get("multapses", True), mask, spec.get("indegree"))
+                   spec.get("autapses", True), spec.get("multapses", True), mask, spec.get("indegree"), weight)
 
     def bind(self, pre: Layout | None, post: Layout | None, names: tuple[str, str], seed: int,
              gid0s: tuple[int, int]) -> "Spatial":
         """A copy that knows its populations' layouts, names and first gids and the seed
         (for :meth:`expected_counts`; :meth:`connect` takes the seed from its key)."""
         return Spatial(self.p, self.radius, self.delay, self.autapses, self.multapses, self.mask, self.indegree,
-                       pre, post, names, seed, gid0s)
+                       self.weight, pre, post, names, seed, gid0s)
 
     def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
         validate.boolean(owner, "connector.autapses", self.autapses)
@@ -317,6 +355,8 @@ class Spatial:
         values = {}
         if self.delay is not None:
             values["delay"] = self.delay.offset + self.delay.slope * dist
+        if self.weight is not None:
+            values["weight"] = self.weight.scale * self.weight.kernel(dist)
         return Synapses(pre, np.repeat(targets, counts), None, values)
 
     def expected_counts(self, n_pre: int, n_post: int, same: bool, chunk: int) -> np.ndarray:
@@ -341,6 +381,8 @@ class Spatial:
             out["multapses"] = self.multapses
         if self.delay is not None:
             out["delay"] = self.delay.to_plain()
+        if self.weight is not None:
+            out["weight"] = self.weight.to_plain()
         return out
 
 
@@ -356,6 +398,6 @@ def _parse_delay(owner: str, spec: Any) -> DelayRule:
     return DelayRule(off, slope)
 
 
-__all__ = ["Kernel", "Mask", "DelayRule", "Spatial", "parse_kernel", "parse_mask",
+__all__ = ["Kernel", "Mask", "DelayRule", "WeightRule", "Spatial", "parse_kernel", "parse_mask",
            # the layouts, from distsnn.positions
            "Grid", "Random", "Free", "Layout", "parse_positions"]

@@ -477,3 +477,26 @@ def test_spatial_fixed_indegree_toml_and_too_few_sources():
     with pytest.raises(ValueError, match=r"target 0 has fewer than indegree = 5 sources with p > 0 in its mask "
                                          r"\(multapses are off\)"):
         ds.Simulation(net)
+
+
+def test_spatial_distance_dependent_weights():
+    net = ds.Network(seed=3)
+    net.add_population("a", 100, positions={"kind": "grid", "shape": [10, 10], "extent": [1.0, 1.0],
+                                            "edge_wrap": True})
+    spec = {"rule": "spatial", "p": 1.0, "radius": 0.25, "autapses": False,
+            "weight": {"scale": -2.0, "kernel": {"kind": "gaussian", "p0": 1.0, "sigma": 0.1}}}
+    pr = net.add_projection("a", "a", spec, {"kind": "exp", "tau": 2.0}, delay=1.0)
+    assert pr.weight is None and ds.loads(ds.dumps(net)) == net
+    syn = pr.connector.connect(KEY, 100, 100, np.arange(100), 0, 0, True)
+    d = _distances(pr.connector, syn, 100, 100, True)[syn.pre, syn.post]
+    np.testing.assert_allclose(syn.values["weight"], -2.0 * np.exp(-0.5 * (d / 0.1) ** 2), rtol=1e-12)
+    sim = ds.Simulation(net)
+    w = np.sort(sim.short.wq if sim.short.size else sim.long.wq) * 2.0 ** -36
+    assert w.min() >= -2.0 and w.max() < 0 and len(np.unique(np.round(w, 9))) >= 3
+    with pytest.raises(ValueError, match=r"weight is given twice"):
+        net.add_projection("a", "a", spec, {"kind": "exp", "tau": 2.0}, weight=1.0, delay=1.0)
+    net.add_population("c", 100, "lif_cond", positions={"kind": "grid", "shape": [10, 10], "extent": [1.0, 1.0],
+                                                        "edge_wrap": True})
+    with pytest.raises(ValueError, match=r"weight must be >= 0 nS .* got values down to -2.0"):
+        net.add_projection("a", "c", spec, {"kind": "exp", "tau": 2.0, "mode": "conductance", "e_rev": 0.0},
+                           delay=1.0)
