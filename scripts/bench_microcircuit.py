@@ -11,7 +11,7 @@ that tests distsnn is the one with NEST on the same scaled network.
 
     python scripts/bench_microcircuit.py --n-scaling 0.1 --k-scaling 0.1
     .venv/bin/mpiexec -n 2 .venv/bin/python scripts/bench_microcircuit.py
-    python scripts/bench_microcircuit.py --nest-python /tmp/anchors-venv/bin/python --nest-threads 2
+    python scripts/bench_microcircuit.py --seeds 55 56 57 58 --nest-python /tmp/anchors-venv/bin/python
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NEST_PYTHONS = ("/tmp/anchors-venv/bin/python", "/tmp/anchors-venv-interop/bin/python")
 
 
-def run_nest(python: str, args: argparse.Namespace) -> dict | None:
+def run_nest(python: str, args: argparse.Namespace, seed: int) -> dict | None:
     cmd = [python, os.path.join(HERE, "microcircuit_nest.py"), "--n-scaling", str(args.n_scaling),
-           "--k-scaling", str(args.k_scaling), "--seed", str(args.seed), "--threads", str(args.nest_threads),
+           "--k-scaling", str(args.k_scaling), "--seed", str(seed), "--threads", str(args.nest_threads),
            "--t-presim", str(args.t_presim), "--t-sim", str(args.t_sim)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     for line in proc.stdout.splitlines():
@@ -45,11 +45,40 @@ def run_nest(python: str, args: argparse.Namespace) -> dict | None:
     return None
 
 
+def run_distsnn(comm: ds.comm.Comm, args: argparse.Namespace, seed: int) -> dict | None:
+    """One seed: rates per population (rank 0; None elsewhere), times, sizes."""
+    t0 = time.perf_counter()
+    net = mc.network(args.n_scaling, args.k_scaling, seed, t_stop=args.t_presim + args.t_sim)
+    sim = ds.Simulation(net, comm=comm, partitioner=args.partitioner)
+    t_build = comm.allreduce(time.perf_counter() - t0, "max")
+    t1 = time.perf_counter()
+    res = sim.run()
+    t_sim = comm.allreduce(time.perf_counter() - t1, "max")
+    parts = comm.gather((res.spikes.gid, res.spikes.step))
+    if comm.rank != 0:
+        return None
+    gid = np.concatenate([p[0] for p in parts])
+    step = np.concatenate([p[1] for p in parts])
+    keep = step > int(round(args.t_presim / net.dt))
+    rates = {}
+    for name, lo in net.offsets().items():
+        n = net.populations[name].size
+        rates[name] = float((keep & (gid >= lo) & (gid < lo + n)).sum()) / (n * args.t_sim * 1e-3)
+    return dict(seed=seed, neurons=net.size, synapses=res.summary["synapses"], build_s=t_build, sim_s=t_sim,
+                rates=rates)
+
+
+def _stats(runs: list[dict], name: str) -> tuple[float, float]:
+    x = np.array([r["rates"][name] for r in runs])
+    return float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else float("nan")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-scaling", type=float, default=0.1)
     ap.add_argument("--k-scaling", type=float, default=0.1)
-    ap.add_argument("--seed", type=int, default=55)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[55],
+                    help="one run per seed (both simulators); several give the seed-to-seed spread")
     ap.add_argument("--t-presim", type=float, default=mc.T_PRESIM)
     ap.add_argument("--t-sim", type=float, default=mc.T_SIM)
     ap.add_argument("--partitioner", default="metis", choices=ds.placement.METHODS)
@@ -63,44 +92,31 @@ def main(argv: list[str] | None = None) -> None:
         from distsnn.comm.mpi import abort_on_exception
 
         abort_on_exception(comm)
-    t0 = time.perf_counter()
-    net = mc.network(args.n_scaling, args.k_scaling, args.seed, t_stop=args.t_presim + args.t_sim)
-    sim = ds.Simulation(net, comm=comm, partitioner=args.partitioner)
-    t_build = comm.allreduce(time.perf_counter() - t0, "max")
-    t1 = time.perf_counter()
-    res = sim.run()
-    t_sim = comm.allreduce(time.perf_counter() - t1, "max")
-    parts = comm.gather((res.spikes.gid, res.spikes.step))
+    runs = [run_distsnn(comm, args, seed) for seed in args.seeds]
     if comm.rank != 0:
         return
-    gid = np.concatenate([p[0] for p in parts])
-    step = np.concatenate([p[1] for p in parts])
-    first = int(round(args.t_presim / net.dt))
-    keep = step > first
-    rates = {}
-    for name, lo in net.offsets().items():
-        n = net.populations[name].size
-        sel = keep & (gid >= lo) & (gid < lo + n)
-        rates[name] = float(sel.sum()) / (n * args.t_sim * 1e-3)
-    nest = None
     python = args.nest_python or next((p for p in NEST_PYTHONS if os.path.exists(p)), None)
-    if python and python != "none":
-        nest = run_nest(python, args)
-    print(f"microcircuit N_scaling {args.n_scaling}, K_scaling {args.k_scaling}: {net.size} neurons, "
-          f"{res.summary['synapses']} synapses, {comm.size} rank(s)")
-    print(f"  distsnn build {t_build:.2f} s, simulate {args.t_presim + args.t_sim:g} ms in {t_sim:.2f} s")
-    if nest:
-        print(f"  NEST {nest['simulator']} ({nest['threads']} thread(s)) build {nest['build_s']:.2f} s, "
-              f"simulate {nest['sim_s']:.2f} s, {nest['synapses']} connections (incl. devices)")
-    print(f"  {'population':>10} {'distsnn':>8} {'NEST':>8} {'d/NEST':>7} {'published':>9}")
+    nest = [run_nest(python, args, seed) for seed in args.seeds] if python and python != "none" else []
+    nest = [r for r in nest if r is not None]
+    first = runs[0]
+    print(f"microcircuit N_scaling {args.n_scaling}, K_scaling {args.k_scaling}: {first['neurons']} neurons, "
+          f"{first['synapses']} synapses, {comm.size} rank(s), seeds {args.seeds}")
+    for r in runs:
+        print(f"  distsnn seed {r['seed']}: build {r['build_s']:.2f} s, simulate "
+              f"{args.t_presim + args.t_sim:g} ms in {r['sim_s']:.2f} s")
+    for r in nest:
+        print(f"  NEST {r['simulator']} ({r['threads']} thread(s)): build {r['build_s']:.2f} s, "
+              f"simulate {r['sim_s']:.2f} s, {r['synapses']} connections (incl. devices)")
+    print(f"  {'population':>10} {'distsnn':>15} {'NEST':>15} {'d/NEST':>7} {'published':>9}   (mean +- s.d. over seeds)")
     for i, name in enumerate(mc.POPULATIONS):
-        n_rate = nest["rates"][name] if nest else float("nan")
-        ratio = rates[name] / n_rate if nest and n_rate > 0 else float("nan")
-        print(f"  {name:>10} {rates[name]:8.3f} {n_rate:8.3f} {ratio:7.3f} {mc.PUBLISHED_RATES[i]:9.1f}")
+        m, sd = _stats(runs, name)
+        nm, nsd = _stats(nest, name) if nest else (float("nan"), float("nan"))
+        ratio = m / nm if nest and nm > 0 else float("nan")
+        print(f"  {name:>10} {m:7.3f} +- {sd:5.3f} {nm:7.3f} +- {nsd:5.3f} {ratio:7.3f} {mc.PUBLISHED_RATES[i]:9.1f}")
     out = dict(bench="microcircuit", simulator=f"distsnn-{ds.__version__}", ranks=comm.size,
-               n_scaling=args.n_scaling, k_scaling=args.k_scaling, neurons=net.size,
-               synapses=res.summary["synapses"], build_s=t_build, sim_s=t_sim, rates=rates,
-               published=dict(zip(mc.POPULATIONS, mc.PUBLISHED_RATES.tolist())), nest=nest)
+               n_scaling=args.n_scaling, k_scaling=args.k_scaling, neurons=first["neurons"],
+               synapses=first["synapses"], runs=runs, nest=nest,
+               published=dict(zip(mc.POPULATIONS, mc.PUBLISHED_RATES.tolist())))
     print("RESULT " + json.dumps(out, sort_keys=True))
     sys.stdout.flush()
 

@@ -43,3 +43,17 @@ def test_small_build_has_the_derived_counts():
     assert inp.rate == mc.BG_RATE * d["k_ext"][2] and math.isclose(inp.weight, d["w_ext"])
     res = sim.run()
     assert len(res.spikes) > 0
+
+
+def test_bench_microcircuit_prints_rates_per_seed():
+    import json
+    import subprocess
+
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench_microcircuit.py"), "--n-scaling",
+                           "0.01", "--k-scaling", "0.05", "--seeds", "1", "2", "--t-presim", "50", "--t-sim", "100",
+                           "--nest-python", "none"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1][len("RESULT "):])
+    assert [r["seed"] for r in out["runs"]] == [1, 2] and out["nest"] == []
+    assert set(out["runs"][0]["rates"]) == set(mc.POPULATIONS)
+    assert out["runs"][0]["rates"] != out["runs"][1]["rates"]
