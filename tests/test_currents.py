@@ -269,3 +269,25 @@ def test_nest_names_are_accepted():
     assert ds.loads(ds.dumps(net)) == net
     with pytest.raises(ValueError, match=r"times is given twice"):
         net.add_current_input("x", "a", "step", times=[1.0], amplitude_times=[1.0], amplitudes=[1.0])
+
+
+def test_targeted_neurons_on_a_subset_of_the_population():
+    """A rank that owns some of the targeted neurons gets their values, in its order."""
+    net = ds.Network(dt=0.1, seed=9)
+    net.add_population("a", 10, "lif")
+    inp = net.add_current_input("d", "a", "dc", amplitude=[1.0, 2.0, 3.0], neurons=[7, 2, 5])
+    noise = net.add_current_input("n", "a", "noise", std=[1.0, 2.0, 3.0], neurons=[7, 2, 5], dt_noise=0.1)
+    full_idx = np.arange(10)
+    for spec in (inp, noise):
+        full = currents.LocalCurrent(spec, 9, full_idx, full_idx + 100, 0.1)
+        for owned in (np.array([2, 3, 7]), np.array([0, 1]), np.array([5])):
+            part = currents.LocalCurrent(spec, 9, owned, owned + 100, 0.1)
+            seg = part.segment(5)
+            got = part.values(seg)
+            want = full.values(seg)[owned]
+            if got is None:
+                assert not np.any(want)
+            else:
+                np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(currents.LocalCurrent(inp, 9, full_idx, full_idx, 0.1).values(0),
+                                  [0, 0, 2.0, 0, 0, 3.0, 0, 1.0, 0, 0])
