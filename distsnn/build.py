@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import currents, distributions, models, rng, synapses, timegrid
-from .models.common import SYN_PREFIX, resolve
+from .models.common import MAX_SUBSTEPS, SYN_PREFIX, Z_G, SubstepPrepared, resolve
 from .network import Network
 from .synapses import SynapseType
 
@@ -175,10 +175,8 @@ def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
         # Constants stay scalars (arrays of length 1) until checked and converted.
         w = np.atleast_1d(_values(net, proj, "weight", syn, post_gids))
         d = np.atleast_1d(_values(net, proj, "delay", syn, post_gids))
-        short = ~timegrid.at_least_one_step(d, net.dt)
-        if short.any():
-            raise ValueError(f"{owner}: delay must be >= dt = {net.dt} ms (one step), got {d[short][0]} ms")
-        steps = timegrid.to_steps(d, net.dt)
+        # Delays were checked (> 0, and warned about) when the projection was added.
+        steps = timegrid.delay_steps(d, net.dt)
         if steps.max() > np.iinfo(np.int32).max:
             raise ValueError(f"{owner}: delay must be < 2**31 steps, got {steps.max()} steps")
         src = syn.pre + offsets[proj.pre]
@@ -220,18 +218,30 @@ def scheduled_cdf(schedule, dt: float) -> ScheduledCdf:
 
 
 def poisson_cdf(lam: float) -> np.ndarray:
-    """P(X <= k) for X ~ Poisson(lam), up to the k where the tail is below 2**-53."""
+    """P(X <= k) for X ~ Poisson(lam), k = 0 .. kmax, renormalised to end at exactly 1.
+
+    ``kmax`` is the real maximum at double precision: the smallest k whose upper tail
+    P(X > k) is below 2**-53, the resolution of the 53-bit uniform draws that invert
+    this table (a larger count could be drawn with probability below one draw in 2**53).
+    The tail is summed from its far end, small terms first, so it is accurate where it
+    is tiny; a CDF summed from 0 instead stalls at 1 - O(1e-15) and would leave that
+    round-off to whatever count ends the table (at lam = 50, a count of 392 with
+    probability 2e-15 per step, where the table now ends at 118)."""
     if lam == 0.0:
         return np.ones(1)
-    kmax = int(lam + 40.0 * np.sqrt(lam) + 60)
-    k = np.arange(kmax + 1)
-    # log pmf avoids underflow of exp(-lam) for large lam.
     from math import lgamma
 
-    logp = k * np.log(lam) - lam - np.array([lgamma(i + 1.0) for i in k])
-    cdf = np.minimum(np.cumsum(np.exp(logp)), 1.0)
-    last = int(np.searchsorted(cdf, 1.0 - 2.0 ** -53))
-    cdf = cdf[: last + 1].copy()
+    far = int(lam + 40.0 * np.sqrt(lam) + 60)   # the pmf beyond is below 1e-300
+    k = np.arange(far + 1)
+    # log pmf avoids underflow of exp(-lam) for large lam.
+    pmf = np.exp(k * np.log(lam) - lam - np.array([lgamma(i + 1.0) for i in k]))
+    tail = np.cumsum(pmf[::-1])[::-1]           # tail[k] = P(X >= k)
+    above = np.append(tail[1:], 0.0)            # P(X > k)
+    kmax = int(np.flatnonzero(above < 2.0 ** -53 * tail[0])[0])
+    cdf = np.minimum(np.cumsum(pmf[: kmax + 1]) / tail[0], 1.0)
+    # Counts past the first entry that rounds to 1 can never be drawn (u < 1): cut there.
+    kmax = min(kmax, int(np.flatnonzero(cdf >= 1.0)[0]) if (cdf >= 1.0).any() else kmax)
+    cdf = cdf[: kmax + 1]
     cdf[-1] = 1.0
     return cdf
 
@@ -252,6 +262,30 @@ def check_input_range(pops: list[LocalPopulation], table: SynapseTable, inputs: 
                     f"Population {p.name!r}: neuron {int(p.index[i])} could receive up to "
                     f"{bound[port] * synapses.QUANTUM:g} {p.channels[c].weight_unit} in one step on "
                     f"channel {p.channels[c].label()}, above the limit {synapses.MAX_INPUT:g}")
+    _check_stiffness(pops, bound * synapses.QUANTUM)
+
+
+def _check_stiffness(pops: list[LocalPopulation], bound: np.ndarray) -> None:
+    """Refuse an RK4 population whose neurons could receive, in one step, so much
+    conductance that integrating it would take more than ``MAX_SUBSTEPS`` sub-steps per
+    step (:mod:`distsnn.models.common`); ``bound``: the most each port can receive in one
+    step (its weights' unit)."""
+    for p in pops:
+        prep = p.prepared
+        if not isinstance(prep, SubstepPrepared) or getattr(prep.p, "integration", "accurate") != "accurate":
+            continue
+        rows = [c for c, ch in enumerate(p.channels) if ch.mode == "conductance"]
+        if not rows or not p.n:
+            continue
+        g = sum(bound[p.port0 + c * p.n: p.port0 + (c + 1) * p.n] for c in rows)
+        c_m = np.broadcast_to(np.asarray(prep.p.C_m, dtype=np.float64), g.shape)   # per neuron or one
+        need = g * prep.dt / (c_m * Z_G)
+        i = int(np.argmax(need))
+        if need[i] > MAX_SUBSTEPS:
+            raise ValueError(
+                f"Population {p.name!r}: neuron {int(p.index[i])} could receive {g[i]:g} nS of conductance in one "
+                f"step; at C_m = {c_m[i]:g} pF integrating it needs {need[i]:.3g} RK4 sub-steps per step of "
+                f"{prep.dt:g} ms, above the limit {MAX_SUBSTEPS} (raise C_m or lower the conductance weights)")
 
 
 __all__ = ["LocalPopulation", "SynapseTable", "PoissonTable", "ScheduledCdf", "local_populations",

@@ -1,6 +1,6 @@
 """The ``distsnn`` command.
 
-    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
+    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME] [--strict-time]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
 
@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
-from . import config, partition_cli, placement
+from . import config, partition_cli, placement, timegrid
 from .comm import world
 from .engine import Simulation
 from .io import hdf5
@@ -32,7 +33,7 @@ from .io import hdf5
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop)
+    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, strict_time=args.strict_time or None)
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -72,9 +73,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
+    run.add_argument("--strict-time", action="store_true",
+                     help="durations (delays, refractory periods, schedule times) off the dt grid are "
+                          "errors instead of warnings")
     run.set_defaults(func=_run)
     partition_cli.add_parser(sub)
     return ap
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"distsnn: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
         abort_on_exception(args.comm)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            if args.comm.rank != 0:
+                # Every rank validates the same description: its time-grid warnings are rank 0's.
+                warnings.simplefilter("ignore", timegrid.TimeGridWarning)
+            return args.func(args)
     except ValueError as e:
         where = f" (rank {args.comm.rank} of {args.comm.size})" if args.comm.size > 1 else ""
         print(f"distsnn: error{where}: {e}", file=sys.stderr)

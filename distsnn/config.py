@@ -6,6 +6,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     dt = 0.1            # ms
     t_stop = 1000.0     # ms
     seed = 12345
+    strict_time = false # true: durations off the dt grid are errors, not warnings
 
     [[population]]
     name = "exc"
@@ -82,7 +83,7 @@ from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
 
 _TOP = ("simulation", "population", "projection", "poisson_input", "current_input", "monitor")
-_SIM = ("dt", "t_stop", "seed")
+_SIM = ("dt", "t_stop", "seed", "strict_time")
 _POP = ("name", "size", "model", "params", "initial", "positions")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
@@ -90,8 +91,10 @@ _MON = {"spikes": ("kind", "population"),
         "state": ("kind", "population", "variables", "neurons", "interval")}
 
 
-def load(path: str, seed: int | None = None, t_stop: float | None = None) -> Network:
-    """Read and validate a TOML network file; ``seed`` and ``t_stop`` override the file's."""
+def load(path: str, seed: int | None = None, t_stop: float | None = None,
+         strict_time: bool | None = None) -> Network:
+    """Read and validate a TOML network file; ``seed``, ``t_stop`` and ``strict_time``
+    override the file's."""
     if not os.path.isfile(path):
         raise ValueError(f"Config: file {path!r} does not exist")
     with open(path, "rb") as fh:
@@ -101,7 +104,8 @@ def load(path: str, seed: int | None = None, t_stop: float | None = None) -> Net
             raise ValueError(f"Config {path!r}: not valid TOML: {e}") from None
     sim = doc.get("simulation", {})
     if isinstance(sim, dict):
-        overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop)) if v is not None}
+        overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop), ("strict_time", strict_time))
+                     if v is not None}
         doc = {**doc, "simulation": {**sim, **overrides}}
     return from_dict(doc, base_dir=os.path.dirname(os.path.abspath(path)))
 
@@ -184,6 +188,8 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
 def to_dict(net: Network) -> dict[str, Any]:
     """The TOML document of a network (written back by :func:`dump`)."""
     doc: dict[str, Any] = {"simulation": {"dt": net.dt, "t_stop": net.t_stop, "seed": net.seed}}
+    if net.strict_time:
+        doc["simulation"]["strict_time"] = True
     doc["population"] = [
         {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
          "initial": {k: v.to_plain() for k, v in p.initial.items()},

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, routing, synapses
+from . import build, delivery, routing, synapses, timegrid
 from .comm import Comm, world
 from .monitors import SpikeRecorder, StateRecorder
 from .network import Network, SpikeMonitor, StateMonitor
@@ -123,7 +123,7 @@ class Simulation:
         t_stop = self.net.t_stop if t_stop is None else t_stop
         if not (isinstance(t_stop, (int, float)) and np.isfinite(t_stop) and t_stop >= 0):
             raise ValueError(f"Simulation: t_stop must be a finite number >= 0 ms, got {t_stop!r}")
-        end = int(round(t_stop / self.net.dt))
+        end = int(timegrid.to_steps(t_stop, self.net.dt))   # the documented rule: halves up
         while self.step < end:
             self._epoch(min(self.epoch, end - self.step))
         return self.result()
@@ -194,7 +194,7 @@ class Simulation:
         return Result(spikes=spikes, traces=traces, summary=self.summary(), populations=pops)
 
     def summary(self) -> dict:
-        t_sim = self.step * self.net.dt
+        t_sim = timegrid.to_ms(self.step, self.net.dt)
         n_spikes = int(self.comm.allreduce(self.n_spikes, "sum"))
         n_syn = int(self.comm.allreduce(self.n_synapses, "sum"))
         per_rank = self.comm.gather({

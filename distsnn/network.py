@@ -15,7 +15,7 @@ draws.
 
 from __future__ import annotations
 
-import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -47,8 +47,9 @@ class Projection:
 
     ``weight`` is in the unit of the synapse type (mV for delta, pA for current-based
     exp and double_exp, nS and >= 0 for conductance-based) and
-    ``delay`` in ms (at least one step; rounded to the nearest step). ``None`` takes the
-    value from the edge-list connector's column.
+    ``delay`` in ms (> 0; rounded to the nearest step, and a delay that rounds to less
+    than one step takes one step, with a warning). ``None`` takes the value from the
+    edge-list connector's column.
     """
 
     name: str
@@ -114,14 +115,22 @@ class Network:
         Master seed in [0, 2**32 - 1]; every random stream is keyed by it.
     t_stop : float
         Default simulated duration (ms), >= 0.
+    strict_time : bool
+        Durations given in ms (delays, refractory periods, rate-schedule times) that are
+        not whole steps of ``dt``, and delays that round to less than one step, are
+        rounded with a :class:`~distsnn.timegrid.TimeGridWarning` naming the object and
+        the value in effect (once per object); with ``strict_time`` they are errors.
+        Delays drawn from a distribution are rounded without a word, as in NEST, unless
+        the distribution reaches below half a step (then they warn, or fail when strict).
     """
 
-    def __init__(self, dt: float = 0.1, seed: int = 0, t_stop: float = 1000.0) -> None:
+    def __init__(self, dt: float = 0.1, seed: int = 0, t_stop: float = 1000.0, strict_time: bool = False) -> None:
         self.dt = validate.positive("Network", "dt", dt, "ms")
         self.seed = validate.integer("Network", "seed", seed, minimum=0)
         if self.seed > 2**32 - 1:
             raise ValueError(f"Network: seed must be <= {2**32 - 1}, got {seed}")
         self.t_stop = validate.non_negative("Network", "t_stop", t_stop, "ms")
+        self.strict_time = validate.boolean("Network", "strict_time", strict_time)
         self.populations: dict[str, Population] = {}
         self.projections: dict[str, Projection] = {}
         self.inputs: dict[str, PoissonInput] = {}
@@ -142,6 +151,16 @@ class Network:
         size = validate.integer(owner, "size", size, minimum=1)
         mod = models.get(owner, model)
         p = mod.params_from(owner, dict(params or {}), size, self.dt)
+        for fld in getattr(mod, "DURATIONS", ()):
+            v = getattr(p, fld)
+            # Per-neuron durations: an array is checked value by value; draws of a
+            # distribution round up like any other (nothing to check before drawing).
+            if isinstance(v, ArrayValue):
+                v = v.values
+            if isinstance(v, (float, int, np.ndarray)):
+                timegrid.check_grid(owner, fld, v, self.dt, self.strict_time, up=True)
+        if isinstance(getattr(p, "schedule", None), RateSchedule):
+            timegrid.check_grid(owner, "schedule.times", p.schedule.times, self.dt, self.strict_time)
         init = dict(initial or {})
         syn = [k for k in init if isinstance(k, str) and k.startswith(SYN_PREFIX)]
         if syn:
@@ -240,6 +259,7 @@ class Network:
             raise ValueError(f"{owner}: give exactly one of rate (Hz) and schedule (times in ms, rates in Hz)")
         if schedule is not None:
             schedule = parse_schedule(owner, "schedule", schedule, self.dt)
+            timegrid.check_grid(owner, "schedule.times", schedule.times, self.dt, self.strict_time)
             peak = max(schedule.rates)
         else:
             rate = peak = validate.non_negative(owner, "rate", rate, "Hz")
@@ -335,9 +355,11 @@ class Network:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Network):
             return NotImplemented
-        return (self.dt, self.seed, self.t_stop, self.populations, self.projections, self.inputs,
-                self.currents, self.monitors) == (other.dt, other.seed, other.t_stop, other.populations,
-                                                  other.projections, other.inputs, other.currents, other.monitors)
+        return (self.dt, self.seed, self.t_stop, self.strict_time, self.populations, self.projections,
+                self.inputs, self.currents, self.monitors) == (other.dt, other.seed, other.t_stop,
+                                                               other.strict_time, other.populations,
+                                                               other.projections, other.inputs, other.currents,
+                                                               other.monitors)
 
     __hash__ = None
 
@@ -390,14 +412,29 @@ class Network:
         return v
 
     def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
+        """Delays must be > 0 ms; given values off the grid or below one step are rounded
+        with a warning (errors when strict); drawn ones (and a spatial rule's distance
+        delays) warn only if they can fall below half a step (after rounding, every delay is
+        at least one step)."""
         if d is None and isinstance(conn, spatial.Spatial):
             lo = conn.min_delay()
-        elif d is None:
-            lo = float(np.min(conn.delay)) if np.asarray(conn.delay).size else math.inf
-        elif isinstance(d, distributions.Lognormal):
-            raise ValueError(f"{owner}: delay drawn from a lognormal can fall below one step "
-                             f"({self.dt} ms); use a normal with low >= dt or a uniform")
+        elif d is None or isinstance(d, (distributions.Constant, ArrayValue)):
+            values = np.asarray(conn.delay if d is None else (d.value if isinstance(d, distributions.Constant)
+                                                              else d.values), dtype=np.float64).ravel()
+            bad = np.flatnonzero(~(values > 0.0))
+            if bad.size:
+                raise ValueError(f"{owner}: delay must be > 0 ms, got {float(values[bad[0]])!r}")
+            timegrid.check_grid(owner, "delay", values, self.dt, self.strict_time, min_steps=1)
+            return
         else:
             lo = d.bounds()[0]
-        if not timegrid.at_least_one_step(lo, self.dt):
-            raise ValueError(f"{owner}: delay must be >= dt = {self.dt} ms (one step), got {lo} ms")
+        if not lo >= 0.0:
+            raise ValueError(f"{owner}: delay distribution must not reach below 0 ms (give low >= 0), "
+                             f"got values down to {lo!r}")
+        if int(timegrid.to_steps(lo, self.dt)) < 1:
+            what = (f"{owner}: delay draws can fall below half a step ({0.5 * self.dt:g} ms; the "
+                    f"distribution reaches down to {lo:g} ms)")
+            if self.strict_time:
+                raise ValueError(f"{what}; strict_time is set, so give low >= {0.5 * self.dt:g} ms")
+            warnings.warn(f"{what}: those draws take effect as one step ({self.dt:g} ms)",
+                          timegrid.TimeGridWarning, stacklevel=3)

@@ -197,6 +197,16 @@ def peak(tau_rise: float, tau_decay: float) -> tuple[float, float]:
     return t_peak, 1.0 / (math.exp(-t_peak / tau_decay) - math.exp(-t_peak / tau_rise))
 
 
+def sum_rows(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=0)`` in the order row 0, 1, ...: numpy sums a block one column wide
+    pairwise instead, so a neuron's value would depend on how many neighbours it has in
+    its rank's arrays."""
+    out = np.zeros(a.shape[1:], dtype=np.float64)
+    for row in a:
+        out += row
+    return out
+
+
 @dataclass(frozen=True)
 class Kernels:
     """The synaptic components of one population's channels, prepared once.
@@ -235,7 +245,7 @@ class Kernels:
 
     def jumps(self, x: np.ndarray) -> np.ndarray | float:
         """Summed delta arrivals (mV) of one step."""
-        return x[self.delta_rows].sum(axis=0) if self.delta_rows.size else 0.0
+        return sum_rows(x[self.delta_rows]) if self.delta_rows.size else 0.0
 
     def weights_at(self, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Matrices ``(WI, WG, WE)``, shape (times, components), such that ``WI @ S``,
@@ -257,11 +267,11 @@ class Kernels:
         """Total synaptic current (pA) for the state ``S`` and membrane potential ``V``."""
         if not self.size:
             return np.zeros_like(V)
-        return np.where(self.conductance[:, None], S * (self.e_rev[:, None] - V[None, :]), S).sum(axis=0)
+        return sum_rows(np.where(self.conductance[:, None], S * (self.e_rev[:, None] - V[None, :]), S))
 
     def conductance_total(self, S: np.ndarray) -> np.ndarray:
         """Total synaptic conductance (nS)."""
-        return S[self.conductance].sum(axis=0)
+        return sum_rows(S[self.conductance])
 
 
 def kernels(channels: tuple[SynapseType, ...], dt: float) -> Kernels:

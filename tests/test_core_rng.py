@@ -7,8 +7,10 @@ sample size (5 sigma; the streams are deterministic, so these never flake).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import struct
 import zlib
 
 import numpy as np
@@ -68,10 +70,41 @@ def test_uniform_follows_documented_layout():
     assert rng.uniform_at(key[0], key[1], 3, 2**33 + 1) == uniform_ref(key, 3, 2**33 + 1)
 
 
-def test_stream_key_is_seed_and_crc32_of_purpose():
-    assert rng.stream_key(17, "conn:ee") == (17, zlib.crc32(b"conn:ee"))
-    assert rng.stream_key(rng.SEED_MAX, "x")[0] == 2**32 - 1
-    assert rng.stream_key(np.uint32(5), "x")[0] == 5
+def _blake_key(seed: int, purpose: str) -> tuple[int, int]:
+    # The documented rule, written out independently of rng.stream_key.
+    word = int.from_bytes(hashlib.blake2b(purpose.encode(), digest_size=8,
+                                          key=struct.pack("<Q", seed)).digest(), "little")
+    return word % 2**32, word // 2**32
+
+
+def test_stream_key_is_the_seed_keyed_64_bit_blake2b_of_the_purpose():
+    assert rng.stream_key(17, "conn:ee") == _blake_key(17, "conn:ee")
+    assert rng.stream_key(rng.SEED_MAX, "x") == _blake_key(2**32 - 1, "x")
+    assert rng.stream_key(np.uint32(5), "x") == rng.stream_key(5, "x")
+    assert all(0 <= w <= M32 for w in rng.stream_key(3, "poisson:drive"))
+    # Golden values: the keys are part of every result; a change here changes every network.
+    assert rng.stream_key(0, "conn:a") == (911192205, 1308626754)
+    assert rng.stream_key(2024, "poisson:drive") == (568463507, 3265344050)
+    assert rng.stream_key(1, "conn:a") != rng.stream_key(0, "conn:a")
+
+
+def test_purposes_with_equal_crc32_get_different_streams():
+    # crc32 (the old key) maps these two names to the same 32-bit word: their projections
+    # had identical connectivity. The 64-bit keyed digest separates them.
+    assert zlib.crc32(b"conn:zutdocbjiv") == zlib.crc32(b"conn:xvmxlgbdlh")
+    assert rng.stream_key(0, "conn:zutdocbjiv") != rng.stream_key(0, "conn:xvmxlgbdlh")
+    from distsnn import Network, Simulation
+    net = Network(seed=0)
+    net.add_population("a", 50)
+    net.add_population("b", 50)
+    for name in ("zutdocbjiv", "xvmxlgbdlh"):
+        net.add_projection("a", "b", {"rule": "fixed_probability", "p": 0.2}, weight=0.1, delay=1.0, name=name)
+    table = Simulation(net).long
+    # Two projections of the same rule onto the same ports: identical streams would give
+    # every one of the ~0.2 x 2500 pairs twice; independent ones about 0.2**2 x 2500 = 100.
+    pairs = list(zip(table.sources().tolist(), table.port.tolist()))
+    doubled = len(pairs) - len(set(pairs))
+    assert 50 < doubled < 200
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.0, True, "3", None])

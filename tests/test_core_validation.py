@@ -19,6 +19,13 @@ def net() -> Network:
     return n
 
 
+def _strict_net() -> Network:
+    n = Network(dt=0.1, strict_time=True)
+    n.add_population("a", 5)
+    n.add_population("b", 4)
+    return n
+
+
 def proj(connector=None, **kw):
     args = {"weight": 1.0, "delay": 1.0, **kw}
     return lambda: net().add_projection("a", "b", connector or {"rule": "all_to_all"}, **args)
@@ -83,17 +90,25 @@ CASES = [
     ("initial array shape", pop(initial={"V_m": [0.0, 1.0]}),
      P + r": initial\.V_m array must have shape \(3,\), got \(2,\)"),
     ("unknown initial variable", pop(initial={"I_syn": 1.0}), P + r" initial: unknown variable 'I_syn'"),
-    ("delay below one step", proj(delay=0.05), J + r": delay must be >= dt = 0\.1 ms \(one step\), got 0\.05 ms"),
-    ("delay distribution low below dt", proj(delay={"dist": "uniform", "low": 0.05, "high": 1.0}),
-     J + r": delay must be >= dt = 0\.1 ms \(one step\), got 0\.05 ms"),
+    ("delay zero", proj(delay=0.0), J + r": delay must be > 0 ms, got 0\.0"),
+    ("delay distribution below zero", proj(delay={"dist": "uniform", "low": -0.05, "high": 1.0}),
+     J + r": delay distribution must not reach below 0 ms \(give low >= 0\), got values down to -0\.05"),
     ("unbounded normal delay", proj(delay={"dist": "normal", "mean": 2.0, "std": 0.5}),
-     J + r": delay must be >= dt = 0\.1 ms \(one step\), got -inf ms"),
-    ("lognormal delay", proj(delay={"dist": "lognormal", "mu": 0.0, "sigma": 1.0}),
-     J + r": delay drawn from a lognormal can fall below one step \(0\.1 ms\)"),
-    ("edge list delay column below dt",
+     J + r": delay distribution must not reach below 0 ms \(give low >= 0\), got values down to -inf"),
+    ("strict: delay below half a step",
+     lambda: _strict_net().add_projection("a", "b", {"rule": "all_to_all"}, weight=1.0, delay=0.04),
+     J + r": delay = 0\.04 ms is not a multiple of dt = 0\.1 ms; strict_time is set"),
+    ("strict: lognormal delay", lambda: _strict_net().add_projection(
+        "a", "b", {"rule": "all_to_all"}, weight=1.0, delay={"dist": "lognormal", "mu": 0.0, "sigma": 1.0}),
+     J + r": delay draws can fall below half a step \(0\.05 ms; the distribution reaches down to 0 ms\); "
+         r"strict_time is set, so give low >= 0\.05 ms"),
+    ("strict: refractory period off the grid", lambda: Network(dt=0.1, strict_time=True).add_population(
+        "x", 3, params={"t_ref": 2.05}), r"Population 'x': t_ref = 2\.05 ms is not a multiple of dt = 0\.1 ms; "
+                                         r"strict_time is set"),
+    ("edge list delay column negative",
      lambda: net().add_projection("a", "b", EdgeList(np.array([0, 1]), np.array([0, 1]),
-                                                     weight=np.array([1.0, 1.0]), delay=np.array([1.0, 0.04]))),
-     J + r": delay must be >= dt = 0\.1 ms \(one step\), got 0\.04 ms"),
+                                                     weight=np.array([1.0, 1.0]), delay=np.array([1.0, -0.04]))),
+     J + r": delay must be > 0 ms, got -0\.04"),
     ("probability above one", proj({"rule": "fixed_probability", "p": 1.5}),
      J + r": connector\.p must be in \[0\.0, 1\.0\], got 1\.5"),
     ("probability negative", proj({"rule": "fixed_probability", "p": -0.1}),
@@ -221,7 +236,7 @@ TOML_CASES = [
     ("unknown TOML section", "[simulaton]\ndt = 0.1\n",
      r"Config: unknown section 'simulaton'; known: .*simulation"),
     ("unknown TOML field", "[simulation]\ndt = 0.1\nstep = 3\n",
-     r"Config \[simulation\]: unknown field 'step'; known: dt, seed, t_stop"),
+     r"Config \[simulation\]: unknown field 'step'; known: dt, seed, strict_time, t_stop"),
     ("unknown population field", "[[population]]\nname = 'a'\nsize = 2\nshape = 'x'\n",
      r"Config population #1: unknown field 'shape'"),
     ("missing required field", "[[population]]\nname = 'a'\n", r"Config population #1: field 'size' is required"),
@@ -281,7 +296,7 @@ def test_failed_additions_leave_the_network_unchanged():
     n = net()
     n.add_projection("a", "b", {"rule": "all_to_all"}, weight=1.0, delay=1.0, name="good")
     before = (dict(n.populations), dict(n.projections), dict(n.inputs), list(n.monitors))
-    for bad in (lambda: n.add_projection("a", "b", {"rule": "all_to_all"}, weight=1.0, delay=0.01),
+    for bad in (lambda: n.add_projection("a", "b", {"rule": "all_to_all"}, weight=1.0, delay=0.0),
                 lambda: n.add_population("c", 3, params={"tau_m": -1.0}),
                 lambda: n.add_poisson_input("d", "a", -1.0, 0.1),
                 lambda: n.add_state_monitor("a", "V_m", neurons=[9])):

@@ -204,7 +204,9 @@ def test_chunks_stay_inside_populations_and_expand_to_gids():
 
 # The stated tolerance: on the networks below, a partition of the chunk graph measured on
 # the chunk graph (expected counts, Poisson volume) agrees with the same partition
-# expanded to neurons and measured exactly: edge cut within 1 %, volume within 3 %,
+# expanded to neurons and measured exactly: edge cut within 1 % or 4 standard deviations
+# of the drawn count (a sum of independent or negatively correlated synapse indicators,
+# so its variance is at most its mean), volume within 3 %,
 # each part load within 0.5 %, imbalance within 0.005, minimum cross delay equal, and the
 # message count within 1 % of all part pairs (a pair expected to talk may stay silent).
 CUT_TOL, VOLUME_TOL, LOAD_TOL, IMBALANCE_TOL, MESSAGE_TOL = 0.01, 0.03, 0.005, 0.005, 0.01
@@ -242,7 +244,7 @@ def test_chunk_and_neuron_metrics_agree(graphs, name, parts, chunk):
         a = pt.evaluate(c, p, parts)
         b = pt.evaluate(neuron, graph.expand(p, net, chunk), parts)
         where = f"{name} {method} {parts} parts chunk {chunk}"
-        assert a.edge_cut == pytest.approx(b.edge_cut, rel=CUT_TOL), where
+        assert abs(a.edge_cut - b.edge_cut) <= max(CUT_TOL * b.edge_cut, 4.0 * np.sqrt(b.edge_cut)), where
         assert a.comm_volume == pytest.approx(b.comm_volume, rel=VOLUME_TOL), where
         np.testing.assert_allclose(a.loads, b.loads, rtol=LOAD_TOL, err_msg=where)
         assert abs(a.imbalance - b.imbalance) < IMBALANCE_TOL, where

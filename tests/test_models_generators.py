@@ -35,15 +35,24 @@ def test_spike_train_emits_exactly_the_given_times():
     assert len(res.spikes) == sum(map(len, times))
 
 
-def test_spike_train_grid_rule_rounds_to_the_nearest_step_halves_up():
-    # 0.25 / 0.1 = 2.5 steps -> 3; 0.34 -> 3.4 -> 3 is taken by neuron 0 only; 0.96 -> 10.
+def test_spike_train_times_on_the_grid_are_emitted_at_their_step():
     net = Network(dt=0.1, t_stop=5.0)
-    net.add_population("gen", 2, "spike_train", {"times": [[0.25, 0.96], [0.34, 1.04]]})
+    net.add_population("gen", 2, "spike_train", {"times": [[0.3, 1.1], [0.1, 2.3]]})   # 1.1 / 0.1 = 11.000000000000002
     net.add_spike_monitor("gen")
-    res = Simulation(net).run()
-    sp = res.spikes
-    assert list(sp.step[sp.gid == 0]) == [3, 10]
-    assert list(sp.step[sp.gid == 1]) == [3, 10]
+    sp = Simulation(net).run().spikes
+    assert list(sp.step[sp.gid == 0]) == [3, 11]
+    assert list(sp.step[sp.gid == 1]) == [1, 23]
+
+
+def test_spike_train_offgrid_times_round_up_when_allowed():
+    # NEST's allow_offgrid_times: a time inside a step is emitted at the end of that step.
+    net = Network(dt=0.1, t_stop=5.0)
+    net.add_population("gen", 2, "spike_train", {"times": [[0.01, 0.25, 0.96], [0.3, 1.04]],
+                                                 "allow_offgrid_times": True})
+    net.add_spike_monitor("gen")
+    sp = Simulation(net).run().spikes
+    assert list(sp.step[sp.gid == 0]) == [1, 3, 10]
+    assert list(sp.step[sp.gid == 1]) == [3, 11]
 
 
 def test_spike_train_drives_a_target_with_the_delay():
@@ -59,8 +68,10 @@ def test_spike_train_drives_a_target_with_the_delay():
 @pytest.mark.parametrize("times,pattern", [
     ([[1.0, 0.5]], r"times\[0\] must be ascending; times\[0\]\[1\] = 0.5 ms after 1.0 ms"),
     ([[-1.0]], r"times\[0\]\[0\] must be >= dt = 0.1 ms \(one step\), got -1.0"),
-    ([[0.04]], r"times\[0\]\[0\] must be >= dt = 0.1 ms \(one step\), got 0.04"),
-    ([[1.0, 1.02]], r"times\[0\]\[1\] = 1.02 ms falls on the same step of dt = 0.1 ms as 1.0 ms"),
+    ([[0.0]], r"times\[0\]\[0\] must be >= dt = 0.1 ms \(one step\), got 0.0"),
+    ([[0.04]], r"times\[0\]\[0\] = 0.04 ms is not a multiple of dt = 0.1 ms; give times on the grid or set "
+               r"allow_offgrid_times = true \(rounds them up to the next step, as NEST\)"),
+    ([[1.0, 1.02]], r"times\[0\]\[1\] = 1.02 ms is not a multiple of dt = 0.1 ms"),
     ([[1.0], [2.0]], r"times must have one list per neuron \(1\), got 2"),
     ([[float("nan")]], r"times\[0\]\[0\] must be finite"),
     ([[1.0, "x"]], r"times\[0\]\[1\] must be a number"),
@@ -69,6 +80,15 @@ def test_spike_train_drives_a_target_with_the_delay():
 def test_spike_train_bad_times_raise(times, pattern):
     with pytest.raises(ValueError, match=r"Population 'gen': " + pattern):
         Network(dt=0.1).add_population("gen", 1, "spike_train", {"times": times})
+
+
+@pytest.mark.parametrize("times,pattern", [
+    ([[0.0]], r"times\[0\]\[0\] must be > 0 ms, got 0.0"),
+    ([[1.01, 1.02]], r"times\[0\]\[1\] = 1.02 ms falls on the same step of dt = 0.1 ms as 1.01 ms"),
+])
+def test_spike_train_bad_offgrid_times_raise(times, pattern):
+    with pytest.raises(ValueError, match=r"Population 'gen': " + pattern):
+        Network(dt=0.1).add_population("gen", 1, "spike_train", {"times": times, "allow_offgrid_times": True})
 
 
 def test_spike_train_needs_times_and_takes_no_synapses():

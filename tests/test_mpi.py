@@ -3,9 +3,11 @@
 Two networks together use every neuron model, synapse kind and connector:
 ``tests/data/mixed.toml`` (every connector, LIF with delta and exp synapses,
 distributions, Poisson input) and the model-zoo network of ``test_models_mixed``
-(every model, every synapse kind and mode, generators, scheduled input). Each runs in
-one process, under ``mpiexec -n 1`` and on 2, 3 and 4 ranks with several partitioners;
-spikes (gid, step) and sampled traces must be identical, bit for bit.
+(every model, every synapse kind and mode, generators, scheduled input), here with every
+state variable of every neuron of every model recorded at every step. Each runs in one
+process, under ``mpiexec -n 1`` and on 2, 3 and 4 ranks with several partitioners (the
+zoo on 1-4 ranks x metis, round_robin and block, all three in one launch per rank
+count); spikes (gid, step) and recorded state must be identical, bit for bit.
 """
 
 from __future__ import annotations
@@ -39,11 +41,26 @@ def reference(tmp_path_factory):
     return _reference(tmp_path_factory.mktemp("ref"))
 
 
+#: Recorded in the zoo: every recordable variable of every model population.
+ZOO_STATE = {"lif": ["V_m", "I_syn"], "cond": ["V_m", "I_syn", "g_syn"], "izh": ["V_m", "U_m", "I_syn", "g_syn"],
+             "chat": ["V_m", "U_m", "I_syn"], "hh": ["V_m", "m", "h", "n", "I_syn", "g_syn"],
+             "adex": ["V_m", "w", "I_syn", "g_syn"]}
+
+
+def zoo_network() -> ds.Network:
+    """The model zoo with every state variable of every neuron recorded at every step."""
+    net = mixed()
+    net.monitors = [m for m in net.monitors if not isinstance(m, ds.network.StateMonitor)]
+    for pop, variables in ZOO_STATE.items():
+        net.add_state_monitor(pop, variables)
+    return net
+
+
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
     """The model-zoo network as TOML, and its single-process records."""
     path = tmp_path_factory.mktemp("zoo") / "zoo.toml"
-    ds.dump(mixed(), str(path))
+    ds.dump(zoo_network(), str(path))
     out = tmp_path_factory.mktemp("zoo_ref")
     proc = plain(["-m", "distsnn.cli", "run", str(path), "--out", str(out)])
     assert proc.returncode == 0, proc.stderr

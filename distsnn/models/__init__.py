@@ -7,7 +7,9 @@ A model module provides
   :mod:`distsnn.synapses`; an empty tuple for generators, which take no input);
 - ``RECORDABLE``: state variables a monitor may sample; ``INITIAL``: variables that
   take initial values (optionally ``INITIAL_BOUNDS``: ``{var: (low, high)}`` that every
-  possible initial value must respect);
+  possible initial value must respect); optionally ``DURATIONS``: parameters in ms that
+  the model turns into whole steps, rounded up (refractory periods; a value off the grid
+  warns, see :class:`distsnn.network.Network`);
 - ``params_from(owner, dict, size, dt) -> Params``: validated, frozen parameters of a
   population of ``size`` neurons simulated at step ``dt`` ms (errors name ``owner``);
 - ``prepare(params, dt, channels, key=None) -> Prepared``: constants computed once

@@ -18,18 +18,30 @@ threshold: past V_th the exponential term makes V diverge in finite time, so
   can overshoot far beyond V_peak within a sub-step, and a right-hand side evaluated
   there would overflow the exponential or, through the leak term, swing V back down;
   clamped, every stage past V_peak pushes V up and the crossing is caught;
-- V_peak is checked after every sub-step; a crossing is placed within its sub-step by
-  linear interpolation, the reset (V = V_reset, w += b) is applied there and the reset
-  state integrates for the rest of the sub-step, so w jumps at the right time and
-  resets are never late by up to a sub-step (an error that would add up spike after
-  spike); the step carries the spike. The neuron is then clamped at V_reset for the
-  rest of the step and ``round(t_ref / dt)`` more steps (w relaxes exactly with V =
-  V_reset), or, with t_ref = 0 (the default), integrates on from V_reset.
+- in the upswing the exponential term's rate ``(g_L / C_m) exp((V - V_th) / Delta_T)``
+  grows without bound, and RK4 over a whole sub-step there loses its order: the
+  crossing time came out early by a fraction of a sub-step at every spike (0.47 ms
+  after 104 spikes of Naud's tonic neuron at dt = 0.1 ms). So a sub-step is split into
+  spans no longer than ``Z_EXP`` (0.5) / rate there, with the drive in closed form;
+  each span moves V by about Delta_T / 2, so an upswing costs a few tens of short spans;
+- V_peak is checked after every span; a crossing is placed within its span by
+  bisection: the fraction theta of the span at which one RK4 step of length theta x
+  span from its start reaches V_peak, to 2**-32 of it (linear interpolation between the
+  ends would misplace it: with the right-hand side capped, the end value says little
+  about when V_peak was reached). The reset (V = V_reset, w = w(theta) + b) is applied
+  there and the reset state integrates for the rest of the sub-step, so w jumps at the
+  right time and a reset is neither early nor late (errors that would add up spike
+  after spike); the step carries the spike. The neuron is then clamped at V_reset for
+  the rest of the step and ``ceil(t_ref / dt)`` more steps (w relaxes exactly with V =
+  V_reset), or, with t_ref = 0 (the default), integrates on from V_reset. Against a
+  reference with steps of 1e-3 ms (and of 1/100 Delta_T in the upswing), every spike of
+  Naud's four patterns over 1 s (17-104 spikes) is stamped at the step holding the
+  reference's crossing, at dt = 0.1 and 0.0125 ms (tested);
+- a neuron whose synaptic conductance would make a sub-step stiff takes shorter
+  sub-steps in that step (:mod:`distsnn.models.common`; from 14,000 nS at the defaults).
 
-RK4 with short sub-steps because the upswing from V_th to V_peak takes only a few
-``Delta_T`` of membrane time; 0.01 ms resolves it. Spike times converge as dt halves
-(within about one step of a dt = 1/320 ms run over tens of spikes, tested). At most one
-spike per step is emitted.
+RK4 with short sub-steps because the approach to V_th is fast; the upswing beyond is
+resolved by the spans above. At most one spike per step is emitted.
 """
 
 from __future__ import annotations
@@ -43,13 +55,20 @@ from numba import njit
 from .. import synapses
 from ..synapses import Kernels, SynapseType
 from . import common
+from .common import drive_at, stage_drive, substeps_for
 
 NAME = "adex"
 SYNAPSE_KINDS = synapses.PAIRS
 RECORDABLE = ("V_m", "w", "I_syn", "g_syn")
 INITIAL = ("V_m", "w")
+#: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
+DURATIONS = ("t_ref",)
 #: Longest RK4 sub-step (ms).
 H_MAX = 0.01
+#: Halvings of a span that place a V_peak crossing (to 2**-32 of it).
+BISECTIONS = 32
+#: Largest (exponential term's rate) x (span) of one RK4 span in the upswing.
+Z_EXP = 0.5
 #: Largest (V_peak - V_th) / Delta_T: the exponential at V_peak must stay finite.
 MAX_EXPONENT = 600.0
 
@@ -116,7 +135,8 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     """V defaults to E_L and w to 0."""
     n = gids.size
     return State(V=common.initial(initial, "V_m", prep.p.E_L, n), w=common.initial(initial, "w", 0.0, n),
-                 refr=np.zeros(n, dtype=np.int64), S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
+                 refr=np.zeros(n, dtype=np.int64),
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")
@@ -146,41 +166,90 @@ def _relax_w(w, V_reset, EL, a, tau_w, h):
 
 
 @njit(cache=True)
-def _integrate(V, w, free, spiked, A, G, jumps, C, gL, EL, VT, DT, tau_w, a, b, Ie, V_peak, V_reset,
-               hold, dt_sub, substeps):
-    # RK4 sub-steps, in place; A[j], G[j]: drive at offset j dt_sub / 2. A crossing of
-    # V_peak within a sub-step is placed by linear interpolation at a fraction theta of
-    # it; the reset state then integrates (or, if held, relaxes w) for the rest of the
-    # sub-step. A held neuron (free[i] false) stays at V_reset while w relaxes.
-    for i in range(V.size):
-        v, u, clamped = V[i], w[i], not free[i]
-        for j in range(substeps):
-            if clamped:
-                u = _relax_w(u, V_reset, EL, a, tau_w, dt_sub)
+def _rk4_span(V, w, t, h, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak):
+    # One RK4 step of length h from t ms into the step, the drive in closed form.
+    A0, G0 = drive_at(ca, cg, inv_tau, S, i, t)
+    A1, G1 = drive_at(ca, cg, inv_tau, S, i, t + 0.5 * h)
+    A2, G2 = drive_at(ca, cg, inv_tau, S, i, t + h)
+    return _rk4(V, w, h, A0, G0, A1, G1, A2, G2, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak)
+
+
+def _make_integrate(refined_pass: bool):
+    """The kernel for neurons on the base sub-steps (``refined_pass`` false: it marks the
+    neurons that need more) or for the marked ones (:func:`distsnn.models.common.run_split`)."""
+
+    @njit(cache=True)
+    def kernel(refined, V, w, free, spiked, S, WA, WG, ca, cg, inv_tau, jumps, C, gL, EL, VT, DT, tau_w, a, b, Ie_,
+               V_peak, V_reset, hold, dt, m):
+        # RK4 over the neuron's sub-steps, in place; on the base grid the drive at stage
+        # time j h / 2 comes from common.stage_drive. Where the upswing makes a sub-step
+        # stiff (V above v_stiff) it is split into spans of Z_EXP / rate (see the module
+        # docstring), with the drive in closed form. A crossing of V_peak within a span is
+        # placed by bisection; the reset state then integrates (or, if held, relaxes w)
+        # for the rest of the sub-step. A held neuron (free[i] false) stays at V_reset
+        # while w relaxes. Ie_: I_e plus current generators, per neuron.
+        for i in range(V.size):
+            if refined_pass and not refined[i]:
                 continue
-            A0, G0 = A[2 * j, i], G[2 * j, i]
-            A1, G1 = A[2 * j + 1, i], G[2 * j + 1, i]
-            A2, G2 = A[2 * j + 2, i], G[2 * j + 2, i]
-            v1, u1 = _rk4(v, u, dt_sub, A0, G0, A1, G1, A2, G2, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak)
-            if v1 >= V_peak:
-                spiked[i] = True
-                theta = (V_peak - v) / (v1 - v) if v < V_peak else 0.0
-                rest = (1.0 - theta) * dt_sub
-                u1 = u + theta * (u1 - u) + b
-                if hold:
-                    clamped = True
-                    v1, u1 = V_reset, _relax_w(u1, V_reset, EL, a, tau_w, rest)
-                else:
-                    v1, u1 = _rk4(V_reset, u1, rest, A2, G2, A2, G2, A2, G2, C, gL, EL, VT, DT, tau_w, a, Ie,
-                                  V_peak)
-            v, u = v1, u1
-        if not clamped:
-            v += jumps[i]
-            if v >= V_peak:
-                spiked[i] = True
-                v = V_reset
-                u += b
-        V[i], w[i] = v, u
+            Ie = Ie_[i]
+            mi, h, fine = substeps_for(cg, S, i, m, dt, C)
+            if fine and not refined_pass:
+                refined[i] = True
+                continue
+            v, u, clamped = V[i], w[i], not free[i]
+            v_stiff = VT + DT * np.log(Z_EXP * C / (gL * h))   # rate x h = Z_EXP there
+            for j in range(mi):
+                if clamped:
+                    u = _relax_w(u, V_reset, EL, a, tau_w, h)
+                    continue
+                if v <= v_stiff and not refined_pass:
+                    # The common case, a whole sub-step on the base grid.
+                    A0, G0 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j, h, False)
+                    A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, h, False)
+                    A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, h, False)
+                    v1, u1 = _rk4(v, u, h, A0, G0, A1, G1, A2, G2, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak)
+                    if v1 < V_peak:
+                        v, u = v1, u1
+                        continue
+                t, end = j * h, (j + 1) * h
+                while t < end:
+                    span = end - t
+                    if v > v_stiff:
+                        rate = gL / C * np.exp((min(v, V_peak) - VT) / DT)
+                        span = min(span, Z_EXP / rate)
+                    v1, u1 = _rk4_span(v, u, t, span, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w, a, Ie, V_peak)
+                    if v1 < V_peak:
+                        v, u, t = v1, u1, t + span
+                        continue
+                    spiked[i] = True
+                    lo, hi, uc = 0.0, 1.0, u1
+                    if v >= V_peak:
+                        hi, uc = 0.0, u
+                    for _ in range(BISECTIONS if v < V_peak else 0):
+                        mid = 0.5 * (lo + hi)
+                        vm, um = _rk4_span(v, u, t, mid * span, S, i, ca, cg, inv_tau, C, gL, EL, VT, DT, tau_w,
+                                           a, Ie, V_peak)
+                        if vm >= V_peak:
+                            hi, uc = mid, um
+                        else:
+                            lo = mid
+                    v, u, t = V_reset, uc + b, t + hi * span
+                    if hold:
+                        clamped = True
+                        u = _relax_w(u, V_reset, EL, a, tau_w, end - t)
+                        break
+            if not clamped:
+                v += jumps[i]
+                if v >= V_peak:
+                    spiked[i] = True
+                    v = V_reset
+                    u += b
+            V[i], w[i] = v, u
+
+    return kernel
+
+
+_INTEGRATE = (_make_integrate(False), _make_integrate(True))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
@@ -189,14 +258,15 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     V, w = s.V.copy(), s.w.copy()
     free = s.refr == 0
     spiked = np.zeros(V.shape, dtype=bool)
-    _integrate(V, w, free, spiked, c.WA @ s.S + c.I_ext, c.WG @ s.S, common.jumps(c.k, x, V.size), p.C_m, p.g_L,
-               p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b, p.I_e, p.V_peak, p.V_reset, c.ref_steps > 0,
-               c.h, c.substeps)
+    common.run_split(_INTEGRATE, V.size, V, w, free, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau,
+                     common.jumps(c.k, x, V.size), p.C_m, p.g_L, p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b,
+                     np.ascontiguousarray(np.broadcast_to(p.I_e + c.I_ext, V.shape), dtype=np.float64),
+                     p.V_peak, p.V_reset, c.ref_steps > 0, c.dt, c.substeps)
     refr = np.where(spiked, c.ref_steps, np.maximum(s.refr - 1, 0))
     return State(V, w, refr, c.k.arrive(s.S, x), s.k), spiked
 
 
-#: Current generators enter through the stage drive (see common.SubstepPrepared.I_ext).
+#: Current generators add to I_e for the step (see common.SubstepPrepared.I_ext).
 with_current = common.with_current
 
 

@@ -16,7 +16,7 @@ of the textbook is 100 pA here (10 uA/cm^2 = 1000 pA).
 Spikes: as NEST, a spike is stamped at the first step n with ``V(n) > 0 mV`` and
 ``V(n) < V(n-1)``, i.e. once V is seen falling after the peak of an action potential
 (one or two steps after the true peak); there is no reset. After a spike, detection
-pauses for ``round(t_ref / dt)`` steps (the membrane runs freely).
+pauses for ``ceil(t_ref / dt)`` steps (the membrane runs freely).
 
 Synapses: every (kind, mode) pair but delta conductance. ``I_syn`` is the sum of the
 current-based components and ``g_k(t) (e_rev_k - V)`` of the conductance-based ones;
@@ -29,7 +29,10 @@ exponentials (:func:`distsnn.models.common.drive_matrices`). Why: the fastest ra
 the system during an action potential (the m gate's alpha_m + beta_m, and
 (g_Na m^3 h + g_K n^4 + g_L) / C_m near the peak) reaches about 37 / ms; RK4's real
 stability bound is |lambda h| < 2.79, and at 0.01 ms every rate stays well inside it
-(|lambda h| <= 0.4, where RK4's local error is O((lambda h)^5)). Measured: 1e-4 mV
+(|lambda h| <= 0.4, where RK4's local error is O((lambda h)^5)); a synaptic
+conductance adds G / C_m to these rates, and a neuron whose conductance would make it
+exceed 0.5 per sub-step takes shorter sub-steps in that step
+(:mod:`distsnn.models.common`; from 5,000 nS at the defaults). Measured: 1e-4 mV
 through spikes at 0.01 ms, 16 times less per halving of the sub-step (tested). The
 integration error is then far below the grid, and spike times converge as dt halves;
 what remains is the stamping rule above (tested against dt = 1/160 ms).
@@ -46,11 +49,14 @@ from numba import njit
 from .. import synapses
 from ..synapses import Kernels, SynapseType
 from . import common
+from .common import stage_drive, substeps_for
 
 NAME = "hh"
 SYNAPSE_KINDS = synapses.PAIRS
 RECORDABLE = ("V_m", "m", "h", "n", "I_syn", "g_syn")
 INITIAL = ("V_m", "m", "h", "n")
+#: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
+DURATIONS = ("t_ref",)
 #: Gating variables are probabilities.
 INITIAL_BOUNDS = {"m": (0.0, 1.0), "h": (0.0, 1.0), "n": (0.0, 1.0)}
 #: Longest RK4 sub-step (ms).
@@ -157,40 +163,58 @@ def _f(V, m, h, n, A, G, C, gNa, gK, gL, ENa, EK, EL, Ie):
             an * (1.0 - n) - bn * n)
 
 
-@njit(cache=True)
-def _integrate(V, m, h, n, A, G, C_, gNa_, gK_, gL_, ENa_, EK_, EL_, Ie_, dt_sub, substeps):
-    # RK4 over `substeps` sub-steps, in place; A[j], G[j]: drive at offset j dt_sub / 2.
-    # Parameters are per neuron (arrays).
-    q = 0.5 * dt_sub
-    for i in range(V.size):
-        C, gNa, gK, gL, ENa, EK, EL, Ie = C_[i], gNa_[i], gK_[i], gL_[i], ENa_[i], EK_[i], EL_[i], Ie_[i]
-        v, a, b, c = V[i], m[i], h[i], n[i]
-        for j in range(substeps):
-            A0, G0 = A[2 * j, i], G[2 * j, i]
-            A1, G1 = A[2 * j + 1, i], G[2 * j + 1, i]
-            A2, G2 = A[2 * j + 2, i], G[2 * j + 2, i]
-            k1 = _f(v, a, b, c, A0, G0, C, gNa, gK, gL, ENa, EK, EL, Ie)
-            k2 = _f(v + q * k1[0], a + q * k1[1], b + q * k1[2], c + q * k1[3], A1, G1,
-                    C, gNa, gK, gL, ENa, EK, EL, Ie)
-            k3 = _f(v + q * k2[0], a + q * k2[1], b + q * k2[2], c + q * k2[3], A1, G1,
-                    C, gNa, gK, gL, ENa, EK, EL, Ie)
-            k4 = _f(v + dt_sub * k3[0], a + dt_sub * k3[1], b + dt_sub * k3[2], c + dt_sub * k3[3], A2, G2,
-                    C, gNa, gK, gL, ENa, EK, EL, Ie)
-            w = dt_sub / 6.0
-            v += w * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
-            a += w * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
-            b += w * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
-            c += w * (k1[3] + 2.0 * k2[3] + 2.0 * k3[3] + k4[3])
-        V[i], m[i], h[i], n[i] = v, a, b, c
+def _make_integrate(refined_pass: bool):
+    """The kernel for neurons on the base sub-steps (``refined_pass`` false: it marks the
+    neurons that need more) or for the marked ones (:func:`distsnn.models.common.run_split`)."""
+
+    @njit(cache=True)
+    def kernel(refined, V, m, h, n, S, WA, WG, ca, cg, inv_tau, C_, gNa_, gK_, gL_, ENa_, EK_, EL_, Ie_, dt,
+               substeps):
+        # RK4 over the neuron's sub-steps, in place; the drive at stage time j dt_sub / 2
+        # comes from common.stage_drive. Parameters come per neuron (arrays).
+        for i in range(V.size):
+            if refined_pass and not refined[i]:
+                continue
+            C, gNa, gK, gL, ENa, EK, EL, Ie = C_[i], gNa_[i], gK_[i], gL_[i], ENa_[i], EK_[i], EL_[i], Ie_[i]
+            mi, dt_sub, fine = substeps_for(cg, S, i, substeps, dt, C)
+            if fine and not refined_pass:
+                refined[i] = True
+                continue
+            v, a, b, c = V[i], m[i], h[i], n[i]
+            q = 0.5 * dt_sub
+            A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 0, dt_sub, refined_pass)
+            for j in range(mi):
+                A0, G0 = A2, G2
+                A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, dt_sub, refined_pass)
+                A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, dt_sub, refined_pass)
+                k1 = _f(v, a, b, c, A0, G0, C, gNa, gK, gL, ENa, EK, EL, Ie)
+                k2 = _f(v + q * k1[0], a + q * k1[1], b + q * k1[2], c + q * k1[3], A1, G1,
+                        C, gNa, gK, gL, ENa, EK, EL, Ie)
+                k3 = _f(v + q * k2[0], a + q * k2[1], b + q * k2[2], c + q * k2[3], A1, G1,
+                        C, gNa, gK, gL, ENa, EK, EL, Ie)
+                k4 = _f(v + dt_sub * k3[0], a + dt_sub * k3[1], b + dt_sub * k3[2], c + dt_sub * k3[3], A2, G2,
+                        C, gNa, gK, gL, ENa, EK, EL, Ie)
+                w = dt_sub / 6.0
+                v += w * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
+                a += w * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
+                b += w * (k1[2] + 2.0 * k2[2] + 2.0 * k3[2] + k4[2])
+                c += w * (k1[3] + 2.0 * k2[3] + 2.0 * k3[3] + k4[3])
+            V[i], m[i], h[i], n[i] = v, a, b, c
+
+    return kernel
+
+
+_INTEGRATE = (_make_integrate(False), _make_integrate(True))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
     V, m, h, g = s.V.copy(), s.m.copy(), s.h.copy(), s.n.copy()
-    _integrate(V, m, h, g, c.WA @ s.S + c.I_ext, c.WG @ s.S,
-               *common.columns(p, ("C_m", "g_Na", "g_K", "g_L", "E_Na", "E_K", "E_L", "I_e"), V.size),
-               c.h, c.substeps)
+    C, gNa, gK, gL, ENa, EK, EL, Ie = common.columns(p, ("C_m", "g_Na", "g_K", "g_L", "E_Na", "E_K", "E_L", "I_e"),
+                                                     V.size)
+    common.run_split(_INTEGRATE, V.size, V, m, h, g, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau, C, gNa, gK, gL, ENa,
+                     EK, EL, Ie + c.I_ext, c.dt, c.substeps)
     V += c.k.jumps(x)
     free = s.refr == 0
     spiked = free & (V > 0.0) & (V < s.V)
@@ -198,7 +222,7 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     return State(V, m, h, g, refr, c.k.arrive(s.S, x), s.k), spiked
 
 
-#: Current generators enter through the stage drive (see common.SubstepPrepared.I_ext).
+#: Current generators add to I_e for the step (see common.SubstepPrepared.I_ext).
 with_current = common.with_current
 
 

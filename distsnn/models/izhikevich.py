@@ -12,8 +12,12 @@ paper's ``I = 10``: ``I(t) = (I_e + I_syn(t)) / C_m`` where ``I_syn`` sums the
 current-based components (pA) and ``g_k(t) (e_rev_k - v)`` of the conductance-based
 ones (nS x mV). Delta weights (mV) jump v.
 With ``C_m`` = 1 pF a conductance of g nS pulls v with a rate of g / ms, so
-conductance weights are small here (RK4's sub-steps stay stable while the summed
-conductance is below about 2.7 C_m / H_MAX = 54 nS; scale ``C_m`` up for larger ones).
+conductance weights are small here; a neuron whose conductance would make an RK4
+sub-step stiff (``g h / C_m`` above 0.5, i.e. from 10 nS at the defaults; RK4 diverges
+beyond 2.79, from 56 nS) takes shorter sub-steps in that step
+(:mod:`distsnn.models.common`), so a large conductance is integrated correctly, only
+more slowly. The ``"paper"`` scheme has no such guard (it is the paper's scheme, at the
+user's dt): its Euler half-steps need ``g dt / C_m < 4``.
 
 Presets (``params = {preset = "RS"}``; a preset fills a, b, c, d and explicit fields
 override it), from Izhikevich (2003), Fig. 2:
@@ -62,6 +66,7 @@ from numba import njit
 from .. import synapses, validate
 from ..synapses import Kernels, SynapseType
 from . import common
+from .common import stage_drive, substeps_for
 
 NAME = "izhikevich"
 SYNAPSE_KINDS = synapses.PAIRS
@@ -139,7 +144,8 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     """v defaults to -65 mV and u to b v (the paper's initial state)."""
     n = gids.size
     V = common.initial(initial, "V_m", -65.0, n)
-    return State(V=V, U=common.initial(initial, "U_m", prep.p.b * V, n), S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
+    return State(V=V, U=common.initial(initial, "U_m", prep.p.b * V, n),
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")
@@ -158,57 +164,74 @@ def _rk4(v, u, h, A0, G0, A1, G1, A2, G2, a, b, C, Ie):
             u + h / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1]))
 
 
-@njit(cache=True)
-def _accurate(V, U, spiked, A, G, jumps, a_, b_, c_, d_, C_, Ie_, V_peak_, dt_sub, substeps):
-    # RK4 sub-steps, in place; A[j], G[j]: drive at offset j dt_sub / 2. A crossing of
-    # V_peak within a sub-step is placed by linear interpolation at a fraction theta of
-    # it; the reset state then integrates for the rest of the sub-step. Parameters are
-    # per neuron (arrays).
-    for i in range(V.size):
-        a, b, c, d, C, Ie, V_peak = a_[i], b_[i], c_[i], d_[i], C_[i], Ie_[i], V_peak_[i]
-        v, u = V[i], U[i]
-        for j in range(substeps):
-            A0, G0 = A[2 * j, i], G[2 * j, i]
-            A1, G1 = A[2 * j + 1, i], G[2 * j + 1, i]
-            A2, G2 = A[2 * j + 2, i], G[2 * j + 2, i]
-            v1, u1 = _rk4(v, u, dt_sub, A0, G0, A1, G1, A2, G2, a, b, C, Ie)
-            if v1 >= V_peak:
+def _make_accurate(refined_pass: bool):
+    """The accurate scheme's kernel for neurons on the base sub-steps (``refined_pass``
+    false: it marks the neurons that need more) or for the marked ones
+    (:func:`distsnn.models.common.run_split`)."""
+
+    @njit(cache=True)
+    def kernel(refined, V, U, spiked, S, WA, WG, ca, cg, inv_tau, jumps, a_, b_, c_, d_, C_, Ie_, V_peak_, dt, m):
+        # RK4 sub-steps, in place; the drive at stage time j h / 2 comes from
+        # common.stage_drive. A crossing of V_peak within a sub-step is placed by linear
+        # interpolation at a fraction theta of it; the reset state then integrates for the
+        # rest of the sub-step. Parameters come per neuron (arrays).
+        for i in range(V.size):
+            if refined_pass and not refined[i]:
+                continue
+            a, b, c, d, C, Ie, V_peak = a_[i], b_[i], c_[i], d_[i], C_[i], Ie_[i], V_peak_[i]
+            mi, h, fine = substeps_for(cg, S, i, m, dt, C)
+            if fine and not refined_pass:
+                refined[i] = True
+                continue
+            v, u = V[i], U[i]
+            A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 0, h, refined_pass)
+            for j in range(mi):
+                A0, G0 = A2, G2
+                A1, G1 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 1, h, refined_pass)
+                A2, G2 = stage_drive(WA, WG, ca, cg, inv_tau, S, i, 2 * j + 2, h, refined_pass)
+                v1, u1 = _rk4(v, u, h, A0, G0, A1, G1, A2, G2, a, b, C, Ie)
+                if v1 >= V_peak:
+                    spiked[i] = True
+                    theta = (V_peak - v) / (v1 - v) if v < V_peak else 0.0
+                    rest = (1.0 - theta) * h
+                    v1, u1 = _rk4(c, u + theta * (u1 - u) + d, rest, A2, G2, A2, G2, A2, G2, a, b, C, Ie)
+                v, u = v1, u1
+            v += jumps[i]
+            if v >= V_peak:
                 spiked[i] = True
-                theta = (V_peak - v) / (v1 - v) if v < V_peak else 0.0
-                rest = (1.0 - theta) * dt_sub
-                v1, u1 = _rk4(c, u + theta * (u1 - u) + d, rest, A2, G2, A2, G2, A2, G2, a, b, C, Ie)
-            v, u = v1, u1
-        v += jumps[i]
-        if v >= V_peak:
-            spiked[i] = True
-            v = c
-            u += d
-        V[i], U[i] = v, u
+                v = c
+                u += d
+            V[i], U[i] = v, u
+
+    return kernel
+
+
+_ACCURATE = (_make_accurate(False), _make_accurate(True))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
-    A = c.WA @ s.S + c.I_ext
-    G = c.WG @ s.S
     if p.integration == "accurate":
         V, U = s.V.copy(), s.U.copy()
         spiked = np.zeros(V.shape, dtype=bool)
-        _accurate(V, U, spiked, A, G, common.jumps(c.k, x, V.size),
-                  *common.columns(p, ("a", "b", "c", "d", "C_m", "I_e", "V_peak"), V.size), c.h, c.substeps)
+        a, b, cr, d, C, Ie, V_peak = common.columns(p, ("a", "b", "c", "d", "C_m", "I_e", "V_peak"), V.size)
+        common.run_split(_ACCURATE, V.size, V, U, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau,
+                         common.jumps(c.k, x, V.size), a, b, cr, d, C, Ie + c.I_ext, V_peak, c.dt, c.substeps)
         return State(V, U, c.k.arrive(s.S, x), s.k), spiked
     # The paper's scheme: two Euler half-steps of v, one Euler step of u with the new v.
     v, u = s.V, s.U
-    drive = (p.I_e + A[0]) / p.C_m
+    drive = (p.I_e + c.I_ext + common.weighted_rows(c.WA[0], s.S)) / p.C_m
+    G = common.weighted_rows(c.WG[0], s.S)
     for _ in range(2):
-        v = v + 0.5 * c.h * (0.04 * (v * v) + 5.0 * v + 140.0 - u + drive - G[0] * v / p.C_m)
+        v = v + 0.5 * c.h * (0.04 * (v * v) + 5.0 * v + 140.0 - u + drive - G * v / p.C_m)
     u = u + c.h * p.a * (p.b * v - u)
     v = v + c.k.jumps(x)
     spiked = v >= p.V_peak
     return State(np.where(spiked, p.c, v), np.where(spiked, u + p.d, u), c.k.arrive(s.S, x), s.k), spiked
 
 
-#: Current generators enter through the stage drive (see common.SubstepPrepared.I_ext).
+#: Current generators add to I_e for the step (see common.SubstepPrepared.I_ext).
 with_current = common.with_current
 
 

@@ -27,7 +27,7 @@ and ``iaf_psc_exp``:
 2. ``I_k <- P11_k I_k + c_k (arrivals of its channel)`` (``c_k``: 1, or the double
    exponential's ``+f`` / ``-f``);
 3. if ``V >= V_th``: spike at step n+1, ``V <- V_reset``, refractory for
-   ``round(t_ref / dt)`` steps.
+   ``ceil(t_ref / dt)`` steps (rounded up, as NEST does).
 
 An arrival at step a therefore moves V at step a (delta) or starts moving it at step
 a+1 (exp), as in NEST.
@@ -40,7 +40,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .. import synapses, timegrid
+from .. import synapses
 from ..synapses import SynapseType
 from . import common
 
@@ -48,6 +48,8 @@ NAME = "lif"
 SYNAPSE_KINDS = synapses.CURRENT_PAIRS
 RECORDABLE = ("V_m", "I_syn")
 INITIAL = ("V_m",)      # and ``syn:<projection>``: a current channel's current (pA)
+#: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
+DURATIONS = ("t_ref",)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
         p=p, P22=P22, P20=-tau_m / C_m * np.expm1(-h / tau_m),
         P11=k.decay, P21=np.ascontiguousarray(P21.T),
         delta_rows=k.delta_rows, exp_rows=k.channel, coef=k.coef,
-        ref_steps=np.asarray(timegrid.to_steps(p.t_ref, dt), dtype=np.int64))
+        ref_steps=common.refractory_steps(p.t_ref, dt))
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
@@ -139,9 +141,9 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     p = c.p
     v = p.E_L + c.P22 * (s.V - p.E_L) + c.P20 * p.I_e
     if c.exp_rows.size:
-        v = v + (c.P21.T * s.I.T).sum(axis=-1)
+        v = v + common.weighted_rows(c.P21, s.I)
     if c.delta_rows.size:
-        v = v + x[c.delta_rows].sum(axis=0)
+        v = v + synapses.sum_rows(x[c.delta_rows])
     active = s.refr == 0
     v = np.where(active, v, s.V)
     refr = np.where(active, s.refr, s.refr - 1)
@@ -161,4 +163,4 @@ def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.V
-    return s.I.sum(axis=0)
+    return synapses.sum_rows(s.I)

@@ -35,7 +35,7 @@ Order of one step n-1 -> n, as NEST's ``iaf_cond_exp``: integrate V with the
 conductances present at step n-1 (if refractory, V stays at V_reset and the counter
 counts down, delta arrivals are discarded); add delta arrivals; decay the synaptic
 components and add the step's arrivals; if ``V >= V_th``: spike at step n, ``V <-
-V_reset``, refractory for ``round(t_ref / dt)`` steps.
+V_reset``, refractory for ``ceil(t_ref / dt)`` steps (rounded up, as NEST does).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .. import synapses, timegrid
+from .. import synapses
 from ..synapses import Kernels, SynapseType
 from . import common
 
@@ -53,6 +53,8 @@ NAME = "lif_cond"
 SYNAPSE_KINDS = synapses.PAIRS
 RECORDABLE = ("V_m", "I_syn", "g_syn")
 INITIAL = ("V_m",)      # and ``syn:<projection>``: a channel's conductance (nS) or current (pA)
+#: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
+DURATIONS = ("t_ref",)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
     k = synapses.kernels(channels, dt)
     wi, wg, we = k.mean_weights(dt)
-    return Prepared(p, k, wi + we, wg, np.asarray(timegrid.to_steps(p.t_ref, dt), dtype=np.int64), dt)
+    return Prepared(p, k, wi + we, wg, common.refractory_steps(p.t_ref, dt), dt)
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
@@ -118,8 +120,8 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
     if c.k.size:
-        g = p.g_L + c.wg @ s.S
-        a = p.g_L * p.E_L + p.I_e + c.wa @ s.S
+        g = p.g_L + common.weighted_rows(c.wg, s.S)
+        a = p.g_L * p.E_L + p.I_e + common.weighted_rows(c.wa, s.S)
     else:
         g = np.full(s.V.shape, p.g_L)
         a = p.g_L * p.E_L + p.I_e

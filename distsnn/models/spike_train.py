@@ -1,15 +1,17 @@
 """Fixed spike-train generator population: each neuron emits a given list of spike times.
 
 Parameters: ``times``, one list per neuron (``len(times)`` must equal the population
-size) of spike times in ms, ascending. NEST's ``spike_generator`` (one per neuron),
-Brian2's ``SpikeGeneratorGroup``.
+size) of spike times in ms, ascending; ``allow_offgrid_times`` (default false). NEST's
+``spike_generator`` (one per neuron), Brian2's ``SpikeGeneratorGroup``.
 
-Grid rule: a time ``t`` is emitted at step ``to_steps(t, dt)`` of
-:mod:`distsnn.timegrid` (the nearest step, halves rounded up), i.e. stamped at time
-``to_steps(t, dt) * dt``. A time must be at least one step (``t >= dt``: step 0 is the
-initial state, spikes start at step 1), and the times of one neuron must fall on
-different steps (two spikes on one step would be one spike); both are checked when the
-population is added, so every given time is emitted, exactly once.
+Grid rule, NEST's: a time ``t`` must be a multiple of ``dt`` (within the tolerance of
+:mod:`distsnn.timegrid`) and is emitted at step ``t / dt``, stamped at time ``t``. With
+``allow_offgrid_times = true`` a time off the grid is rounded *up* to the end of its
+step (:func:`distsnn.timegrid.steps_up`), as NEST's ``spike_generator`` does with the
+same flag. After that rounding a time must be at least one step (step 0 is the initial
+state, spikes start at step 1), and the times of one neuron must fall on different steps
+(two spikes on one step would be one spike); all is checked when the population is
+added, so every given time is emitted, exactly once.
 
 The population receives no synapses; its neurons are sources for projections.
 """
@@ -32,15 +34,23 @@ INITIAL: tuple[str, ...] = ()
 
 @dataclass(frozen=True)
 class Params:
-    """``times[i]``: spike times (ms) of neuron ``i``, ascending."""
+    """``times[i]``: spike times (ms) of neuron ``i``, ascending; ``allow_offgrid_times``:
+    round times off the grid up to the next step instead of refusing them."""
 
     times: tuple[tuple[float, ...], ...] = ()
+    allow_offgrid_times: bool = False
+
+    def steps(self, times: np.ndarray, dt: float) -> np.ndarray:
+        """The emission steps of ``times`` (ms) under this population's grid rule."""
+        return (timegrid.steps_up if self.allow_offgrid_times else timegrid.to_steps)(times, dt)
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    validate.known_fields(owner, given, ("times",), "parameter")
+    validate.known_fields(owner, given, ("times", "allow_offgrid_times"), "parameter")
     if "times" not in given:
         raise ValueError(f"{owner}: times (a list of spike-time lists in ms, one per neuron) is required")
+    offgrid = validate.boolean(owner, "allow_offgrid_times", given.get("allow_offgrid_times", False))
+    rule = Params((), offgrid)
     spec = given["times"]
     if not isinstance(spec, (list, tuple)) or not all(isinstance(t, (list, tuple, np.ndarray)) for t in spec):
         raise ValueError(f"{owner}: times must be a list of lists of spike times (ms), one per neuron, "
@@ -51,22 +61,31 @@ def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> P
     for i, row in enumerate(spec):
         ts = [validate.number(owner, f"times[{i}][{j}]", t, "ms") for j, t in enumerate(row)]
         arr = np.asarray(ts, dtype=np.float64)
-        low = np.flatnonzero(~timegrid.at_least_one_step(arr, dt))
+        if not offgrid:
+            off = np.flatnonzero(~timegrid.on_grid(arr, dt))
+            if off.size:
+                j = int(off[0])
+                raise ValueError(f"{owner}: times[{i}][{j}] = {ts[j]} ms is not a multiple of dt = {dt} ms; "
+                                 f"give times on the grid or set allow_offgrid_times = true (rounds them up "
+                                 f"to the next step, as NEST)")
+        steps = rule.steps(arr, dt)
+        low = np.flatnonzero(steps < 1)
         if low.size:
             j = int(low[0])
-            raise ValueError(f"{owner}: times[{i}][{j}] must be >= dt = {dt} ms (one step), got {ts[j]}")
+            bound = "> 0 ms" if offgrid else f">= dt = {dt} ms (one step)"
+            raise ValueError(f"{owner}: times[{i}][{j}] must be {bound}, got {ts[j]}")
         bad = np.flatnonzero(np.diff(arr) <= 0)
         if bad.size:
             j = int(bad[0]) + 1
             raise ValueError(f"{owner}: times[{i}] must be ascending; times[{i}][{j}] = {ts[j]} ms "
                              f"after {ts[j - 1]} ms")
-        same = np.flatnonzero(np.diff(timegrid.to_steps(arr, dt)) == 0)
+        same = np.flatnonzero(np.diff(steps) == 0)
         if same.size:
             j = int(same[0]) + 1
             raise ValueError(f"{owner}: times[{i}][{j}] = {ts[j]} ms falls on the same step of dt = {dt} ms "
                              f"as {ts[j - 1]} ms")
         out.append(tuple(ts))
-    return Params(tuple(out))
+    return Params(tuple(out), offgrid)
 
 
 @dataclass(frozen=True)
@@ -91,7 +110,7 @@ def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
     indptr = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     flat = np.array([t for row in p.times for t in row], dtype=np.float64)
-    return Prepared(steps=timegrid.to_steps(flat, dt), indptr=indptr)
+    return Prepared(steps=p.steps(flat, dt), indptr=indptr)
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
