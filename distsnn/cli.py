@@ -1,6 +1,7 @@
 """The ``distsnn`` command.
 
-    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME] [--strict-time]
+    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
+                [--max-memory SIZE] [--strict-time]
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
 
@@ -12,8 +13,16 @@ reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
-as in one process. An exception on any rank prints that rank's traceback and aborts the
-whole job (exit code 1; 2 for invalid input). In batch scripts, bound the run anyway,
+as in one process. Before anything is built, the memory the run needs is estimated
+(:mod:`distsnn.resources`) and checked against ``--max-memory`` (default: the memory
+available on the ranks' machines; ``none`` skips the check).
+
+Invalid input prints one line, ``distsnn: error: ...``, once for the job (by rank 0, or
+by the rank that alone hit it), and exits with code 2, before any output is written;
+warnings (``distsnn: warning: ...``, e.g. a missing ``[simulation]`` section) are printed
+by rank 0. Running out of memory all the same prints one line too (exit code 1). Any
+other exception on any rank prints that rank's traceback and aborts the whole job (exit
+code 1). In batch scripts, bound the run anyway,
 e.g. ``timeout 3600 mpiexec -n 64 distsnn run net.toml``, so a stuck node cannot hold
 the allocation.
 """
@@ -25,7 +34,7 @@ import sys
 import time
 import warnings
 
-from . import config, partition_cli, placement, timegrid
+from . import config, memory, partition_cli, placement
 from .comm import world
 from .engine import Simulation
 from .io import hdf5
@@ -33,8 +42,12 @@ from .io import hdf5
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, strict_time=args.strict_time or None)
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner)
+    limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
+    # Every rank reads the edge-list files: each may hold its share of the limit.
+    share = None if limit.bytes is None else limit.bytes // args.comm.size
+    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
+                      strict_time=args.strict_time or None)
+    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, max_memory=limit)
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
     result = sim.run()
@@ -76,37 +89,57 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--strict-time", action="store_true",
                      help="durations (delays, refractory periods, schedule times) off the dt grid are "
                           "errors instead of warnings")
+    run.add_argument("--max-memory", metavar="SIZE", type=_size, default="available",
+                     help="memory all ranks together may use, e.g. 64G, 1.5T or a number of bytes; "
+                          "'available' (default): the memory available on the ranks' machines; "
+                          "'none': no check")
     run.set_defaults(func=_run)
     partition_cli.add_parser(sub)
     return ap
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"distsnn: warning: {message}", file=sys.stderr if file is None else file)
+def _size(text: str) -> int | str | None:
+    try:
+        return memory.parse_bytes("distsnn run", "--max-memory", text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Under MPI this also installs the hook that aborts the job on any rank's uncaught exception.
     args.comm = world()
-    if args.comm.size > 1:
-        # One rank's failure must end the job, never leave the others in a collective.
-        from .comm.mpi import abort_on_exception
+    rank, size = args.comm.rank, args.comm.size
 
-        abort_on_exception(args.comm)
-    try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
-            if args.comm.rank != 0:
-                # Every rank validates the same description: its time-grid warnings are rank 0's.
-                warnings.simplefilter("ignore", timegrid.TimeGridWarning)
+    def show(message, category, filename, lineno, file=None, line=None):
+        # Validation runs alike on every rank: rank 0 speaks for all.
+        if rank == 0:
+            sys.stderr.write(f"distsnn: warning: {message}\n")
+            sys.stderr.flush()
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
             return args.func(args)
-    except ValueError as e:
-        where = f" (rank {args.comm.rank} of {args.comm.size})" if args.comm.size > 1 else ""
-        print(f"distsnn: error{where}: {e}", file=sys.stderr)
-        sys.stderr.flush()
-        if args.comm.size > 1:
-            args.comm.abort(2)
-        return 2
+        except ValueError as e:
+            if size > 1:
+                from .comm.mpi import fail_once
+
+                where = "" if rank == 0 else f" (rank {rank} of {size})"
+                fail_once(args.comm, f"distsnn: error{where}: {e}", 2)
+            print(f"distsnn: error: {e}", file=sys.stderr, flush=True)
+            return 2
+        except MemoryError as e:
+            # `run` refuses what cannot fit before building; this catches what no estimate
+            # foresaw (e.g. `partition` of a huge network).
+            text = f"distsnn: error (rank {rank} of {size}): not enough memory: {e}" if size > 1 else \
+                f"distsnn: error: not enough memory: {e}"
+            if size > 1:
+                from .comm.mpi import fail_once
+
+                fail_once(args.comm, text, 1)
+            print(text, file=sys.stderr, flush=True)
+            return 1
 
 
 if __name__ == "__main__":

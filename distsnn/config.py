@@ -64,24 +64,33 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     population = "exc"
     # state: variables = ["V_m"], neurons = [0, 1], interval = 0.1
 
-Relative ``file`` paths of edge lists are taken relative to the TOML file.
+Relative ``file`` paths of edge lists are taken relative to the TOML file. Files (the TOML
+file and CSV edge lists) are UTF-8 text. Without a ``[simulation]`` section the defaults
+(seed 0, dt 0.1 ms, t_stop 1000 ms) are used with an :class:`~distsnn.validate.InputWarning`
+that names them; a file without any ``[[population]]`` is an error.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import tomllib
+import warnings
 from typing import Any
 
 import numpy as np
 import tomli_w
 
-from . import validate
+from . import connectors, memory, validate
 from .connectors import EdgeList
 from .models.common import SYN_PREFIX
 from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
 
+#: Memory per byte of TOML text while it is parsed: the bytes, the decoded text and the
+#: Python objects (a number of a few characters becomes a 24-byte object and a list slot;
+#: tomllib measured at about 6 bytes per byte for long numeric arrays).
+TOML_BYTES_PER_BYTE = 8
 _TOP = ("simulation", "population", "projection", "poisson_input", "current_input", "monitor")
 _SIM = ("dt", "t_stop", "seed", "strict_time")
 _POP = ("name", "size", "model", "params", "initial", "positions")
@@ -92,31 +101,76 @@ _MON = {"spikes": ("kind", "population"),
 
 
 def load(path: str, seed: int | None = None, t_stop: float | None = None,
-         strict_time: bool | None = None) -> Network:
+         max_memory: int | str | None = "available", strict_time: bool | None = None) -> Network:
     """Read and validate a TOML network file; ``seed``, ``t_stop`` and ``strict_time``
-    override the file's."""
-    if not os.path.isfile(path):
-        raise ValueError(f"Config: file {path!r} does not exist")
-    with open(path, "rb") as fh:
-        try:
-            doc = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"Config {path!r}: not valid TOML: {e}") from None
-    sim = doc.get("simulation", {})
-    if isinstance(sim, dict):
-        overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop), ("strict_time", strict_time))
-                     if v is not None}
-        doc = {**doc, "simulation": {**sim, **overrides}}
-    return from_dict(doc, base_dir=os.path.dirname(os.path.abspath(path)))
+    override the file's.
+
+    ``max_memory``: bytes this process may use to hold the file and the network's edge-list
+    files, checked before each is read (``"64G"``-style strings too; ``"available"``, the
+    default: the machine's available memory; ``None``: no check).
+    """
+    max_memory = _limit(max_memory)
+    text = _read_text(path, max_memory)
+    if not text.strip():
+        raise ValueError(f"Config {path!r}: the file is empty; a network needs at least one [[population]]")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"Config {path!r}: not valid TOML: {e}") from None
+    overrides = {k: v for k, v in (("seed", seed), ("t_stop", t_stop), ("strict_time", strict_time)) if v is not None}
+    return _from_doc(doc, os.path.dirname(os.path.abspath(path)), f"Config {path!r}", overrides, max_memory)
 
 
-def loads(text: str, base_dir: str = ".") -> Network:
-    """Read and validate a network from TOML text."""
+def loads(text: str, base_dir: str = ".", max_memory: int | str | None = "available") -> Network:
+    """Read and validate a network from TOML text (``max_memory`` as for :func:`load`)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"Config: not valid TOML: {e}") from None
-    return from_dict(doc, base_dir=base_dir)
+    return _from_doc(doc, base_dir, "Config", {}, max_memory)
+
+
+def _limit(max_memory: int | str | None) -> int | None:
+    limit = memory.parse_bytes("Config", "max_memory", max_memory)
+    return memory.available_memory() if limit == "available" else limit
+
+
+def _read_text(path: str, max_memory: int | None = None) -> str:
+    """The file as text; TOML is UTF-8 (a UTF-8 byte-order mark is allowed and dropped)."""
+    path = validate.existing_file("Config", "file", path)
+    memory.check_allocation(f"Config {path!r}", f"reading the file as TOML (about {TOML_BYTES_PER_BYTE} bytes "
+                               f"of memory per byte of text)", TOML_BYTES_PER_BYTE * os.path.getsize(path), max_memory)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise ValueError(f"Config {path!r}: cannot be read: {e.strerror or e}") from None
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError(f"Config {path!r}: the file is UTF-16 or UTF-32 text; TOML files must be UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ValueError(f"Config {path!r}: the file is not UTF-8 text (byte 0x{data[e.start]:02x} on line "
+                         f"{line}); TOML files must be UTF-8") from None
+
+
+def _from_doc(doc: dict[str, Any], base_dir: str, where: str, overrides: dict[str, Any],
+              max_memory: int | str | None) -> Network:
+    validate.known_fields(where, doc, _TOP, "section")
+    sim = doc.get("simulation")
+    if sim is None and doc.get("population"):
+        defaults = Network()
+        used = [f"{k} = {getattr(defaults, k):g}{'' if k == 'seed' else ' ms'}"
+                for k in ("seed", "dt", "t_stop") if k not in overrides]
+        warnings.warn(f"{where}: no [simulation] section; using the defaults {', '.join(used)}",
+                      validate.InputWarning, stacklevel=3)
+    if isinstance(sim, dict) or sim is None:
+        doc = {**doc, "simulation": {**(sim or {}), **overrides}}
+    net = from_dict(doc, base_dir, max_memory)
+    if not net.populations:
+        raise ValueError(f"{where}: no [[population]] given; a network needs at least one")
+    return net
 
 
 def _tables(doc: dict, key: str) -> list[dict]:
@@ -132,7 +186,9 @@ def _required(owner: str, table: dict, keys: tuple[str, ...]) -> None:
             raise ValueError(f"{owner}: field {k!r} is required")
 
 
-def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
+def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | None = "available") -> Network:
+    """A network from a parsed TOML document (``max_memory`` as for :func:`load`)."""
+    file_limit = _limit(max_memory)
     validate.known_fields("Config", doc, _TOP, "section")
     sim = doc.get("simulation", {})
     validate.mapping("Config", "[simulation]", sim)
@@ -155,8 +211,13 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".") -> Network:
         validate.known_fields(owner, t, _PROJ)
         _required(owner, t, ("pre", "post", "connector"))
         conn = t["connector"]
-        if isinstance(conn, dict) and isinstance(conn.get("file"), str) and not os.path.isabs(conn["file"]):
-            conn = {**conn, "file": os.path.join(base_dir, conn["file"])}
+        if isinstance(conn, dict) and isinstance(conn.get("file"), str):
+            if not os.path.isabs(conn["file"]):
+                conn = {**conn, "file": os.path.join(base_dir, conn["file"])}
+            # Read here, where the memory limit is known; errors name the projection.
+            label = (f"Projection {t['name']!r}" if "name" in t
+                     else f"{owner} ({t['pre']!r} -> {t['post']!r})")
+            conn = connectors.parse(label, conn, file_limit)
         net.add_projection(t["pre"], t["post"], conn, t.get("synapse", "delta"), t.get("weight"),
                            t.get("delay"), t.get("name"))
     for pop, var, value in channel_initial:

@@ -39,15 +39,14 @@ as aliases):
 
 from __future__ import annotations
 
-import csv
-import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
 from numba import njit
 
-from . import validate
+from . import edgefiles, validate
 from .discrete import COUNT_ROW, multinomial_equal
 from .rng import uniform_at
 
@@ -341,29 +340,43 @@ class EdgeList:
     rule = "edge_list"
 
     @classmethod
-    def from_file(cls, path: str, owner: str = "EdgeList") -> "EdgeList":
-        cols = _read_edge_file(owner, path)
+    def from_file(cls, path: str, owner: str = "EdgeList", max_bytes: float | None = None) -> "EdgeList":
+        """The edges of a CSV, NPZ or HDF5 file (UTF-8 for CSV; see the module docstring).
+
+        ``max_bytes``: refuse, before reading, a file whose columns would take more bytes
+        in memory (``None``: no limit). A file with no edges is accepted with an
+        :class:`~distsnn.validate.InputWarning`.
+        """
+        path = validate.existing_file(owner, "connector.file", path)
+        cols = edgefiles.read(owner, path, max_bytes)
+        if np.asarray(cols["pre"]).size == 0:
+            warnings.warn(f"{owner}: connector.file {path!r} holds no edges; "
+                          f"the projection makes no synapses", validate.InputWarning, stacklevel=2)
         return cls(cols["pre"], cols["post"], cols.get("weight"), cols.get("delay"), path=path)
 
     def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
-        pre = validate.finite_array(owner, "connector.pre", self.pre)
-        post = validate.finite_array(owner, "connector.post", self.post)
+        # Errors in a file's columns name the file: "connector.pre of 'edges.csv'".
+        of = "" if self.path is None else f" of {self.path!r}"
+        pre = validate.finite_array(owner, f"connector.pre{of}", self.pre)
+        post = validate.finite_array(owner, f"connector.post{of}", self.post)
         if pre.ndim != 1 or pre.shape != post.shape:
-            raise ValueError(f"{owner}: connector.pre and connector.post must be 1-D of equal length, "
+            raise ValueError(f"{owner}: connector.pre and connector.post{of} must be 1-D of equal length, "
                              f"got shapes {pre.shape} and {post.shape}")
         for fld, arr, n in (("pre", pre, n_pre), ("post", post, n_post)):
-            if arr.size and not np.array_equal(arr, np.round(arr)):
-                raise ValueError(f"{owner}: connector.{fld} must hold integer indices")
+            frac = np.flatnonzero(arr != np.round(arr)) if arr.size else arr[:0]
+            if frac.size:
+                raise ValueError(f"{owner}: connector.{fld}{of} must hold integer indices, "
+                                 f"got {arr[frac[0]]:g} at row {frac[0]}")
             bad = np.flatnonzero((arr < 0) | (arr >= n))
             if bad.size:
-                raise ValueError(f"{owner}: connector.{fld} index must be in [0, {n - 1}], "
+                raise ValueError(f"{owner}: connector.{fld}{of} index must be in [0, {n - 1}], "
                                  f"got {arr[bad[0]]:g} at row {bad[0]}")
         for fld in ("weight", "delay"):
             col = getattr(self, fld)
             if col is not None:
-                col = validate.finite_array(owner, f"connector.{fld}", col)
+                col = validate.finite_array(owner, f"connector.{fld}{of}", col)
                 if col.shape != pre.shape:
-                    raise ValueError(f"{owner}: connector.{fld} must have one value per edge "
+                    raise ValueError(f"{owner}: connector.{fld}{of} must have one value per edge "
                                      f"({pre.size}), got shape {col.shape}")
 
     def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
@@ -412,8 +425,9 @@ _RULE_ALIASES = {"pairwise_bernoulli": "fixed_probability"}
 _FIELD_ALIASES = {"allow_autapses": "autapses", "allow_multapses": "multapses", "N": "n"}
 
 
-def parse(owner: str, spec: Any) -> Connector:
-    """A connector from its Python object or its TOML table ``{rule = "...", ...}``."""
+def parse(owner: str, spec: Any, max_bytes: float | None = None) -> Connector:
+    """A connector from its Python object or its TOML table ``{rule = "...", ...}``;
+    ``max_bytes`` bounds an edge-list file's columns in memory (see :meth:`EdgeList.from_file`)."""
     if isinstance(spec, (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, FixedTotalNumber,
                          EdgeList)) or getattr(spec, "rule", None) == "spatial":
         return spec
@@ -435,7 +449,7 @@ def parse(owner: str, spec: Any) -> Connector:
         if "file" in args:
             if "pre" in args or "post" in args:
                 raise ValueError(f"{owner}: connector takes either 'file' or 'pre'/'post', not both")
-            return EdgeList.from_file(str(args["file"]), owner)
+            return EdgeList.from_file(args["file"], owner, max_bytes)
         if "pre" not in args or "post" not in args:
             raise ValueError(f"{owner}: connector (edge_list) needs 'pre' and 'post' arrays or a 'file'")
         return EdgeList(*(None if args.get(f) is None else validate.finite_array(owner, f"connector.{f}", args[f])
@@ -460,36 +474,3 @@ def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return np.array_equal(np.asarray(a), np.asarray(b))
-
-
-def _read_edge_file(owner: str, path: str) -> dict[str, np.ndarray]:
-    if not os.path.isfile(path):
-        raise ValueError(f"{owner}: connector.file {path!r} does not exist")
-    ext = os.path.splitext(path)[1].lower()
-    cols: dict[str, np.ndarray] = {}
-    if ext == ".csv":
-        with open(path, newline="") as fh:
-            reader = csv.reader(row for row in fh if row.strip() and not row.lstrip().startswith("#"))
-            header = [h.strip() for h in next(reader, [])]
-            rows = list(reader)
-        try:
-            table = np.array(rows, dtype=np.float64).reshape(len(rows), len(header))
-        except ValueError:
-            raise ValueError(f"{owner}: connector.file {path!r} must hold numbers in {len(header)} "
-                             f"columns under the header {header}") from None
-        cols = {h: table[:, i] for i, h in enumerate(header)}
-    elif ext == ".npz":
-        with np.load(path) as z:
-            cols = {k: z[k] for k in z.files}
-    elif ext in (".h5", ".hdf5"):
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            cols = {k: f[k][()] for k in f.keys()}
-    else:
-        raise ValueError(f"{owner}: connector.file must end in .csv, .npz, .h5 or .hdf5, got {path!r}")
-    validate.known_fields(f"{owner} connector.file {path!r}", cols, ("pre", "post", "weight", "delay"), "column")
-    for req in ("pre", "post"):
-        if req not in cols:
-            raise ValueError(f"{owner}: connector.file {path!r} has no column {req!r}")
-    return cols

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, routing, synapses, timegrid
+from . import build, delivery, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .monitors import SpikeRecorder, StateRecorder
 from .network import Network, SpikeMonitor, StateMonitor
@@ -62,13 +62,19 @@ class Simulation:
         The communicator (default: one process).
     owner : ndarray of int, optional
         Rank of every gid (default: all on this process).
+    max_memory : int, str or None
+        Bytes all ranks together may use (``"64G"``-style strings too): a network whose
+        estimated need (:mod:`distsnn.resources`) is larger is refused before anything is
+        built. ``"available"`` (default): the memory available on the ranks' machines;
+        ``None``: no check.
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
-                 partitioner: str = "metis") -> None:
+                 partitioner: str = "metis", max_memory: int | str | None = "available") -> None:
         t0 = time.perf_counter()
         self.net = network
         self.comm = world() if comm is None else comm
+        resources.check(network, self.comm, max_memory)
         n = network.size
         if owner is None:
             from .placement import assign
@@ -228,6 +234,7 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str = "metis") -> Result:
-    """Build and run a network (over MPI when launched by mpiexec); this rank's records."""
-    return Simulation(network, comm=comm, partitioner=partitioner).run(t_stop)
+             partitioner: str = "metis", max_memory: int | str | None = "available") -> Result:
+    """Build and run a network (over MPI when launched by mpiexec); this rank's records.
+    ``max_memory``: as for :class:`Simulation`."""
+    return Simulation(network, comm=comm, partitioner=partitioner, max_memory=max_memory).run(t_stop)

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import connectors, currents, distributions, models, spatial, synapses, timegrid, validate
+from . import connectors, currents, distributions, memory, models, spatial, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
 from .models.common import SYN_PREFIX
 from .models.poisson import RateSchedule, parse_schedule
@@ -149,8 +149,12 @@ class Network:
         if name in self.populations:
             raise ValueError(f"{owner}: name already used by another population")
         size = validate.integer(owner, "size", size, minimum=1)
+        if not isinstance(model, str):
+            raise ValueError(f"{owner}: model must be a model name (a string), got {model!r}")
         mod = models.get(owner, model)
-        p = mod.params_from(owner, dict(params or {}), size, self.dt)
+        params = validate.optional_mapping(owner, "params", params)
+        init = validate.optional_mapping(owner, "initial", initial)
+        p = mod.params_from(owner, params, size, self.dt)
         for fld in getattr(mod, "DURATIONS", ()):
             v = getattr(p, fld)
             # Per-neuron durations: an array is checked value by value; draws of a
@@ -161,7 +165,6 @@ class Network:
                 timegrid.check_grid(owner, fld, v, self.dt, self.strict_time, up=True)
         if isinstance(getattr(p, "schedule", None), RateSchedule):
             timegrid.check_grid(owner, "schedule.times", p.schedule.times, self.dt, self.strict_time)
-        init = dict(initial or {})
         syn = [k for k in init if isinstance(k, str) and k.startswith(SYN_PREFIX)]
         if syn:
             raise ValueError(f"{owner}: initial.{syn[0]} names a projection; set a channel's initial "
@@ -207,6 +210,10 @@ class Network:
 
     def add_projection(self, pre: str, post: str, connector: Any, synapse: Any = "delta",
                        weight: Any = None, delay: Any = None, name: str | None = None) -> Projection:
+        for role, pop in (("pre", pre), ("post", post)):
+            if not isinstance(pop, str):
+                raise ValueError(f"Projection{'' if name is None else f' {name!r}'}: {role} must be a "
+                                 f"population name (a string), got {pop!r}")
         if name is None:
             name = f"{pre}_{post}"
             i = 2
@@ -253,7 +260,7 @@ class Network:
         validate.name("PoissonInput", "name", name)
         if name in self.inputs:
             raise ValueError(f"{owner}: name already used by another input")
-        if target not in self.populations:
+        if not isinstance(target, str) or target not in self.populations:
             raise ValueError(f"{owner}: target population {target!r} does not exist")
         if (rate is None) == (schedule is None):
             raise ValueError(f"{owner}: give exactly one of rate (Hz) and schedule (times in ms, rates in Hz)")
@@ -310,6 +317,8 @@ class Network:
                           interval: float | None = None) -> StateMonitor:
         owner = f"StateMonitor on {population!r}"
         pop = self._population("StateMonitor", population)
+        if not isinstance(variables, (str, list, tuple)):
+            raise ValueError(f"{owner}: variables must be a variable name or a list of names, got {variables!r}")
         variables = (variables,) if isinstance(variables, str) else tuple(variables)
         rec = models.get(owner, pop.model).RECORDABLE
         if not rec:
@@ -319,6 +328,10 @@ class Network:
             validate.choice(owner, "variables", v, rec)
         if not variables:
             raise ValueError(f"{owner}: variables must name at least one of {', '.join(rec)}")
+        if neurons is None:
+            # Every index becomes a Python int in the monitor (about 40 bytes each).
+            memory.check_allocation(owner, f"the list of all {pop.size} neurons", 40 * pop.size,
+                                       memory.available_memory())
         idx = np.arange(pop.size) if neurons is None else np.asarray(neurons)
         if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
             raise ValueError(f"{owner}: neurons must be a non-empty list of integer indices, got {neurons!r}")
@@ -370,7 +383,7 @@ class Network:
     # -- helpers ----------------------------------------------------------------------
 
     def _population(self, owner: str, name: str) -> Population:
-        if name not in self.populations:
+        if not isinstance(name, str) or name not in self.populations:
             raise ValueError(f"{owner}: population {name!r} does not exist; known: "
                              f"{', '.join(self.populations) or 'none'}")
         return self.populations[name]

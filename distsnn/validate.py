@@ -7,6 +7,7 @@ bad network never gets as far as building synapses or opening a file.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any
@@ -89,6 +90,31 @@ def mapping(owner: str, field: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"{owner}: {field} must be a table of key = value, got {value!r}")
     return value
+
+
+def optional_mapping(owner: str, field: str, value: Any) -> dict[str, Any]:
+    """A table (``{}`` when ``None``): in TOML ``params = 5`` or ``params = [1, 2]`` is a
+    mistake for ``params = { ... }``."""
+    return {} if value is None else dict(mapping(owner, field, value))
+
+
+def existing_file(owner: str, field: str, path: Any) -> str:
+    """A path to a regular file (not a directory, not missing)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"{owner}: {field} must be a file path (a string), got {path!r}")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{owner}: {field} {path!r} is a directory, not a file")
+    if not os.path.exists(path):
+        raise ValueError(f"{owner}: {field} {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise ValueError(f"{owner}: {field} {path!r} is not a regular file")
+    return path
+
+
+class InputWarning(UserWarning):
+    """Input that is accepted but is probably not what the user meant (e.g. defaults taken
+    for a missing section, an edge list with no edges)."""
 
 
 def finite_array(owner: str, field: str, value: Any, dtype=np.float64) -> np.ndarray:

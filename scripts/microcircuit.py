@@ -61,10 +61,9 @@ V0_STD = np.array([5.36, 4.57, 4.74, 4.94, 4.94, 4.55, 5.46, 4.48])
 NEURON = dict(C_m=250.0, tau_m=10.0, E_L=-65.0, V_th=-50.0, V_reset=-65.0, t_ref=2.0)
 TAU_SYN = 0.5             # ms
 T_PRESIM, T_SIM, DT = 500.0, 1000.0, 0.1   # ms
-#: Delays are redrawn below this many steps. NEST's example uses half a step (its delays
-#: then round to >= 1 step); distsnn applies the delay bound before rounding, so one step:
-#: the draws in [0.5, 1) steps (1.8 % of the inhibitory delays) are redrawn instead.
-DELAY_FLOOR_STEPS = 1.0
+#: Delays are redrawn below half a step, as in NEST's example; the rest round to the
+#: nearest step, so the shortest take one step.
+DELAY_FLOOR_STEPS = 0.5
 
 
 def psc_over_psp(C_m: float, tau_m: float, tau_syn: float) -> float:

@@ -278,7 +278,7 @@ def test_files(tmp_path):
         (edge_file(tmp_path, "nopost.csv", "pre,weight\n0,1.0\n"),
          r"EdgeList: connector\.file '.*nopost\.csv' has no column 'post'"),
         (edge_file(tmp_path, "extra.csv", "pre,post,colour\n0,1,2\n"),
-         r"EdgeList connector\.file '.*extra\.csv': unknown column 'colour'"),
+         r"EdgeList: connector\.file '.*extra\.csv' has an unknown column 'colour'; known: delay, post, pre, weight"),
         (edge_file(tmp_path, "text.csv", "pre,post\n0,one\n"),
          r"EdgeList: connector\.file '.*text\.csv' must hold numbers in 2 columns"),
     ]
@@ -288,7 +288,7 @@ def test_files(tmp_path):
     frac = tmp_path / "frac.csv"
     frac.write_text("pre,post\n0.5,1\n")
     n = net()
-    with pytest.raises(ValueError, match=J + r": connector\.pre must hold integer indices"):
+    with pytest.raises(ValueError, match=J + r": connector\.pre of '.*frac\.csv' must hold integer indices, got 0\.5 at row 0"):
         n.add_projection("a", "b", {"rule": "edge_list", "file": str(frac)}, weight=1.0, delay=1.0)
 
 

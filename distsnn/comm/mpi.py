@@ -1,14 +1,21 @@
 """MPI communicator: the only module of distsnn that imports mpi4py.
 
-Failures: :func:`abort_on_exception` installs an excepthook that prints the failing
-rank's traceback and calls ``MPI_Abort``, so one rank's exception ends the whole job
-within a second instead of leaving the others blocked in a collective (what
-``python -m mpi4py`` does).
+Failures: creating an :class:`MPIComm` on ``COMM_WORLD`` installs (once) an excepthook that
+prints the failing rank's traceback and calls ``MPI_Abort`` (what ``python -m mpi4py``
+does), so an uncaught exception on one rank ends the whole job within seconds instead of
+leaving the others blocked in a collective, whatever the entry point (``distsnn run``,
+``ds.simulate``, ``ds.Simulation``). An input error (``ValueError``) is reported once for
+the job by :func:`fail_once`: validation runs identically on every rank, so rank 0 reports
+at once and the others wait a moment first; rank 0's abort ends them while they wait, and
+an error that only one rank hit is still reported, by that rank, when its wait is over.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -25,6 +32,8 @@ class MPIComm:
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        if self.comm == MPI.COMM_WORLD and self.size > 1:
+            abort_on_exception(self)
 
     def alltoallv(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         send = np.ascontiguousarray(send, dtype=np.int64)
@@ -56,16 +65,45 @@ class MPIComm:
         self.comm.Barrier()
 
     def abort(self, code: int = 1) -> None:
+        """End every rank of the job with exit code ``code``; never returns."""
         self.comm.Abort(code)
+        # MPICH's MPI_Abort can return to the caller while the launcher tears the job down;
+        # this rank must not carry on meanwhile.
+        os._exit(code)
+
+
+def grace(rank: int) -> float:
+    """Seconds a rank other than 0 waits before reporting an error (rank 0 does not wait):
+    long enough for rank 0's abort to arrive if it hit the same error, growing slowly with
+    the rank so that lower failing ranks report first."""
+    return 0.0 if rank == 0 else 1.0 + 0.5 * math.log2(rank)
+
+
+def fail_once(comm: MPIComm, text: str, code: int) -> None:
+    """Write ``text`` to stderr, once for the job when every rank hit the same error, and abort.
+
+    One ``write`` of the whole text, so the lines of different ranks never run together.
+    """
+    time.sleep(grace(comm.rank))
+    sys.stderr.flush()
+    os.write(2, (text if text.endswith("\n") else text + "\n").encode("utf-8", "replace"))
+    comm.abort(code)
 
 
 def abort_on_exception(comm: MPIComm) -> None:
-    """Make an uncaught exception on any rank print its traceback and abort the job."""
+    """Make an uncaught exception on any rank print its traceback and abort the job (exit code
+    2 for invalid input, a ``ValueError``, reported once; 1 otherwise). Installed once."""
+    if getattr(sys.excepthook, "distsnn_abort", False):
+        return
 
     def hook(kind, value, tb):
         text = "".join(traceback.format_exception(kind, value, tb))
-        sys.stderr.write(f"distsnn: rank {comm.rank} of {comm.size} failed:\n{text}")
+        text = f"distsnn: rank {comm.rank} of {comm.size} failed:\n{text}"
+        if issubclass(kind, ValueError):
+            fail_once(comm, text, 2)
         sys.stderr.flush()
+        os.write(2, text.encode("utf-8", "replace"))
         comm.abort(1)
 
+    hook.distsnn_abort = True
     sys.excepthook = hook
