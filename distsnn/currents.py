@@ -33,8 +33,9 @@ realigns them there). ``delay = 0``, which NEST does not allow, starts the gener
 time at 0, so a DC generator then acts exactly like the model's ``I_e``. Checked
 against NEST 3.10 (``iaf_psc_exp`` under step, DC and noise generators: the same traces
 to 1e-13 mV, the same noise interval boundaries). Times, ``dt_noise`` and ``delay`` must
-lie on the time grid (as NEST requires), ``dt_noise`` at least one step (default ten
-steps, as NEST's).
+lie on the time grid (as NEST requires; step times may be off the grid with
+``allow_offgrid_times``, then rounded up, as NEST's), ``dt_noise`` at least one step
+(default ten steps, as NEST's).
 
 The current enters the models the way ``I_e`` does: ``lif`` and ``lif_cond`` add it to
 their ``I_e`` for the step, the RK4 models (``izhikevich``, ``hh``, ``adex``) to their
@@ -50,13 +51,14 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from . import rng, validate
+from . import rng, timegrid, validate
 from .rng import normal_at
 
-KINDS = {"dc": ("amplitude",), "step": ("times", "amplitudes"), "noise": ("mean", "std", "dt_noise"),
+KINDS = {"dc": ("amplitude",), "step": ("times", "amplitudes", "allow_offgrid_times"),
+         "noise": ("mean", "std", "dt_noise"),
          "ac": ("amplitude", "offset", "frequency", "phase")}
 #: Fields that may be left out (with their defaults).
-_OPTIONAL = {"noise": ("mean", "dt_noise"), "ac": ("offset", "phase")}
+_OPTIONAL = {"noise": ("mean", "dt_noise"), "ac": ("offset", "phase"), "step": ("allow_offgrid_times",)}
 COMMON = ("neurons", "start", "stop", "delay")
 
 
@@ -74,10 +76,9 @@ class CurrentInput:
 
 
 def _on_grid(owner: str, fld: str, t: float, dt: float) -> int:
-    k = t / dt
-    if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
+    if not timegrid.on_grid(t, dt):
         raise ValueError(f"{owner}: {fld} must be a multiple of dt = {dt} ms, got {t}")
-    return int(round(k))
+    return int(timegrid.to_steps(t, dt))
 
 
 def _per_neuron(owner: str, fld: str, value: Any, n: int) -> float | list[float]:
@@ -154,8 +155,18 @@ def parse(owner: str, name: str, target: str, size: int, kind: Any, given: dict[
             raise ValueError(f"{owner}: times must be a non-empty list (ms), got {given['times']!r}")
         if times[0] < 0 or np.any(np.diff(times) <= 0):
             raise ValueError(f"{owner}: times must be >= 0 and strictly increasing, got {times.tolist()}")
-        for t in times:
-            _on_grid(owner, "times", float(t), dt)
+        offgrid = validate.boolean(owner, "allow_offgrid_times", given.get("allow_offgrid_times", False))
+        if offgrid:
+            # NEST's step_current_generator with allow_offgrid_times: round up, stay increasing.
+            steps = timegrid.steps_up(times, dt)
+            if np.any(np.diff(steps) <= 0):
+                i = int(np.flatnonzero(np.diff(steps) <= 0)[0])
+                raise ValueError(f"{owner}: times {times[i]:g} and {times[i + 1]:g} ms round up to the same "
+                                 f"step of dt = {dt} ms")
+            spec["allow_offgrid_times"] = True
+        else:
+            for t in times:
+                _on_grid(owner, "times", float(t), dt)
         amps = validate.finite_array(owner, "amplitudes", given["amplitudes"])
         if amps.shape not in ((times.size,), (times.size, n)):
             raise ValueError(f"{owner}: amplitudes must have one value per time ({times.size},) or one row "
@@ -215,7 +226,8 @@ class LocalCurrent:
             self.omega = 2.0 * math.pi * s["frequency"] * 1e-3 * dt     # rad per step
             self.phi = math.radians(s["phase"])
         elif inp.kind == "step":
-            self.times = np.round(np.asarray(s["times"]) / dt).astype(np.int64)
+            rule = timegrid.steps_up if s.get("allow_offgrid_times") else timegrid.to_steps
+            self.times = np.asarray(rule(np.asarray(s["times"], dtype=np.float64), dt), dtype=np.int64)
             a = np.asarray(s["amplitudes"], dtype=np.float64)
             self.amps = a[:, None] * np.ones(cols.size) if a.ndim == 1 else a[:, cols]
         else:

@@ -291,3 +291,16 @@ def test_targeted_neurons_on_a_subset_of_the_population():
                 np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(currents.LocalCurrent(inp, 9, full_idx, full_idx, 0.1).values(0),
                                   [0, 0, 2.0, 0, 0, 3.0, 0, 1.0, 0, 0])
+
+
+def test_step_times_off_the_grid_round_up_when_allowed():
+    net = ds.Network(dt=0.1, t_stop=5.0)
+    net.add_population("a", 2, "lif", params=dict(LIF, V_th=1e6))
+    net.add_current_input("s", "a", "step", times=[1.01, 2.0], amplitudes=[100.0, 0.0], allow_offgrid_times=True,
+                          delay=0.0, neurons=[0])
+    net.add_current_input("t", "a", "step", times=[1.1, 2.0], amplitudes=[100.0, 0.0], delay=0.0, neurons=[1])
+    v = trace(net)
+    np.testing.assert_array_equal(v[:, 0], v[:, 1])          # 1.01 ms acts from 1.1 ms
+    with pytest.raises(ValueError, match=r"times 1.01 and 1.05 ms round up to the same step"):
+        net.add_current_input("x", "a", "step", times=[1.01, 1.05], amplitudes=[1.0, 0.0], allow_offgrid_times=True)
+    assert ds.loads(ds.dumps(net)) == net
