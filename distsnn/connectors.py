@@ -461,7 +461,7 @@ def _nest_names(owner: str, spec: Any) -> dict[str, Any]:
     """``spec`` with NEST's rule and flag names replaced by distsnn's."""
     out: dict[str, Any] = {}
     for k, v in spec.items():
-        if k == "rule":
+        if k == "rule" and isinstance(v, str):
             v = _RULE_ALIASES.get(v, v)
         k2 = _FIELD_ALIASES.get(k, k)
         if k2 in out:
