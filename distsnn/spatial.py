@@ -310,17 +310,16 @@ class Spatial:
         return self.delay.offset
 
     def max_delay(self) -> float:
-        """The largest delay the rule can give (ms): at the mask's reach, or across the box
-        (half of it when wrapped)."""
-        if self.delay is None:
-            return 0.0
-        reach = self._reach(self.pre_layout.dim) if self.pre_layout is not None else None
-        if reach is None and self.pre_layout is not None:
-            ext = np.maximum(self.pre_layout.box()[0], self.post_layout.box()[0])
-            reach = ext / 2 if self.pre_layout.edge_wrap else ext + np.abs(self.pre_layout.box()[1]
-                                                                            - self.post_layout.box()[1])
-        dist = float(np.sqrt(np.sum(np.square(reach)))) if reach is not None else 0.0
-        return self.delay.offset + self.delay.slope * dist
+        """The largest delay the rule can give (ms): at the largest distance within the
+        mask's reach and the boxes (half a box when wrapped)."""
+        if self.delay is None or self.pre_layout is None or self.post_layout is None:
+            return 0.0 if self.delay is None else self.delay.offset
+        (ea, ca), (eb, cb) = self.pre_layout.box(), self.post_layout.box()
+        span = np.maximum(ea, eb) / 2 if self.pre_layout.edge_wrap else (ea + eb) / 2 + np.abs(ca - cb)
+        reach = self._reach(self.pre_layout.dim)
+        if reach is not None:
+            span = np.minimum(span, reach)
+        return self.delay.offset + self.delay.slope * float(np.sqrt(np.sum(np.square(span))))
 
     def _arrays(self, seed: int, gid0s: tuple[int, int], n_pre: int, targets: np.ndarray):
         spos = self.pre_layout.coordinates(seed, self.names[0], gid0s[0], np.arange(n_pre))
