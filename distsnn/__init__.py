@@ -4,7 +4,8 @@ Describe a network (:class:`Network`, in Python or TOML via :mod:`distsnn.config
 then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF, Hz.
 
 - ``load_network(path)`` / ``loads(text)``: a network from TOML; ``dump``/``dumps`` write it.
-- ``load(out_dir)``: the merged records of a run written with ``--out``.
+- ``load(out_dir)``: the merged records of a run written with ``--out`` (or ``out=``);
+  ``inspect(out_dir)``: a text description of a run directory.
 """
 
 from .config import dump, dumps, loads
@@ -16,15 +17,17 @@ from .spatial import Spatial
 from .distributions import Lognormal, Normal, Uniform
 from . import comm, placement
 from .engine import Simulation, simulate
-from .io import load
+from .io import inspect, load
+from .io.output import OutputOptions
 from .network import Network
-from .results import Result, Spikes, Trace
+from .results import Rates, Result, Spikes, Trace
 from .synapses import SynapseType
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "comm", "placement", "Network", "Simulation", "simulate", "Result", "Spikes", "Trace", "SynapseType",
+    "comm", "placement", "Network", "Simulation", "simulate", "OutputOptions", "Result", "Spikes", "Trace",
+    "Rates", "inspect", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "FixedTotalNumber",
     "EdgeList", "Grid", "Random", "Free", "Spatial",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",

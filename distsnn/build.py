@@ -272,13 +272,24 @@ def _check_stiffness(pops: list[LocalPopulation], bound: np.ndarray) -> None:
     step (its weights' unit)."""
     for p in pops:
         prep = p.prepared
-        if not isinstance(prep, SubstepPrepared) or getattr(prep.p, "integration", "accurate") != "accurate":
+        if not isinstance(prep, SubstepPrepared):
             continue
         rows = [c for c, ch in enumerate(p.channels) if ch.mode == "conductance"]
         if not rows or not p.n:
             continue
         g = sum(bound[p.port0 + c * p.n: p.port0 + (c + 1) * p.n] for c in rows)
         c_m = np.broadcast_to(np.asarray(prep.p.C_m, dtype=np.float64), g.shape)   # per neuron or one
+        if getattr(prep.p, "integration", "accurate") == "paper":
+            # The paper's Euler half-steps (dt / 2, not refined) decay monotonically only
+            # while g (dt / 2) / C_m <= 1.
+            limit = 2.0 * c_m / prep.dt
+            i = int(np.argmax(g / limit))
+            if g[i] > limit[i]:
+                raise ValueError(
+                    f"Population {p.name!r}: neuron {int(p.index[i])} could receive {g[i]:g} nS of conductance in "
+                    f"one step; the paper scheme's Euler half-steps at dt = {prep.dt:g} ms follow it only below "
+                    f"2 C_m / dt = {limit[i]:g} nS (use integration = \"accurate\", a smaller dt or a larger C_m)")
+            continue
         need = g * prep.dt / (c_m * Z_G)
         i = int(np.argmax(need))
         if need[i] > MAX_SUBSTEPS:

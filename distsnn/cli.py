@@ -1,15 +1,32 @@
 """The ``distsnn`` command.
 
-    distsnn run CONFIG.toml [--out DIR] [--t-stop MS] [--seed N] [--partitioner NAME]
-                [--max-memory SIZE] [--strict-time]
+    distsnn run CONFIG.toml [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
+                [--compression gzip|lzf|none] [--sorted] [--collective-io]]
+                [--t-stop MS] [--seed N] [--partitioner NAME]
+                [--max-memory SIZE] [--strict-time] [--quiet]
+    distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png]
+    distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--from MS] [--to MS] [--dpi N]
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
-times of build and simulation. With ``--out DIR`` it writes each rank's records to
-``DIR/rank*.h5`` (read them back merged with :func:`distsnn.load`). ``partition``
-reports what splitting the network would cost (:mod:`distsnn.partition_cli`).
+times of build and simulation. With ``--out DIR`` (checked and locked before the
+simulation starts; a directory holding an earlier run is refused unless ``--overwrite``)
+each rank streams its records to ``DIR/rank*.h5`` and rank 0 writes ``DIR/run.h5``, whose
+virtual datasets show every rank's spikes as one array per population (layout in
+:mod:`distsnn.io`; read back with :func:`distsnn.load`). ``--sorted`` adds a time-sorted
+``spikes_sorted.h5``. ``--collective-io`` (one shared file through MPI-IO) needs h5py
+built with MPI and is refused at once otherwise. ``inspect`` prints what a run directory
+holds without reading its spikes. ``partition`` reports what splitting the network
+would cost (:mod:`distsnn.partition_cli`).
+
+``plot`` reads a run directory and writes its pictures (:func:`distsnn.plotting.save_run_plots`):
+raster, population rates, traces, ISI and CV histograms, traffic between ranks.
+
+While it simulates, ``run`` reports progress on rank 0 about once a second (percent,
+model time, wall time, real-time factor, time left): one line rewritten in place on a
+terminal, plain lines in a log or pipe, nothing with ``--quiet``.
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
 the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
@@ -30,6 +47,7 @@ the allocation.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -37,30 +55,37 @@ import warnings
 from . import config, memory, partition_cli, placement
 from .comm import world
 from .engine import Simulation
-from .io import hdf5
+from .io import reader
+from .io.output import OutputOptions
 
 
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    options = OutputOptions(overwrite=args.overwrite, flush_every=args.flush_every, buffer_mb=args.buffer_mb,
+                            compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
+    options.check()
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
     net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
                       strict_time=args.strict_time or None)
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, max_memory=limit)
-    t_build = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    result = sim.run()
-    t_sim = time.perf_counter() - t1
-    if args.out:
-        hdf5.write_run(args.out, sim.comm, net.dt, result)
-    s = result.summary
+    # Without --out nothing reads the records: count them, keep none (memory stays bounded).
+    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options,
+                     keep_records=False, max_memory=limit)
+    try:
+        t_build = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        sim.advance(report=None if args.quiet else "text")
+        t_sim = time.perf_counter() - t1
+        s = sim.summary()
+    finally:
+        sim.close()
     if sim.comm.rank != 0:
         return 0
     print(f"distsnn run {args.config}")
     print(f"  neurons        {s['neurons']}")
     print(f"  synapses       {s['synapses']}")
-    print(f"  spikes         {s['spikes']}")
+    print(f"  spikes         {s['spikes_emitted']} emitted, {s['spikes_recorded']} recorded")
     print(f"  mean rate      {s['mean_rate_hz']:.3f} Hz over {s['t_sim_ms']:g} ms")
     print(f"  epoch          {s['epoch_steps']} steps ({s['epoch_steps'] * net.dt:g} ms)")
     print(f"  build          {t_build:.3f} s")
@@ -69,9 +94,46 @@ def _run(args: argparse.Namespace) -> int:
     for r in s["per_rank"]:
         print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
               f"{r['messages_sent']} sent / {r['messages_received']} received ({r['bytes_sent']} B); "
-              f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s")
+              f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s, "
+              f"record {r['record_s']:.3f} s")
     if args.out:
         print(f"  output         {args.out}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    if args.comm.rank == 0:
+        print(reader.inspect(args.run_dir))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    if args.max_neurons < 1:
+        raise ValueError(f"plot: --max-neurons must be >= 1, got {args.max_neurons}")
+    if args.bin_ms is not None and not (args.bin_ms > 0 and args.bin_ms < float("inf")):
+        raise ValueError(f"plot: --bin must be a finite number > 0 ms, got {args.bin_ms}")
+    if args.dpi < 10:
+        raise ValueError(f"plot: --dpi must be >= 10, got {args.dpi}")
+    for flag, v in (("--from", args.t_start), ("--to", args.t_stop)):
+        if v is not None and not (v >= 0 and v < float("inf")):
+            raise ValueError(f"plot: {flag} must be a finite number >= 0 ms, got {v}")
+    if args.t_start is not None and args.t_stop is not None and not args.t_start < args.t_stop:
+        raise ValueError(f"plot: --from must be < --to, got {args.t_start} and {args.t_stop} ms")
+    if not os.path.isdir(args.run_dir):
+        raise ValueError(f"plot: run directory {args.run_dir!r} does not exist")
+    if args.comm.rank != 0:
+        return 0
+    from . import io, plotting
+
+    result = io.load(args.run_dir)
+    out = args.out or os.path.join(args.run_dir, "plots")
+    done = plotting.save_run_plots(result, out, dpi=args.dpi, max_neurons=args.max_neurons, bin_ms=args.bin_ms,
+                                   t_start=args.t_start, t_stop=args.t_stop)
+    print(f"distsnn plot {args.run_dir}")
+    for name, path in done.written.items():
+        print(f"  {name:<8} {path}")
+    for name, why in done.skipped.items():
+        print(f"  {name:<8} not drawn: {why}")
     return 0
 
 
@@ -81,7 +143,18 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a network described in TOML",
                          description="Simulate a network described in a TOML file and print a summary.")
     run.add_argument("config", help="network description (TOML)")
-    run.add_argument("--out", metavar="DIR", help="write per-rank HDF5 records to DIR")
+    run.add_argument("--out", metavar="DIR", help="stream the records to DIR (per-rank HDF5, SONATA layout, "
+                     "and a master run.h5)")
+    run.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in DIR")
+    run.add_argument("--flush-every", metavar="N", type=int, default=OutputOptions.flush_every,
+                     help=f"flush records every N epochs (default {OutputOptions.flush_every})")
+    run.add_argument("--buffer-mb", metavar="MB", type=float, default=OutputOptions.buffer_mb,
+                     help=f"... or when a rank's buffer passes MB MiB (default {OutputOptions.buffer_mb:g})")
+    run.add_argument("--compression", default="none", choices=("none", "gzip", "lzf"),
+                     help="compress the record datasets (default none)")
+    run.add_argument("--sorted", action="store_true", help="also write a time-sorted spikes_sorted.h5")
+    run.add_argument("--collective-io", action="store_true",
+                     help="one shared file through MPI-IO (needs h5py built with MPI)")
     run.add_argument("--t-stop", metavar="MS", type=float, help="simulated time in ms (default: the file's)")
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
@@ -93,8 +166,30 @@ def parser() -> argparse.ArgumentParser:
                      help="memory all ranks together may use, e.g. 64G, 1.5T or a number of bytes; "
                           "'available' (default): the memory available on the ranks' machines; "
                           "'none': no check")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress reports (by default rank 0 reports about once a second)")
     run.set_defaults(func=_run)
+    ins = sub.add_parser("inspect", help="what a run directory holds",
+                         description="Print a run directory's identity, progress, populations, record "
+                                     "counts and sizes, without reading spikes.")
+    ins.add_argument("run_dir", metavar="RUN_DIR")
+    ins.set_defaults(func=_inspect)
     partition_cli.add_parser(sub)
+    plot = sub.add_parser("plot", help="draw the pictures of a run written with --out",
+                          description="Write PNGs of a run: spike raster, population rates, traces, "
+                                      "ISI and CV histograms, traffic between ranks.")
+    plot.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `distsnn run --out`")
+    plot.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots)")
+    plot.add_argument("--max-neurons", metavar="N", type=int, default=1000,
+                      help="the raster shows every k-th neuron so that at most N are drawn (default 1000)")
+    plot.add_argument("--bin", dest="bin_ms", metavar="MS", type=float,
+                      help="rate bin in ms (default: 1, 2 or 5 x 10^k, at most 200 bins)")
+    plot.add_argument("--from", dest="t_start", metavar="MS", type=float,
+                      help="start of the time window of raster, rates and traces (default 0)")
+    plot.add_argument("--to", dest="t_stop", metavar="MS", type=float,
+                      help="end of that window (default: the end of the run)")
+    plot.add_argument("--dpi", metavar="N", type=int, default=100, help="resolution (default 100)")
+    plot.set_defaults(func=_plot)
     return ap
 
 

@@ -60,9 +60,12 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # optional: neurons = [0, 3], start = 0.0, stop = 500.0, delay = 0.1 (ms, default dt)
 
     [[monitor]]
-    kind = "spikes"                  # or "state"
+    kind = "spikes"                  # or "state", "rate"
     population = "exc"
-    # state: variables = ["V_m"], neurons = [0, 1], interval = 0.1
+    neurons = { fraction = 0.1, seed = 7 }   # optional: [0, 1], { start = 0, stop = 100, step = 2 }
+    start = 100.0                    # optional window (ms): spikes stamped in (start, stop]
+    # state: variables = ["V_m", "I_syn_1"], neurons = [0, 1], interval = 0.1, start, stop
+    # rate:  bin = 1.0               # ms; spike counts of the whole population per bin
 
 Relative ``file`` paths of edge lists are taken relative to the TOML file. Files (the TOML
 file and CSV edge lists) are UTF-8 text. Without a ``[simulation]`` section the defaults
@@ -96,8 +99,9 @@ _SIM = ("dt", "t_stop", "seed", "strict_time")
 _POP = ("name", "size", "model", "params", "initial", "positions")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
-_MON = {"spikes": ("kind", "population"),
-        "state": ("kind", "population", "variables", "neurons", "interval")}
+_MON = {"spikes": ("kind", "population", "neurons", "start", "stop"),
+        "state": ("kind", "population", "variables", "neurons", "interval", "start", "stop"),
+        "rate": ("kind", "population", "bin")}
 
 
 def load(path: str, seed: int | None = None, t_stop: float | None = None,
@@ -239,10 +243,14 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | 
         validate.known_fields(owner, t, _MON[t["kind"]])
         _required(owner, t, ("population",))
         if t["kind"] == "spikes":
-            net.add_spike_monitor(t["population"])
+            net.add_spike_monitor(t["population"], t.get("neurons"), t.get("start"), t.get("stop"))
+        elif t["kind"] == "rate":
+            _required(owner, t, ("bin",))
+            net.add_rate_monitor(t["population"], t["bin"])
         else:
             _required(owner, t, ("variables",))
-            net.add_state_monitor(t["population"], t["variables"], t.get("neurons"), t.get("interval"))
+            net.add_state_monitor(t["population"], t["variables"], t.get("neurons"), t.get("interval"),
+                                  t.get("start"), t.get("stop"))
     return net
 
 
@@ -274,10 +282,16 @@ def to_dict(net: Network) -> dict[str, Any]:
     mons = []
     for m in net.monitors:
         if isinstance(m, SpikeMonitor):
-            mons.append({"kind": "spikes", "population": m.population})
+            t = {"kind": "spikes", "population": m.population, "neurons": m.neurons.to_plain()}
         elif isinstance(m, StateMonitor):
-            mons.append({"kind": "state", "population": m.population, "variables": list(m.variables),
-                         "neurons": list(m.neurons), "interval": m.interval})
+            t = {"kind": "state", "population": m.population, "variables": list(m.variables),
+                 "neurons": m.neurons.to_plain(), "interval": m.interval}
+        else:
+            t = {"kind": "rate", "population": m.population, "bin": m.bin}
+        for k in ("start", "stop"):
+            if getattr(m, k, None) is not None:
+                t[k] = getattr(m, k)
+        mons.append({k: v for k, v in t.items() if v is not None})
     doc["monitor"] = mons
     return {k: v for k, v in doc.items() if v != []}
 

@@ -33,11 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, resources, routing, synapses, timegrid
+from . import build, delivery, monitors, resources, routing, synapses, timegrid
 from .comm import Comm, world
-from .monitors import SpikeRecorder, StateRecorder
-from .network import Network, SpikeMonitor, StateMonitor
-from .results import Result, Spikes, Trace
+from .io.output import OutputOptions, RunOutput
+from .network import Network
+from .results import Rates, Result, Spikes, Trace, merge
+from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
 
 #: Epoch length (steps) of a network without synapses.
 DEFAULT_EPOCH = 100
@@ -49,6 +50,7 @@ class Timers:
     update: float = 0.0
     exchange: float = 0.0
     deliver: float = 0.0
+    record: float = 0.0
 
 
 class Simulation:
@@ -62,19 +64,47 @@ class Simulation:
         The communicator (default: one process).
     owner : ndarray of int, optional
         Rank of every gid (default: all on this process).
+    partitioner : str
+        How to split the network when ``owner`` is not given.
+    out : str, optional
+        Directory to stream the records to (:mod:`distsnn.io`): checked and locked before
+        anything is built; one file per rank, then ``run.h5``. Without it, the records stay
+        in memory.
+    output : OutputOptions, optional
+        Overwrite, flush policy, compression, sorted copy (the flush policy also applies
+        to the in-memory records without ``out``).
+    keep_records : bool
+        Without ``out``: keep the records in memory (default), or drop them and only
+        count them (memory stays bounded; :meth:`result` then has no records).
     max_memory : int, str or None
         Bytes all ranks together may use (``"64G"``-style strings too): a network whose
         estimated need (:mod:`distsnn.resources`) is larger is refused before anything is
-        built. ``"available"`` (default): the memory available on the ranks' machines;
-        ``None``: no check.
+        built or written. ``"available"`` (default): the memory available on the ranks'
+        machines; ``None``: no check.
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
-                 partitioner: str = "metis", max_memory: int | str | None = "available") -> None:
+                 partitioner: str = "metis", out: str | None = None,
+                 output: OutputOptions | None = None, keep_records: bool = True,
+                 max_memory: int | str | None = "available") -> None:
         t0 = time.perf_counter()
         self.net = network
         self.comm = world() if comm is None else comm
+        self.partitioner = partitioner
+        monitors.check_channels(network)
         resources.check(network, self.comm, max_memory)
+        self.output = None if out is None else RunOutput.prepare(network, self.comm, out, output)
+        self.options = OutputOptions() if output is None else output
+        self.keep_records = keep_records
+        try:
+            self._build(network, owner, partitioner)
+        except BaseException:
+            if self.output is not None:
+                self.output.abandon()
+            raise
+        self.timers.build = time.perf_counter() - t0
+
+    def _build(self, network: Network, owner: np.ndarray | None, partitioner: str) -> None:
         n = network.size
         if owner is None:
             from .placement import assign
@@ -84,6 +114,7 @@ class Simulation:
         if owner.shape != (n,) or (n and (owner.min() < 0 or owner.max() >= self.comm.size)):
             raise ValueError(f"Simulation: owner must give a rank in [0, {self.comm.size - 1}] "
                              f"for each of the {n} neurons")
+        self.owner = owner
         self.owned = np.flatnonzero(owner == self.comm.rank).astype(np.int64)
         self.pops = build.local_populations(network, self.owned)
         self.n_ports = sum(len(p.channels) * p.n for p in self.pops)
@@ -108,31 +139,70 @@ class Simulation:
         self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
         self.step = 0
-        offsets = network.offsets()
-        self.spike_rec = SpikeRecorder([(offsets[m.population], offsets[m.population]
-                                         + network.populations[m.population].size)
-                                        for m in network.monitors if isinstance(m, SpikeMonitor)])
-        by_name = {p.name: p for p in self.pops}
-        self.state_rec = [StateRecorder.create(m, by_name[m.population], network.dt)
-                          for m in network.monitors if isinstance(m, StateMonitor)]
-        for r in self.state_rec:
-            r.sample(0)
-        self.timers = Timers(build=time.perf_counter() - t0)
+        opts = self.options
+        self.memory = monitors.MemorySink() if self.output is None else None
+        sink = self.output if self.output is not None else (self.memory if self.keep_records
+                                                            else monitors.DiscardSink())
+        self.recorder = monitors.Recorder(network, self.pops, sink, opts.flush_every, int(opts.buffer_mb * 2**20))
+        if self.output is not None:
+            self.output.open(self.recorder)
+        self.recorder.sample(0)
+        self.timers = Timers()
         self.n_spikes = 0
         self.n_sent = 0
         self.n_received = 0
         self.bytes_sent = 0
         self.n_events = 0
 
-    def run(self, t_stop: float | None = None) -> Result:
-        """Advance to ``t_stop`` ms (default: the network's ``t_stop``) and return the records."""
+    def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
+            report_period: float = DEFAULT_PERIOD) -> Result:
+        """Advance to ``t_stop`` ms (default: the network's ``t_stop``) and return the
+        records (:meth:`result`; with ``out``, read back from this rank's file).
+
+        ``report`` (``None``, ``"text"``, ``"stderr"`` or ``report(elapsed, completed,
+        t_start, duration)``) reports progress on rank 0 at epoch boundaries, at most once
+        per ``report_period`` s and always at 0 and 1 (:mod:`distsnn.progress`).
+        """
+        self.advance(t_stop, report, report_period)
+        return self.result(gather)
+
+    def advance(self, t_stop: float | None = None, report: Report = None,
+                report_period: float = DEFAULT_PERIOD) -> None:
+        """Advance to ``t_stop`` ms without building a :class:`Result` (records go to the
+        sink: memory, or the files of ``out``, which are complete when this returns);
+        ``report`` as for :meth:`run`."""
+        check_report(report, report_period)
         t_stop = self.net.t_stop if t_stop is None else t_stop
         if not (isinstance(t_stop, (int, float)) and np.isfinite(t_stop) and t_stop >= 0):
             raise ValueError(f"Simulation: t_stop must be a finite number >= 0 ms, got {t_stop!r}")
         end = int(timegrid.to_steps(t_stop, self.net.dt))   # the documented rule: halves up
-        while self.step < end:
-            self._epoch(min(self.epoch, end - self.step))
-        return self.result()
+        if self.output is not None:
+            self.output.begin(end)
+        self._recorded = self.step
+        first = self.step
+        progress = reporter(report, self.comm.rank, first * self.net.dt,
+                            max(end - first, 0) * self.net.dt, report_period)
+        progress.start()
+        try:
+            while self.step < end:
+                self._epoch(min(self.epoch, end - self.step))
+                progress.update((self.step - first) / (end - first))
+            self.recorder.flush(self.step, final=True)
+        except BaseException:
+            progress.close()
+            if self.output is not None:
+                self.output.fail(self.recorder, self._recorded)
+            raise
+        progress.close()
+        progress.finish()
+        self.timers.record = self.recorder.seconds
+        if self.output is not None:
+            self.output.finish(self.summary(), self.owner, self.partitioner)
+
+    def close(self) -> None:
+        """Release the output directory's lock (no-op without ``out``)."""
+        if self.output is not None:
+            self.output.close()
 
     def _epoch(self, length: int) -> None:
         t = time.perf_counter()
@@ -162,15 +232,15 @@ class Simulation:
                 if short.size:
                     self.n_events += delivery.deliver(g, st, short.indptr, short.port, short.delay,
                                                       short.wq, self.ring)
-            for rec in self.state_rec:
-                rec.sample(n)
+            self.recorder.sample(n)
         self.step = last
         gids = np.concatenate(gids) if gids else np.zeros(0, np.int64)
         steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-        self.spike_rec.add(gids, steps)
         self.n_spikes += gids.size
+        self.timers.update += time.perf_counter() - t
+        self.recorder.end_epoch(gids, steps, last)      # timed by the recorder
+        self._recorded = last
         t2 = time.perf_counter()
-        self.timers.update += t2 - t
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), steps - first)
         recv, recv_counts = self.comm.alltoallv(buf, counts)
         r_gids, r_steps = self.router.unpack(recv, recv_counts, first)
@@ -184,34 +254,75 @@ class Simulation:
             self.n_events += delivery.deliver(g, st, lg.indptr, lg.port, lg.delay, lg.wq, self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
-    def result(self) -> Result:
-        """The records of this rank so far, with a summary reduced over ranks."""
-        g, st = self.spike_rec.arrays()
-        order = np.lexsort((g, st))
-        spikes = Spikes.from_steps(g[order], st[order], self.net.dt)
-        traces = {}
-        for rec in self.state_rec:
-            steps, vals = rec.arrays()
-            for var, v in vals.items():
-                traces[(rec.spec.population, var)] = Trace(rec.spec.population, var, rec.gids.copy(),
-                                                           steps, steps * self.net.dt, v)
+    def result(self, gather: bool = False) -> Result:
+        """The records so far with a summary reduced over ranks (collective).
+
+        Without ``gather``, each rank gets its own neurons' records (rates: its neurons'
+        counts). With ``gather``, rank 0 gets every rank's records merged (spikes sorted
+        by step then gid, rates summed) and the other ranks their own.
+        """
+        summary = self.summary()
+        if self.output is not None:
+            from .io.reader import read_rank
+
+            local = read_rank(self.output.path, self.net)
+        else:
+            local = self._memory_result()
+        local = Result(local.spikes, local.traces, summary, self._populations(), local.rates)
+        if not gather:
+            return local
+        parts = self.comm.gather(local)
+        if self.comm.rank != 0:
+            return local
+        merged = merge(parts, self.net.dt)
+        return Result(merged.spikes, merged.traces, summary, self._populations(), merged.rates)
+
+    def _populations(self) -> dict[str, tuple[int, int]]:
         offsets = self.net.offsets()
-        pops = {name: (int(offsets[name]), int(pop.size)) for name, pop in self.net.populations.items()}
-        return Result(spikes=spikes, traces=traces, summary=self.summary(), populations=pops)
+        return {name: (int(offsets[name]), int(pop.size)) for name, pop in self.net.populations.items()}
+
+    def _memory_result(self) -> Result:
+        m, dt = self.memory, self.net.dt
+        offsets = self.net.offsets()
+        g, st = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for pop, chunks in m.spikes.items():
+            for ids, steps in chunks:
+                g.append(ids.astype(np.int64) + offsets[pop])
+                st.append(steps)
+        g, st = np.concatenate(g), np.concatenate(st)
+        order = np.lexsort((g, st))
+        traces = {}
+        for b in self.recorder.state:
+            for var in b.spec.variables:
+                chunks = m.state.get((b.spec.population, var), [])
+                steps = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
+                vals = np.vstack([c[1] for c in chunks]) if chunks else np.zeros((0, b.local.size))
+                traces[(b.spec.population, var)] = Trace(b.spec.population, var,
+                                                         b.node_ids.astype(np.int64) + offsets[b.spec.population],
+                                                         steps, steps * dt, vals)
+        rates = {r.population: Rates(r.population, r.bin_ms, 0.0, m.rates.get(r.population, np.zeros(0, np.int64)),
+                                     r.size) for r in self.recorder.rates}
+        return Result(Spikes.from_steps(g[order], st[order], dt), traces, {}, {}, rates)
 
     def summary(self) -> dict:
+        """Totals and per-rank figures (collective). ``spikes`` / ``spikes_emitted``: every
+        spike of every neuron; ``spikes_recorded``: those the spike monitors kept."""
         t_sim = timegrid.to_ms(self.step, self.net.dt)
         n_spikes = int(self.comm.allreduce(self.n_spikes, "sum"))
+        n_rec = int(self.comm.allreduce(self.recorder.n_recorded, "sum"))
         n_syn = int(self.comm.allreduce(self.n_synapses, "sum"))
         per_rank = self.comm.gather({
             "rank": self.comm.rank, "neurons": int(self.owned.size), "synapses": self.n_synapses,
-            "spikes": self.n_spikes, "messages_sent": self.n_sent, "messages_received": self.n_received,
+            "spikes": self.n_spikes, "spikes_recorded": self.recorder.n_recorded,
+            "messages_sent": self.n_sent, "messages_received": self.n_received,
             "bytes_sent": self.bytes_sent, "events": self.n_events,
             "synapse_bytes": self.synapse_bytes, "build_s": self.timers.build,
             "update_s": self.timers.update, "exchange_s": self.timers.exchange,
-            "deliver_s": self.timers.deliver})
+            "deliver_s": self.timers.deliver, "record_s": self.recorder.seconds,
+            "flushes": self.recorder.n_flushes, "monitor_peak_bytes": self.recorder.peak_bytes})
         return {
-            "neurons": self.net.size, "synapses": n_syn, "spikes": n_spikes, "t_sim_ms": t_sim,
+            "neurons": self.net.size, "synapses": n_syn, "spikes": n_spikes, "spikes_emitted": n_spikes,
+            "spikes_recorded": n_rec, "t_sim_ms": t_sim,
             "mean_rate_hz": n_spikes / (self.net.size * t_sim * 1e-3) if self.net.size and t_sim else 0.0,
             "epoch_steps": self.epoch, "min_delay_steps": self.min_delay, "ranks": self.comm.size,
             "per_rank": per_rank,
@@ -234,7 +345,20 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str = "metis", max_memory: int | str | None = "available") -> Result:
-    """Build and run a network (over MPI when launched by mpiexec); this rank's records.
-    ``max_memory``: as for :class:`Simulation`."""
-    return Simulation(network, comm=comm, partitioner=partitioner, max_memory=max_memory).run(t_stop)
+             partitioner: str = "metis", out: str | None = None, output: OutputOptions | None = None,
+             gather: bool = False, max_memory: int | str | None = "available", report: Report = None,
+             report_period: float = DEFAULT_PERIOD) -> Result:
+    """Build and run a network (over MPI when launched by mpiexec).
+
+    With ``out``, the run's files are written there (as ``distsnn run --out``). Returns
+    this rank's records, or with ``gather`` every rank's records on rank 0.
+    ``max_memory``: as for :class:`Simulation`; ``report`` and ``report_period`` as in
+    :meth:`Simulation.run`.
+    """
+    check_report(report, report_period)
+    sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, output=output,
+                     max_memory=max_memory)
+    try:
+        return sim.run(t_stop, gather=gather, report=report, report_period=report_period)
+    finally:
+        sim.close()

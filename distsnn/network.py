@@ -15,17 +15,20 @@ draws.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
 
-from . import connectors, currents, distributions, memory, models, spatial, synapses, timegrid, validate
+from . import connectors, currents, distributions, models, spatial, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
 from .models.common import SYN_PREFIX
 from .models.poisson import RateSchedule, parse_schedule
 from .positions import Layout, parse_positions
+from .selection import Selection
+from .selection import parse as parse_selection
 
 
 @dataclass(frozen=True)
@@ -86,22 +89,45 @@ class PoissonInput:
 
 @dataclass(frozen=True)
 class SpikeMonitor:
-    """Records the spikes of ``population`` (every neuron)."""
+    """Records the spikes of the ``neurons`` of ``population`` stamped in ``(start, stop]`` ms
+    (NEST's activity window; ``None``: from the beginning, to the end)."""
 
     population: str
+    neurons: Selection = Selection()
+    start: float | None = None
+    stop: float | None = None
 
 
 @dataclass(frozen=True)
 class StateMonitor:
-    """Samples ``variables`` of the given ``neurons`` (indices within the population).
+    """Samples ``variables`` of the ``neurons`` of ``population``.
 
-    Samples are taken at step 0 and then every ``interval`` ms (a whole number of steps).
+    Samples are taken at ``start`` (default 0) and then every ``interval`` ms (a whole
+    number of steps) up to ``stop`` ms included (default: the end of the run). A variable
+    is one of the model's ``RECORDABLE`` or, for the synaptic ones, a per-channel form
+    ``I_syn_<k>`` / ``g_syn_<k>`` (``k`` = 1, 2, ... in the order of
+    :meth:`Network.channels`, as NEST's multisynapse models number receptor ports).
     """
 
     population: str
     variables: tuple[str, ...]
-    neurons: tuple[int, ...]
+    neurons: Selection
     interval: float
+    start: float | None = None
+    stop: float | None = None
+
+
+@dataclass(frozen=True)
+class RateMonitor:
+    """Counts the spikes of every neuron of ``population`` in bins of ``bin`` ms; bin ``k``
+    holds the spikes stamped in ``(k bin, (k + 1) bin]`` (the updates of that interval)."""
+
+    population: str
+    bin: float
+
+
+#: Per-channel synaptic variables: ``<base>_<k>``, k from 1.
+CHANNEL_VARIABLE = re.compile(r"^(I_syn|g_syn)_([1-9][0-9]*)$")
 
 
 class Network:
@@ -135,7 +161,7 @@ class Network:
         self.projections: dict[str, Projection] = {}
         self.inputs: dict[str, PoissonInput] = {}
         self.currents: dict[str, currents.CurrentInput] = {}
-        self.monitors: list[SpikeMonitor | StateMonitor] = []
+        self.monitors: list[SpikeMonitor | StateMonitor | RateMonitor] = []
 
     # -- building ---------------------------------------------------------------------
 
@@ -307,14 +333,28 @@ class Network:
         self.currents[name] = inp
         return inp
 
-    def add_spike_monitor(self, population: str) -> SpikeMonitor:
-        self._population("SpikeMonitor", population)
-        mon = SpikeMonitor(population)
+    def add_spike_monitor(self, population: str, neurons: Any = None, start: float | None = None,
+                          stop: float | None = None) -> SpikeMonitor:
+        """Record spikes of ``population``: every neuron, or a list, ``range`` or
+        ``{"fraction": f, "seed": s}`` of indices (:mod:`distsnn.selection`), stamped in
+        ``(start, stop]`` ms. One spike monitor per population."""
+        owner = f"SpikeMonitor on {population!r}"
+        pop = self._population("SpikeMonitor", population)
+        if any(isinstance(m, SpikeMonitor) and m.population == population for m in self.monitors):
+            raise ValueError(f"{owner}: the population already has a spike monitor; give one monitor "
+                             f"the neurons and window you need")
+        sel = parse_selection(owner, neurons, pop.size)
+        start, stop = self._window(owner, start, stop)
+        mon = SpikeMonitor(population, sel, start, stop)
         self.monitors.append(mon)
         return mon
 
     def add_state_monitor(self, population: str, variables: Any, neurons: Any = None,
-                          interval: float | None = None) -> StateMonitor:
+                          interval: float | None = None, start: float | None = None,
+                          stop: float | None = None) -> StateMonitor:
+        """Sample ``variables`` (ms ``interval``, default dt) of some neurons of ``population``
+        (as :meth:`add_spike_monitor`) from ``start`` to ``stop`` ms. A variable already
+        sampled on this population by another monitor is refused, so no trace hides another."""
         owner = f"StateMonitor on {population!r}"
         pop = self._population("StateMonitor", population)
         if not isinstance(variables, (str, list, tuple)):
@@ -325,24 +365,41 @@ class Network:
             raise ValueError(f"{owner}: model {pop.model!r} has no state to record (it is a spike source); "
                              f"use a spike monitor")
         for v in variables:
-            validate.choice(owner, "variables", v, rec)
+            m = CHANNEL_VARIABLE.match(v) if isinstance(v, str) else None
+            if m is None or m.group(1) not in rec:
+                validate.choice(owner, "variables", v, rec)
         if not variables:
             raise ValueError(f"{owner}: variables must name at least one of {', '.join(rec)}")
-        if neurons is None:
-            # Every index becomes a Python int in the monitor (about 40 bytes each).
-            memory.check_allocation(owner, f"the list of all {pop.size} neurons", 40 * pop.size,
-                                       memory.available_memory())
-        idx = np.arange(pop.size) if neurons is None else np.asarray(neurons)
-        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
-            raise ValueError(f"{owner}: neurons must be a non-empty list of integer indices, got {neurons!r}")
-        bad = np.flatnonzero((idx < 0) | (idx >= pop.size))
-        if bad.size:
-            raise ValueError(f"{owner}: neurons must be in [0, {pop.size - 1}], got {idx[bad[0]]}")
+        if len(set(variables)) != len(variables):
+            raise ValueError(f"{owner}: variables must not repeat, got {list(variables)}")
+        for other in self.monitors:
+            if isinstance(other, StateMonitor) and other.population == population:
+                both = sorted(set(other.variables) & set(variables))
+                if both:
+                    raise ValueError(f"{owner}: variable {both[0]!r} is already sampled by another state "
+                                     f"monitor of this population; one monitor per (population, variable)")
+        sel = parse_selection(owner, neurons, pop.size)
         interval = self.dt if interval is None else validate.positive(owner, "interval", interval, "ms")
         k = interval / self.dt
         if abs(k - round(k)) > 1e-9 * max(k, 1.0) or round(k) < 1:
             raise ValueError(f"{owner}: interval must be a whole number of steps of {self.dt} ms, got {interval}")
-        mon = StateMonitor(population, variables, tuple(int(i) for i in idx), float(interval))
+        start, stop = self._window(owner, start, stop)
+        mon = StateMonitor(population, variables, sel, float(interval), start, stop)
+        self.monitors.append(mon)
+        return mon
+
+    def add_rate_monitor(self, population: str, bin: float) -> RateMonitor:
+        """Count the spikes of all of ``population`` in bins of ``bin`` ms (a whole number of
+        steps); cheap: one integer per bin and population."""
+        owner = f"RateMonitor on {population!r}"
+        self._population("RateMonitor", population)
+        if any(isinstance(m, RateMonitor) and m.population == population for m in self.monitors):
+            raise ValueError(f"{owner}: the population already has a rate monitor")
+        b = validate.positive(owner, "bin", bin, "ms")
+        k = b / self.dt
+        if abs(k - round(k)) > 1e-9 * max(k, 1.0) or round(k) < 1:
+            raise ValueError(f"{owner}: bin must be a whole number of steps of {self.dt} ms, got {bin}")
+        mon = RateMonitor(population, float(b))
         self.monitors.append(mon)
         return mon
 
@@ -381,6 +438,16 @@ class Network:
                 f"{len(self.projections)} projections, dt={self.dt} ms)")
 
     # -- helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def _window(owner: str, start: Any, stop: Any) -> tuple[float | None, float | None]:
+        if start is not None:
+            start = validate.non_negative(owner, "start", start, "ms")
+        if stop is not None:
+            stop = validate.non_negative(owner, "stop", stop, "ms")
+        if start is not None and stop is not None and not stop > start:
+            raise ValueError(f"{owner}: stop must be > start = {start} ms, got {stop}")
+        return start, stop
 
     def _population(self, owner: str, name: str) -> Population:
         if not isinstance(name, str) or name not in self.populations:

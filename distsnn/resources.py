@@ -172,7 +172,7 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
     for m in net.monitors:
         if hasattr(m, "variables") and hasattr(m, "interval"):
             samples = int(net.t_stop / m.interval) + 1
-            b = 2 * 8 * samples * len(m.neurons) * len(m.variables)   # the samples and their concatenation
+            b = 2 * 8 * samples * m.neurons.count(net.populations[m.population].size) * len(m.variables)   # the samples and their concatenation
             distributed += b
             parts.append((f"state monitor on {m.population!r} ({samples} samples)", b))
     parts.sort(key=lambda p: -p[1])

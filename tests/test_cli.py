@@ -119,9 +119,13 @@ def test_demo_network_runs_end_to_end(tmp_path):
 
 def test_readme_demo_command_runs_on_two_ranks(tmp_path):
     """scripts/demo itself (set-up already done by scripts/test), shortened."""
-    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo"), "--t-stop", "50", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    out = tmp_path / "brunel"
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo"), "--t-stop", "50"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "DISTSNN_OUT": str(out)})
     assert proc.returncode == 0, proc.stderr
     assert "ranks          2 (metis)" in proc.stdout
-    res = ds.load(str(tmp_path))
+    res = ds.load(str(out))
     assert res.summary["ranks"] == 2 and len(res.spikes) > 0
+    for name in ("raster", "rates"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000
+        assert str(out / "plots" / f"{name}.png") in proc.stdout     # the demo says where they are

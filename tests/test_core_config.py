@@ -93,7 +93,7 @@ def test_round_trip_keeps_every_value_type():
     assert isinstance(el, EdgeList) and again.projections["re"].weight is None
     np.testing.assert_array_equal(el.delay, [0.3, 1.2, 4.0])
     assert again.inputs["drive_inh"].synapse.kind == "exp"
-    assert again.monitors[2].neurons == (0, 3) and again.monitors[2].interval == 0.5
+    assert again.monitors[2].neurons.items == (0, 3) and again.monitors[2].interval == 0.5
 
 
 @pytest.mark.parametrize("connector", [

@@ -245,7 +245,7 @@ TOML_CASES = [
     ("bad TOML syntax", "[simulation\ndt = 0.1\n", r"Config: not valid TOML: .*line 1"),
     ("TOML value of wrong type", "[simulation]\ndt = 'fast'\n", r"Network: dt must be a number \(ms\), got 'fast'"),
     ("unknown monitor kind", "[[population]]\nname = 'a'\nsize = 2\n[[monitor]]\nkind = 'voltage'\npopulation = 'a'\n",
-     r"Config monitor #1: kind must be one of 'spikes', 'state', got 'voltage'"),
+     r"Config monitor #1: kind must be one of 'spikes', 'state', 'rate', got 'voltage'"),
     ("population not an array of tables", "population = 3\n",
      r"Config: \[\[population\]\] must be an array of tables, got 3"),
 ]

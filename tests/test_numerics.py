@@ -308,3 +308,19 @@ def test_a_conductance_too_large_to_integrate_is_refused_when_built():
     net.populations["n"] = dataclasses.replace(net.populations["n"], params=dataclasses.replace(
         net.populations["n"].params, C_m=10.0))
     ds.Simulation(net)   # 2e4 sub-steps per step at most: allowed
+
+
+def test_the_paper_scheme_refuses_a_conductance_its_euler_steps_cannot_follow():
+    def build_with(g):
+        net = ds.Network(dt=0.1)
+        net.add_population("src", 1, "spike_train", {"times": [[1.0]]})
+        net.add_population("n", 1, "izhikevich", {"preset": "RS", "integration": "paper"})
+        net.add_projection("src", "n", {"rule": "all_to_all"},
+                           {"kind": "exp", "mode": "conductance", "tau": 5.0, "e_rev": -80.0}, g, 1.0)
+        return ds.Simulation(net)
+
+    build_with(20.0)   # g dt / (2 C_m) = 1: still monotone
+    with pytest.raises(ValueError, match=r"^Population 'n': neuron 0 could receive 120 nS of conductance in one step; "
+                                         r"the paper scheme's Euler half-steps at dt = 0.1 ms follow it only below "
+                                         r"2 C_m / dt = 20 nS \(use integration = \"accurate\""):
+        build_with(120.0)

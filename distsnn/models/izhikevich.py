@@ -16,8 +16,9 @@ conductance weights are small here; a neuron whose conductance would make an RK4
 sub-step stiff (``g h / C_m`` above 0.5, i.e. from 10 nS at the defaults; RK4 diverges
 beyond 2.79, from 56 nS) takes shorter sub-steps in that step
 (:mod:`distsnn.models.common`), so a large conductance is integrated correctly, only
-more slowly. The ``"paper"`` scheme has no such guard (it is the paper's scheme, at the
-user's dt): its Euler half-steps need ``g dt / C_m < 4``.
+more slowly. The ``"paper"`` scheme does not refine (it is the paper's scheme, at the
+user's dt): its Euler half-steps follow a conductance only while ``g dt / (2 C_m) <= 1``,
+and a network that could deliver more in one step is refused when it is built.
 
 Presets (``params = {preset = "RS"}``; a preset fills a, b, c, d and explicit fields
 override it), from Izhikevich (2003), Fig. 2:

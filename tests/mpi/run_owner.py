@@ -13,7 +13,6 @@ import numpy as np
 import distsnn as ds
 from distsnn.comm import world
 from distsnn.comm.mpi import abort_on_exception
-from distsnn.io.hdf5 import write_run
 
 comm = world()
 abort_on_exception(comm)
@@ -24,7 +23,8 @@ owner = np.arange(n) % max(comm.size - 1, 1)
 if mode == "sources":
     lo = net.offsets()["src"]
     owner[lo:lo + net.populations["src"].size] = comm.size - 1
-sim = ds.Simulation(net, comm=comm, owner=owner)
+sim = ds.Simulation(net, comm=comm, owner=owner, out=out, output=ds.OutputOptions(overwrite=True))
 if mode == "empty" and comm.rank == comm.size - 1 and sim.owned.size != 0:
     raise RuntimeError("the last rank was meant to own no neuron")
-write_run(out, comm, net.dt, sim.run())
+sim.advance()
+sim.close()

@@ -1,8 +1,6 @@
 """Pictures of partitions: the traffic between parts, part loads, partition studies.
 
-matplotlib (the ``plot`` extra) is imported when a function is called, and figures are
-drawn on the Agg canvas without pyplot, so nothing here touches a global backend or
-opens a window. Each ``save_*`` function writes a PNG and returns nothing.
+Each ``save_*`` function writes a PNG and returns nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +9,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+from .canvas import figure as _figure
 
 
 def partition_figure(traffic: np.ndarray, loads: np.ndarray, title: str = "",
