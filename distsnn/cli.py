@@ -4,10 +4,19 @@
                 [--compression gzip|lzf|none] [--sorted] [--collective-io]]
                 [--t-stop MS] [--seed N] [--partitioner NAME]
                 [--max-memory SIZE] [--strict-time] [--quiet]
+                [--partition OWNERS.h5] [partition options]
     distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
-                      [--json FILE] [--plot FILE.png]
+                      [--json FILE] [--plot FILE.png] [--save OWNERS.h5] [partition options]
     distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--from MS] [--to MS] [--dpi N]
+
+Partition options, the same for both commands (:func:`distsnn.partition_cli.add_partition_options`):
+``--level``, ``--chunk``, ``--rate POP=HZ``, ``--rates-from RUN_DIR``, ``--imbalance``,
+``--ncuts``, ``--niter``, ``--recursive``, ``--target-weights``, ``--min-epoch MS``,
+``--preset``, and the seed (``--partition-seed`` for ``run``, ``--seed`` for
+``partition``). With the same options ``run`` uses exactly the partition that
+``partition`` reports; ``partition --save OWNERS.h5`` and ``run --partition OWNERS.h5``
+reuse one explicitly.
 
 ``run`` loads and validates the network (before any output is written), builds it,
 simulates it and prints a summary: neurons, synapses, spikes, mean rate, and the wall
@@ -29,10 +38,14 @@ model time, wall time, real-time factor, time left): one line rewritten in place
 terminal, plain lines in a log or pipe, nothing with ``--quiet``.
 
 Under an MPI launcher (``mpiexec -n 4 distsnn run net.toml``) the network is split over
-the ranks by ``--partitioner`` (default ``metis``); the spikes are the same, bit for bit,
-as in one process. Before anything is built, the memory the run needs is estimated
-(:mod:`distsnn.resources`) and checked against ``--max-memory`` (default: the memory
-available on the ranks' machines; ``none`` skips the check).
+the ranks by ``--partitioner`` (or ``--method``; default ``metis``); the spikes are the
+same, bit for bit, as in one process. More ranks than neurons leave ranks idle. The
+summary gives per rank the spike records sent and received (one per spike and remote
+rank holding a target), the records sent to each rank, and the bytes sent, headers
+included: the units of ``partition``'s prediction. Before anything is built, the memory
+the run needs is estimated (:mod:`distsnn.resources`) and checked against
+``--max-memory`` (default: the memory available on the ranks' machines; ``none`` skips
+the check).
 
 Invalid input prints one line, ``distsnn: error: ...``, once for the job (by rank 0, or
 by the rank that alone hit it), and exits with code 2, before any output is written;
@@ -64,13 +77,14 @@ def _run(args: argparse.Namespace) -> int:
     options = OutputOptions(overwrite=args.overwrite, flush_every=args.flush_every, buffer_mb=args.buffer_mb,
                             compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
     options.check()
+    spec = partition_cli.spec_from_args(args, args.partitioner, args.partition)
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
     net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
                       strict_time=args.strict_time or None)
     # Without --out nothing reads the records: count them, keep none (memory stays bounded).
-    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out, output=options,
+    sim = Simulation(net, comm=args.comm, partitioner=spec, out=args.out, output=options,
                      keep_records=False, max_memory=limit)
     try:
         t_build = time.perf_counter() - t0
@@ -90,10 +104,15 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  epoch          {s['epoch_steps']} steps ({s['epoch_steps'] * net.dt:g} ms)")
     print(f"  build          {t_build:.3f} s")
     print(f"  simulation     {t_sim:.3f} s")
-    print(f"  ranks          {s['ranks']} ({args.partitioner})")
+    how = f"owner map {args.partition}" if args.partition else args.partitioner
+    print(f"  ranks          {s['ranks']} ({how})")
+    if not args.partition and s["ranks"] > 1:
+        measured = placement.measured_populations(net) if spec.rates_from else []
+        print(f"  rates          {partition_cli.rate_text(net, spec, measured)} (for the partition)")
     for r in s["per_rank"]:
         print(f"  rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
-              f"{r['messages_sent']} sent / {r['messages_received']} received ({r['bytes_sent']} B); "
+              f"{r['records_sent']} spike records sent / {r['records_received']} received "
+              f"({r['bytes_sent']} B incl. headers); "
               f"update {r['update_s']:.3f} s, exchange {r['exchange_s']:.3f} s, deliver {r['deliver_s']:.3f} s, "
               f"record {r['record_s']:.3f} s")
     if args.out:
@@ -157,7 +176,7 @@ def parser() -> argparse.ArgumentParser:
                      help="one shared file through MPI-IO (needs h5py built with MPI)")
     run.add_argument("--t-stop", metavar="MS", type=float, help="simulated time in ms (default: the file's)")
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
-    run.add_argument("--partitioner", default="metis", choices=placement.METHODS,
+    run.add_argument("--partitioner", "--method", dest="partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
     run.add_argument("--strict-time", action="store_true",
                      help="durations (delays, refractory periods, schedule times) off the dt grid are "
@@ -168,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
                           "'none': no check")
     run.add_argument("--quiet", action="store_true",
                      help="no progress reports (by default rank 0 reports about once a second)")
+    run.add_argument("--partition", metavar="OWNERS.h5",
+                     help="use the owner map of distsnn partition --save instead of partitioning")
+    partition_cli.add_partition_options(run, for_run=True)
     run.set_defaults(func=_run)
     ins = sub.add_parser("inspect", help="what a run directory holds",
                          description="Print a run directory's identity, progress, populations, record "

@@ -16,6 +16,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # izhikevich: params = { preset = "RS" }; spike_train: params = { times = [[1.0, 5.0], [2.5]] };
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
+    rate_hz = 5.0                    # optional: expected rate, weighs spikes for the partitioner
     # lif and lif_cond parameters may also be per neuron: a list (one value per neuron) or a
     # distribution, e.g. tau_m = { dist = "normal", mean = 10.0, std = 1.0, low = 5.0 };
     # initial values may start a synapse channel: "syn:<projection>" = { dist = ... } (pA or nS)
@@ -96,7 +97,7 @@ from .network import Network, SpikeMonitor, StateMonitor
 TOML_BYTES_PER_BYTE = 8
 _TOP = ("simulation", "population", "projection", "poisson_input", "current_input", "monitor")
 _SIM = ("dt", "t_stop", "seed", "strict_time")
-_POP = ("name", "size", "model", "params", "initial", "positions")
+_POP = ("name", "size", "model", "params", "initial", "rate_hz", "positions")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
 _MON = {"spikes": ("kind", "population", "neurons", "start", "stop"),
@@ -209,7 +210,7 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | 
             channel_initial += [(t["name"], k, v) for k, v in init.items() if k.startswith(SYN_PREFIX)]
             init = {k: v for k, v in init.items() if not k.startswith(SYN_PREFIX)}
         net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), init,
-                           t.get("positions"))
+                           rate_hz=t.get("rate_hz"), positions=t.get("positions"))
     for i, t in enumerate(_tables(doc, "projection")):
         owner = f"Config projection #{i + 1}"
         validate.known_fields(owner, t, _PROJ)
@@ -262,6 +263,7 @@ def to_dict(net: Network) -> dict[str, Any]:
     doc["population"] = [
         {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
          "initial": {k: v.to_plain() for k, v in p.initial.items()},
+         **({} if p.rate_hz is None else {"rate_hz": p.rate_hz}),
          **({} if p.positions is None else {"positions": p.positions.to_plain()})}
         for p in net.populations.values()]
     projs = []

@@ -39,6 +39,7 @@ from .io.output import OutputOptions, RunOutput
 from .network import Network
 from .results import Rates, Result, Spikes, Trace, merge
 from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
+from .placement import PartitionSpec, assign
 
 #: Epoch length (steps) of a network without synapses.
 DEFAULT_EPOCH = 100
@@ -63,9 +64,12 @@ class Simulation:
     comm : Comm, optional
         The communicator (default: one process).
     owner : ndarray of int, optional
-        Rank of every gid (default: all on this process).
-    partitioner : str
-        How to split the network when ``owner`` is not given.
+        Rank of every gid (default: computed by :func:`distsnn.placement.assign`).
+    partitioner : str or PartitionSpec
+        How to split the network over the ranks when ``owner`` is not given: a method
+        name of :data:`distsnn.placement.METHODS` or a full
+        :class:`distsnn.placement.PartitionSpec` (the same partition ``distsnn
+        partition`` reports for it).
     out : str, optional
         Directory to stream the records to (:mod:`distsnn.io`): checked and locked before
         anything is built; one file per rank, then ``run.h5``. Without it, the records stay
@@ -84,7 +88,7 @@ class Simulation:
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
-                 partitioner: str = "metis", out: str | None = None,
+                 partitioner: str | PartitionSpec = "metis", out: str | None = None,
                  output: OutputOptions | None = None, keep_records: bool = True,
                  max_memory: int | str | None = "available") -> None:
         t0 = time.perf_counter()
@@ -104,11 +108,9 @@ class Simulation:
             raise
         self.timers.build = time.perf_counter() - t0
 
-    def _build(self, network: Network, owner: np.ndarray | None, partitioner: str) -> None:
+    def _build(self, network: Network, owner: np.ndarray | None, partitioner: "str | PartitionSpec") -> None:
         n = network.size
         if owner is None:
-            from .placement import assign
-
             owner = assign(network, self.comm, partitioner)
         owner = np.asarray(owner, dtype=np.int64)
         if owner.shape != (n,) or (n and (owner.min() < 0 or owner.max() >= self.comm.size)):
@@ -153,6 +155,7 @@ class Simulation:
         self.n_received = 0
         self.bytes_sent = 0
         self.n_events = 0
+        self.sent_to = np.zeros(self.comm.size, dtype=np.int64)  # spike records per destination
 
     def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
             report_period: float = DEFAULT_PERIOD) -> Result:
@@ -245,6 +248,7 @@ class Simulation:
         recv, recv_counts = self.comm.alltoallv(buf, counts)
         r_gids, r_steps = self.router.unpack(recv, recv_counts, first)
         self.n_sent += buf.size
+        self.sent_to += counts
         self.n_received += recv.size
         self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
         t3 = time.perf_counter()
@@ -314,8 +318,8 @@ class Simulation:
         per_rank = self.comm.gather({
             "rank": self.comm.rank, "neurons": int(self.owned.size), "synapses": self.n_synapses,
             "spikes": self.n_spikes, "spikes_recorded": self.recorder.n_recorded,
-            "messages_sent": self.n_sent, "messages_received": self.n_received,
-            "bytes_sent": self.bytes_sent, "events": self.n_events,
+            "records_sent": self.n_sent, "records_received": self.n_received,
+            "sent_to": self.sent_to.tolist(), "bytes_sent": self.bytes_sent, "events": self.n_events,
             "synapse_bytes": self.synapse_bytes, "build_s": self.timers.build,
             "update_s": self.timers.update, "exchange_s": self.timers.exchange,
             "deliver_s": self.timers.deliver, "record_s": self.recorder.seconds,
@@ -345,7 +349,7 @@ def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
-             partitioner: str = "metis", out: str | None = None, output: OutputOptions | None = None,
+             partitioner: str | PartitionSpec = "metis", out: str | None = None, output: OutputOptions | None = None,
              gather: bool = False, max_memory: int | str | None = "available", report: Report = None,
              report_period: float = DEFAULT_PERIOD) -> Result:
     """Build and run a network (over MPI when launched by mpiexec).

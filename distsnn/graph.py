@@ -17,9 +17,11 @@ Two levels:
 (:func:`auto_chunk`).
 
 Rates. Every population has an expected firing rate (Hz) that weighs communication and
-synaptic events: a ``poisson`` generator's mean rate over ``[0, t_stop]``, a
+synaptic events, the first of: the caller's rate for it (``--rate``), the network file's
+``rate_hz`` hint, a ``poisson`` generator's mean rate over ``[0, t_stop]``, a
 ``spike_train`` generator's spikes before ``t_stop`` per neuron and second, and
-``DEFAULT_RATE_HZ`` for every other model, unless the caller gives the population's rate.
+``DEFAULT_RATE_HZ``. Measured per-neuron rates (``neuron_rates``, e.g. from an earlier
+run) replace these where given.
 
 Cost model (vertex weights, ns of compute per simulated second). A neuron of model ``m``
 costs, per step (``1000 / dt`` steps per second), ``UPDATE_NS[m]`` plus ``CHANNEL_NS``
@@ -98,16 +100,42 @@ class NetworkGraph:
 
 
 def population_rates(net: Network, rates: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Expected rate (Hz) of every population: ``rates`` where given, else the default
-    of the module docstring. Unknown population names and negative rates are errors."""
+    """Expected rate (Hz) of every population: ``rates`` where given, else the rule of
+    the module docstring. Unknown population names and negative rates are errors."""
+    return {name: hz for name, (hz, _) in rate_sources(net, rates).items()}
+
+
+def rate_sources(net: Network, rates: Mapping[str, float] | None = None) -> dict[str, tuple[float, str]]:
+    """Rate (Hz) of every population and where it comes from: ``"given"``, ``"file"``
+    (the population's ``rate_hz``), ``"generator"`` or ``"default"``."""
     rates = dict(rates or {})
     validate.known_fields("graph rates", rates, net.populations, "population")
     out = {}
     for name, pop in net.populations.items():
         if name in rates:
-            out[name] = validate.non_negative("graph rates", name, rates[name], "Hz")
+            out[name] = (validate.non_negative("graph rates", name, rates[name], "Hz"), "given")
+        elif pop.rate_hz is not None:
+            out[name] = (float(pop.rate_hz), "file")
+        elif pop.model in ("poisson", "spike_train"):
+            out[name] = (_generator_rate(pop, net.t_stop), "generator")
         else:
-            out[name] = _generator_rate(pop, net.t_stop)
+            out[name] = (DEFAULT_RATE_HZ, "default")
+    return out
+
+
+def gid_rates(net: Network, rates: Mapping[str, float] | None = None,
+              neuron_rates: np.ndarray | None = None) -> np.ndarray:
+    """Rate (Hz) of every gid: ``neuron_rates`` where given (not NaN), else its population's."""
+    rate_of = population_rates(net, rates)
+    out = np.concatenate([np.full(p.size, rate_of[name]) for name, p in net.populations.items()])
+    if neuron_rates is not None:
+        nr = np.asarray(neuron_rates, dtype=np.float64)
+        if nr.shape != (net.size,):
+            raise ValueError(f"graph: neuron_rates must have one rate per neuron ({net.size}), got shape {nr.shape}")
+        given = ~np.isnan(nr)
+        if (nr[given] < 0).any() or not np.isfinite(nr[given]).all():
+            raise ValueError("graph: neuron_rates must be finite and >= 0 Hz (NaN: not given)")
+        out[given] = nr[given]
     return out
 
 
@@ -147,13 +175,13 @@ def expected_synapses(net: Network) -> float:
     return total
 
 
-def neuron_graph(net: Network, rates: Mapping[str, float] | None = None) -> CommGraph:
+def neuron_graph(net: Network, rates: Mapping[str, float] | None = None,
+                 neuron_rates: np.ndarray | None = None) -> CommGraph:
     """One vertex per neuron (gid order), the exact synapse counts and minimum delays.
 
     Builds every synapse with the engine's own :func:`distsnn.build.synapse_table`, so
     edge weights sum to the simulation's synapse count (multapses add up).
     """
-    rate_of = population_rates(net, rates)
     n = net.size
     pops = build.local_populations(net, np.arange(n, dtype=np.int64))
     table = build.synapse_table(net, pops)
@@ -161,7 +189,7 @@ def neuron_graph(net: Network, rates: Mapping[str, float] | None = None) -> Comm
     gid_of_port = np.concatenate([np.tile(p.gids, len(p.channels)) for p in pops] + [np.zeros(0, np.int64)])
     src = table.sources()
     dst = gid_of_port[table.port]
-    rate = np.concatenate([np.full(p.size, rate_of[name]) for name, p in net.populations.items()])
+    rate = gid_rates(net, rates, neuron_rates)
     cost = np.concatenate([np.full(p.size, c) for p, c in zip(net.populations.values(),
                                                                  _step_cost_ns(net).values())])
     vertex_weight = cost + EVENT_NS * np.bincount(dst, weights=rate[src], minlength=n)
@@ -211,20 +239,22 @@ def auto_chunk(net: Network, parts: int) -> int:
     return k
 
 
-def chunk_graph(net: Network, chunk: int, rates: Mapping[str, float] | None = None) -> CommGraph:
+def chunk_graph(net: Network, chunk: int, rates: Mapping[str, float] | None = None,
+                neuron_rates: np.ndarray | None = None) -> CommGraph:
     """Chunks of ``chunk`` neurons per population, expected synapse counts between them.
 
-    Vertex ``size`` is the chunk's neuron count, ``rate`` its neurons' rate (Hz), and
-    ``vertex_weight`` the cost model applied to the chunk's neurons and expected events.
+    Vertex ``size`` is the chunk's neuron count, ``rate`` its neurons' mean rate (Hz),
+    and ``vertex_weight`` the cost model applied to the chunk's neurons and expected
+    events. The graph is marked ``expected`` (Poisson reach for every chunk).
     """
     chunk = validate.integer("chunk_graph", "chunk", chunk, minimum=1)
-    rate_of = population_rates(net, rates)
+    per_gid = gid_rates(net, rates, neuron_rates)
     cost_of = _step_cost_ns(net)
     offsets = net.offsets()
     starts, sizes = chunks(net, chunk)
     n_of = {name: math.ceil(p.size / chunk) for name, p in net.populations.items()}
     first_chunk = dict(zip(n_of, np.cumsum([0] + list(n_of.values()))[:-1].tolist()))
-    rate = np.concatenate([np.full(n_of[name], rate_of[name]) for name in net.populations])
+    rate = np.add.reduceat(per_gid, starts) / sizes if per_gid.size else np.zeros(0)
     cost = np.concatenate([np.full(n_of[name], cost_of[name]) for name in net.populations])
     src_l, dst_l, w_l, d_l = [], [], [], []
     for proj in net.projections.values():
@@ -244,7 +274,7 @@ def chunk_graph(net: Network, chunk: int, rates: Mapping[str, float] | None = No
     w = np.concatenate(w_l + [np.zeros(0)])
     d = np.concatenate(d_l + [np.zeros(0, np.int64)])
     vertex_weight = cost * sizes + EVENT_NS * np.bincount(dst, weights=w * rate[src], minlength=n)
-    return CommGraph.from_edges(n, src, dst, w, d, vertex_weight, rate, sizes)
+    return CommGraph.from_edges(n, src, dst, w, d, vertex_weight, rate, sizes, expected=True)
 
 
 def expand(parts_of_chunk: np.ndarray, net: Network, chunk: int) -> np.ndarray:
@@ -254,7 +284,8 @@ def expand(parts_of_chunk: np.ndarray, net: Network, chunk: int) -> np.ndarray:
 
 
 def communication_graph(net: Network, parts: int, level: str = "auto", chunk: int | None = None,
-                        rates: Mapping[str, float] | None = None) -> NetworkGraph:
+                        rates: Mapping[str, float] | None = None,
+                        neuron_rates: np.ndarray | None = None) -> NetworkGraph:
     """The graph to partition ``net`` into ``parts`` parts with.
 
     Parameters
@@ -270,6 +301,8 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
         with ``level="neuron"``.
     rates : mapping of str to float, optional
         Expected rate (Hz) per population name; see :func:`population_rates`.
+    neuron_rates : numpy.ndarray, optional
+        Rate (Hz) per gid, NaN where the population rate applies (:func:`gid_rates`).
     """
     validate.choice("graph", "level", level, LEVELS)
     parts = validate.integer("graph", "parts", parts, minimum=1)
@@ -280,9 +313,9 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
     if level == "auto":
         level = "neuron" if expected_synapses(net) < NEURON_LEVEL_MAX_SYNAPSES else "chunk"
     if level == "neuron":
-        return NetworkGraph(neuron_graph(net, rates), "neuron", 1)
+        return NetworkGraph(neuron_graph(net, rates, neuron_rates), "neuron", 1)
     chunk = auto_chunk(net, parts) if chunk is None else chunk
-    return NetworkGraph(chunk_graph(net, chunk, rates), "chunk", chunk)
+    return NetworkGraph(chunk_graph(net, chunk, rates, neuron_rates), "chunk", chunk)
 
 
 def _pair_delays(net: Network, proj: Projection, chunk: int, na: int, nb: int) -> np.ndarray:
@@ -352,5 +385,5 @@ def _expected_counts(proj: Projection, sa: np.ndarray, sb: np.ndarray, a_lo: np.
 
 
 __all__ = ["NetworkGraph", "neuron_graph", "chunk_graph", "communication_graph", "auto_chunk", "chunks",
-           "expand", "expected_synapses", "population_rates", "DEFAULT_RATE_HZ", "UPDATE_NS", "CHANNEL_NS",
+           "expand", "expected_synapses", "population_rates", "rate_sources", "gid_rates", "DEFAULT_RATE_HZ", "UPDATE_NS", "CHANNEL_NS",
            "INPUT_NS", "EVENT_NS", "LEVELS"]

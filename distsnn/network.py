@@ -33,14 +33,19 @@ from .selection import parse as parse_selection
 
 @dataclass(frozen=True)
 class Population:
-    """``size`` neurons of one ``model`` with ``params`` and per-neuron ``initial`` values;
-    ``positions`` (a :mod:`distsnn.positions` layout) for spatial connectors."""
+    """``size`` neurons of one ``model`` with ``params`` and per-neuron ``initial`` values.
+
+    ``rate_hz`` is an optional hint, the expected firing rate (Hz) the partitioner weighs
+    this population's spikes with (:mod:`distsnn.graph`); it does not change the dynamics.
+    ``positions`` (a :mod:`distsnn.positions` layout) serves spatial connectors.
+    """
 
     name: str
     size: int
     model: str
     params: Any
     initial: Mapping[str, Value] = field(default_factory=dict)
+    rate_hz: float | None = None
     positions: Layout | None = None
 
 
@@ -167,9 +172,11 @@ class Network:
 
     def add_population(self, name: str, size: int, model: str = "lif",
                        params: Mapping[str, Any] | None = None,
-                       initial: Mapping[str, Any] | None = None, positions: Any = None) -> Population:
-        """``positions``: a :mod:`distsnn.positions` layout (``Grid``, ``Random``, ``Free``)
-        or its table, needed by spatial connectors."""
+                       initial: Mapping[str, Any] | None = None,
+                       rate_hz: float | None = None, positions: Any = None) -> Population:
+        """``rate_hz``: the expected rate for the partitioner (Hz); ``positions``: a
+        :mod:`distsnn.positions` layout (``Grid``, ``Random``, ``Free``) or its table,
+        needed by spatial connectors."""
         owner = f"Population {name!r}"
         validate.name("Population", "name", name)
         if name in self.populations:
@@ -197,8 +204,10 @@ class Network:
                              f"value with Network.set_initial after adding the projection")
         validate.known_fields(f"{owner} initial", init, mod.INITIAL, "variable")
         parsed = {var: self._initial(owner, mod, size, var, spec) for var, spec in init.items()}
+        if rate_hz is not None:
+            rate_hz = validate.non_negative(owner, "rate_hz", rate_hz, "Hz")
         layout = None if positions is None else parse_positions(owner, positions, size)
-        pop = Population(name, size, model, p, parsed, layout)
+        pop = Population(name, size, model, p, parsed, rate_hz, layout)
         self.populations[name] = pop
         return pop
 

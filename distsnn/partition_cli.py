@@ -1,30 +1,36 @@
 """``distsnn partition``: how a network splits over ranks, and what each split costs.
 
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare]
-        [--level auto|neuron|chunk] [--chunk K] [--rate POP=HZ ...]
-        [--imbalance F] [--seed N]
+        [--level auto|neuron|chunk] [--chunk K] [--rate POP=HZ ...] [--rates-from RUN_DIR]
+        [--imbalance F] [--seed N] [--ncuts N] [--niter N] [--recursive]
+        [--target-weights W,W,...] [--min-epoch MS] [--preset NAME]
         [--hosts H [--devices-per-host D] [--speed S,S,...] | --machine FILE.toml]
-        [--json FILE] [--plot FILE.png]
+        [--json FILE] [--plot FILE.png] [--save OWNERS.h5]
 
 Runs in one process, before and without any simulation: loads the network, builds its
-communication graph (:func:`distsnn.graph.communication_graph`; ``auto`` takes the
-neuron level below 2 million expected synapses, else chunks of ``--chunk`` neurons,
-automatic by default), partitions it with ``--method`` (default ``metis``) or, with
-``--compare``, with every method of :data:`partitioning.METHODS`, and prints one row per
-method (definitions in :mod:`partitioning.metrics`):
+communication graph and partitions it exactly as ``distsnn run`` does with the same
+options (:mod:`distsnn.placement`: same level, rates, method and options give the same
+owner map; ``--save OWNERS.h5`` writes it for ``run --partition OWNERS.h5``). With
+``--compare`` every method of :data:`partitioning.METHODS` gets a row (``mtkahypar``,
+10-100 times slower, only when chosen with ``--method``)
+(definitions in :mod:`partitioning.metrics`):
 
 - ``edge cut``: synapses between parts;
-- ``volume``: spikes per second sent between parts, each spike once per remote part
-  holding a target (the hypergraph lambda - 1 volume), from the population rates
-  (``--rate POP=HZ``, default :data:`distsnn.graph.DEFAULT_RATE_HZ`);
-- ``messages``: ordered part pairs that exchange spikes, i.e. messages per epoch;
+- ``spike records/s``: spikes sent between parts, each spike once per remote part
+  holding a target (the hypergraph lambda - 1 volume), from the rates (``--rate
+  POP=HZ``, the file's ``rate_hz``, ``--rates-from`` an earlier run, else
+  :data:`distsnn.graph.DEFAULT_RATE_HZ`; the header says which);
+- ``rank pairs``: ordered part pairs that exchange spike records;
+- ``bytes/s``: what the run's exchange sends, 8 bytes a spike record plus the
+  headers: one 8-byte count from every rank to every other rank in every epoch;
 - ``imbalance``: largest over mean part load (cost model of :mod:`distsnn.graph`);
-- ``min cross delay``: the shortest delay between parts, which bounds the epoch
-  length; the network's shortest delay is printed above the table;
+- ``epoch``: the shortest delay between parts, which is the run's epoch length;
+  the network's shortest delay is printed above the table;
 - ``seconds``: time the partitioner took.
 
 At the neuron level the measures are exact; at the chunk level they are expected values
 (the volume under a Poisson approximation) and the partitioners place whole chunks.
+More parts than vertices leave the extra parts empty (idle ranks).
 
 ``--hosts H`` (``--devices-per-host D``, default ``N // H``, and ``--speed``, one
 relative speed per device) or ``--machine FILE.toml`` (keys ``hosts``,
@@ -55,9 +61,10 @@ import numpy as np
 import partitioning
 from partitioning import Machine, PartitionMetrics
 
-from . import config, graph
+from . import config, graph, placement, routing
 from .graph import NetworkGraph
 from .network import Network
+from .placement import PartitionSpec
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,25 +91,38 @@ class Placement:
     naive_intra_host: float
 
 
-def compare(ng: NetworkGraph, parts: int, methods: Sequence[str], imbalance: float = 0.03,
-            seed: int = 0) -> list[MethodResult]:
+def compare(ng: NetworkGraph, parts: int, methods: Sequence[str], spec: PartitionSpec | None = None,
+            dt: float = 0.1) -> list[MethodResult]:
     """Partition ``ng.graph`` into ``parts`` parts with each method and measure the result.
 
-    ``imbalance`` and ``seed`` go to the methods that take them (METIS: both; random:
-    the seed).
+    Each method gets the options of ``spec`` that it takes
+    (:meth:`distsnn.placement.PartitionSpec.options`, with ``dt`` in ms turning
+    ``min_epoch_ms`` into steps); more parts than vertices leave parts empty.
     """
+    spec = PartitionSpec() if spec is None else spec
     out = []
     for method in methods:
-        opts: dict[str, Any] = {}
-        if method in ("metis", "metis_refined"):
-            opts = {"imbalance": imbalance, "seed": seed}
-        elif method == "random":
-            opts = {"seed": seed}
         t0 = time.perf_counter()
-        p = partitioning.partition(ng.graph, parts, method, **opts)
+        p = placement.vertex_parts(ng, parts, method, spec, dt)
         seconds = time.perf_counter() - t0
         out.append(MethodResult(method, p, partitioning.evaluate(ng.graph, p, parts), seconds))
     return out
+
+
+def epoch_steps(metrics: PartitionMetrics) -> int:
+    """The run's epoch (steps) for a partition: the shortest delay between parts, else the
+    shortest delay, capped as the engine caps it (:data:`distsnn.routing.MAX_EPOCH`)."""
+    from .engine import DEFAULT_EPOCH
+
+    d = metrics.min_cross_delay if metrics.min_cross_delay is not None else metrics.min_delay
+    return DEFAULT_EPOCH if d is None else min(int(d), routing.MAX_EPOCH)
+
+
+def bytes_per_second(metrics: PartitionMetrics, dt: float) -> float:
+    """Predicted exchange bytes per simulated second, headers included (module docstring)."""
+    k = metrics.nparts
+    epochs = 1000.0 / (epoch_steps(metrics) * dt)
+    return 8.0 * metrics.comm_volume + 8.0 * k * (k - 1) * epochs
 
 
 def place(metrics: PartitionMetrics, machine: Machine) -> Placement:
@@ -117,6 +137,66 @@ def place(metrics: PartitionMetrics, machine: Machine) -> Placement:
 # -- command line -----------------------------------------------------------------------
 
 
+def add_partition_options(p: argparse.ArgumentParser, for_run: bool) -> None:
+    """The options a partition depends on, shared by ``run`` and ``partition``.
+
+    ``run`` names the seed ``--partition-seed`` (its ``--seed`` is the master seed).
+    """
+    p.add_argument("--level", choices=graph.LEVELS, default="auto",
+                   help="graph level (default: auto, neuron level below 2 million synapses)")
+    p.add_argument("--chunk", metavar="K", type=int, help="neurons per chunk at the chunk level (default: automatic)")
+    p.add_argument("--rate", metavar="POP=HZ", action="append", default=[],
+                   help=f"expected rate of a population (repeatable; default the file's rate_hz, else "
+                        f"{graph.DEFAULT_RATE_HZ:g} Hz, generators their own)")
+    p.add_argument("--rates-from", metavar="RUN_DIR",
+                   help="measured rates of the spike-monitored populations of an earlier run (--out DIR)")
+    p.add_argument("--imbalance", metavar="F", type=float, default=0.03,
+                   help="load tolerance of the graph methods, a fraction of the mean (default: 0.03)")
+    p.add_argument("--partition-seed" if for_run else "--seed", dest="partition_seed", metavar="N", type=int,
+                   default=0, help="seed of METIS, Mt-KaHyPar and random (default: 0)")
+    p.add_argument("--ncuts", metavar="N", type=int,
+                   help=f"METIS trials, keeping the smallest cut (default: {partitioning.methods.DEFAULT_NCUTS})")
+    p.add_argument("--niter", metavar="N", type=int,
+                   help=f"METIS refinement iterations (default: {partitioning.methods.DEFAULT_NITER})")
+    p.add_argument("--recursive", action="store_true", help="METIS recursive bisection instead of k-way")
+    p.add_argument("--target-weights", metavar="W,W,...",
+                   help="relative load of every part, e.g. device speeds (default: equal)")
+    p.add_argument("--min-epoch", metavar="MS", type=float,
+                   help="delay-aware: keep synapses shorter than MS inside ranks where the balance allows")
+    p.add_argument("--preset", choices=partitioning.hypergraph.PRESETS, default="deterministic",
+                   help="Mt-KaHyPar preset (default: deterministic, the only one that repeats its result)")
+
+
+def spec_from_args(args: argparse.Namespace, method: str, file: str | None = None) -> PartitionSpec:
+    """The :class:`PartitionSpec` of the shared options (validated)."""
+    weights = None
+    if args.target_weights is not None:
+        try:
+            weights = tuple(float(w) for w in args.target_weights.split(","))
+        except ValueError:
+            raise ValueError(f"partition: --target-weights must be numbers separated by commas, "
+                             f"got {args.target_weights!r}") from None
+        if not all(np.isfinite(w) and w > 0 for w in weights):
+            raise ValueError(f"partition: --target-weights must be finite and > 0, got {args.target_weights!r}")
+    if not 0.0 <= args.imbalance <= 1.0:
+        raise ValueError(f"partition: --imbalance must be in [0, 1], got {args.imbalance}")
+    if args.partition_seed < 0:
+        raise ValueError(f"partition: --seed must be >= 0, got {args.partition_seed}")
+    for flag in ("ncuts", "niter"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"partition: --{flag} must be >= 1, got {value}")
+    if args.min_epoch is not None and not args.min_epoch > 0:
+        raise ValueError(f"partition: --min-epoch must be > 0 ms, got {args.min_epoch}")
+    if args.rates_from is not None and not os.path.isdir(args.rates_from):
+        raise ValueError(f"partition: --rates-from {args.rates_from!r} is not a run directory")
+    return PartitionSpec(method=method, level=args.level, chunk=args.chunk, rates=_parse_rates(args.rate),
+                         rates_from=args.rates_from, imbalance=args.imbalance, seed=args.partition_seed,
+                         ncuts=args.ncuts, niter=args.niter, recursive=args.recursive,
+                         target_weights=weights, min_epoch_ms=args.min_epoch, preset=args.preset,
+                         file=file).check()
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``partition`` sub-command on the ``distsnn`` parser."""
     p = sub.add_parser("partition", help="compare ways to split a network over ranks",
@@ -125,59 +205,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="network description (TOML)")
     p.add_argument("--parts", metavar="N", type=int, required=True, help="number of parts (ranks)")
     p.add_argument("--method", choices=partitioning.METHODS,
-                   help="partitioner (default: metis); with --compare, the one plotted")
-    p.add_argument("--compare", action="store_true", help="one row per partitioner")
-    p.add_argument("--level", choices=graph.LEVELS, default="auto",
-                   help="graph level (default: auto, neuron level below 2 million synapses)")
-    p.add_argument("--chunk", metavar="K", type=int, help="neurons per chunk at the chunk level (default: automatic)")
-    p.add_argument("--rate", metavar="POP=HZ", action="append", default=[],
-                   help=f"expected rate of a population (repeatable; default {graph.DEFAULT_RATE_HZ:g} Hz, "
-                        f"generators their own)")
-    p.add_argument("--imbalance", metavar="F", type=float, default=0.03,
-                   help="METIS load tolerance, a fraction of the mean (default: 0.03)")
-    p.add_argument("--seed", metavar="N", type=int, default=0, help="seed of METIS and random (default: 0)")
+                   help="partitioner (default: metis); with --compare, the one plotted and saved")
+    p.add_argument("--compare", action="store_true", help="one row per partitioner (mtkahypar only when chosen)")
+    add_partition_options(p, for_run=False)
     p.add_argument("--hosts", metavar="H", type=int, help="place parts on H hosts")
     p.add_argument("--devices-per-host", metavar="D", type=int, help="devices (ranks) per host (default: N // H)")
     p.add_argument("--speed", metavar="S,S,...", help="relative speed of every device (default: all 1)")
     p.add_argument("--machine", metavar="FILE", help="machine description (TOML: hosts, devices_per_host, speed)")
     p.add_argument("--json", metavar="FILE", help="write all measures as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="draw the traffic matrix and part loads")
+    p.add_argument("--save", metavar="OWNERS.h5", help="write the chosen method's owner map for run --partition")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``partition`` sub-command (one process; ``args.comm`` is not used)."""
     parts = _check_parts(args.parts)
-    rates = _parse_rates(args.rate)
+    chosen = args.method or partitioning.METHODS[0]
+    spec = spec_from_args(args, chosen)
     machine = _machine(args, parts)
-    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+    for flag, path in (("--json", args.json), ("--plot", args.plot), ("--save", args.save)):
         _check_output(flag, path)
     if args.plot:
         _check_plot(args.plot)
-    if not 0.0 <= args.imbalance <= 1.0:
-        raise ValueError(f"partition: --imbalance must be in [0, 1], got {args.imbalance}")
-    if args.seed < 0:
-        raise ValueError(f"partition: --seed must be >= 0, got {args.seed}")
     net = config.load(args.config)
-    ng = graph.communication_graph(net, parts, args.level, args.chunk, rates)
-    if parts > ng.graph.n_vertices:
-        what = (f"the network's {ng.graph.n_vertices} neurons" if ng.level == "neuron" else
-                f"the {ng.graph.n_vertices} chunks of {ng.chunk} neurons (choose a smaller --chunk)")
-        raise ValueError(f"partition: --parts must be <= {what}, got {parts}")
-    chosen = args.method or partitioning.METHODS[0]
-    methods = list(partitioning.METHODS) if args.compare else [chosen]
-    results = compare(ng, parts, methods, args.imbalance, args.seed)
+    if spec.target_weights is not None and len(spec.target_weights) != parts:
+        raise ValueError(f"partition: --target-weights must have one weight per part ({parts}), "
+                         f"got {len(spec.target_weights)}")
+    neuron_rates, measured = (placement.measured_rates(spec.rates_from, net) if spec.rates_from
+                              else (None, []))
+    ng = graph.communication_graph(net, parts, spec.level, spec.chunk, spec.rates, neuron_rates)
+    # Mt-KaHyPar takes 10-100 times longer than the others: in --compare only when chosen.
+    methods = [m for m in partitioning.METHODS
+               if m == chosen or (args.compare and m != "mtkahypar")]
+    results = compare(ng, parts, methods, spec, net.dt)
     placements = {r.method: place(r.metrics, machine) for r in results} if machine else {}
-    print(report(args.config, net, ng, rates, results, machine, placements))
-    if args.json or args.plot:
+    print(report(args.config, net, ng, spec, measured, results, machine, placements))
+    if args.json or args.plot or args.save:
         print()
     if args.json:
-        _write_json(args.json, _as_json(args.config, net, ng, rates, results, machine, placements))
+        _write_json(args.json, _as_json(args.config, net, ng, spec, measured, results, machine, placements))
         print(f"  json           {args.json}")
+    r = next(r for r in results if r.method == chosen)
+    if args.save:
+        placement.save(args.save, ng.neuron_parts(r.parts), parts, spec, net)
+        print(f"  owner map      {args.save} (distsnn run --partition {args.save})")
     if args.plot:
         from . import plotting
 
-        r = next(r for r in results if r.method == chosen)
         pl = placements.get(chosen)
         plotting.save_partition_figure(
             args.plot, r.metrics.traffic, r.metrics.loads,
@@ -188,36 +263,63 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(path: str, net: Network, ng: NetworkGraph, rates: dict[str, float], results: list[MethodResult],
-           machine: Machine | None, placements: dict[str, Placement]) -> str:
+def rate_text(net: Network, spec: PartitionSpec, measured: list[str]) -> str:
+    """Where the rates come from, for the report header (the default rate stated)."""
+    parts = []
+    if measured:
+        parts.append(f"measured in {spec.rates_from} for {', '.join(measured)}")
+    rest = {k: v for k, v in graph.rate_sources(net, spec.rates).items() if k not in measured}
+    labels = {"given": "--rate", "file": "rate_hz in the file", "generator": "generator",
+              "default": f"default {graph.DEFAULT_RATE_HZ:g} Hz"}
+    by_source: dict[str, list[str]] = {}
+    for name, (hz, src) in rest.items():
+        by_source.setdefault(src, []).append(f"{name} {hz:g}")
+    for src in ("given", "file", "generator", "default"):
+        if src in by_source:
+            names = by_source[src]
+            if src == "default" and len(names) == len(net.populations):
+                parts.append(f"{graph.DEFAULT_RATE_HZ:g} Hz (every population; the default, set --rate, "
+                             f"rate_hz or --rates-from)")
+            elif src == "default":
+                parts.append(f"{labels[src]} for {', '.join(n.rsplit(' ', 1)[0] for n in names)}")
+            else:
+                parts.append(f"{labels[src]}: " + ", ".join(names) + " Hz")
+    return "; ".join(parts)
+
+
+def report(path: str, net: Network, ng: NetworkGraph, spec: PartitionSpec, measured: list[str],
+           results: list[MethodResult], machine: Machine | None, placements: dict[str, Placement]) -> str:
     """The printed report: a header, one row per method, and the placement table."""
     g = ng.graph
     dt = net.dt
-    shown = graph.population_rates(net, rates)
-    distinct = sorted(set(shown.values()))
-    rate_text = (f"{distinct[0]:g} Hz (every population)" if len(distinct) == 1 else
-                 ", ".join(f"{k} {v:g}" for k, v in shown.items()) + " Hz")
     level = ("neuron level, exact" if ng.level == "neuron" else
              f"chunk level, {ng.chunk} neurons per chunk, expected values")
     min_d = partitioning.min_delay(g)
+    k = results[0].metrics.nparts
     lines = [f"distsnn partition {path}",
              f"  network        {net.size} neurons, {g.weight.sum():.10g} synapses, "
              f"{len(net.populations)} populations",
              f"  graph          {g.n_vertices} vertices, {g.n_edges} edges ({level})",
-             f"  rates          {rate_text}",
+             f"  rates          {rate_text(net, spec, measured)}",
              f"  min delay      {_ms(min_d, dt)}",
-             f"  parts          {results[0].metrics.nparts}",
+             f"  parts          {k}" + (f" ({k - g.n_vertices} idle: more parts than vertices)"
+                                        if k > g.n_vertices else ""),
              ""]
-    header = ["method", "edge cut", "volume (spikes/s)", "messages", "imbalance", "min cross delay",
+    header = ["method", "edge cut", "spike records/s", "rank pairs", "bytes/s", "imbalance", "epoch",
               "seconds"]
     rows = [[r.method, _num(r.metrics.edge_cut), _num(r.metrics.comm_volume), str(r.metrics.messages),
-             f"{r.metrics.imbalance:.3f}", _ms(r.metrics.min_cross_delay, dt), f"{r.seconds:.3f}"]
+             _num(bytes_per_second(r.metrics, dt)), f"{r.metrics.imbalance:.3f}",
+             f"{epoch_steps(r.metrics) * dt:g} ms", f"{r.seconds:.3f}"]
             for r in results]
     lines += table(header, rows)
+    lines += ["", "  spike records: one per spike and remote rank holding a target; rank pairs: ordered "
+                  "pairs that exchange them;",
+              "  bytes: 8 per spike record plus an 8-byte count per rank pair and epoch (headers); "
+              "epoch: shortest delay between parts"]
     if machine is not None:
         lines += ["", f"  placement on {machine.hosts} hosts x {machine.devices_per_host} devices"
                   + ("" if machine.speed is None else " (speeds " + ",".join(f"{s:g}" for s in machine.speed) + ")")
-                  + ": volume (spikes/s) between and within hosts", ""]
+                  + ": spike records/s between and within hosts", ""]
         header = ["method", "inter-host", "intra-host", "in-order inter-host", "in-order intra-host",
                   "inter-host saved"]
         rows = []
@@ -257,6 +359,7 @@ def _check_parts(parts: int) -> int:
 
 
 def _parse_rates(specs: list[str]) -> dict[str, float]:
+    """``POP=HZ`` strings as a dict (the values are checked by :mod:`distsnn.graph`)."""
     rates: dict[str, float] = {}
     for spec in specs:
         name, sep, value = spec.partition("=")
@@ -323,8 +426,8 @@ def _check_plot(path: str) -> None:
         raise ValueError("partition: --plot needs matplotlib (pip install 'distsnn[plot]')")
 
 
-def _as_json(path: str, net: Network, ng: NetworkGraph, rates: dict[str, float], results: list[MethodResult],
-             machine: Machine | None, placements: dict[str, Placement]) -> dict[str, Any]:
+def _as_json(path: str, net: Network, ng: NetworkGraph, spec: PartitionSpec, measured: list[str],
+             results: list[MethodResult], machine: Machine | None, placements: dict[str, Placement]) -> dict[str, Any]:
     g = ng.graph
     out: dict[str, Any] = {
         "config": path,
@@ -336,11 +439,16 @@ def _as_json(path: str, net: Network, ng: NetworkGraph, rates: dict[str, float],
         "vertices": g.n_vertices,
         "edges": g.n_edges,
         "dt_ms": net.dt,
-        "rates_hz": graph.population_rates(net, rates),
-        "units": {"comm_volume": "spikes/s", "traffic": "spikes/s",
+        "rates_hz": graph.population_rates(net, spec.rates),
+        "rates_measured": {"run": spec.rates_from, "populations": measured},
+        "units": {"comm_volume": "spike records/s", "traffic": "spike records/s from part (row) to part",
+                  "messages": "ordered rank pairs exchanging spike records",
+                  "bytes_per_s": "bytes/s sent, 8 per spike record + 8 per rank pair and epoch",
                   "loads": "ns of compute per simulated second (distsnn.graph cost model)",
-                  "min_delay": "steps of dt_ms", "min_cross_delay": "steps of dt_ms", "seconds": "s"},
-        "methods": {r.method: {**r.metrics.as_dict(), "seconds": r.seconds} for r in results},
+                  "min_delay": "steps of dt_ms", "min_cross_delay": "steps of dt_ms",
+                  "epoch": "steps of dt_ms", "seconds": "s"},
+        "methods": {r.method: {**r.metrics.as_dict(), "bytes_per_s": bytes_per_second(r.metrics, net.dt),
+                               "epoch": epoch_steps(r.metrics), "seconds": r.seconds} for r in results},
     }
     if machine is not None:
         out["machine"] = {"hosts": machine.hosts, "devices_per_host": machine.devices_per_host,

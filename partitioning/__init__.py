@@ -8,7 +8,10 @@ result with :func:`evaluate` and places the parts on devices with
 """
 from .graph import CommGraph
 from .mapping import Machine, host_volumes, map_to_devices, naive_mapping
-from .methods import METHODS, block, metis, metis_refined, partition, random, round_robin
+from .methods import (
+    METHODS, available_methods, block, metis, metis_refined, mtkahypar, partition, random,
+    round_robin, volume,
+)
 from .metrics import (
     PartitionMetrics,
     comm_volume,
@@ -25,6 +28,7 @@ from .metrics import (
 __all__ = [
     "CommGraph",
     "METHODS",
+    "available_methods",
     "Machine",
     "PartitionMetrics",
     "block",
@@ -39,10 +43,12 @@ __all__ = [
     "metis_refined",
     "min_cross_delay",
     "min_delay",
+    "mtkahypar",
     "naive_mapping",
     "part_loads",
     "partition",
     "random",
     "round_robin",
     "traffic_matrix",
+    "volume",
 ]

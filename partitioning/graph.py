@@ -121,6 +121,11 @@ class CommGraph:
         float64 expected spikes per neuron per epoch (or per second), >= 0.
     size : numpy.ndarray
         int64 neurons per vertex, >= 1 (1 for neuron-level graphs).
+    expected : bool
+        True when ``weight`` holds expected synapse counts of random connectivity
+        (a chunk-level graph): the metrics then use the Poisson reach model for every
+        vertex, single neurons included. False (default): weights are exact counts,
+        and a single neuron with an edge into a part reaches it (exactly 1).
 
     Notes
     -----
@@ -135,8 +140,12 @@ class CommGraph:
     vertex_weight: np.ndarray
     rate: np.ndarray
     size: np.ndarray
+    expected: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.expected, (bool, np.bool_)):
+            raise ValueError(f"{_OWNER}: expected must be a bool, got {self.expected!r}")
+        object.__setattr__(self, "expected", bool(self.expected))
         indptr = _int_array("indptr", self.indptr)
         if indptr.shape[0] < 2:
             raise ValueError(f"{_OWNER}: indptr must have length n_vertices + 1 >= 2, "
@@ -214,6 +223,7 @@ class CommGraph:
         vertex_weight: ArrayLike | None = None,
         rate: ArrayLike | None = None,
         size: ArrayLike | None = None,
+        expected: bool = False,
     ) -> "CommGraph":
         """Build a graph from an edge list, merging duplicate ``(src, dst)`` pairs.
 
@@ -233,6 +243,8 @@ class CommGraph:
         vertex_weight, rate, size : array_like, optional
             Per-vertex compute cost (default 1), spikes per neuron (default 1) and
             neurons per vertex (default 1).
+        expected : bool
+            Weights are expected counts (see the class docstring).
 
         Returns
         -------
@@ -278,6 +290,7 @@ class CommGraph:
             vertex_weight=ones if vertex_weight is None else vertex_weight,
             rate=ones if rate is None else rate,
             size=np.ones(n, dtype=np.int64) if size is None else size,
+            expected=expected,
         )
 
     def undirected_csr_for_metis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

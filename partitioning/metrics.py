@@ -10,12 +10,13 @@ stands for ``s_v`` neurons, and ``W_vq`` is the total edge weight (synapses) fro
 
       volume = sum_v sum_{q != p(v), W_vq > 0} rate_v * reach_v(q)
 
-  with ``reach_v(q) = 1`` for a single neuron (``s_v == 1``, exact) and, for a
-  chunk of ``s_v > 1`` neurons,
+  with ``reach_v(q) = 1`` for a single neuron of a graph of exact counts
+  (``s_v == 1`` and not ``graph.expected``) and otherwise (a chunk of ``s_v > 1``
+  neurons, or any vertex of a graph of expected counts, single neurons included)
 
       reach_v(q) = s_v * (1 - exp(-W_vq / s_v)),
 
-  the expected number of the chunk's neurons with at least one target in ``q``
+  the expected number of the vertex's neurons with at least one target in ``q``
   when each neuron's synapses into ``q`` are Poisson with mean ``W_vq / s_v``
   (the limit of sparse random connectivity).
 * traffic matrix ``T[p, q]``: the same spikes grouped by sending and receiving
@@ -72,12 +73,13 @@ def validate_parts(graph: CommGraph, parts: ArrayLike,
 
 
 def reach(weight_into_part: np.ndarray, n_edges_into_part: np.ndarray,
-          size: np.ndarray) -> np.ndarray:
+          size: np.ndarray, expected: bool = False) -> np.ndarray:
     """Expected neurons of each vertex that have a target in a given part.
 
-    ``1`` when the vertex is one neuron with at least one edge into the part
-    (exact), ``s * (1 - exp(-W / s))`` for a chunk of ``s > 1`` neurons with
-    ``W`` synapses into the part (Poisson approximation).
+    ``1`` when the vertex is one neuron with at least one edge into the part and
+    the weights are exact counts, ``s * (1 - exp(-W / s))`` for a chunk of ``s > 1``
+    neurons, or any vertex when ``expected``, with ``W`` synapses into the part
+    (Poisson approximation).
 
     Parameters
     ----------
@@ -87,6 +89,9 @@ def reach(weight_into_part: np.ndarray, n_edges_into_part: np.ndarray,
         Edges from the vertex into the part (decides the exact size-1 case).
     size : numpy.ndarray
         Neurons per vertex.
+    expected : bool
+        Weights are expected counts (:attr:`CommGraph.expected`): Poisson model
+        for single neurons too.
 
     Returns
     -------
@@ -94,7 +99,7 @@ def reach(weight_into_part: np.ndarray, n_edges_into_part: np.ndarray,
         float64 expected number of the vertex's neurons reaching the part.
     """
     exact = (n_edges_into_part > 0).astype(np.float64)
-    chunked = size != 1
+    chunked = np.ones(size.shape, dtype=bool) if expected else size != 1
     if chunked.any():
         s = size[chunked].astype(np.float64)
         exact[chunked] = s * -np.expm1(-weight_into_part[chunked] / s)
@@ -131,7 +136,7 @@ def _remote_spikes(graph: CommGraph, parts: np.ndarray,
     v, q, w, c = vertex_part_table(graph, parts, nparts)
     remote = q != parts[v]
     v, q = v[remote], q[remote]
-    spikes = graph.rate[v] * reach(w[remote], c[remote], graph.size[v])
+    spikes = graph.rate[v] * reach(w[remote], c[remote], graph.size[v], graph.expected)
     return v, q, spikes
 
 

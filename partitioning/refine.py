@@ -54,7 +54,7 @@ class _Edges:
     in_ptr: np.ndarray
     in_src: np.ndarray
     in_weight: np.ndarray
-    chunked: bool  # some vertex stands for several neurons
+    chunked: bool  # the cost needs weights: some vertex is a chunk, or weights are expected
 
     @classmethod
     def build(cls, graph: CommGraph) -> "_Edges":
@@ -65,7 +65,7 @@ class _Edges:
         in_ptr = np.zeros(graph.n_vertices + 1, dtype=np.int64)
         np.cumsum(np.bincount(dst, minlength=graph.n_vertices), out=in_ptr[1:])
         return cls(src, dst, weight, in_ptr, src[order], weight[order],
-                   bool(graph.size.max() > 1))
+                   bool(graph.size.max() > 1 or graph.expected))
 
 
 # Up to this many (vertex, part) slots the table is a dense array indexed by
@@ -146,7 +146,8 @@ def _deltas(graph: CommGraph, edges: _Edges, table: _Table, parts: np.ndarray,
     size_u = graph.size[u]
     w_ua, c_ua = table.lookup(u * nparts + a)
     w_ub, c_ub = table.lookup(u * nparts + b)
-    own = graph.rate[u] * (reach(w_ua, c_ua, size_u) - reach(w_ub, c_ub, size_u))
+    exp = graph.expected
+    own = graph.rate[u] * (reach(w_ua, c_ua, size_u, exp) - reach(w_ub, c_ub, size_u, exp))
     # Predecessor v of u: its synapses w onto u leave part a and join part b;
     # only parts remote from v count.
     owner, pos = _segments(edges.in_ptr[u], edges.in_ptr[u + 1] - edges.in_ptr[u])
@@ -155,8 +156,9 @@ def _deltas(graph: CommGraph, edges: _Edges, table: _Table, parts: np.ndarray,
     size_v = graph.size[v]
     w_va, c_va = table.lookup(v * nparts + va)
     w_vb, c_vb = table.lookup(v * nparts + vb)
-    leave = reach(np.maximum(w_va - w, 0.0), c_va - 1, size_v) - reach(w_va, c_va, size_v)
-    join = reach(w_vb + w, c_vb + 1, size_v) - reach(w_vb, c_vb, size_v)
+    leave = (reach(np.maximum(w_va - w, 0.0), c_va - 1, size_v, exp)
+             - reach(w_va, c_va, size_v, exp))
+    join = reach(w_vb + w, c_vb + 1, size_v, exp) - reach(w_vb, c_vb, size_v, exp)
     pred = graph.rate[v] * (np.where(pv != va, leave, 0.0) + np.where(pv != vb, join, 0.0))
     total = own + np.bincount(owner, weights=pred, minlength=u.shape[0])
     return np.where(a == b, 0.0, total)
@@ -190,7 +192,7 @@ def move_delta(graph: CommGraph, parts: np.ndarray, nparts: int,
 
 
 def _candidates(edges: _Edges, parts: np.ndarray, nparts: int, loads: np.ndarray,
-                vertex_weight: np.ndarray, cap: float, movable: np.ndarray,
+                vertex_weight: np.ndarray, cap: np.ndarray, movable: np.ndarray,
                 per_vertex: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``per_vertex`` most connected feasible foreign parts of movable boundary vertices."""
     key = np.concatenate([edges.src * nparts + parts[edges.dst],
@@ -200,7 +202,7 @@ def _candidates(edges: _Edges, parts: np.ndarray, nparts: int, loads: np.ndarray
     ukey, slot = np.unique(key[foreign], return_inverse=True)
     score = np.bincount(slot, weights=conn[foreign], minlength=ukey.shape[0])
     u, b = ukey // nparts, ukey % nparts
-    fits = (loads[b] + vertex_weight[u] <= cap) & movable[u]
+    fits = (loads[b] + vertex_weight[u] <= cap[b]) & movable[u]
     u, b, score = u[fits], b[fits], score[fits]
     order = np.lexsort((-score, u))
     u, b = u[order], b[order]
@@ -253,16 +255,30 @@ def _independent(edges: _Edges, n: int, movers: np.ndarray) -> np.ndarray:
     return won[movers]
 
 
+def _group_rank(group: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal ``group`` values (sorted input)."""
+    first = np.ones(group.shape[0], dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    return np.arange(group.shape[0]) - np.maximum.accumulate(
+        np.where(first, np.arange(group.shape[0]), 0))
+
+
 def _apply(graph: CommGraph, edges: _Edges, parts: np.ndarray, loads: np.ndarray,
-           cap: float, u: np.ndarray, b: np.ndarray,
+           members: np.ndarray, cap: np.ndarray, u: np.ndarray, b: np.ndarray,
            delta: np.ndarray) -> tuple[np.ndarray, float]:
     """Apply a net-disjoint, load-feasible subset of the moves (one per vertex).
 
+    No part loses its last vertex: at most ``members[a] - 1`` vertices leave part
+    ``a`` (best moves first), whatever arrives, so a non-empty part stays non-empty.
     Returns the mask of applied moves and the volume change, both exact.
     """
     order = np.lexsort((u, delta))
     u, b, delta = u[order], b[order], delta[order]
     ok = _independent(edges, graph.n_vertices, u)
+    leaving = np.flatnonzero(ok)
+    leaving = leaving[np.lexsort((delta[leaving], parts[u[leaving]]))]
+    a = parts[u[leaving]]
+    ok[leaving[_group_rank(a) >= members[a] - 1]] = False
     # Per target part, best moves first, while the cumulative incoming load fits.
     pick = np.flatnonzero(ok)
     pick = pick[np.lexsort((delta[pick], b[pick]))]
@@ -271,10 +287,12 @@ def _apply(graph: CommGraph, edges: _Edges, parts: np.ndarray, loads: np.ndarray
     first = np.ones(pick.shape[0], dtype=bool)
     first[1:] = b[pick][1:] != b[pick][:-1]
     before_group = np.maximum.accumulate(np.where(first, incoming - weight, 0.0))
-    pick = pick[loads[b[pick]] + (incoming - before_group) <= cap]
+    pick = pick[loads[b[pick]] + (incoming - before_group) <= cap[b[pick]]]
     mu, mb = u[pick], b[pick]
     np.subtract.at(loads, parts[mu], graph.vertex_weight[mu])
     np.add.at(loads, mb, graph.vertex_weight[mu])
+    np.subtract.at(members, parts[mu], 1)
+    np.add.at(members, mb, 1)
     parts[mu] = mb
     applied = np.zeros(u.shape[0], dtype=bool)
     applied[order[pick]] = True
@@ -282,8 +300,8 @@ def _apply(graph: CommGraph, edges: _Edges, parts: np.ndarray, loads: np.ndarray
 
 
 def _pass(graph: CommGraph, edges: _Edges, parts: np.ndarray, nparts: int,
-          loads: np.ndarray, cap: float, movable: np.ndarray, per_vertex: int,
-          tol: float, sub_rounds: int) -> float:
+          loads: np.ndarray, members: np.ndarray, cap: np.ndarray, movable: np.ndarray,
+          per_vertex: int, tol: float, sub_rounds: int) -> float:
     """One pass; moves vertices in place and returns the (exact) volume change.
 
     Fresh candidates and gains are computed once; then up to ``sub_rounds`` times
@@ -307,13 +325,13 @@ def _pass(graph: CommGraph, edges: _Edges, parts: np.ndarray, nparts: int,
         if u.shape[0] == 0:
             break
         before = parts[u]
-        applied, step = _apply(graph, edges, parts, loads, cap, u, b, delta)
+        applied, step = _apply(graph, edges, parts, loads, members, cap, u, b, delta)
         change += step
         if not applied.any():
             break
         table = table.update(edges, parts, nparts, n, u[applied], before[applied])
         u, b = u[~applied], b[~applied]
-        fits = loads[b] + graph.vertex_weight[u] <= cap
+        fits = loads[b] + graph.vertex_weight[u] <= cap[b]
         u, b = u[fits], b[fits]
         delta = _deltas(graph, edges, table, parts, nparts, u, b)
         keep = delta < -tol
@@ -324,7 +342,8 @@ def _pass(graph: CommGraph, edges: _Edges, parts: np.ndarray, nparts: int,
 def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
                   imbalance: float, min_cross_delay: int | None = None,
                   max_passes: int = 20, candidates: int = 3,
-                  min_gain: float = 2e-3) -> np.ndarray:
+                  min_gain: float = 2e-3,
+                  target_weights: np.ndarray | None = None) -> np.ndarray:
     """Lower the (lambda - 1) volume of ``parts`` by greedy parallel vertex moves.
 
     Parameters
@@ -335,7 +354,9 @@ def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
     nparts : int
     imbalance : float
         Allowed load excess: no move takes a part above
-        ``(1 + imbalance) * total load / nparts``. Parts already above it only lose load.
+        ``(1 + imbalance) * total load * share``, with ``share`` the part's
+        fraction of ``target_weights`` (``1 / nparts`` by default). Parts already
+        above it only lose load.
     min_cross_delay : int, optional
         Keep the epoch length: a vertex with an edge (in or out) shorter than this
         many steps never moves, so no edge that short starts crossing parts. None
@@ -346,18 +367,25 @@ def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
         Target parts examined per boundary vertex and pass.
     min_gain : float
         Stop after a pass that lowers the volume by less than this fraction of it.
+    target_weights : numpy.ndarray, optional
+        Relative target load of every part (length ``nparts``, > 0), e.g. device
+        speeds; default equal.
 
     Returns
     -------
     numpy.ndarray
-        int64 refined partition whose volume is never higher than the input's.
+        int64 refined partition whose volume is never higher than the input's;
+        every part non-empty in ``parts`` is non-empty in it.
     """
     parts = validate_parts(graph, parts, nparts)[0]
     edges = _Edges.build(graph)
     if nparts == 1 or edges.src.shape[0] == 0:
         return parts
     loads = np.bincount(parts, weights=graph.vertex_weight, minlength=nparts)
-    cap = (1.0 + imbalance) * float(loads.sum()) / nparts
+    members = np.bincount(parts, minlength=nparts)
+    share = (np.full(nparts, 1.0 / nparts) if target_weights is None
+             else np.asarray(target_weights, dtype=np.float64) / float(np.sum(target_weights)))
+    cap = (1.0 + imbalance) * float(loads.sum()) * share
     # Round-off in a delta scales with the largest spikes one vertex can send.
     tol = 1e-9 * max(float(np.max(graph.rate * graph.size)), 1e-300)
     movable = np.ones(graph.n_vertices, dtype=bool)
@@ -370,8 +398,8 @@ def refine_volume(graph: CommGraph, parts: np.ndarray, nparts: int, *,
         movable[graph.indices[short]] = False
     volume = comm_volume(graph, parts)
     for _ in range(max_passes):
-        change = _pass(graph, edges, parts, nparts, loads, cap, movable, candidates, tol,
-                       _SUB_ROUNDS)
+        change = _pass(graph, edges, parts, nparts, loads, members, cap, movable, candidates,
+                       tol, _SUB_ROUNDS)
         volume += change
         # The gains of later passes decay geometrically; stop when one pass
         # no longer buys a meaningful fraction of what is left.

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import distsnn as ds
-from distsnn import cli, config, memory, resources
+from distsnn import cli, config, memory, placement, resources
 from distsnn.validate import InputWarning
 
 from .mpi.launch import mpirun, needs_mpi
@@ -651,13 +651,16 @@ def test_input_error_under_mpi_is_printed_once_on_its_own_line(tmp_path):
 
 @needs_mpi
 def test_error_of_one_rank_only_is_printed_once_by_that_rank(tmp_path):
-    """The block partitioner puts population b (all targets) on rank 1, which alone draws
-    weights above the fixed-point bound."""
+    """An owner map puts population b (all targets) on rank 1, which alone draws weights
+    above the fixed-point bound."""
     path = tmp_path / "one.toml"
     path.write_text(HEAD + POP.replace("size = 5", "size = 2") + POP.replace('"a"', '"b"').replace("size = 5", "size = 2")
                     + '[[projection]]\nname = "p"\npre = "a"\npost = "b"\nconnector = { rule = "one_to_one" }\n'
                       'weight = { dist = "normal", mean = 67108874.0, std = 1.0 }\ndelay = 1.0\n')
-    proc = mpirun(2, ["-m", "distsnn.cli", "run", str(path), "--partitioner", "block"], timeout=60)
+    owners = tmp_path / "owners.h5"
+    placement.save(str(owners), np.array([0, 0, 1, 1]), 2, placement.PartitionSpec(method="block"),
+                   ds.load_network(str(path)))
+    proc = mpirun(2, ["-m", "distsnn.cli", "run", str(path), "--partition", str(owners)], timeout=60)
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if "distsnn: error" in ln]
     assert len(lines) == 1, proc.stderr

@@ -160,14 +160,15 @@ def test_messages_match_the_lambda_minus_one_prediction(tmp_path, path, method, 
     traffic = partitioning.traffic_matrix(g, owner, ranks)
     per_rank = res.summary["per_rank"]
     assert [r["neurons"] for r in per_rank] == np.bincount(owner, minlength=ranks).tolist()
-    sent = np.array([r["messages_sent"] for r in per_rank])
-    received = np.array([r["messages_received"] for r in per_rank])
+    sent = np.array([r["records_sent"] for r in per_rank])
+    received = np.array([r["records_received"] for r in per_rank])
+    np.testing.assert_array_equal([r["sent_to"] for r in per_rank], traffic)
     np.testing.assert_array_equal(sent, traffic.sum(axis=1))
     np.testing.assert_array_equal(received, traffic.sum(axis=0))
     assert sent.sum() == partitioning.comm_volume(g, owner) > 0
     epochs = res.summary["t_sim_ms"] / (res.summary["epoch_steps"] * net.dt)
     for r in per_rank:   # 8 bytes a message, plus one count per other rank and epoch
-        assert r["bytes_sent"] == 8 * r["messages_sent"] + 8 * (ranks - 1) * int(np.ceil(epochs))
+        assert r["bytes_sent"] == 8 * r["records_sent"] + 8 * (ranks - 1) * int(np.ceil(epochs))
     if method == "metis":
         # Only the 5 ms links between areas cross ranks: the epoch is 5 ms, not 1 ms.
         assert res.summary["epoch_steps"] == 50 and res.summary["min_delay_steps"] == 10

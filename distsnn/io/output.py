@@ -17,7 +17,9 @@ import json
 import os
 import sys
 import weakref
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import h5py
 import numpy as np
@@ -112,7 +114,11 @@ class RunOutput:
             self.writer = RankWriter(self.path, {}, None, self.net.dt, append=True)
         self.writer.start(target_step)
 
-    def finish(self, summary: dict, owner: np.ndarray, partitioner: str) -> None:
+    def finish(self, summary: dict, owner: np.ndarray, partitioner: Any) -> None:
+        """Close this rank's file and (rank 0) write the master; ``partitioner`` is a method
+        name or a :class:`distsnn.placement.PartitionSpec`, stored as JSON text."""
+        if not isinstance(partitioner, str):
+            partitioner = json.dumps(dataclasses.asdict(partitioner), default=str, sort_keys=True)
         self.writer.close(True, summary)
         self.comm.barrier()
         if self.comm.rank == 0:

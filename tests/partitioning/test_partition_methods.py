@@ -106,8 +106,18 @@ def test_partition_dispatches(modular_graph):
     (-2, "round_robin", {}, r"partition: nparts must be >= 1, got -2"),
     (401, "block", {}, r"partition: nparts must be <= n_vertices = 400, got 401"),
     (2.5, "metis", {}, r"partition: nparts must be an int, got 2.5"),
-    (4, "kway", {}, r"partition: method must be one of metis, metis_refined, round_robin, "
-                    r"block, random, got 'kway'"),
+    (4, "kway", {}, r"partition: method must be one of metis, metis_refined, volume, mtkahypar, "
+                    r"round_robin, block, random, got 'kway'"),
+    (4, "metis", {"ncuts": 0}, r"partition: ncuts must be an int >= 1, got 0"),
+    (4, "metis", {"niter": 1.5}, r"partition: niter must be an int >= 1, got 1.5"),
+    (4, "metis", {"recursive": "yes"}, r"partition: recursive must be a bool, got 'yes'"),
+    (4, "volume", {"target_weights": [1, 1]},
+     r"partition: target_weights must have nparts = 4 entries, got shape \(2,\)"),
+    (4, "metis", {"target_weights": [1, 1, 0, 1]},
+     r"partition: target_weights must be finite and > 0, got 0.0 for part 2"),
+    (4, "metis", {"min_epoch": 0}, r"partition: min_epoch must be an int >= 1, got 0"),
+    (4, "mtkahypar", {"preset": "fast"}, r"partition: preset must be one of deterministic, default, "
+                                         r"quality, highest_quality, got 'fast'"),
     (4, "metis", {"imbalance": 1.5}, r"partition: imbalance must be in \[0, 1\], got 1.5"),
     (4, "metis", {"imbalance": -0.1}, r"partition: imbalance must be in \[0, 1\], got -0.1"),
     (4, "metis_refined", {"seed": -1}, r"partition: seed must be an int >= 0, got -1"),
@@ -123,3 +133,86 @@ def test_partition_rejects_bad_input(modular_graph, nparts, method, options, mat
 def test_each_method_checks_nparts(function, modular_graph):
     with pytest.raises(ValueError, match=r"nparts must be <= n_vertices = 400, got 1000"):
         function(modular_graph, 1000)
+
+
+def test_metis_options_are_used(random_graph):
+    # More trials never cut more (METIS keeps the best of ncuts); recursive bisection
+    # and niter change the result; target weights set the part loads.
+    from partitioning import edge_cut, part_loads
+
+    one = metis(random_graph, 8, ncuts=1)
+    eight = metis(random_graph, 8, ncuts=8)
+    assert edge_cut(random_graph, eight) <= edge_cut(random_graph, one)
+    assert (metis(random_graph, 8, recursive=True) != one).any()
+    tw = np.array([1.0, 1.0, 2.0, 4.0])
+    loads = part_loads(random_graph, metis(random_graph, 4, target_weights=tw), 4)
+    np.testing.assert_allclose(loads / loads.sum(), tw / tw.sum(), atol=0.03 * tw.max() / tw.sum())
+
+
+def test_rates_weigh_the_metis_cut():
+    # Two clusters joined by a cross edge pair; the silent edge is the one to cut.
+    # Path 0-1-2-3 with equal synapses: with rates, METIS cuts where no spike flows.
+    src = [0, 1, 2, 1, 2, 3]
+    dst = [1, 2, 3, 0, 1, 2]
+    quiet = CommGraph.from_edges(4, src, dst, 1.0, 1, rate=[5.0, 0.0, 5.0, 5.0])
+    parts = metis(quiet, 2, imbalance=1.0)
+    # The cut must separate 0 and 1 (only silent 1 -> 0 and 0 -> 1 at rate 5 cross
+    # there: 5) rather than 1 and 2 (1 -> 2 silent, 2 -> 1 at 5: also 5) or 2 and 3
+    # (10); either of the two cheaper cuts is fine.
+    assert comm_volume(quiet, parts) <= 5.0 + 1e-12
+
+
+@pytest.mark.parametrize("method", ["metis", "metis_refined", "volume", "mtkahypar"])
+def test_min_epoch_keeps_areas_whole(method):
+    # Six areas of unequal size, 1-step delays inside, 8-step links between, with
+    # strong inter-area links between areas 0-1 and 2-3: a traffic-cut partitioner
+    # may split areas for balance or cut; min_epoch=8 must keep every area whole
+    # (the whole-area split 300+150+50 / 250+150+100 exists within 3 %).
+    if method == "mtkahypar":
+        pytest.importorskip("mtkahypar", reason="Mt-KaHyPar not installed (optional)")
+    rng = np.random.default_rng(3)
+    sizes = [300, 250, 150, 150, 100, 50]
+    area = np.repeat(np.arange(6), sizes)
+    n = area.size
+    same = area[:, None] == area[None, :]
+    p = np.where(same, 0.05, 0.004)
+    p[np.ix_(area == 0, area == 1)] = p[np.ix_(area == 1, area == 0)] = 0.03
+    src, dst = np.nonzero(rng.random((n, n)) < p)
+    delay = np.where(area[src] == area[dst], 1, 8)
+    g = CommGraph.from_edges(n, src, dst, 1.0, delay)
+    assert min_cross_delay(g, metis(g, 2)) == 1  # plain METIS splits areas here
+    parts = partition(g, 2, method, min_epoch=8)
+    assert min_cross_delay(g, parts) == 8
+    for a in range(6):
+        assert np.unique(parts[area == a]).size == 1
+    assert imbalance(g, parts, 2) <= 1.03 + 1e-9
+
+
+def test_volume_is_never_worse_than_metis_refined(make_random, modular_graph):
+    from partitioning import metis_refined, volume
+
+    for g, k in ((make_random(1500, 15000, 4), 8), (modular_graph, 4)):
+        v = volume(g, k)
+        assert comm_volume(g, v) <= comm_volume(g, metis_refined(g, k)) + 1e-9
+        assert imbalance(g, v, k) <= 1.03 + 1e-9
+
+
+def test_mtkahypar_minimises_the_volume_itself(modular_graph):
+    pytest.importorskip("mtkahypar", reason="Mt-KaHyPar not installed (optional)")
+    # The eight modules are the (lambda - 1) optimum; Mt-KaHyPar finds them.
+    parts = partition(modular_graph, 8, "mtkahypar")
+    module = np.arange(modular_graph.n_vertices) // 50
+    assert comm_volume(modular_graph, parts) <= comm_volume(modular_graph, module) + 1e-9
+    np.testing.assert_array_equal(parts, partition(modular_graph, 8, "mtkahypar"))  # deterministic
+
+
+def test_missing_mtkahypar_is_a_clear_error(monkeypatch, modular_graph):
+    from partitioning import hypergraph
+
+    monkeypatch.setattr(hypergraph, "available", lambda: False)
+    with pytest.raises(ValueError, match=r"method 'mtkahypar' needs the Mt-KaHyPar package, which is not "
+                                         r"installed: pip install 'distsnn\[hypergraph\]'"):
+        partition(modular_graph, 4, "mtkahypar")
+    from partitioning import available_methods
+
+    assert "mtkahypar" not in available_methods()

@@ -134,3 +134,15 @@ def test_chunk_volume_matches_neuron_level_volume():
 def test_bad_parts(parts, nparts, match):
     with pytest.raises(ValueError, match=match):
         traffic_matrix(hand_graph(), np.array(parts), nparts)
+
+
+def test_single_neuron_vertex_of_expected_graph_uses_poisson_reach():
+    # A one-neuron chunk with 0.4 expected synapses into a part reaches it with
+    # probability 1 - exp(-0.4) = 0.33, not 1 (issue 14); exact graphs keep 1.
+    from partitioning import CommGraph, comm_volume
+
+    for expected, want in ((True, 10.0 * -np.expm1(-0.4)), (False, 10.0)):
+        g = CommGraph.from_edges(2, [0], [1], 0.4, 1, rate=[10.0, 0.0], expected=expected)
+        assert comm_volume(g, [0, 1]) == pytest.approx(want, rel=1e-12)
+    chunk = CommGraph.from_edges(2, [0], [1], 4.0, 1, rate=[10.0, 0.0], size=[10, 1])
+    assert comm_volume(chunk, [0, 1]) == pytest.approx(10.0 * 10 * -np.expm1(-0.4))
