@@ -6,6 +6,8 @@ then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF
 - ``load_network(path)`` / ``loads(text)``: a network from TOML; ``dump``/``dumps`` write it.
 - ``load(out_dir)``: the merged records of a run written with ``--out`` (or ``out=``);
   ``inspect(out_dir)``: a text description of a run directory.
+- ``load_sonata(config)`` / ``dump_sonata(net, dir)``: SONATA networks in and out;
+  ``load_nir(graph, dt=..., time_unit=...)``: NIR graphs in (optional ``nir`` package).
 """
 
 from .config import dump, dumps, loads
@@ -19,6 +21,9 @@ from . import comm, placement
 from .engine import Simulation, simulate
 from .io import inspect, load
 from .io.output import OutputOptions
+from .io.sonata import SonataCircuit, load_sonata
+from .io.sonata_export import dump_sonata
+from .io.nir import load_nir
 from .network import Network
 from .results import Rates, Result, Spikes, Trace
 from .synapses import SynapseType
@@ -31,4 +36,5 @@ __all__ = [
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "FixedTotalNumber",
     "EdgeList", "Grid", "Random", "Free", "Spatial",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
+    "load_sonata", "SonataCircuit", "dump_sonata", "load_nir",
 ]

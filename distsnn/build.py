@@ -132,8 +132,8 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
 def _values(net: Network, proj, what: str, syn, post_gids: np.ndarray) -> np.ndarray | float:
     """Per-synapse values, or one float when the value is a constant."""
     spec = getattr(proj, what)
-    if spec is None and what in syn.values:
-        return syn.values[what]
+    if spec is None and getattr(syn, what) is not None:
+        return getattr(syn, what)
     if spec is None:
         return np.asarray(getattr(proj.connector, what), dtype=np.float64)[syn.edge_id]
     if isinstance(spec, distributions.Constant):

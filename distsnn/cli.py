@@ -1,6 +1,6 @@
 """The ``distsnn`` command.
 
-    distsnn run CONFIG.toml [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
+    distsnn run CONFIG.toml|SIMULATION_CONFIG.json [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
                 [--compression gzip|lzf|none] [--sorted] [--collective-io]]
                 [--t-stop MS] [--seed N] [--partitioner NAME]
                 [--max-memory SIZE] [--strict-time] [--quiet]
@@ -29,6 +29,11 @@ virtual datasets show every rank's spikes as one array per population (layout in
 built with MPI and is refused at once otherwise. ``inspect`` prints what a run directory
 holds without reading its spikes. ``partition`` reports what splitting the network
 would cost (:mod:`distsnn.partition_cli`).
+
+A ``.json`` config is a SONATA simulation config (:func:`distsnn.load_sonata`): its
+spike output and reports become the run's spike and state records, written to ``--out``
+or, without it, to the config's ``output.output_dir``, and the spikes also to
+``output.spikes_file`` there with SONATA's population names and node ids.
 
 ``plot`` reads a run directory and writes its pictures (:func:`distsnn.plotting.save_run_plots`):
 raster, population rates, traces, ISI and CV histograms, traffic between ranks.
@@ -65,11 +70,12 @@ import sys
 import time
 import warnings
 
-from . import config, memory, partition_cli, placement
+from . import config, memory, partition_cli, placement, validate
 from .comm import world
 from .engine import Simulation
 from .io import reader
 from .io.output import OutputOptions
+from .io.sonata import load_sonata, write_spikes
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -81,8 +87,16 @@ def _run(args: argparse.Namespace) -> int:
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
-    net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
-                      strict_time=args.strict_time or None)
+    circuit = None
+    if args.config.lower().endswith(".json"):
+        circuit = load_sonata(args.config, seed=args.seed)
+        net = circuit.network
+        if args.t_stop is not None:
+            net.t_stop = validate.non_negative("run", "--t-stop", args.t_stop, "ms")
+        args.out = args.out or circuit.output_dir
+    else:
+        net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
+                          strict_time=args.strict_time or None)
     # Without --out nothing reads the records: count them, keep none (memory stays bounded).
     sim = Simulation(net, comm=args.comm, partitioner=spec, out=args.out, output=options,
                      keep_records=False, max_memory=limit)
@@ -94,6 +108,13 @@ def _run(args: argparse.Namespace) -> int:
         s = sim.summary()
     finally:
         sim.close()
+    if circuit is not None and args.out and circuit.spikes_file:
+        # Every rank's records are complete once all have passed here; rank 0 rewrites
+        # the spikes with SONATA's population names and node ids.
+        sim.comm.barrier()
+        if sim.comm.rank == 0:
+            rec = reader.load(args.out)
+            write_spikes(circuit, rec.spikes.gid, rec.spikes.step, os.path.join(args.out, circuit.spikes_file))
     if sim.comm.rank != 0:
         return 0
     print(f"distsnn run {args.config}")
@@ -159,9 +180,10 @@ def _plot(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="distsnn", description="Distributed spiking neural network simulator.")
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate a network described in TOML",
-                         description="Simulate a network described in a TOML file and print a summary.")
-    run.add_argument("config", help="network description (TOML)")
+    run = sub.add_parser("run", help="simulate a network described in TOML or SONATA",
+                         description="Simulate a network described in a TOML file or a SONATA simulation "
+                                     "config (.json) and print a summary.")
+    run.add_argument("config", help="network description (TOML) or SONATA simulation config (.json)")
     run.add_argument("--out", metavar="DIR", help="stream the records to DIR (per-rank HDF5, SONATA layout, "
                      "and a master run.h5)")
     run.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in DIR")

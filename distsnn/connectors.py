@@ -35,13 +35,15 @@ as aliases):
 - ``EdgeList(pre, post, weight=None, delay=None, path=None)``: explicit pairs, from
   arrays or a CSV, NPZ or HDF5 file with columns/datasets ``pre``, ``post`` and
   optionally ``weight`` (pA, mV or nS as the synapse needs) and ``delay`` (ms).
+- :class:`StoredEdges`: edges kept in a file and read per target when the network is
+  built (:class:`distsnn.io.sonata.SonataEdges`): no rank holds the whole edge list.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Protocol, Union, runtime_checkable
 
 import numpy as np
 from numba import njit
@@ -57,15 +59,38 @@ class Synapses:
 
     ``edge_id`` is the synapse's index in the connector's canonical enumeration where one
     exists (all-to-all: ``pre * n_post + post``; one-to-one: ``post``; edge list: row),
-    used to look up per-synapse array values; ``None`` for random rules.
+    used to look up per-synapse array values; ``None`` for random rules. ``weight`` and
+    ``delay`` (ms): per-synapse values a :class:`StoredEdges` connector read with them.
     """
 
     pre: np.ndarray
     post: np.ndarray
     edge_id: np.ndarray | None
-    #: Per-synapse values the rule computes itself (a spatial rule's distance-dependent
-    #: ``"delay"``, ms), aligned with ``pre``; used where the projection gives none.
-    values: dict[str, np.ndarray] = field(default_factory=dict)
+    weight: np.ndarray | None = None
+    delay: np.ndarray | None = None
+
+
+@runtime_checkable
+class StoredEdges(Protocol):
+    """A connector whose edges (and per-edge ``columns``: ``"weight"``, ``"delay"``) live
+    outside the description and are read per target by :meth:`connect`, which returns
+    them in :attr:`Synapses.weight` / :attr:`Synapses.delay`. ``bounds(what)``: the
+    smallest and largest value of a column (checked when the projection is added);
+    ``expected_counts(sa, sb, chunk)``: expected synapses between pre and post chunks of
+    ``chunk`` neurons with sizes ``sa``, ``sb`` (the partitioner's cost model)."""
+
+    rule: str
+    columns: tuple[str, ...]
+
+    def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None: ...
+
+    def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses: ...
+
+    def bounds(self, what: str) -> tuple[float, float]: ...
+
+    def expected_counts(self, sa: np.ndarray, sb: np.ndarray, chunk: int) -> np.ndarray: ...
+
+    def to_plain(self) -> dict[str, Any]: ...
 
 
 @njit(cache=True)
@@ -429,7 +454,7 @@ def parse(owner: str, spec: Any, max_bytes: float | None = None) -> Connector:
     """A connector from its Python object or its TOML table ``{rule = "...", ...}``;
     ``max_bytes`` bounds an edge-list file's columns in memory (see :meth:`EdgeList.from_file`)."""
     if isinstance(spec, (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, FixedTotalNumber,
-                         EdgeList)) or getattr(spec, "rule", None) == "spatial":
+                         EdgeList, StoredEdges)) or getattr(spec, "rule", None) == "spatial":
         return spec
     validate.mapping(owner, "connector", spec)
     spec = _nest_names(owner, spec)

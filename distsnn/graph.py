@@ -321,6 +321,8 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
 def _pair_delays(net: Network, proj: Projection, chunk: int, na: int, nb: int) -> np.ndarray:
     """Minimum delay (steps) per chunk pair: an (na, nb) array, or a scalar array (a bound)."""
     spec, conn = proj.delay, proj.connector
+    if spec is None and isinstance(conn, connectors.StoredEdges):
+        return np.asarray(max(1, int(timegrid.to_steps(conn.bounds("delay")[0], net.dt))))
     if spec is None and hasattr(conn, "min_delay"):
         return np.asarray(max(1, int(timegrid.to_steps(conn.min_delay(), net.dt))))
     if spec is None:
@@ -363,6 +365,8 @@ def _expected_counts(proj: Projection, sa: np.ndarray, sb: np.ndarray, a_lo: np.
     if no_autapses:
         # Chunk i of a population against its own chunk i holds sa[i] self pairs.
         pair = pair - np.diag(sa)
+    if isinstance(conn, connectors.StoredEdges):
+        return conn.expected_counts(sa, sb, chunk)
     if isinstance(conn, connectors.AllToAll):
         return pair
     if isinstance(conn, connectors.OneToOne):

@@ -17,7 +17,8 @@ memory, as the name says.
 Per-channel variables (``I_syn_<k>``, ``g_syn_<k>``, ``k`` from 1 in the order of
 :meth:`Network.channels`) are computed here from a model's synaptic state: ``S`` with
 its :class:`~distsnn.synapses.Kernels` ``k`` (the conductance and RK4 models), or the
-current-based LIF's ``I`` with its prepared ``exp_rows``.
+current-based LIF's ``I`` with its prepared kernels (readout components only: an
+alpha channel's derivative is not a current).
 """
 
 from __future__ import annotations
@@ -79,14 +80,16 @@ def value(pop: LocalPopulation, var: str) -> np.ndarray:
     c = int(m.group(2)) - 1
     s = pop.state
     if hasattr(s, "S"):
-        rows = s.k.channel == c
+        # an alpha channel's derivative component is not a current: readouts only
+        rows = (s.k.channel == c) & s.k.readout
         if m.group(1) == "g_syn":
             return s.S[rows].sum(axis=0)
         part = s.S[rows]
         if s.k.conductance[rows].any():
             part = part * (s.k.e_rev[rows][:, None] - s.V[None, :])
         return part.sum(axis=0)
-    return s.I[pop.prepared.exp_rows == c].sum(axis=0)
+    k = pop.prepared.k
+    return s.I[(k.channel == c) & k.readout].sum(axis=0)
 
 
 @dataclass

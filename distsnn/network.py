@@ -15,6 +15,7 @@ draws.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import dataclass, field, replace
@@ -275,6 +276,8 @@ class Network:
         # The smallest weight that can occur (from an edge list's column when w is None).
         if w is not None:
             low, high = w.bounds()
+        elif isinstance(conn, connectors.StoredEdges):
+            low, high = conn.bounds("weight")
         elif isinstance(conn, spatial.Spatial):
             low, high = conn.weight.bounds()
         else:
@@ -448,12 +451,14 @@ class Network:
 
     # -- helpers ----------------------------------------------------------------------
 
-    @staticmethod
-    def _window(owner: str, start: Any, stop: Any) -> tuple[float | None, float | None]:
+    def _window(self, owner: str, start: Any, stop: Any) -> tuple[float | None, float | None]:
+        """A monitor's ``start`` / ``stop`` (ms), on the dt grid like every duration."""
         if start is not None:
             start = validate.non_negative(owner, "start", start, "ms")
+            timegrid.check_grid(owner, "start", start, self.dt, self.strict_time)
         if stop is not None:
             stop = validate.non_negative(owner, "stop", stop, "ms")
+            timegrid.check_grid(owner, "stop", stop, self.dt, self.strict_time)
         if start is not None and stop is not None and not stop > start:
             raise ValueError(f"{owner}: stop must be > start = {start} ms, got {stop}")
         return start, stop
@@ -480,7 +485,10 @@ class Network:
 
     @staticmethod
     def _value(owner: str, what: str, spec: Any, conn: Any, n_pre: int, n_post: int) -> Value | None:
-        column = getattr(conn, what, None) if isinstance(conn, (connectors.EdgeList, spatial.Spatial)) else None
+        if isinstance(conn, connectors.StoredEdges):
+            column = conn.columns if what in conn.columns else None
+        else:
+            column = getattr(conn, what, None) if isinstance(conn, (connectors.EdgeList, spatial.Spatial)) else None
         if spec is None:
             if column is None:
                 raise ValueError(f"{owner}: {what} is required (the connector gives no {what} column)")
@@ -500,23 +508,40 @@ class Network:
                                  f"{conn.rule}, got {v.values.shape}")
         return v
 
+    def _check_delay_steps(self, owner: str, high: float) -> None:
+        # Synapse delays are int32 steps; beyond, the conversion to steps would wrap around.
+        limit = 2 ** 31 - 1
+        if high / self.dt >= limit:
+            raise ValueError(f"{owner}: delay must be < {limit} steps ({limit * self.dt:g} ms at dt = {self.dt:g} ms), "
+                             f"got {high!r} ms")
+
     def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
         """Delays must be > 0 ms; given values off the grid or below one step are rounded
         with a warning (errors when strict); drawn ones (and a spatial rule's distance
         delays) warn only if they can fall below half a step (after rounding, every delay is
-        at least one step)."""
+        at least one step). Stored edges are checked by their bounds here and value by
+        value when they are read."""
+        if d is None and isinstance(conn, connectors.StoredEdges):
+            lo = conn.bounds("delay")[0]
+            if not lo > 0.0:
+                raise ValueError(f"{owner}: delay must be > 0 ms, got values down to {lo!r}")
+            return
         if d is None and isinstance(conn, spatial.Spatial):
             lo = conn.min_delay()
+            self._check_delay_steps(owner, conn.max_delay())
         elif d is None or isinstance(d, (distributions.Constant, ArrayValue)):
             values = np.asarray(conn.delay if d is None else (d.value if isinstance(d, distributions.Constant)
                                                               else d.values), dtype=np.float64).ravel()
             bad = np.flatnonzero(~(values > 0.0))
             if bad.size:
                 raise ValueError(f"{owner}: delay must be > 0 ms, got {float(values[bad[0]])!r}")
+            self._check_delay_steps(owner, float(values.max(initial=0.0)))
             timegrid.check_grid(owner, "delay", values, self.dt, self.strict_time, min_steps=1)
             return
         else:
             lo = d.bounds()[0]
+            if math.isfinite(d.bounds()[1]):
+                self._check_delay_steps(owner, d.bounds()[1])
         if not lo >= 0.0:
             raise ValueError(f"{owner}: delay distribution must not reach below 0 ms (give low >= 0), "
                              f"got values down to {lo!r}")

@@ -364,12 +364,9 @@ class Spatial:
             pre = np.empty(int(counts.sum()), dtype=np.int64)
             dist = np.empty(pre.size)
             loops.pairwise_rows(*args, True, pre, dist, counts)
-        values = {}
-        if self.delay is not None:
-            values["delay"] = self.delay.offset + self.delay.slope * dist
-        if self.weight is not None:
-            values["weight"] = self.weight.scale * self.weight.kernel(dist)
-        return Synapses(pre, np.repeat(targets, counts), None, values)
+        delay = None if self.delay is None else self.delay.offset + self.delay.slope * dist
+        weight = None if self.weight is None else self.weight.scale * self.weight.kernel(dist)
+        return Synapses(pre, np.repeat(targets, counts), None, weight=weight, delay=delay)
 
     def expected_counts(self, n_pre: int, n_post: int, same: bool, chunk: int) -> np.ndarray:
         """Expected synapses between chunks of ``chunk`` neurons (pre chunks x post chunks):

@@ -9,11 +9,13 @@ kind            time course ``s(t)``, ``t`` ms after the arrival      fields (ms
 ``delta``       the membrane potential jumps by ``w`` mV              none
 ``exp``         ``w exp(-t / tau)``                                   ``tau``
 ``double_exp``  ``w f (exp(-t / tau_decay) - exp(-t / tau_rise))``    ``tau_rise < tau_decay``
+``alpha``       ``w (e / tau) t exp(-t / tau)``                       ``tau``
 ==============  ==================================================  =====================
 
 ``f = 1 / (exp(-t_peak / tau_decay) - exp(-t_peak / tau_rise))`` normalises the peak,
 reached at ``t_peak = tau_rise tau_decay / (tau_decay - tau_rise) ln(tau_decay / tau_rise)``,
-to exactly ``w``.
+to exactly ``w``. The alpha function is normalised as NEST's ``*_alpha`` models: its peak,
+at ``t = tau``, is exactly ``w``.
 
 - mode ``current`` (the default): ``s`` is a current in pA, added to the membrane
   equation (NEST's ``*_psc_*`` models). Weights in pA (mV for ``delta``), any sign.
@@ -23,16 +25,20 @@ to exactly ``w``.
   time passes no charge) and is rejected.
 
 In TOML: ``"delta"``, ``{kind = "exp", tau = 5.0}``,
-``{kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0}``,
+``{kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0}``, ``{kind = "alpha", tau = 2.0}``,
 ``{kind = "exp", mode = "conductance", tau = 5.0, e_rev = 0.0}``.
 
 Each distinct type that reaches a population is one *channel* of it. A neuron model
 states which (kind, mode) pairs it accepts and interprets its channels through
 :class:`Kernels`: every ``exp`` channel is one exponentially decaying *component*
 ``S``, every ``double_exp`` channel two (a decay and a rise component, both incremented
-by ``w``, so ``s = f (S_decay - S_rise)``). Components decay exactly, ``S <- S exp(-dt /
-tau)``, and take the arrivals of a step after the membrane update of that step (NEST's
-order): an arrival at step ``a`` starts acting at step ``a + 1``.
+by ``w``, so ``s = f (S_decay - S_rise)``), every ``alpha`` channel two as in NEST's
+``iaf_psc_alpha``: a *derivative* component ``dS`` that an arrival increments by
+``(e / tau) w`` and the alpha function itself ``S``, fed by it. Components decay exactly,
+``S <- S exp(-dt / tau)`` (the alpha pair: ``S <- dt exp(-dt / tau) dS + exp(-dt / tau) S``
+with the old ``dS``, then ``dS <- exp(-dt / tau) dS``), and take the arrivals of a step
+after the membrane update of that step (NEST's order): an arrival at step ``a`` starts
+acting at step ``a + 1``.
 
 Fixed-point input. Arriving weights are summed in int64 units of ``QUANTUM`` =
 2**-36 of the weight's unit (about 1.5e-11 mV, pA or nS). Integer addition is
@@ -57,12 +63,12 @@ QUANTUM = 2.0 ** -36
 #: Largest absolute input one channel of one neuron may receive in one step (unit of the weight).
 MAX_INPUT = 2.0 ** 26
 
-KINDS = {"delta": (), "exp": ("tau",), "double_exp": ("tau_rise", "tau_decay")}
+KINDS = {"delta": (), "exp": ("tau",), "double_exp": ("tau_rise", "tau_decay"), "alpha": ("tau",)}
 MODES = ("current", "conductance")
 #: Every (kind, mode) pair that exists; models accept a subset.
-PAIRS = (("delta", "current"), ("exp", "current"), ("double_exp", "current"),
-         ("exp", "conductance"), ("double_exp", "conductance"))
-CURRENT_PAIRS = PAIRS[:3]
+PAIRS = (("delta", "current"), ("exp", "current"), ("double_exp", "current"), ("alpha", "current"),
+         ("exp", "conductance"), ("double_exp", "conductance"), ("alpha", "conductance"))
+CURRENT_PAIRS = PAIRS[:4]
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,9 @@ class SynapseType:
     Parameters
     ----------
     kind : str
-        ``"delta"``, ``"exp"`` or ``"double_exp"``.
+        ``"delta"``, ``"exp"``, ``"double_exp"`` or ``"alpha"``.
     tau : float, optional
-        Decay time constant (ms) of ``exp``.
+        Time constant (ms) of ``exp`` (decay) and ``alpha`` (time of the peak).
     mode : str
         ``"current"`` (default) or ``"conductance"``.
     tau_rise, tau_decay : float, optional
@@ -214,12 +220,15 @@ class Kernels:
     ``delta_rows``: channels whose weights jump V (mV). Per component ``k``:
     ``channel[k]`` (whose arrivals it takes), ``tau[k]`` (ms), ``decay[k] = exp(-dt /
     tau[k])``, ``coef[k]`` (1 for ``exp``; ``+f`` and ``-f`` for the decay and rise
-    parts of ``double_exp``), ``conductance[k]`` and ``e_rev[k]`` (mV, 0 for currents).
+    parts of ``double_exp``; ``e / tau`` for the derivative of ``alpha``, 0 for the alpha
+    function itself), ``conductance[k]`` and ``e_rev[k]`` (mV, 0 for currents),
+    ``feed[k]`` (the component that feeds ``k``, -1 if none: the alpha function is fed
+    by its derivative with ``feed_coef[k] = dt exp(-dt / tau)``) and ``readout[k]``
+    (whether ``k`` is itself a current or conductance: False for alpha derivatives).
 
-    The synaptic state is an array ``S[k, neuron]`` holding each component's contribution:
-    an arrival of weight ``w`` adds ``coef[k] w``, so the current-mode current (pA) is the
-    sum of ``S`` over current components and the conductance (nS) the sum over
-    conductance components.
+    The synaptic state is an array ``S[k, neuron]`` holding each component's value: the
+    current-mode current (pA) is the sum of ``S`` over current readout components and
+    the conductance (nS) the sum over conductance readout components.
     """
 
     delta_rows: np.ndarray
@@ -229,6 +238,9 @@ class Kernels:
     coef: np.ndarray
     conductance: np.ndarray
     e_rev: np.ndarray
+    feed: np.ndarray
+    feed_coef: np.ndarray
+    readout: np.ndarray
 
     @property
     def size(self) -> int:
@@ -238,28 +250,44 @@ class Kernels:
         return np.zeros((self.size, n), dtype=np.float64)
 
     def arrive(self, S: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Decay the components over one step, then add the step's arrivals."""
+        """Decay the components over one step, then add the step's arrivals (a fed
+        component takes its feeder's value from the start of the step, as NEST's
+        ``iaf_psc_alpha`` updates ``I`` before ``dI``, in NEST's operation order)."""
         if not self.size:
             return S
-        return S * self.decay[:, None] + self.coef[:, None] * x[self.channel]
+        out = S * self.decay[:, None] + self.coef[:, None] * x[self.channel]
+        fed = np.flatnonzero(self.feed >= 0)
+        if fed.size:
+            out[fed] = self.feed_coef[fed, None] * S[self.feed[fed]] + self.decay[fed, None] * S[fed]
+        return out
 
     def jumps(self, x: np.ndarray) -> np.ndarray | float:
         """Summed delta arrivals (mV) of one step."""
         return sum_rows(x[self.delta_rows]) if self.delta_rows.size else 0.0
+
+    def _shape(self, t: np.ndarray) -> np.ndarray:
+        """Per component, what one unit of it at the start of a step contributes to the
+        readouts ``t`` ms later: ``exp(-t / tau)``, or ``t exp(-t / tau)`` for an alpha
+        derivative (through the alpha function it feeds)."""
+        e = np.exp(-t[:, None] / self.tau[None, :])
+        return np.where(self.readout[None, :], e, t[:, None] * e)
 
     def weights_at(self, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Matrices ``(WI, WG, WE)``, shape (times, components), such that ``WI @ S``,
         ``WG @ S`` and ``WE @ S`` are the current-mode current (pA), the total conductance
         (nS) and the sum of conductance x reversal potential (nS mV) at ``offsets`` ms
         after the start of a step, for the state ``S`` at its start."""
-        e = np.exp(-np.asarray(offsets, dtype=np.float64)[:, None] / self.tau[None, :])
+        e = self._shape(np.asarray(offsets, dtype=np.float64))
         cond = self.conductance.astype(np.float64)[None, :]
         return e * (1.0 - cond), e * cond, e * cond * self.e_rev[None, :]
 
     def mean_weights(self, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectors ``(wi, wg, we)``: as :meth:`weights_at`, for the means over ``[0, h]``
-        (``tau / h (1 - exp(-h / tau))``, exact)."""
-        e = -self.tau / h * np.expm1(-h / self.tau)
+        (exact: ``tau / h (1 - exp(-h / tau))``, and for an alpha derivative
+        ``tau / h (tau (1 - exp(-h / tau)) - h exp(-h / tau))``)."""
+        one_minus = -np.expm1(-h / self.tau)
+        e = np.where(self.readout, self.tau / h * one_minus,
+                     self.tau / h * (self.tau * one_minus - h * np.exp(-h / self.tau)))
         cond = self.conductance.astype(np.float64)
         return e * (1.0 - cond), e * cond, e * cond * self.e_rev
 
@@ -267,37 +295,47 @@ class Kernels:
         """Total synaptic current (pA) for the state ``S`` and membrane potential ``V``."""
         if not self.size:
             return np.zeros_like(V)
-        return sum_rows(np.where(self.conductance[:, None], S * (self.e_rev[:, None] - V[None, :]), S))
+        per = np.where(self.conductance[:, None], S * (self.e_rev[:, None] - V[None, :]), S)
+        return sum_rows(per[self.readout])
 
     def conductance_total(self, S: np.ndarray) -> np.ndarray:
         """Total synaptic conductance (nS)."""
-        return sum_rows(S[self.conductance])
+        return sum_rows(S[self.conductance & self.readout])
 
 
 def kernels(channels: tuple[SynapseType, ...], dt: float) -> Kernels:
     """The components of ``channels`` (in channel order; a double exponential gives its
-    decay component, then its rise component)."""
-    ch, tau, coef, cond, erev = [], [], [], [], []
+    decay component, then its rise component; an alpha function its derivative, then
+    itself). Decays use the C library's ``exp`` (``math.exp``), as NEST does."""
+    ch, tau, coef, cond, erev, feed, feed_coef, readout = [], [], [], [], [], [], [], []
     for i, c in enumerate(channels):
         if c.kind == "exp":
-            parts = [(c.tau, 1.0)]
+            parts = [(c.tau, 1.0, -1, 0.0)]
         elif c.kind == "double_exp":
             f = peak(c.tau_rise, c.tau_decay)[1]
-            parts = [(c.tau_decay, f), (c.tau_rise, -f)]
+            parts = [(c.tau_decay, f, -1, 0.0), (c.tau_rise, -f, -1, 0.0)]
+        elif c.kind == "alpha":
+            # NEST: EPSCInitialValue = e / tau, P21 = h P11 (iaf_psc_alpha::pre_run_hook).
+            parts = [(c.tau, math.e / c.tau, -1, 0.0), (c.tau, 0.0, len(ch), dt * math.exp(-dt / c.tau))]
         else:
             continue
-        for t, k in parts:
+        for t, k, fd, fc in parts:
             ch.append(i)
             tau.append(t)
             coef.append(k)
             cond.append(c.mode == "conductance")
             erev.append(c.e_rev if c.mode == "conductance" else 0.0)
-    tau_a = np.array(tau, dtype=np.float64)
+            feed.append(fd)
+            feed_coef.append(fc)
+        readout += [True] if c.kind == "exp" else [True, True] if c.kind == "double_exp" else [False, True]
+    feed_a = np.array(feed, dtype=np.int64)
     return Kernels(
         delta_rows=np.array([i for i, c in enumerate(channels) if c.kind == "delta"], dtype=np.int64),
-        channel=np.array(ch, dtype=np.int64), tau=tau_a, decay=np.exp(-dt / tau_a),
+        channel=np.array(ch, dtype=np.int64), tau=np.array(tau, dtype=np.float64),
+        decay=np.array([math.exp(-dt / t) for t in tau], dtype=np.float64),
         coef=np.array(coef, dtype=np.float64), conductance=np.array(cond, dtype=bool),
-        e_rev=np.array(erev, dtype=np.float64))
+        e_rev=np.array(erev, dtype=np.float64), feed=feed_a,
+        feed_coef=np.array(feed_coef, dtype=np.float64), readout=np.array(readout, dtype=bool))
 
 
 def check_weight(owner: str, syn: SynapseType, low: float, high: float | None = None) -> None:

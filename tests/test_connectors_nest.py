@@ -24,7 +24,7 @@ KEY = rng.stream_key(99, "conn:test")
 def per_target(syn) -> dict[int, list]:
     out: dict[int, list] = {}
     for i, (pre, post) in enumerate(zip(syn.pre.tolist(), syn.post.tolist())):
-        extra = tuple(float(v[i]) for v in syn.values.values())
+        extra = tuple(float(v[i]) for v in (syn.weight, syn.delay) if v is not None)
         out.setdefault(post, []).append((pre,) + extra)
     return out
 
@@ -221,7 +221,7 @@ def test_spatial_subset_invariance_delays_and_autapses():
     syn = conn.connect(KEY, n, n, np.arange(n), 0, 0, True)
     assert not np.any(syn.pre == syn.post)
     D = _distances(conn, syn, n, n, False)
-    np.testing.assert_allclose(syn.values["delay"], 0.5 + 2.0 * D[syn.pre, syn.post], rtol=1e-12)
+    np.testing.assert_allclose(syn.delay, 0.5 + 2.0 * D[syn.pre, syn.post], rtol=1e-12)
 
 
 def test_spatial_network_toml_round_trip_and_build():
@@ -280,8 +280,7 @@ def interop_network() -> ds.Network:
     """Fixed-total-number and spatial projections (distance delays, periodic box), DC,
     step and noise currents, per-neuron parameters and random initial conductances."""
     net = ds.Network(dt=0.1, seed=21, t_stop=120.0)
-    net.add_population("e", 144, "lif", params=dict(E_L=-65.0, V_th=-50.0, V_reset=-65.0,
-                                                    tau_m=ds.Normal(10.0, 1.0, low=5.0), C_m=250.0),
+    net.add_population("e", 144, "lif", params=dict(E_L=-65.0, V_th=-50.0, V_reset=-65.0, tau_m=10.0, C_m=250.0),
                        initial={"V_m": ds.Uniform(-65.0, -50.0)},
                        positions=Grid((12, 12), extent=(1.0, 1.0), edge_wrap=True))
     net.add_population("i", 40, "lif_cond", params=dict(g_L=[15.0 + 0.1 * k for k in range(40)]),
@@ -414,7 +413,7 @@ def test_spatial_cells_give_the_same_synapses_as_trying_every_pair(monkeypatch, 
     assert fast.pre.size > 100
     np.testing.assert_array_equal(fast.pre, slow.pre)
     np.testing.assert_array_equal(fast.post, slow.post)
-    np.testing.assert_array_equal(fast.values["delay"], slow.values["delay"])
+    np.testing.assert_array_equal(fast.delay, slow.delay)
 
 
 def test_free_positions_connect_by_their_distances_and_round_trip():
@@ -489,7 +488,7 @@ def test_spatial_distance_dependent_weights():
     assert pr.weight is None and ds.loads(ds.dumps(net)) == net
     syn = pr.connector.connect(KEY, 100, 100, np.arange(100), 0, 0, True)
     d = _distances(pr.connector, syn, 100, 100, True)[syn.pre, syn.post]
-    np.testing.assert_allclose(syn.values["weight"], -2.0 * np.exp(-0.5 * (d / 0.1) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(syn.weight, -2.0 * np.exp(-0.5 * (d / 0.1) ** 2), rtol=1e-12)
     sim = ds.Simulation(net)
     w = np.sort(sim.short.wq if sim.short.size else sim.long.wq) * 2.0 ** -36
     assert w.min() >= -2.0 and w.max() < 0 and len(np.unique(np.round(w, 9))) >= 3

@@ -88,8 +88,8 @@ def test_propagators_closed_form():
         # Far from tau_m the textbook form has no cancellation.
         ref = tau_s * 15.0 / (15.0 - tau_s) / 200.0 * (math.exp(-h / 15.0) - math.exp(-h / tau_s))
         assert p21 == pytest.approx(ref, rel=1e-12)
-    np.testing.assert_array_equal(prep.delta_rows, [0])
-    np.testing.assert_array_equal(prep.exp_rows, [1, 2])
+    np.testing.assert_array_equal(prep.k.delta_rows, [0])
+    np.testing.assert_array_equal(prep.k.channel, [1, 2])
     assert prep.ref_steps == 8  # t_ref 2.0 / 0.25
 
 

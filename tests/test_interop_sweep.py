@@ -17,10 +17,11 @@ SWEEP = {
     "simulation": {"dt": 0.1, "t_stop": 2.0, "seed": 3},
     "population": [
         {"name": "a", "size": 4, "model": "lif",
-         "params": {"tau_m": [10.0, 11.0, 12.0, 13.0], "C_m": {"dist": "uniform", "low": 200.0, "high": 300.0}},
+         "params": {"tau_m": 10.0, "C_m": 250.0},
          "initial": {"syn:aa": {"dist": "normal", "mean": 5.0, "std": 1.0}},
          "positions": {"kind": "grid", "shape": [2, 2], "extent": [1.0, 1.0]}},
         {"name": "c", "size": 3, "model": "lif_cond",
+         "params": {"g_L": [10.0, 11.0, 12.0], "C_m": {"dist": "uniform", "low": 200.0, "high": 300.0}},
          "positions": {"kind": "free", "coordinates": [[0.1, 0.1], [0.2, 0.3], [0.4, 0.1]]}},
         {"name": "r", "size": 3, "model": "izhikevich", "params": {"a": [0.02, 0.03, 0.04]},
          "positions": {"kind": "random", "extent": [1.0, 1.0], "center": [0.2, 0.2]}},

@@ -17,7 +17,9 @@ EXP = {"kind": "exp", "tau": 3.0}
 DEXP = {"kind": "double_exp", "tau_rise": 0.5, "tau_decay": 4.0}
 G_EXC = {"kind": "exp", "mode": "conductance", "tau": 5.0, "e_rev": 0.0}
 G_INH = {"kind": "double_exp", "mode": "conductance", "tau_rise": 1.0, "tau_decay": 8.0, "e_rev": -80.0}
-ALL_SYN = [(DELTA, 1.0), (EXP, 40.0), (DEXP, 30.0), (G_EXC, 2.0), (G_INH, 4.0)]
+ALPHA = {"kind": "alpha", "tau": 2.0}
+G_ALPHA = {"kind": "alpha", "mode": "conductance", "tau": 1.5, "e_rev": 0.0}
+ALL_SYN = [(DELTA, 1.0), (EXP, 40.0), (DEXP, 30.0), (ALPHA, 30.0), (G_EXC, 2.0), (G_INH, 4.0), (G_ALPHA, 1.0)]
 
 
 def mixed() -> Network:
@@ -35,12 +37,12 @@ def mixed() -> Network:
     drive = {"rule": "fixed_indegree", "indegree": 5}
     for post in ("lif", "cond", "hh", "adex"):
         # Every synapse kind the model takes, from the Poisson sources.
-        kinds = ALL_SYN if post != "lif" else ALL_SYN[:3]
+        kinds = ALL_SYN if post != "lif" else ALL_SYN[:4]
         for i, (syn, w) in enumerate(kinds):
             scale = {"hh": 0.5, "adex": 1.0}.get(post, 1.0)
             net.add_projection("noise", post, drive, syn, w * scale, 1.0, name=f"noise_{post}_{i}")
     # The Izhikevich neurons take small weights (C_m = 1 pF: 1 pA is one paper unit).
-    for i, ((syn, _), w) in enumerate(zip(ALL_SYN, [1.0, 3.0, 3.0, 0.02, 0.02])):
+    for i, ((syn, _), w) in enumerate(zip(ALL_SYN, [1.0, 3.0, 3.0, 3.0, 0.02, 0.02, 0.02])):
         net.add_projection("noise", "izh", drive, syn, w, 0.5, name=f"noise_izh_{i}")
     net.add_projection("train", "chat", {"rule": "all_to_all"}, EXP, 2.0, 0.3)
     net.add_projection("lif", "cond", {"rule": "fixed_probability", "p": 0.2}, G_EXC, 1.5,

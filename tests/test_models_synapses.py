@@ -48,7 +48,7 @@ def test_toml_forms_round_trip(spec):
     ({"kind": "exp", "tau": 2.0, "e_rev": 0.0}, r" synapse \(current exp\): unknown field 'e_rev'; known: tau"),
     ({"kind": "double_exp", "tau_rise": 5.0, "tau_decay": 5.0}, r": synapse.tau_rise must be < tau_decay = 5.0 ms"),
     ({"kind": "double_exp", "tau_decay": 5.0}, r": synapse.tau_rise \(ms\) is required"),
-    ({"kind": "alpha", "tau": 1.0}, r": synapse.kind must be one of 'delta', 'exp', 'double_exp'"),
+    ({"kind": "beta", "tau": 1.0}, r": synapse.kind must be one of 'delta', 'exp', 'double_exp', 'alpha'"),
     ({"kind": "exp", "tau": 1.0, "mode": "voltage"}, r": synapse.mode must be one of 'current', 'conductance'"),
     ({"kind": "exp", "mode": "conductance", "tau": 2.0, "e_rev": float("nan")}, r": synapse.e_rev must be finite"),
 ])
@@ -85,7 +85,7 @@ def test_model_rejects_pairs_it_does_not_take_and_lists_those_it_does():
     net.add_population("n", 2, "lif")
     with pytest.raises(ValueError, match=r"Projection 'n_n': synapse exp \(conductance\) does not act on model "
                                          r"'lif'; it takes delta \(current\), exp \(current\), double_exp "
-                                         r"\(current\) \(use model 'lif_cond' for conductance synapses\)"):
+                                         r"\(current\), alpha \(current\) \(use model 'lif_cond' for conductance synapses\)"):
         net.add_projection("n", "n", {"rule": "all_to_all"},
                            {"kind": "exp", "mode": "conductance", "tau": 5.0, "e_rev": 0.0}, 1.0, 1.0)
     with pytest.raises(ValueError, match=r"PoissonInput 'drive': synapse double_exp \(conductance\) does not act"):

@@ -1,4 +1,5 @@
-"""Per-neuron parameters (arrays and keyed distributions) for lif and lif_cond, and
+"""Per-neuron parameters (arrays and keyed distributions) for lif_cond, izhikevich and hh
+(lif keeps NEST-exact scalar propagators), and
 initial values of synapse channel states, against closed forms and single-valued runs;
 keyed draws independent of the neurons a rank builds; TOML; bad input."""
 
@@ -20,7 +21,7 @@ def traces(net, pop, var="V_m"):
     return ds.simulate(net).trace(pop, var).values
 
 
-@pytest.mark.parametrize("model", ["lif", "lif_cond"])
+@pytest.mark.parametrize("model", ["lif_cond"])
 def test_array_params_equal_one_population_per_value(model):
     """A population with per-neuron tau_m / C_m / I_e / V_th / g_L behaves neuron by
     neuron as populations with those values as constants (driven by exp synapses too)."""
@@ -53,10 +54,12 @@ def test_per_neuron_t_ref_sets_isi():
     """DC-driven LIF: ISI = round(t_ref / dt) + k* steps (k* as in test_currents)."""
     t_ref = [0.0, 1.0, 2.5, 4.0]
     net = ds.Network(dt=0.1, t_stop=200.0)
-    net.add_population("a", 4, "lif", params=dict(LIF, t_ref=t_ref, I_e=1000.0))
+    net.add_population("a", 4, "lif_cond", params=dict(E_L=0.0, V_reset=0.0, V_th=15.0, g_L=25.0, t_ref=t_ref,
+                                                       I_e=1000.0))
     net.add_spike_monitor("a")
     sp = ds.simulate(net).spikes
-    v_inf = 1000.0 * 10.0 / 250.0
+    # No synapses: the exponential-Euler step is exact, V_inf = I_e / g_L, tau = C_m / g_L.
+    v_inf = 1000.0 / 25.0
     k = math.ceil(math.log((v_inf - 15.0) / v_inf) / (-0.1 / 10.0) - 1e-9)
     for i, tr in enumerate(t_ref):
         assert np.all(np.diff(sp.step[sp.gid == i]) == round(tr / 0.1) + k)
@@ -65,22 +68,22 @@ def test_per_neuron_t_ref_sets_isi():
 def test_distribution_params_are_keyed_by_gid():
     net = ds.Network(seed=8)
     net.add_population("pad", 7, "lif")
-    net.add_population("a", 200, "lif", params=dict(tau_m=ds.Normal(10.0, 2.0, low=2.0),
-                                                    C_m={"dist": "lognormal", "mu": 5.5, "sigma": 0.2},
-                                                    V_th=ds.Uniform(-55.0, -50.0)))
+    net.add_population("a", 200, "lif_cond", params=dict(g_L=ds.Normal(10.0, 2.0, low=2.0),
+                                                         C_m={"dist": "lognormal", "mu": 5.5, "sigma": 0.2},
+                                                         V_th=ds.Uniform(-55.0, -50.0)))
     full = build.local_populations(net, np.arange(net.size))[1].prepared.p
     part_gids = np.array([7 + 150, 7 + 3, 7 + 99])
     part = build.local_populations(net, part_gids)[1].prepared.p   # ascending: 3, 99, 150
-    for f in ("tau_m", "C_m", "V_th"):
+    for f in ("g_L", "C_m", "V_th"):
         np.testing.assert_array_equal(getattr(part, f), getattr(full, f)[[3, 99, 150]])
-    assert full.tau_m.min() >= 2.0 and abs(full.tau_m.mean() - 10.0) < 5 * 2.0 / math.sqrt(200)
+    assert full.g_L.min() >= 2.0 and abs(full.g_L.mean() - 10.0) < 5 * 2.0 / math.sqrt(200)
     assert np.all((full.V_th >= -55.0) & (full.V_th < -50.0)) and full.C_m.min() > 0
     # Each parameter has its own stream.
     other = ds.Network(seed=8)
     other.add_population("pad", 7, "lif")
-    other.add_population("a", 200, "lif", params=dict(tau_m=ds.Normal(10.0, 2.0, low=2.0)))
-    np.testing.assert_array_equal(build.local_populations(other, np.arange(207))[1].prepared.p.tau_m,
-                                  full.tau_m)
+    other.add_population("a", 200, "lif_cond", params=dict(g_L=ds.Normal(10.0, 2.0, low=2.0)))
+    np.testing.assert_array_equal(build.local_populations(other, np.arange(207))[1].prepared.p.g_L,
+                                  full.g_L)
 
 
 def test_channel_initial_values_lif_exact_decay_and_lif_cond():
@@ -115,7 +118,7 @@ def test_channel_initial_values_lif_exact_decay_and_lif_cond():
 
 def test_toml_round_trip_per_neuron_params_and_channel_initial():
     net = ds.Network(seed=3)
-    net.add_population("a", 3, "lif", params=dict(tau_m=[5.0, 6.0, 7.0], C_m=ds.Uniform(100.0, 200.0)))
+    net.add_population("a", 3, "lif_cond", params=dict(g_L=[5.0, 6.0, 7.0], C_m=ds.Uniform(100.0, 200.0)))
     net.add_population("c", 3, "lif_cond", params=dict(g_L=ds.Normal(15.0, 2.0, low=5.0)))
     net.add_projection("a", "c", ds.AllToAll(), {"kind": "exp", "tau": 5.0, "mode": "conductance", "e_rev": 0.0},
                        weight=1.0, delay=1.0, name="ac")
@@ -127,19 +130,19 @@ def test_toml_round_trip_per_neuron_params_and_channel_initial():
 
 
 @pytest.mark.parametrize("params,msg", [
-    (dict(tau_m=[1.0, 2.0]), r"Population 'a': tau_m array must have one value per neuron, shape \(3,\), got \(2,\)"),
+    (dict(g_L=[1.0, 2.0]), r"Population 'a': g_L array must have one value per neuron, shape \(3,\), got \(2,\)"),
     (dict(C_m=ds.Normal(250.0, 10.0)), r"Population 'a': C_m must be > 0 pF, got values down to -inf"),
-    (dict(tau_m=[1.0, 0.0, 2.0]), r"tau_m must be > 0 ms, got values down to 0.0"),
+    (dict(g_L=[1.0, 0.0, 2.0]), r"g_L must be > 0 nS, got values down to 0.0"),
     (dict(t_ref=ds.Uniform(-1.0, 1.0)), r"t_ref must be >= 0 ms, got values down to -1.0"),
     (dict(V_reset=[-70.0, -50.0, -70.0], V_th=[-55.0, -55.0, -55.0]),
      r"V_reset must be < V_th for every neuron, got -50.0 >= -55.0 mV at neuron 1"),
     (dict(V_th=ds.Uniform(-75.0, -50.0)), r"V_reset must be < V_th = -75.0 mV \(its smallest value\)"),
-    (dict(tau_m={"dist": "gamma"}), r"tau_m.dist must be one of"),
+    (dict(g_L={"dist": "gamma"}), r"g_L.dist must be one of"),
 ])
 def test_per_neuron_params_bad_input(params, msg):
     net = ds.Network()
     with pytest.raises(ValueError, match=msg):
-        net.add_population("a", 3, "lif", params=params)
+        net.add_population("a", 3, "lif_cond", params=params)
     assert net.populations == {}
 
 

@@ -192,7 +192,7 @@ def _make_integrate(refined_pass: bool):
             if refined_pass and not refined[i]:
                 continue
             Ie = Ie_[i]
-            mi, h, fine = substeps_for(cg, S, i, m, dt, C)
+            mi, h, fine = substeps_for(cg, inv_tau, S, i, m, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
                 continue

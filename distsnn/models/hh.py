@@ -176,7 +176,7 @@ def _make_integrate(refined_pass: bool):
             if refined_pass and not refined[i]:
                 continue
             C, gNa, gK, gL, ENa, EK, EL, Ie = C_[i], gNa_[i], gK_[i], gL_[i], ENa_[i], EK_[i], EL_[i], Ie_[i]
-            mi, dt_sub, fine = substeps_for(cg, S, i, substeps, dt, C)
+            mi, dt_sub, fine = substeps_for(cg, inv_tau, S, i, substeps, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
                 continue

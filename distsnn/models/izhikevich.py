@@ -180,7 +180,7 @@ def _make_accurate(refined_pass: bool):
             if refined_pass and not refined[i]:
                 continue
             a, b, c, d, C, Ie, V_peak = a_[i], b_[i], c_[i], d_[i], C_[i], Ie_[i], V_peak_[i]
-            mi, h, fine = substeps_for(cg, S, i, m, dt, C)
+            mi, h, fine = substeps_for(cg, inv_tau, S, i, m, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
                 continue

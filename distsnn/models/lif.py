@@ -7,55 +7,62 @@ Equations (units ms, mV, pA, pF)::
                                          ``double_exp``: see :mod:`distsnn.synapses`)
     V >= V_th  ->  spike, V = V_reset, clamped for t_ref
 
-Synapses: ``delta``, ``exp`` and ``double_exp``, current-based only (the model is
-linear; for conductance synapses use ``lif_cond``).
+Synapses: ``delta``, ``exp``, ``double_exp`` and ``alpha``, current-based only (the model
+is linear; for conductance synapses use ``lif_cond``).
 
 Between arrivals the system is linear, so it is advanced by its exact propagator
-(Rotter & Diesmann 1999), computed once in :func:`prepare`::
+(Rotter & Diesmann 1999), computed once in :func:`prepare`. The state holds
+``y = V - E_L``, as NEST's models do, so that the update is NEST's operation for
+operation::
 
-    P22   = exp(-h / tau_m)
-    P20   = tau_m / C_m (1 - P22)                       (constant current)
-    P11_k = exp(-h / tau_k)
-    P21_k = h / C_m exp(-h / tau_m) expm1(y) / y,  y = h (1 / tau_m - 1 / tau_k)
+    expm1 = expm1(-h / tau_m)
+    P30   = -tau_m / C_m expm1                     (constant current)
+    P_k   = h / C_m exp(-h / tau_m) expm1(x) / x,  x = h (1 / tau_m - 1 / tau_k)
+            (exp and double_exp components: no cancellation when tau_k is close to
+            tau_m, exact limit at tau_k = tau_m)
+    P_k   = P32, P31 of NEST's IAFPropagatorAlpha  (an alpha function and its
+            derivative, with NEST's singular forms near tau_k = tau_m)
 
-(the form of P21 has no cancellation when tau_k is close to tau_m, and its limit is
-exact at tau_k = tau_m). One step n -> n+1 does, in NEST's order for ``iaf_psc_delta``
-and ``iaf_psc_exp``:
+One step n -> n+1 does, in the order of NEST's ``iaf_psc_alpha`` (and ``iaf_psc_delta``,
+``iaf_psc_exp``, which differ only in the rounding of the sum):
 
-1. if not refractory: ``V <- E_L + P22 (V - E_L) + P20 I_e + sum_k P21_k I_k + sum(delta
-   arrivals)``; else count the refractory step down (delta arrivals are discarded);
-2. ``I_k <- P11_k I_k + c_k (arrivals of its channel)`` (``c_k``: 1, or the double
-   exponential's ``+f`` / ``-f``);
-3. if ``V >= V_th``: spike at step n+1, ``V <- V_reset``, refractory for
+1. if not refractory: ``y <- P30 I_e + sum_k P_k I_k + expm1 y + y + sum(delta
+   arrivals)``, summed left to right in component order; else count the refractory step
+   down (delta arrivals are discarded);
+2. the synaptic components take the step's arrivals
+   (:meth:`distsnn.synapses.Kernels.arrive`);
+3. if ``y >= V_th - E_L``: spike at step n+1, ``y <- V_reset - E_L``, refractory for
    ``ceil(t_ref / dt)`` steps (rounded up, as NEST does).
 
 An arrival at step a therefore moves V at step a (delta) or starts moving it at step
-a+1 (exp), as in NEST.
+a+1 (exp, alpha), as in NEST.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+import sys
+from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 import numpy as np
+from numba import njit
 
-from .. import synapses
+from .. import synapses, validate
 from ..synapses import SynapseType
 from . import common
 
 NAME = "lif"
 SYNAPSE_KINDS = synapses.CURRENT_PAIRS
 RECORDABLE = ("V_m", "I_syn")
-INITIAL = ("V_m",)      # and ``syn:<projection>``: a current channel's current (pA)
+INITIAL = ("V_m",)
 #: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
 DURATIONS = ("t_ref",)
 
 
 @dataclass(frozen=True)
 class Params:
-    """Parameters, with NEST's ``iaf_psc_delta`` defaults. Each is a float, or after
-    :func:`distsnn.models.common.resolve` an array over the local neurons.
+    """Parameters, with NEST's ``iaf_psc_delta`` defaults.
 
     C_m: membrane capacitance (pF); tau_m: membrane time constant (ms); t_ref: absolute
     refractory period (ms); E_L: resting potential (mV); V_th: threshold (mV); V_reset:
@@ -71,96 +78,160 @@ class Params:
     I_e: float = 0.0
 
 
-_UNITS = {"C_m": "pF", "tau_m": "ms", "t_ref": "ms", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "I_e": "pA"}
-
-
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    """Checked parameters; each may be a number, one value per neuron or a distribution
-    (:func:`distsnn.models.common.param_value`)."""
-    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "tau_m"), non_negative=("t_ref",),
-                     size=size)
-    common.check_below(owner, p, "V_reset", "V_th")
-    return p
+    names = [f.name for f in fields(Params)]
+    validate.known_fields(owner, given, names, "parameter")
+    p = {k: validate.number(owner, k, v) for k, v in given.items()}
+    for k in ("C_m", "tau_m"):
+        if k in p:
+            validate.positive(owner, k, p[k], "pF" if k == "C_m" else "ms")
+    if "t_ref" in p:
+        validate.non_negative(owner, "t_ref", p["t_ref"], "ms")
+    out = Params(**p)
+    if not out.V_reset < out.V_th:
+        raise ValueError(f"{owner}: V_reset must be < V_th = {out.V_th} mV, got {out.V_reset}")
+    return out
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Propagators; per synaptic component k: ``P11[k]``, ``P21[k]`` (shape (components,),
-    or (components, neurons) with per-neuron ``tau_m`` or ``C_m``), ``exp_rows[k]`` (its
-    channel) and ``coef[k]`` (what an arrival of weight 1 adds to ``I[k]``). ``P22``,
-    ``P20`` and ``ref_steps`` are scalars or arrays over the neurons."""
+    """Propagators; ``P22 = exp(-h / tau_m)``, ``expm1 = P22 - 1`` (from ``expm1``),
+    ``P20`` (= NEST's ``P30``), and per synaptic component k: ``P21[k]`` (its effect on
+    V), ``P11[k]`` (its decay), and the :class:`~distsnn.synapses.Kernels` ``k``."""
 
     p: Params
-    P22: np.ndarray
-    P20: np.ndarray
+    P22: float
+    expm1: float
+    P20: float
     P11: np.ndarray
     P21: np.ndarray
-    delta_rows: np.ndarray
-    exp_rows: np.ndarray
-    coef: np.ndarray
-    ref_steps: np.ndarray
+    k: synapses.Kernels
+    theta: float
+    y_reset: float
+    ref_steps: int
+    #: External current (pA; 0 or one value per local neuron) for the step: current generators.
+    I_ext: Any = 0.0
 
 
 @dataclass(frozen=True)
 class State:
-    V: np.ndarray
+    """``y = V - E_L`` (mV), refractory steps left, synaptic components ``I[k]``;
+    ``readout[k]``: whether component k is a current (not an alpha derivative)."""
+
+    y: np.ndarray
     refr: np.ndarray
     I: np.ndarray
+    E_L: float
+    readout: tuple[bool, ...]
+
+    @property
+    def V(self) -> np.ndarray:
+        """Membrane potential (mV)."""
+        return self.y + self.E_L
+
+
+def _alpha_propagators(tau_syn: float, tau_m: float, c_m: float, h: float) -> tuple[float, float]:
+    """``(P31, P32)`` exactly as NEST 3's ``IAFPropagatorAlpha::evaluate`` computes them:
+    the effect on V over ``h`` of a unit alpha derivative and a unit alpha current."""
+    beta = tau_syn * tau_m / (tau_m - tau_syn) if tau_m != tau_syn else math.inf
+    gamma = beta / c_m
+    inv_beta = (tau_m - tau_syn) / (tau_syn * tau_m)
+    exp_h_tau_syn = math.exp(-h * (1 / tau_syn))
+    expm1_h_tau = math.expm1(h * inv_beta)
+    P32 = gamma * exp_h_tau_syn * expm1_h_tau if math.isfinite(gamma) else math.nan
+    exp_h_tau = math.exp(-h * (1 / tau_m))
+    if not (math.isfinite(P32) and P32 > 0 and abs(P32) >= sys.float_info.min):
+        P32 = h * (1 / c_m) * exp_h_tau
+    h_min_regular = 1e-7 * tau_m * tau_m / abs(tau_m - tau_syn) if tau_m != tau_syn else math.inf
+    if h > h_min_regular:
+        return gamma * exp_h_tau_syn * (beta * expm1_h_tau - h), P32
+    return 0.5 * h * h * (1 / c_m) * exp_h_tau, P32
 
 
 def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
-    """Propagators for step ``dt``; ``key`` (the population's random stream) is unused.
-    Per-neuron parameters give per-neuron propagators (``P21``: components x neurons)."""
+    """Propagators for step ``dt``; ``key`` (the population's random stream) is unused."""
     h = dt
-    tau_m = np.asarray(p.tau_m, dtype=np.float64)
-    C_m = np.asarray(p.C_m, dtype=np.float64)
-    P22 = np.exp(-h / tau_m)
+    P22 = math.exp(-h / p.tau_m)
     k = synapses.kernels(channels, dt)
-    y = h * (1.0 / tau_m[..., None] - 1.0 / k.tau)          # (neurons, components) or (components,)
+    y = h * (1.0 / p.tau_m - 1.0 / k.tau)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(y == 0.0, 1.0, np.expm1(y) / np.where(y == 0.0, 1.0, y))
-    P21 = (h / C_m)[..., None] * P22[..., None] * ratio
+    P21 = h / p.C_m * P22 * ratio
+    for j in np.flatnonzero(k.feed >= 0):
+        # an alpha pair: component j is the alpha function, k.feed[j] its derivative
+        P21[k.feed[j]], P21[j] = _alpha_propagators(float(k.tau[j]), p.tau_m, p.C_m, h)
     return Prepared(
-        p=p, P22=P22, P20=-tau_m / C_m * np.expm1(-h / tau_m),
-        P11=k.decay, P21=np.ascontiguousarray(P21.T),
-        delta_rows=k.delta_rows, exp_rows=k.channel, coef=k.coef,
+        p=p, P22=P22, expm1=math.expm1(-h / p.tau_m), P20=-p.tau_m / p.C_m * math.expm1(-h / p.tau_m),
+        P11=k.decay, P21=P21, k=k, theta=p.V_th - p.E_L, y_reset=p.V_reset - p.E_L,
         ref_steps=common.refractory_steps(p.t_ref, dt))
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
                index: np.ndarray | None = None) -> State:
     n = gids.size
-    V = np.asarray(initial["V_m"], dtype=np.float64) if "V_m" in initial else np.full(n, prep.p.E_L)
-    return State(V=V.copy(), refr=np.zeros(n, dtype=np.int64),
-                 I=common.synaptic_state(prep.exp_rows, prep.coef, initial, n))
+    E_L = prep.p.E_L
+    y = np.asarray(initial["V_m"], dtype=np.float64) - E_L if "V_m" in initial else np.zeros(n)
+    return State(y=np.array(y, dtype=np.float64), refr=np.zeros(n, dtype=np.int64),
+                 I=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), E_L=E_L,
+                 readout=tuple(bool(b) for b in prep.k.readout))
+
+
+@njit(cache=True)
+def _update(y, refr, I, x, P20Ie_, P21, expm1, delta_rows, channel, decay, coef, feed, feed_coef,
+            theta, y_reset, ref_steps, y_out, refr_out, I_out, spiked):
+    # Per neuron, NEST's iaf_psc_alpha::update term by term (no fused multiply-add, no
+    # reordering), so that the rounding is NEST's.
+    for i in range(y.size):
+        if refr[i] == 0:
+            v = P20Ie_[i]
+            for j in range(P21.size):
+                v = v + P21[j] * I[j, i]
+            v = v + expm1 * y[i]
+            v = v + y[i]
+            if delta_rows.size:
+                jump = x[delta_rows[0], i]
+                for d in range(1, delta_rows.size):
+                    jump = jump + x[delta_rows[d], i]
+                v = v + jump
+            r = refr[i]
+        else:
+            v = y[i]
+            r = refr[i] - 1
+        for j in range(P21.size):
+            f = feed[j]
+            if f >= 0:
+                I_out[j, i] = feed_coef[j] * I[f, i] + decay[j] * I[j, i]
+            else:
+                I_out[j, i] = I[j, i] * decay[j] + coef[j] * x[channel[j], i]
+        spiked[i] = v >= theta
+        if spiked[i]:
+            v = y_reset
+            r = ref_steps
+        y_out[i] = v
+        refr_out[i] = r
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
-    p = c.p
-    v = p.E_L + c.P22 * (s.V - p.E_L) + c.P20 * p.I_e
-    if c.exp_rows.size:
-        v = v + common.weighted_rows(c.P21, s.I)
-    if c.delta_rows.size:
-        v = v + synapses.sum_rows(x[c.delta_rows])
-    active = s.refr == 0
-    v = np.where(active, v, s.V)
-    refr = np.where(active, s.refr, s.refr - 1)
-    current = s.I * c.P11[:, None] + c.coef[:, None] * x[c.exp_rows] if c.exp_rows.size else s.I
-    spiked = v >= p.V_th
-    v = np.where(spiked, p.V_reset, v)
-    refr = np.where(spiked, c.ref_steps, refr)
-    return State(V=v, refr=refr, I=current), spiked
+    k = c.k
+    y, refr, I = np.empty_like(s.y), np.empty_like(s.refr), np.empty_like(s.I)
+    spiked = np.empty(s.y.size, dtype=np.bool_)
+    # (I_e + current generators) * P20, NEST's (I_e + i_0) * P20, one value per neuron.
+    P20Ie = np.ascontiguousarray(np.broadcast_to(c.P20 * (c.p.I_e + c.I_ext), s.y.shape), dtype=np.float64)
+    _update(s.y, s.refr, s.I, np.ascontiguousarray(x, dtype=np.float64), P20Ie, c.P21, c.expm1,
+            k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef, c.theta, c.y_reset, c.ref_steps,
+            y, refr, I, spiked)
+    return State(y=y, refr=refr, I=I, E_L=s.E_L, readout=s.readout), spiked
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
     """The constants with an external current (pA, per local neuron) added to ``I_e`` for
     one step: how current generators (:mod:`distsnn.currents`) enter the model."""
-    return replace(prep, p=replace(prep.p, I_e=prep.p.I_e + current))
+    return replace(prep, I_ext=current)
 
 
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.V
-    return synapses.sum_rows(s.I)
+    return synapses.sum_rows(s.I[np.asarray(s.readout, dtype=bool)])

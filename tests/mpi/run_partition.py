@@ -17,7 +17,6 @@ import distsnn as ds
 from distsnn import cli, partition_cli
 from distsnn.comm import world
 from distsnn.comm.mpi import abort_on_exception
-from distsnn.io.hdf5 import write_run
 
 comm = world()
 abort_on_exception(comm)
@@ -25,13 +24,12 @@ owner_path = sys.argv[1]
 args = cli.parser().parse_args(sys.argv[2:])
 net = ds.load_network(args.config)
 spec = partition_cli.spec_from_args(args, args.partitioner, args.partition)
-sim = ds.Simulation(net, comm=comm, partitioner=spec)
+sim = ds.Simulation(net, comm=comm, partitioner=spec, out=args.out)
 owned = comm.gather(sim.owned)
 if comm.rank == 0:
     owner = np.full(net.size, -1, dtype=np.int64)
     for rank, gids in enumerate(owned):
         owner[gids] = rank
     np.save(owner_path, owner)
-result = sim.run()
-if args.out:
-    write_run(args.out, comm, net.dt, result)
+sim.advance()
+sim.close()
