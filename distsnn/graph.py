@@ -326,6 +326,8 @@ def _pair_delays(net: Network, proj: Projection, chunk: int, na: int, nb: int) -
     spec, conn = proj.delay, proj.connector
     if spec is None and isinstance(conn, connectors.StoredEdges):
         return np.asarray(max(1, int(timegrid.to_steps(conn.bounds("delay")[0], net.dt))))
+    if spec is None and hasattr(conn, "min_delay"):
+        return np.asarray(max(1, int(timegrid.to_steps(conn.min_delay(), net.dt))))
     if spec is None:
         per_synapse = np.asarray(conn.delay, dtype=np.float64)
     elif isinstance(spec, distributions.ArrayValue):
@@ -379,6 +381,10 @@ def _expected_counts(proj: Projection, sa: np.ndarray, sb: np.ndarray, a_lo: np.
         return conn.indegree * pair / max(1.0, n_pre - (1 if no_autapses else 0))
     if isinstance(conn, connectors.FixedOutDegree):
         return conn.outdegree * pair / max(1.0, n_post - (1 if no_autapses else 0))
+    if isinstance(conn, connectors.FixedTotalNumber):
+        return conn.n * pair / max(1.0, n_pre * n_post - (n_post if no_autapses else 0))
+    if hasattr(conn, "expected_counts"):
+        return conn.expected_counts(int(n_pre), int(n_post), same, chunk)
     pre = np.asarray(conn.pre, dtype=np.int64) // chunk
     post = np.asarray(conn.post, dtype=np.int64) // chunk
     flat = np.bincount(pre * sb.size + post, minlength=sa.size * sb.size)
