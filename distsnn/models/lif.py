@@ -78,10 +78,13 @@ class Params:
     I_e: float = 0.0
 
 
+UNITS = {"C_m": "pF", "tau_m": "ms", "t_ref": "ms", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "I_e": "pA"}
+
+
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
     names = [f.name for f in fields(Params)]
     validate.known_fields(owner, given, names, "parameter")
-    p = {k: validate.number(owner, k, v) for k, v in given.items()}
+    p = {k: validate.number(owner, k, v, UNITS[k]) for k, v in given.items()}
     for k in ("C_m", "tau_m"):
         if k in p:
             validate.positive(owner, k, p[k], "pF" if k == "C_m" else "ms")
