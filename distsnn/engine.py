@@ -286,7 +286,9 @@ class Simulation:
         R = self.ring.shape[0]
         for pop, (idx_buf, step_buf) in zip(self.pops, self._spike_buffers):
             n_ports = len(pop.channels) * pop.n
-            advance = getattr(pop.model, "advance", None)
+            # A population with current generators changes its constants from step to
+            # step (drive.prepared(t)): it is stepped one step at a time.
+            advance = getattr(pop.model, "advance", None) if pop.drive is None else None
             if advance is not None:
                 t = first - 1
                 while t < last:
@@ -300,7 +302,8 @@ class Simulation:
                 block = self.ring[t % R, pop.port0: pop.port0 + n_ports]
                 x = (block * synapses.QUANTUM).reshape(len(pop.channels), pop.n)
                 block[:] = 0
-                pop.state, spiked = pop.model.step(pop.state, x, pop.prepared, t)
+                prep = pop.prepared if pop.drive is None else pop.drive.prepared(t)
+                pop.state, spiked = pop.model.step(pop.state, x, prep, t)
                 if spiked.any():
                     g = pop.gids[spiked]
                     gids.append(g)

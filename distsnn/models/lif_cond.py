@@ -40,7 +40,7 @@ V_reset``, refractory for ``ceil(t_ref / dt)`` steps (rounded up, as NEST does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -54,14 +54,14 @@ from . import common
 NAME = "lif_cond"
 SYNAPSE_KINDS = synapses.PAIRS
 RECORDABLE = ("V_m", "I_syn", "g_syn")
-INITIAL = ("V_m",)
+INITIAL = ("V_m",)      # and ``syn:<projection>``: a channel's conductance (nS) or current (pA)
 #: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
 DURATIONS = ("t_ref",)
 
 
 @dataclass(frozen=True)
 class Params:
-    """NEST ``iaf_cond_exp`` defaults.
+    """NEST ``iaf_cond_exp`` defaults. Each may be per neuron (see :mod:`distsnn.models.lif`).
 
     C_m: capacitance (pF); g_L: leak conductance (nS); E_L: leak reversal potential
     (mV); V_th: threshold (mV); V_reset: reset potential (mV); t_ref: refractory period
@@ -81,8 +81,8 @@ _UNITS = {"C_m": "pF", "g_L": "nS", "E_L": "mV", "V_th": "mV", "V_reset": "mV", 
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "g_L"), non_negative=("t_ref",))
-    common.require_below(owner, p, "V_reset", "V_th")
+    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "g_L"), non_negative=("t_ref",), size=size)
+    common.check_below(owner, p, "V_reset", "V_th")
     return p
 
 
@@ -92,7 +92,7 @@ class Prepared:
     k: Kernels
     wa: np.ndarray          # mean over a step of the driving current per component (see step)
     wg: np.ndarray          # mean over a step of the conductance per component
-    ref_steps: int
+    ref_steps: np.ndarray   # scalar, or one per neuron
     h: float
 
 
@@ -115,7 +115,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                index: np.ndarray | None = None) -> State:
     n = gids.size
     return State(V=common.initial(initial, "V_m", prep.p.E_L, n), refr=np.zeros(n, dtype=np.int64),
-                 S=prep.k.zeros(n), k=prep.k)
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True)
@@ -138,16 +138,16 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
                 sg = sg + wg[k] * S[k, i]
             for k in range(wa.size):
                 sa = sa + wa[k] * S[k, i]
-            g = g_L + sg
-            a = a0 + sa
+            g = g_L[i] + sg
+            a = a0[i] + sa
             v_inf = a / g
             jump = 0.0
             for d in range(delta_rows.size):
                 jump = jump + row[port0 + delta_rows[d] * n + i] * scale
-            v = v_inf + (V[i] - v_inf) * np.exp(neg_h_C * g) + jump
+            v = v_inf + (V[i] - v_inf) * np.exp(neg_h_C[i] * g) + jump
             r = refr[i]
             if r != 0:
-                v = V_reset
+                v = V_reset[i]
                 r = r - 1
             for j in range(feed.size):
                 f = feed[j]
@@ -156,9 +156,9 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
             for j in range(feed.size):
                 if feed[j] < 0:
                     S[j, i] = S[j, i] * decay[j] + coef[j] * (row[port0 + channel[j] * n + i] * scale)
-            if v >= V_th:
-                v = V_reset
-                r = ref_steps
+            if v >= V_th[i]:
+                v = V_reset[i]
+                r = ref_steps[i]
                 out_index[count] = i
                 out_step[count] = t
                 count += 1
@@ -169,16 +169,23 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
     return last, count
 
 
-def _constants(c: Prepared) -> tuple:
+def _per_neuron(value: Any, n: int, dtype: Any = np.float64) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=dtype), (n,)))
+
+
+def _constants(c: Prepared, n: int) -> tuple:
+    # Parameters may be per neuron: every one becomes an array of n (the same numbers
+    # the numpy expressions broadcast).
     p, k = c.p, c.k
-    return (p.g_L, p.g_L * p.E_L + p.I_e, -c.h / p.C_m, p.V_reset, p.V_th, c.ref_steps, c.wg, c.wa,
+    return (_per_neuron(p.g_L, n), _per_neuron(p.g_L * p.E_L + p.I_e, n), _per_neuron(-c.h / p.C_m, n),
+            _per_neuron(p.V_reset, n), _per_neuron(p.V_th, n), _per_neuron(c.ref_steps, n, np.int64), c.wg, c.wa,
             k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef)
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     V, refr, S = s.V.copy(), s.refr.copy(), s.S.copy()
-    return State(V=V, refr=refr, S=S, k=s.k), common.one_step(_advance, (V, refr, S), x, n, _constants(c))
+    return State(V=V, refr=refr, S=S, k=s.k), common.one_step(_advance, (V, refr, S), x, n, _constants(c, V.size))
 
 
 def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, first: int, last: int,
@@ -186,7 +193,13 @@ def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, f
     """Advance ``s`` in place through steps ``first..last`` from the ring, with the same
     compiled loop as :func:`step`; see :func:`distsnn.models.lif.advance`."""
     return _advance(s.V, s.refr, s.S, ring, QUANTUM, port0, n_ports, first, last, out_index, out_step,
-                    *_constants(c))
+                    *_constants(c, s.V.size))
+
+
+def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
+    """The constants with an external current (pA, per local neuron) added to ``I_e`` for
+    one step: how current generators (:mod:`distsnn.currents`) enter the model."""
+    return replace(prep, p=replace(prep.p, I_e=prep.p.I_e + current))
 
 
 def record(s: State, var: str) -> np.ndarray:
