@@ -18,8 +18,8 @@ from tests.mpi.launch import ROOT, mpirun, needs_mpi, plain
 # T1 cuts a delay in the middle (Brunel: 1.5 ms delays, epoch 15 steps; the model zoo:
 # heterogeneous delays of 0.2-4 ms) and a rate bin; T2 is the end.
 NETS = {
-    "brunel": (os.path.join(ROOT, "examples", "brunel.toml"), 20.3, 40.0),
-    "coba": (os.path.join(ROOT, "examples", "coba.toml"), 20.3, 40.0),
+    "brunel": (os.path.join(ROOT, "examples", "brunel.toml"), 20.3, 30.0),
+    "coba": (os.path.join(ROOT, "examples", "coba.toml"), 20.3, 30.0),
     "mixed": (os.path.join(ROOT, "tests", "data", "mixed.toml"), 37.3, 80.0),
 }
 
