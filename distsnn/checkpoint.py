@@ -367,14 +367,18 @@ def _read_state(sim, ck: Checkpoint):
                 if not hit.any():
                     continue
                 seen[pos[hit]] += 1
+                # Only the hyperslab of the old file's columns that spans this rank's gids.
+                cols = np.flatnonzero(hit)
+                lo, hi = int(cols[0]), int(cols[-1]) + 1
                 for name, arr in fresh.items():
                     if name not in g:
                         raise ValueError(f"population {pop.name!r} lacks state {name!r}")
-                    data = g[name][()]
-                    if data.shape[:-1] != arr.shape[:-1] or data.dtype != arr.dtype:
-                        raise ValueError(f"population {pop.name!r}: state {name!r} has shape {data.shape} "
-                                         f"{data.dtype}, expected {arr.shape[:-1]} x neurons {arr.dtype}")
-                    filled[name][..., pos[hit]] = data[..., hit]
+                    ds = g[name]
+                    if ds.shape[:-1] != arr.shape[:-1] or ds.shape[-1] != old.size or ds.dtype != arr.dtype:
+                        raise ValueError(f"population {pop.name!r}: state {name!r} has shape {ds.shape} "
+                                         f"{ds.dtype}, expected {arr.shape[:-1]} x {old.size} neurons {arr.dtype}")
+                    data = ds[..., lo:hi]
+                    filled[name][..., pos[hit]] = data[..., cols - lo]
             if (seen != 1).any():
                 bad = pop.gids[seen != 1][0]
                 raise ValueError(f"gid {int(bad)} of population {pop.name!r} is stored "

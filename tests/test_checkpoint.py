@@ -14,6 +14,7 @@ import distsnn as ds
 from distsnn import checkpoint as ckpt
 from distsnn import cli, config
 from tests.mpi.launch import ROOT, mpirun, needs_mpi, plain
+from tests.test_mpi import zoo_network
 
 # T1 cuts a delay in the middle (Brunel: 1.5 ms delays, epoch 15 steps; the model zoo:
 # heterogeneous delays of 0.2-4 ms) and a rate bin; T2 is the end.
@@ -21,15 +22,17 @@ NETS = {
     "brunel": (os.path.join(ROOT, "examples", "brunel.toml"), 20.3, 30.0),
     "coba": (os.path.join(ROOT, "examples", "coba.toml"), 20.3, 30.0),
     "mixed": (os.path.join(ROOT, "tests", "data", "mixed.toml"), 37.3, 80.0),
+    # every model (generators, lif, lif_cond, izhikevich, hh, adex) and synapse kind, every
+    # state variable recorded; T2 crosses the Poisson population's rate change at 100 ms
+    "zoo": (None, 95.3, 110.0),
 }
 
 
 def _with_rates(src: str, dst: str) -> str:
-    """The network with a rate monitor on its first population (bin 5 ms), so the bin the
+    """The network with a rate monitor on its last population (bin 5 ms), so the bin the
     checkpoint cuts is continued too."""
-    net = ds.load_network(src)
-    first = next(iter(net.populations))
-    net.add_rate_monitor(first, bin=5.0)
+    net = zoo_network() if src is None else ds.load_network(src)
+    net.add_rate_monitor(list(net.populations)[-1], bin=5.0)
     config.dump(net, dst)
     return dst
 
@@ -74,7 +77,8 @@ def _cases(path, cases):
 @needs_mpi
 def test_restore_onto_other_rank_counts_and_partitioners_is_bit_for_bit(nets, references, tmp_path):
     """1 (metis) -> 4 (round_robin), 1 -> 3 (metis), 4 (round_robin) -> 2 (metis), 4 -> 1
-    (block), for Brunel, COBA and the model zoo: three MPI launches in all."""
+    (block), for Brunel, COBA, the mixed-synapse network and the model zoo: three MPI
+    launches in all."""
     w = tmp_path
     plan = {}      # (net, label) -> [out dirs of the segments]
     # 1 rank writes (in this process), then one 4-rank job restores those and writes its own.
