@@ -15,6 +15,7 @@ draws.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -379,12 +380,14 @@ class Network:
 
     # -- helpers ----------------------------------------------------------------------
 
-    @staticmethod
-    def _window(owner: str, start: Any, stop: Any) -> tuple[float | None, float | None]:
+    def _window(self, owner: str, start: Any, stop: Any) -> tuple[float | None, float | None]:
+        """A monitor's ``start`` / ``stop`` (ms), on the dt grid like every duration."""
         if start is not None:
             start = validate.non_negative(owner, "start", start, "ms")
+            timegrid.check_grid(owner, "start", start, self.dt, self.strict_time)
         if stop is not None:
             stop = validate.non_negative(owner, "stop", stop, "ms")
+            timegrid.check_grid(owner, "stop", stop, self.dt, self.strict_time)
         if start is not None and stop is not None and not stop > start:
             raise ValueError(f"{owner}: stop must be > start = {start} ms, got {stop}")
         return start, stop
@@ -420,6 +423,13 @@ class Network:
                                  f"{conn.rule}, got {v.values.shape}")
         return v
 
+    def _check_delay_steps(self, owner: str, high: float) -> None:
+        # Synapse delays are int32 steps; beyond, the conversion to steps would wrap around.
+        limit = 2 ** 31 - 1
+        if high / self.dt >= limit:
+            raise ValueError(f"{owner}: delay must be < {limit} steps ({limit * self.dt:g} ms at dt = {self.dt:g} ms), "
+                             f"got {high!r} ms")
+
     def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
         """Delays must be > 0 ms; given values off the grid or below one step are rounded
         with a warning (errors when strict); drawn ones warn only if they can fall below
@@ -436,9 +446,12 @@ class Network:
             bad = np.flatnonzero(~(values > 0.0))
             if bad.size:
                 raise ValueError(f"{owner}: delay must be > 0 ms, got {float(values[bad[0]])!r}")
+            self._check_delay_steps(owner, float(values.max(initial=0.0)))
             timegrid.check_grid(owner, "delay", values, self.dt, self.strict_time, min_steps=1)
             return
         lo = d.bounds()[0]
+        if math.isfinite(d.bounds()[1]):
+            self._check_delay_steps(owner, d.bounds()[1])
         if not lo >= 0.0:
             raise ValueError(f"{owner}: delay distribution must not reach below 0 ms (give low >= 0), "
                              f"got values down to {lo!r}")

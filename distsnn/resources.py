@@ -9,7 +9,8 @@ really make (the constants below say which), at the peak of the build:
 - every rank, whatever its share, holds a few int64 arrays over *all* gids (the owner of
   every gid, the router's sort of it, the synapse table's CSR index, see ``GID_BYTES``),
   replays every fixed-out-degree source's draws and holds every edge list;
-- the ranks together hold each neuron's state (measured on one neuron of the real model),
+- the ranks together hold each neuron's state and prepared constants (measured by
+  building one and two neurons of each population with the build's own code),
   its input ports (one ring row of int64 per step of the largest delay, per channel),
   each synapse (``SYNAPSE_BYTES`` at the peak of sorting and splitting the table, plus
   ``CONNECT_BYTES`` and ``DRAW_BYTES`` for the projection being generated), and the state
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import distributions, graph, memory, models, rng
+from . import build, distributions, graph, memory
 
 if TYPE_CHECKING:
     from .comm import Comm
@@ -60,8 +61,8 @@ OUTDEGREE_BYTES = 8 + 8 + 1 + 8
 EDGE_BYTES = 4 * 8
 #: Bytes per local neuron outside the model state: its gid, index and owned entry (3 x int64).
 NEURON_BYTES = 3 * 8
-#: The model state is held about three times during a step: the state, the new state the
-#: pure step function returns, and its temporaries.
+#: The model state (and per-neuron constants) is held about three times during a step: the
+#: state, the new state the pure step function returns, and its temporaries.
 STATE_COPIES = 3
 #: Ring rows of a network without synapses: engine.DEFAULT_EPOCH + 1.
 NO_SYNAPSE_RING_ROWS = 101
@@ -114,14 +115,31 @@ def _synapse_count(net: "Network", proj: Any) -> int:
     return int(math.ceil(float(np.sum(counts))))
 
 
-def _state_bytes(net: Any, name: str, pop: Any) -> int:
-    """Bytes of one neuron's state in the real model (prepared and initialised as the build does)."""
-    mod = models.get(f"Population {name!r}", pop.model)
-    prep = mod.prepare(pop.params, net.dt, net.channels(name), key=rng.stream_key(net.seed, f"{pop.model}_pop:{name}"))
-    # Its first neuron; the gid only keys draws (and may exceed int64 in a network that is refused anyway).
-    index = np.zeros(1, dtype=np.int64)
-    state = mod.init_state(prep, {}, index, index)
-    return sum(v.nbytes for v in vars(state).values() if isinstance(v, np.ndarray))
+def _arrays_bytes(obj: Any) -> int:
+    fields = vars(obj) if hasattr(obj, "__dict__") else {}
+    return sum(v.nbytes for v in fields.values() if isinstance(v, np.ndarray))
+
+
+def _neuron_bytes(net: "Network") -> dict[str, int]:
+    """Bytes per neuron of each population's prepared model and state, measured on the
+    build's own code (:func:`distsnn.build.local_populations`) for one and for two neurons
+    of every population: the difference is what each further neuron costs."""
+    offsets = net.offsets()
+    first = np.array(list(offsets.values()), dtype=np.int64)
+    second = np.array([o + 1 for name, o in offsets.items() if net.populations[name].size > 1], dtype=np.int64)
+    cost = [{p.name: _arrays_bytes(p.state) + _arrays_bytes(p.prepared)
+             for p in build.local_populations(net, owned)} for owned in (first, np.concatenate([first, second]))]
+    return {name: cost[1][name] - cost[0][name] if pop.size > 1 else cost[0][name]
+            for name, pop in net.populations.items()}
+
+
+def _monitor_shape(net: Any, m: Any) -> tuple[int, int]:
+    """(samples, neurons) a state monitor records over ``net.t_stop`` in its start/stop
+    window, counting its selection without building it."""
+    start = m.start or 0.0
+    stop = net.t_stop if m.stop is None else min(m.stop, net.t_stop)
+    samples = max(int((stop - start) / m.interval) + 1, 0)
+    return samples, m.neurons.count(net.populations[m.population].size)
 
 
 def estimate(net: Any, ranks: int = 1) -> Estimate:
@@ -154,19 +172,21 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
     parts.append(("generating the largest projection", connect))
     rows = int(round(max_delay / net.dt)) + 1 if synapses else NO_SYNAPSE_RING_ROWS
     inputs = {name: sum(1 for i in net.inputs.values() if i.target == name) for name in net.populations}
+    # Gids beyond int64 cannot be probed; the per-gid index alone already exceeds any machine.
+    state = _neuron_bytes(net) if n < 2 ** 62 else dict.fromkeys(net.populations, 0)
     for name, pop in net.populations.items():
         channels = len(net.channels(name))
-        per_neuron = (STATE_COPIES * _state_bytes(net, name, pop) + NEURON_BYTES
+        per_neuron = (STATE_COPIES * state[name] + NEURON_BYTES
                       + channels * 8 * (rows + 1) + 16 * inputs[name])
         distributed += per_neuron * pop.size
         parts.append((f"population {name!r} ({pop.size} neurons, {channels} input channel(s) x "
                       f"{rows} ring rows)", per_neuron * pop.size))
     for m in net.monitors:
         if hasattr(m, "variables") and hasattr(m, "interval"):
-            samples = int(net.t_stop / m.interval) + 1
-            b = 2 * 8 * samples * m.neurons.count(net.populations[m.population].size) * len(m.variables)   # the samples and their concatenation
+            samples, neurons = _monitor_shape(net, m)
+            b = 2 * 8 * samples * neurons * len(m.variables)   # the samples and their concatenation
             distributed += b
-            parts.append((f"state monitor on {m.population!r} ({samples} samples)", b))
+            parts.append((f"state monitor on {m.population!r} ({samples} samples of {neurons} neurons)", b))
     parts.sort(key=lambda p: -p[1])
     return Estimate(ranks, n, synapses, replicated, distributed, tuple(parts))
 

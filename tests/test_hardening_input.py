@@ -165,6 +165,19 @@ def test_every_field_set_to_every_wrong_kind_of_value_is_a_value_error_or_runs()
     assert outcomes["ValueError"] > 500 and outcomes["ran"] > 20, outcomes
 
 
+@pytest.mark.parametrize("delay,shown", [(1e300, "1e+300"), ([1.0, 2.5e8], "250000000.0"),
+                                         ({"dist": "uniform", "low": 1.0, "high": 1e12}, "1000000000000.0")])
+def test_delays_beyond_the_int32_steps_of_the_synapse_table_are_refused_when_added(delay, shown):
+    """Before, a constant 1e300 ms wrapped around in the conversion to steps and took effect
+    as one step."""
+    net = ds.Network()
+    net.add_population("a", 2)
+    with pytest.raises(ValueError, match=rf"^Projection 'a_a': delay must be < 2147483647 steps \(2\.14748e\+08 ms "
+                                         rf"at dt = 0\.1 ms\), got {re.escape(shown)} ms$"):
+        net.add_projection("a", "a", ds.OneToOne(), weight=1.0, delay=delay)
+    net.add_projection("a", "a", ds.OneToOne(), weight=1.0, delay=2.0e8)    # 2e9 steps fit
+
+
 def test_python_api_rejects_the_same_mistakes():
     net = ds.Network()
     for bad, pattern in [

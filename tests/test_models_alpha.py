@@ -146,3 +146,24 @@ def test_network_alpha_psp_peaks_one_delay_and_the_peak_time_after_the_spike():
     # spike stamped 5.0, arrives at 6.0, current acts from the next step: peak at 6.0 + tau.
     assert times[np.argmax(I)] == pytest.approx(8.0)
     assert I.max() == pytest.approx(500.0, rel=1e-12)
+
+
+def test_rk4_drive_of_alpha_synapses_in_closed_form_equals_the_drive_matrices():
+    """The RK4 models evaluate the synaptic drive two ways (drive matrices on the base
+    sub-steps, closed form on refined ones): both must agree for alpha components."""
+    from distsnn.models import common
+
+    chans = (SynapseType("alpha", 2.0), SynapseType("alpha", 1.5, mode="conductance", e_rev=-80.0),
+             SynapseType("exp", 3.0, mode="conductance", e_rev=0.0))
+    dt, m = 0.1, 4
+    prep = common.prepare_substeps(None, dt, chans, m)
+    S = np.random.default_rng(2).uniform(0.0, 5.0, (prep.k.size, 3))
+    for j in range(2 * m + 1):
+        coarse = common.stage_drive(prep.WA, prep.WG, prep.ca, prep.cg, prep.inv_tau, S, 1, j, prep.h, False)
+        fine = common.stage_drive(prep.WA, prep.WG, prep.ca, prep.cg, prep.inv_tau, S, 1, j, prep.h, True)
+        np.testing.assert_allclose(fine, coarse, rtol=1e-12)
+    # and the closed form is the alpha function: one unit in the derivative, t e^{-t/tau}
+    one = np.zeros((prep.k.size, 1))
+    one[0, 0] = 1.0
+    a, g = common.drive_at(prep.ca, prep.cg, prep.inv_tau, one, 0, 0.3)
+    assert a == pytest.approx(0.3 * math.exp(-0.3 / 2.0), rel=1e-14) and g == 0.0

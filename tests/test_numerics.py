@@ -119,11 +119,15 @@ def test_very_large_conductances_agree_with_a_fine_step(model, params, g):
 def test_substeps_follow_the_conductance_bound():
     cg = np.array([1.0, 1.0, 0.0])
     S = np.array([[50.0, 0.0], [-20.0, 0.0], [1e6, 1e6]])   # a negative rise part does not count
+    inv_tau = np.array([0.2, 1.0, 0.5])
     sub = models.common.substeps_for
-    assert sub(cg, S, 1, 10, 0.1, 1.0) == (10, 0.1 / 10, False)
-    m, h, fine = sub(cg, S, 0, 2, 0.1, 1.0)
+    assert sub(cg, inv_tau, S, 1, 10, 0.1, 1.0) == (10, 0.1 / 10, False)
+    m, h, fine = sub(cg, inv_tau, S, 0, 2, 0.1, 1.0)
     assert fine and m == math.ceil(50.0 * 0.1 / (1.0 * models.common.Z_G)) and h == 0.1 / m
     assert 50.0 * h / 1.0 <= models.common.Z_G
+    # An alpha derivative (inv_tau < 0) counts by its largest effect in the step, S min(dt, tau / e).
+    m2, _, _ = sub(cg, np.array([-0.5, 1.0, 0.5]), S, 0, 2, 0.1, 1.0)
+    assert m2 == max(2, math.ceil(50.0 * 0.1 * 0.1 / (1.0 * models.common.Z_G)))
 
 
 # -- the time grid: refractory up, delays, t_stop ------------------------------------------

@@ -174,6 +174,20 @@ def test_rates_come_from_the_rate_monitor_when_it_counted(run):
     assert set(series) == {"inh", "exc"}   # exc has no rate monitor: binned from its spikes
 
 
+def test_a_real_rate_monitor_agrees_with_the_spikes():
+    # The run's own rate monitor (7 ms bins, the last cut at 200 ms) is what gets drawn,
+    # and it is what binning the recorded spikes gives.
+    res = ds.simulate(ds.loads(TWO_POPS + '\n[[monitor]]\nkind = "rate"\npopulation = "inh"\nbin = 7.0\n'))
+    assert set(res.rates) == {"inh"}
+    ax = plotting.rates(res, bin_ms=7.0)
+    drawn = {p.get_label(): p.get_data() for p in ax.patches}
+    edges, rate = measures.binned_rate(res.spikes_of("inh"), 40, 70, 0.1, 200.0)
+    np.testing.assert_allclose(drawn["inh"].edges, edges)
+    np.testing.assert_allclose(drawn["inh"].values, rate)
+    assert drawn["inh"].edges[-1] == 200.0 and res.rates["inh"].counts.sum() == len(res.spikes_of("inh"))
+    np.testing.assert_allclose(drawn["exc"].edges, edges)   # exc: binned from its spikes
+
+
 def test_traces_lines_are_the_samples(run):
     tr = run.trace("exc", "V_m")
     ax = plotting.traces(run, population="exc", variable="V_m")

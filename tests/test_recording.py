@@ -184,6 +184,17 @@ def test_a_second_monitor_never_hides_the_first_and_bad_monitors_are_refused(add
         add(n)
 
 
+def test_monitor_windows_follow_the_time_grid_rule():
+    n = net(monitors=False)
+    with pytest.warns(ds.timegrid.TimeGridWarning, match=r"SpikeMonitor on 'exc': start = 10.04 ms is not a "
+                                                       r"multiple of dt = 0.1 ms: rounded to the nearest step"):
+        n.add_spike_monitor("exc", start=10.04)
+    n.strict_time = True
+    with pytest.raises(ValueError, match=r"StateMonitor on 'exc': stop = 20.05 ms is not a multiple of dt = "
+                                         r"0.1 ms; strict_time is set"):
+        n.add_state_monitor("exc", "V_m", stop=20.05)
+
+
 def test_rates_are_the_histogram_of_every_spike(memory):
     for pop, b in (("exc", 50), ("cond", 20)):
         spikes = memory.spikes_of(pop)

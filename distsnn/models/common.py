@@ -110,7 +110,11 @@ def drive_at(ca, cg, inv_tau, S, i, t):
     a = 0.0
     g = 0.0
     for k in range(S.shape[0]):
-        e = np.exp(-t * inv_tau[k]) * S[k, i]
+        it = inv_tau[k]
+        if it >= 0.0:
+            e = np.exp(-t * it) * S[k, i]
+        else:       # an alpha derivative acts through the alpha function it feeds
+            e = t * np.exp(t * it) * S[k, i]
         a += ca[k] * e
         g += cg[k] * e
     return a, g
@@ -131,13 +135,14 @@ def stage_drive(WA, WG, ca, cg, inv_tau, S, i, j, h, fine):
 
 
 @njit(cache=True, inline="always")
-def substeps_for(cg, S, i, m, dt, C):
+def substeps_for(cg, inv_tau, S, i, m, dt, C):
     """``(sub-steps, h, fine)`` of neuron ``i`` this step: the base ``m``, or more when its
     conductance bound G makes ``(G / C) h`` exceed ``Z_G``."""
     g = 0.0
     for k in range(S.shape[0]):
         if cg[k] != 0.0 and S[k, i] > 0.0:
-            g += S[k, i]
+            # an alpha derivative adds at most S t exp(-t / tau) <= S min(dt, tau / e)
+            g += S[k, i] if inv_tau[k] >= 0.0 else S[k, i] * min(dt, -np.exp(-1.0) / inv_tau[k])
     need = g * dt / (C * Z_G)
     if need <= m:
         return m, dt / m, False
@@ -175,7 +180,8 @@ class SubstepPrepared:
     (ms) of a step ``dt`` (ms): its parameters, synaptic kernels, the drive matrices of :func:`drive_matrices`,
     the refractory period in steps, and per component the coefficients of
     :func:`drive_at`: ``ca`` (1 for a current, ``e_rev`` for a conductance), ``cg`` (1 for a
-    conductance) and ``inv_tau`` (1/ms)."""
+    conductance) and ``inv_tau`` (1/ms; negative, ``-1 / tau``, for an alpha derivative,
+    whose drive at ``t`` is ``t exp(-t / tau)`` times its value)."""
 
     p: Any
     k: Kernels
@@ -197,7 +203,8 @@ def prepare_substeps(p: Any, dt: float, channels: tuple[SynapseType, ...], m: in
     WA, WG = drive_matrices(k, dt, m)
     cg = k.conductance.astype(np.float64)
     return SubstepPrepared(p, k, m, dt / m, np.ascontiguousarray(WA), np.ascontiguousarray(WG),
-                           refractory_steps(t_ref, dt), (1.0 - cg) + cg * k.e_rev, cg, 1.0 / k.tau, dt)
+                           refractory_steps(t_ref, dt), (1.0 - cg) + cg * k.e_rev, cg,
+                           np.where(k.readout, 1.0, -1.0) / k.tau, dt)
 
 
 def refractory_steps(t_ref: float, dt: float) -> int:

@@ -174,7 +174,7 @@ def _make_integrate(refined_pass: bool):
         for i in range(V.size):
             if refined_pass and not refined[i]:
                 continue
-            mi, dt_sub, fine = substeps_for(cg, S, i, substeps, dt, C)
+            mi, dt_sub, fine = substeps_for(cg, inv_tau, S, i, substeps, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
                 continue

@@ -176,7 +176,7 @@ def _make_accurate(refined_pass: bool):
         for i in range(V.size):
             if refined_pass and not refined[i]:
                 continue
-            mi, h, fine = substeps_for(cg, S, i, m, dt, C)
+            mi, h, fine = substeps_for(cg, inv_tau, S, i, m, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
                 continue
