@@ -11,6 +11,10 @@ it, so for the same inputs the two agree (``tests/test_partition_run.py``).
 
 More ranks than vertices: the graph is split into as many parts as it has vertices and
 the remaining ranks own no neuron (they take part in every collective, idle).
+
+``round_robin``, ``block`` and ``random`` deal out the graph's vertices (neurons, or
+chunks) in gid order, balancing neuron counts (NEST's ``gid % P``, Arbor's ranges): they
+need no graph, so a run with them draws no synapse on rank 0 to partition.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ FORMAT = "distsnn-partition-1"
 
 # The methods that take the graph options (imbalance, targets, min_epoch, ...).
 _GRAPH_METHODS = ("metis", "metis_refined", "volume", "mtkahypar")
+# The methods that deal out vertices in gid order, balancing neuron counts.
+_ORDER_METHODS = ("round_robin", "block", "random")
 
 
 @dataclass(frozen=True)
@@ -178,9 +184,32 @@ def network_graph(net: Network, parts: int, spec: PartitionSpec) -> NetworkGraph
     return graph.communication_graph(net, parts, spec.level, spec.chunk, spec.rates, neuron_rates)
 
 
+def _by_order(sizes: np.ndarray, parts: int, method: str, seed: int) -> np.ndarray:
+    """``round_robin``, ``block`` or ``random`` over vertices of ``sizes`` neurons, the
+    ranges balanced by neuron count (NEST's and Arbor's rules need no graph)."""
+    n = sizes.shape[0]
+    empty = np.zeros(0, dtype=np.int64)
+    g = partitioning.CommGraph.from_edges(n, empty, empty, empty, empty, vertex_weight=sizes, size=sizes)
+    return partitioning.partition(g, min(parts, n), method, **({"seed": seed} if method == "random" else {}))
+
+
+def _vertex_sizes(net: Network, parts: int, spec: PartitionSpec) -> np.ndarray:
+    """Neurons per vertex of the graph :func:`network_graph` would build, without building it."""
+    level = spec.level
+    if level == "auto":
+        level = "neuron" if graph.expected_synapses(net) < graph.NEURON_LEVEL_MAX_SYNAPSES else "chunk"
+    if level == "neuron":
+        return np.ones(net.size, dtype=np.int64)
+    return graph.chunks(net, spec.chunk if spec.chunk is not None else graph.auto_chunk(net, parts))[1]
+
+
 def vertex_parts(ng: NetworkGraph, parts: int, method: str, spec: PartitionSpec,
                  dt: float) -> np.ndarray:
-    """Part of every vertex of ``ng``; with more parts than vertices, one vertex a part."""
+    """Part of every vertex of ``ng``; with more parts than vertices, one vertex a part.
+
+    ``round_robin``, ``block`` and ``random`` balance neuron counts, not the cost model."""
+    if method in _ORDER_METHODS:
+        return _by_order(ng.graph.size, parts, method, spec.seed)
     k = min(parts, ng.graph.n_vertices)
     if spec.target_weights is not None and len(spec.target_weights) != parts:
         raise ValueError(f"Partition: target_weights must have one entry per part ({parts}), got "
@@ -204,6 +233,9 @@ def owner_of(net: Network, parts: int, method: str | PartitionSpec = "metis", se
         return load(spec.file, net, parts)
     if parts == 1:
         return np.zeros(net.size, dtype=np.int64)
+    if spec.method in _ORDER_METHODS:  # no graph needed: no synapse drawn on rank 0
+        sizes = _vertex_sizes(net, parts, spec)
+        return np.repeat(_by_order(sizes, parts, spec.method, spec.seed), sizes)
     ng = network_graph(net, parts, spec)
     return ng.neuron_parts(vertex_parts(ng, parts, spec.method, spec, net.dt))
 

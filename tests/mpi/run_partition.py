@@ -5,8 +5,8 @@
 ``RUN ARGS`` are the arguments of ``distsnn run`` (config, --out, partition options):
 they go through the command's own parser and partition options
 (:func:`distsnn.partition_cli.spec_from_args`), then the same
-:class:`distsnn.Simulation` as ``distsnn run`` builds is run and written, and rank 0
-saves the gathered owner map to ``OWNER.npy``.
+:class:`distsnn.Simulation` as ``distsnn run`` builds streams its records to ``--out``,
+and rank 0 saves the gathered owner map to ``OWNER.npy``.
 """
 
 import sys

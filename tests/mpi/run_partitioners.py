@@ -3,7 +3,7 @@ partitions: the invariance tests compare each against the single-process records
 
     mpiexec -n N python tests/mpi/run_partitioners.py NET.toml OUT_DIR metis,round_robin,block
 
-writes ``OUT_DIR/<partitioner>/rank*.h5``.
+streams each run to ``OUT_DIR/<partitioner>`` (rank files and ``run.h5``).
 """
 
 import os
