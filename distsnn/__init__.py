@@ -14,7 +14,10 @@ then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF
 
 from .config import dump, dumps, loads
 from .config import load as load_network
-from .connectors import AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, OneToOne
+from .connectors import (AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, FixedTotalNumber,
+                         OneToOne)
+from .positions import Free, Grid, Random
+from .spatial import Spatial
 from .distributions import Lognormal, Normal, Uniform
 from . import checkpoint, comm, placement
 from .engine import Simulation, simulate
@@ -32,7 +35,8 @@ __version__ = "0.1.0"
 __all__ = [
     "checkpoint", "comm", "placement", "Network", "Simulation", "simulate", "OutputOptions", "Result", "Spikes", "Trace",
     "Rates", "inspect", "SynapseType",
-    "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "EdgeList",
+    "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "FixedTotalNumber",
+    "EdgeList", "Grid", "Random", "Free", "Spatial",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
     "load_sonata", "SonataCircuit", "dump_sonata", "load_nir",
 ]

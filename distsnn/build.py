@@ -17,8 +17,8 @@ from types import ModuleType
 import numpy as np
 from numba import njit
 
-from . import distributions, models, rng, synapses, timegrid
-from .models.common import MAX_SUBSTEPS, Z_G, SubstepPrepared
+from . import currents, distributions, models, rng, synapses, timegrid
+from .models.common import MAX_SUBSTEPS, SYN_PREFIX, Z_G, SubstepPrepared, resolve
 from .network import Network
 from .synapses import SynapseType
 
@@ -33,6 +33,9 @@ class LocalPopulation:
     port0: int                 # first port of this population's block (channels x local)
     prepared: object
     state: object
+    #: Current generators into these neurons (None: none); ``drive.prepared(n)`` replaces
+    #: ``prepared`` for the update ending at step n.
+    drive: currents.CurrentDrive | None = None
 
     @property
     def n(self) -> int:
@@ -104,15 +107,24 @@ def local_populations(net: Network, owned: np.ndarray) -> list[LocalPopulation]:
         model = models.get(f"Population {name!r}", pop.model)
         channels = net.channels(name)
         key = rng.stream_key(net.seed, f"{pop.model}_pop:{name}")
-        prep = model.prepare(pop.params, net.dt, channels, key=key)
+        params = resolve(pop.params, net.seed, name, gids, index)
+        prep = model.prepare(params, net.dt, channels, key=key)
         init = {}
         for var, value in pop.initial.items():
             if isinstance(value, distributions.ArrayValue):
-                init[var] = value.values[index]
+                values = value.values[index]
             else:
-                init[var] = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
+                values = distributions.sample(value, rng.stream_key(net.seed, f"init:{name}:{var}"), gids, 1)
+            if var.startswith(SYN_PREFIX):
+                # The model knows channels by index (Network.channels order).
+                syn = net.projections[var[len(SYN_PREFIX):]].synapse
+                var = f"{SYN_PREFIX}{channels.index(syn)}"
+            init[var] = values
         state = model.init_state(prep, init, gids, index)
-        out.append(LocalPopulation(name, model, gids, index, channels, port0, prep, state))
+        gens = [currents.LocalCurrent(c, net.seed, index, gids, net.dt) for c in net.currents.values()
+                if c.target == name]
+        drive = currents.CurrentDrive(model, prep, gens) if gens else None
+        out.append(LocalPopulation(name, model, gids, index, channels, port0, prep, state, drive))
         port0 += len(channels) * gids.size
     return out
 
@@ -266,23 +278,24 @@ def _check_stiffness(pops: list[LocalPopulation], bound: np.ndarray) -> None:
         if not rows or not p.n:
             continue
         g = sum(bound[p.port0 + c * p.n: p.port0 + (c + 1) * p.n] for c in rows)
+        c_m = np.broadcast_to(np.asarray(prep.p.C_m, dtype=np.float64), g.shape)   # per neuron or one
         if getattr(prep.p, "integration", "accurate") == "paper":
             # The paper's Euler half-steps (dt / 2, not refined) decay monotonically only
             # while g (dt / 2) / C_m <= 1.
-            limit = 2.0 * prep.p.C_m / prep.dt
-            i = int(np.argmax(g))
-            if g[i] > limit:
+            limit = 2.0 * c_m / prep.dt
+            i = int(np.argmax(g / limit))
+            if g[i] > limit[i]:
                 raise ValueError(
                     f"Population {p.name!r}: neuron {int(p.index[i])} could receive {g[i]:g} nS of conductance in "
                     f"one step; the paper scheme's Euler half-steps at dt = {prep.dt:g} ms follow it only below "
-                    f"2 C_m / dt = {limit:g} nS (use integration = \"accurate\", a smaller dt or a larger C_m)")
+                    f"2 C_m / dt = {limit[i]:g} nS (use integration = \"accurate\", a smaller dt or a larger C_m)")
             continue
-        need = g * prep.dt / (prep.p.C_m * Z_G)
+        need = g * prep.dt / (c_m * Z_G)
         i = int(np.argmax(need))
         if need[i] > MAX_SUBSTEPS:
             raise ValueError(
                 f"Population {p.name!r}: neuron {int(p.index[i])} could receive {g[i]:g} nS of conductance in one "
-                f"step; at C_m = {prep.p.C_m:g} pF integrating it needs {need[i]:.3g} RK4 sub-steps per step of "
+                f"step; at C_m = {c_m[i]:g} pF integrating it needs {need[i]:.3g} RK4 sub-steps per step of "
                 f"{prep.dt:g} ms, above the limit {MAX_SUBSTEPS} (raise C_m or lower the conductance weights)")
 
 

@@ -17,12 +17,27 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
     rate_hz = 5.0                    # optional: expected rate, weighs spikes for the partitioner
+    # lif and lif_cond parameters may also be per neuron: a list (one value per neuron) or a
+    # distribution, e.g. tau_m = { dist = "normal", mean = 10.0, std = 1.0, low = 5.0 };
+    # initial values may start a synapse channel: "syn:<projection>" = { dist = ... } (pA or nS)
+    # optional, for spatial connectors (distsnn.spatial):
+    # positions = { kind = "grid", shape = [20, 40], extent = [1.0, 2.0], edge_wrap = true }
+    # positions = { kind = "random", extent = [1.0, 1.0, 1.0] }
+    # positions = { kind = "free", coordinates = [[0.0, 0.1], [0.5, 0.2], ...] }
 
     [[projection]]
     name = "ee"                      # optional, default "<pre>_<post>"
     pre = "exc"
     post = "exc"
     connector = { rule = "fixed_indegree", indegree = 80, multapses = false }
+    # or { rule = "fixed_total_number", n = 50000 } (NEST's fixed_total_number),
+    # { rule = "fixed_probability", p = 0.1, autapses = false } (alias "pairwise_bernoulli";
+    # NEST's allow_autapses / allow_multapses are accepted too),
+    # { rule = "spatial", p = { kind = "gaussian", p0 = 0.8, sigma = 0.2 }, radius = 0.5,
+    #   delay = { offset = 0.5, slope = 2.0 } }  (then leave out the projection's delay;
+    #   instead of radius: mask = { kind = "rectangular", lower_left = [..], upper_right = [..] };
+    #   indegree = 50: exactly 50 sources per target, drawn in proportion to p;
+    #   weight = { scale = -2.0, kernel = { kind = "gaussian", p0 = 1.0, sigma = 0.1 } })
     synapse = "delta"                # or { kind = "exp", tau = 5.0 },
                                      # { kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0 },
                                      # { kind = "exp", mode = "conductance", tau = 5.0, e_rev = 0.0 }
@@ -35,6 +50,15 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     rate = 8000.0                    # Hz; or schedule = { times = [0.0, 100.0], rates = [8000.0, 0.0] }
     weight = 0.1
     synapse = "delta"
+
+    [[current_input]]                # NEST's dc / step_current / noise generators
+    name = "bias"
+    target = "exc"
+    kind = "dc"                      # amplitude = pA (a number or one per neuron); or "ac":
+                                     # amplitude, offset (pA), frequency (Hz), phase (deg)
+    amplitude = 200.0                # step: times = [ms, ...], amplitudes = [pA, ...]
+                                     # noise: mean, std (pA), dt_noise (ms)
+    # optional: neurons = [0, 3], start = 0.0, stop = 500.0, delay = 0.1 (ms, default dt)
 
     [[monitor]]
     kind = "spikes"                  # or "state", "rate"
@@ -63,6 +87,7 @@ import tomli_w
 
 from . import connectors, memory, validate
 from .connectors import EdgeList
+from .models.common import SYN_PREFIX
 from .models.poisson import RateSchedule
 from .network import Network, SpikeMonitor, StateMonitor
 
@@ -70,9 +95,9 @@ from .network import Network, SpikeMonitor, StateMonitor
 #: Python objects (a number of a few characters becomes a 24-byte object and a list slot;
 #: tomllib measured at about 6 bytes per byte for long numeric arrays).
 TOML_BYTES_PER_BYTE = 8
-_TOP = ("simulation", "population", "projection", "poisson_input", "monitor")
+_TOP = ("simulation", "population", "projection", "poisson_input", "current_input", "monitor")
 _SIM = ("dt", "t_stop", "seed", "strict_time")
-_POP = ("name", "size", "model", "params", "initial", "rate_hz")
+_POP = ("name", "size", "model", "params", "initial", "rate_hz", "positions")
 _PROJ = ("name", "pre", "post", "connector", "synapse", "weight", "delay")
 _INPUT = ("name", "target", "rate", "schedule", "weight", "synapse")
 _MON = {"spikes": ("kind", "population", "neurons", "start", "stop"),
@@ -174,12 +199,18 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | 
     validate.mapping("Config", "[simulation]", sim)
     validate.known_fields("Config [simulation]", sim, _SIM)
     net = Network(**sim)
+    channel_initial = []
     for i, t in enumerate(_tables(doc, "population")):
         owner = f"Config population #{i + 1}"
         validate.known_fields(owner, t, _POP)
         _required(owner, t, ("name", "size"))
-        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), t.get("initial"),
-                           t.get("rate_hz"))
+        init = t.get("initial")
+        if isinstance(init, dict):
+            # Channel states name projections: set once the projections exist.
+            channel_initial += [(t["name"], k, v) for k, v in init.items() if k.startswith(SYN_PREFIX)]
+            init = {k: v for k, v in init.items() if not k.startswith(SYN_PREFIX)}
+        net.add_population(t["name"], t["size"], t.get("model", "lif"), t.get("params"), init,
+                           rate_hz=t.get("rate_hz"), positions=t.get("positions"))
     for i, t in enumerate(_tables(doc, "projection")):
         owner = f"Config projection #{i + 1}"
         validate.known_fields(owner, t, _PROJ)
@@ -194,12 +225,19 @@ def from_dict(doc: dict[str, Any], base_dir: str = ".", max_memory: int | str | 
             conn = connectors.parse(label, conn, file_limit)
         net.add_projection(t["pre"], t["post"], conn, t.get("synapse", "delta"), t.get("weight"),
                            t.get("delay"), t.get("name"))
+    for pop, var, value in channel_initial:
+        net.set_initial(pop, var, value)
     for i, t in enumerate(_tables(doc, "poisson_input")):
         owner = f"Config poisson_input #{i + 1}"
         validate.known_fields(owner, t, _INPUT)
         _required(owner, t, ("name", "target", "weight"))
         net.add_poisson_input(t["name"], t["target"], t.get("rate"), t["weight"], t.get("synapse", "delta"),
                               t.get("schedule"))
+    for i, t in enumerate(_tables(doc, "current_input")):
+        owner = f"Config current_input #{i + 1}"
+        _required(owner, t, ("name", "target", "kind"))
+        spec = {k: v for k, v in t.items() if k not in ("name", "target", "kind")}
+        net.add_current_input(t["name"], t["target"], t["kind"], **spec)
     for i, t in enumerate(_tables(doc, "monitor")):
         owner = f"Config monitor #{i + 1}"
         validate.choice(owner, "kind", t.get("kind"), _MON)
@@ -225,7 +263,8 @@ def to_dict(net: Network) -> dict[str, Any]:
     doc["population"] = [
         {"name": p.name, "size": p.size, "model": p.model, "params": dict(vars(p.params)),
          "initial": {k: v.to_plain() for k, v in p.initial.items()},
-         **({} if p.rate_hz is None else {"rate_hz": p.rate_hz})}
+         **({} if p.rate_hz is None else {"rate_hz": p.rate_hz}),
+         **({} if p.positions is None else {"positions": p.positions.to_plain()})}
         for p in net.populations.values()]
     projs = []
     for pr in net.projections.values():
@@ -241,6 +280,7 @@ def to_dict(net: Network) -> dict[str, Any]:
         {"name": i.name, "target": i.target, "weight": i.weight, "synapse": i.synapse.to_plain(),
          **({"rate": i.rate} if i.schedule is None else {"schedule": i.schedule.to_plain()})}
         for i in net.inputs.values()]
+    doc["current_input"] = [c.to_plain() for c in net.currents.values()]
     mons = []
     for m in net.monitors:
         if isinstance(m, SpikeMonitor):
@@ -272,8 +312,9 @@ def dump(net: Network, path: str) -> None:
 
 
 def _plain(x: Any) -> Any:
-    # tomli_w takes only built-in types; a rate schedule (a model parameter) is a table.
-    if isinstance(x, RateSchedule):
+    # tomli_w takes only built-in types; a rate schedule or a per-neuron value (model
+    # parameters) is a table or a list.
+    if isinstance(x, RateSchedule) or hasattr(x, "to_plain"):
         return _plain(x.to_plain())
     if isinstance(x, dict):
         return {k: _plain(v) for k, v in x.items()}

@@ -9,12 +9,16 @@ same synapses, because every draw is keyed by the target's gid (PyNN's column-wi
 connectors, Arbor's ``connections_on(gid)``).
 
 Rules (``autapses``: a neuron may connect to itself when pre and post are the same
-population; ``multapses``: a pair may be connected more than once):
+population; ``multapses``: a pair may be connected more than once; in TOML NEST's names
+``allow_autapses`` / ``allow_multapses`` and ``rule = "pairwise_bernoulli"`` are accepted
+as aliases):
 
 - ``AllToAll(autapses=True)``
 - ``OneToOne()``
-- ``FixedProbability(p, autapses=True)``: every pair independently with probability p
-  (NEST's ``pairwise_bernoulli``), drawn per target by geometric skipping.
+- ``FixedProbability(p, autapses=True, multapses=True)``: every pair independently with
+  probability p (NEST's ``pairwise_bernoulli``), drawn per target by geometric skipping.
+  Each pair is tried once, so no pair is connected twice whatever ``multapses`` says
+  (NEST accepts and ignores the flag for this rule in the same way).
 - ``FixedInDegree(indegree, multapses=True, autapses=True)``: each target draws its
   sources uniformly; without multapses a repeated draw is redrawn, which samples a
   uniform random subset.
@@ -22,6 +26,12 @@ population; ``multapses``: a pair may be connected more than once):
   targets from a stream keyed by the source gid. To keep generation on the target side,
   every rank replays all sources' draws (O(pre size x outdegree) random numbers, no
   storage) and keeps the synapses whose target it owns, as NEST does for this rule.
+- ``FixedTotalNumber(n, multapses=True, autapses=True)``: exactly ``n`` synapses, each an
+  independent uniform draw from the allowed (source, target) pairs (NEST's
+  ``fixed_total_number``). See :class:`FixedTotalNumber` for how this is generated per
+  target. NEST does not implement ``multapses=False`` for this rule; neither does distsnn.
+- ``Spatial(...)`` (:mod:`distsnn.spatial`): distance-dependent probability and delay
+  between populations with positions.
 - ``EdgeList(pre, post, weight=None, delay=None, path=None)``: explicit pairs, from
   arrays or a CSV, NPZ or HDF5 file with columns/datasets ``pre``, ``post`` and
   optionally ``weight`` (pA, mV or nS as the synapse needs) and ``delay`` (ms).
@@ -39,6 +49,7 @@ import numpy as np
 from numba import njit
 
 from . import edgefiles, validate
+from .discrete import COUNT_ROW, multinomial_equal
 from .rng import uniform_at
 
 
@@ -182,11 +193,13 @@ class OneToOne:
 class FixedProbability:
     p: float
     autapses: bool = True
+    multapses: bool = True
     rule = "fixed_probability"
 
     def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
         validate.in_range(owner, "connector.p", self.p, 0.0, 1.0)
         validate.boolean(owner, "connector.autapses", self.autapses)
+        validate.boolean(owner, "connector.multapses", self.multapses)
 
     def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
         rows = (targets + post_gid0).astype(np.uint64)
@@ -201,7 +214,10 @@ class FixedProbability:
         return Synapses(pre, np.repeat(targets.astype(np.int64), counts), None)
 
     def to_plain(self) -> dict[str, Any]:
-        return {"rule": self.rule, "p": self.p, "autapses": self.autapses}
+        out = {"rule": self.rule, "p": self.p, "autapses": self.autapses}
+        if not self.multapses:
+            out["multapses"] = False
+        return out
 
 
 def _check_degree(owner: str, what: str, k: Any, n: int, same: bool, autapses: bool, multapses: bool) -> None:
@@ -269,6 +285,74 @@ class FixedOutDegree:
     def to_plain(self) -> dict[str, Any]:
         return {"rule": self.rule, "outdegree": self.outdegree, "multapses": self.multapses,
                 "autapses": self.autapses}
+
+
+@njit(cache=True)
+def _uniform_rows(k0, k1, rows, exclude, n, counts, offsets, out):
+    # Row r draws counts[r] independent uniform indices in [0, n), exclude[r] left out.
+    for r in range(rows.size):
+        ex = exclude[r]
+        avail = n - 1 if ex >= 0 else n
+        base = offsets[r]
+        for i in range(counts[r]):
+            x = np.int64(uniform_at(k0, k1, rows[r], i) * avail)
+            if ex >= 0 and x >= ex:
+                x += 1
+            out[base + i] = x
+
+
+@dataclass(frozen=True)
+class FixedTotalNumber:
+    """Exactly ``n`` synapses, each an independent uniform draw from the allowed pairs
+    (NEST's ``fixed_total_number``), generated on the target side.
+
+    NEST draws ``n`` (source, target) pairs uniformly and independently, redrawing
+    self-pairs when autapses are off. That law factorises: the numbers of synapses of
+    the targets are Multinomial(n; 1 / n_post each), because every target has the same
+    number of allowed sources (``n_pre``, or ``n_pre - 1`` without autapses), and given
+    its count each target's sources are independent uniform draws from its allowed
+    sources. distsnn samples it in that order: every rank draws the whole count vector
+    from the projection's stream (rows ``2**63 + target index``; O(n_post) work and
+    memory, no synapse stored), then each requested target draws its sources from its
+    own row (its gid), as fixed in-degree does with multapses. A target's synapses
+    therefore do not depend on which rank builds them.
+    """
+
+    n: int
+    multapses: bool = True
+    autapses: bool = True
+    rule = "fixed_total_number"
+
+    def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
+        validate.integer(owner, "connector.n", self.n, minimum=0)
+        validate.boolean(owner, "connector.multapses", self.multapses)
+        validate.boolean(owner, "connector.autapses", self.autapses)
+        if self.n >= 2**62:
+            raise ValueError(f"{owner}: connector.n must be < 2**62, got {self.n}")
+        if not self.multapses:
+            raise ValueError(f"{owner}: connector.multapses must be true for fixed_total_number "
+                             f"(NEST does not implement it either), got false")
+        avail = n_pre - 1 if (same and not self.autapses) else n_pre
+        if self.n > 0 and avail < 1:
+            raise ValueError(f"{owner}: connector.n = {self.n} but there is no neuron to draw from")
+
+    def counts(self, key: tuple[int, int], n_post: int) -> np.ndarray:
+        """Number of synapses of every target of the projection (int64, n_post)."""
+        return multinomial_equal(key[0], key[1], int(self.n), int(n_post), COUNT_ROW)
+
+    def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
+        targets = targets.astype(np.int64)
+        k = self.counts(key, n_post)[targets]
+        offsets = np.zeros(targets.size, dtype=np.int64)
+        if targets.size:
+            np.cumsum(k[:-1], out=offsets[1:])
+        pre = np.empty(int(k.sum()), dtype=np.int64)
+        _uniform_rows(key[0], key[1], (targets + post_gid0).astype(np.uint64),
+                      _exclude(targets, same, self.autapses), n_pre, k, offsets, pre)
+        return Synapses(pre, np.repeat(targets, k), None)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"rule": self.rule, "n": self.n, "multapses": self.multapses, "autapses": self.autapses}
 
 
 @dataclass(frozen=True, eq=False)
@@ -347,28 +431,38 @@ class EdgeList:
     __hash__ = None
 
 
-Connector = Union[AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, EdgeList]
+Connector = Union[AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, FixedTotalNumber,
+                  EdgeList]
 
 _RULES: dict[str, tuple[type, tuple[str, ...]]] = {
     "all_to_all": (AllToAll, ("autapses",)),
     "one_to_one": (OneToOne, ()),
-    "fixed_probability": (FixedProbability, ("p", "autapses")),
+    "fixed_probability": (FixedProbability, ("p", "autapses", "multapses")),
     "fixed_indegree": (FixedInDegree, ("indegree", "multapses", "autapses")),
     "fixed_outdegree": (FixedOutDegree, ("outdegree", "multapses", "autapses")),
+    "fixed_total_number": (FixedTotalNumber, ("n", "multapses", "autapses")),
     "edge_list": (EdgeList, ("pre", "post", "weight", "delay", "file")),
 }
 _REQUIRED = {"fixed_probability": ("p",), "fixed_indegree": ("indegree",),
-             "fixed_outdegree": ("outdegree",)}
+             "fixed_outdegree": ("outdegree",), "fixed_total_number": ("n",)}
+#: NEST's names, accepted in TOML and plain dicts.
+_RULE_ALIASES = {"pairwise_bernoulli": "fixed_probability"}
+_FIELD_ALIASES = {"allow_autapses": "autapses", "allow_multapses": "multapses", "N": "n"}
 
 
 def parse(owner: str, spec: Any, max_bytes: float | None = None) -> Connector:
     """A connector from its Python object or its TOML table ``{rule = "...", ...}``;
     ``max_bytes`` bounds an edge-list file's columns in memory (see :meth:`EdgeList.from_file`)."""
-    if isinstance(spec, (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, EdgeList,
-                         StoredEdges)):
+    if isinstance(spec, (AllToAll, OneToOne, FixedProbability, FixedInDegree, FixedOutDegree, FixedTotalNumber,
+                         EdgeList, StoredEdges)) or getattr(spec, "rule", None) == "spatial":
         return spec
     validate.mapping(owner, "connector", spec)
+    spec = _nest_names(owner, spec)
     rule = spec.get("rule")
+    if rule == "spatial":
+        from .spatial import Spatial
+
+        return Spatial.from_plain(owner, spec)
     validate.choice(owner, "connector.rule", rule, _RULES)
     cls, fields = _RULES[rule]
     args = {k: v for k, v in spec.items() if k != "rule"}
@@ -386,6 +480,19 @@ def parse(owner: str, spec: Any, max_bytes: float | None = None) -> Connector:
         return EdgeList(*(None if args.get(f) is None else validate.finite_array(owner, f"connector.{f}", args[f])
                           for f in ("pre", "post", "weight", "delay")))
     return cls(**args)
+
+
+def _nest_names(owner: str, spec: Any) -> dict[str, Any]:
+    """``spec`` with NEST's rule and flag names replaced by distsnn's."""
+    out: dict[str, Any] = {}
+    for k, v in spec.items():
+        if k == "rule" and isinstance(v, str):
+            v = _RULE_ALIASES.get(v, v)
+        k2 = _FIELD_ALIASES.get(k, k)
+        if k2 in out:
+            raise ValueError(f"{owner}: connector.{k2} is given twice (as {k2!r} and {k!r})")
+        out[k2] = v
+    return out
 
 
 def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:

@@ -251,7 +251,8 @@ class Simulation:
             spiking = []
             for pop in self.pops:
                 block = x[pop.port0: pop.port0 + len(pop.channels) * pop.n].reshape(len(pop.channels), pop.n)
-                pop.state, spiked = pop.model.step(pop.state, block, pop.prepared, n)
+                prep = pop.prepared if pop.drive is None else pop.drive.prepared(n)
+                pop.state, spiked = pop.model.step(pop.state, block, prep, n)
                 if spiked.any():
                     spiking.append(pop.gids[spiked])
             if spiking:

@@ -294,7 +294,8 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
     parts : int
         Number of parts (>= 1); sets the automatic chunk size.
     level : str
-        ``"neuron"``, ``"chunk"`` or ``"auto"`` (neuron level when the expected synapse
+        ``"neuron"``, ``"chunk"`` or ``"auto"`` (chunk level for edges stored in files,
+        which no rank reads whole; else neuron level when the expected synapse
         count is below ``NEURON_LEVEL_MAX_SYNAPSES``, else chunk level).
     chunk : int, optional
         Neurons per chunk at the chunk level (default :func:`auto_chunk`); not allowed
@@ -311,7 +312,9 @@ def communication_graph(net: Network, parts: int, level: str = "auto", chunk: in
         if level == "neuron":
             raise ValueError(f"graph: chunk applies to the chunk level, got chunk={chunk} with level 'neuron'")
     if level == "auto":
-        level = "neuron" if expected_synapses(net) < NEURON_LEVEL_MAX_SYNAPSES else "chunk"
+        # Edges stored in files (SONATA) are read per rank, never whole: chunk level.
+        stored = any(isinstance(p.connector, connectors.StoredEdges) for p in net.projections.values())
+        level = "neuron" if expected_synapses(net) < NEURON_LEVEL_MAX_SYNAPSES and not stored else "chunk"
     if level == "neuron":
         return NetworkGraph(neuron_graph(net, rates, neuron_rates), "neuron", 1)
     chunk = auto_chunk(net, parts) if chunk is None else chunk
@@ -323,6 +326,8 @@ def _pair_delays(net: Network, proj: Projection, chunk: int, na: int, nb: int) -
     spec, conn = proj.delay, proj.connector
     if spec is None and isinstance(conn, connectors.StoredEdges):
         return np.asarray(max(1, int(timegrid.to_steps(conn.bounds("delay")[0], net.dt))))
+    if spec is None and hasattr(conn, "min_delay"):
+        return np.asarray(max(1, int(timegrid.to_steps(conn.min_delay(), net.dt))))
     if spec is None:
         per_synapse = np.asarray(conn.delay, dtype=np.float64)
     elif isinstance(spec, distributions.ArrayValue):
@@ -376,6 +381,10 @@ def _expected_counts(proj: Projection, sa: np.ndarray, sb: np.ndarray, a_lo: np.
         return conn.indegree * pair / max(1.0, n_pre - (1 if no_autapses else 0))
     if isinstance(conn, connectors.FixedOutDegree):
         return conn.outdegree * pair / max(1.0, n_post - (1 if no_autapses else 0))
+    if isinstance(conn, connectors.FixedTotalNumber):
+        return conn.n * pair / max(1.0, n_pre * n_post - (n_post if no_autapses else 0))
+    if hasattr(conn, "expected_counts"):
+        return conn.expected_counts(int(n_pre), int(n_post), same, chunk)
     pre = np.asarray(conn.pre, dtype=np.int64) // chunk
     post = np.asarray(conn.post, dtype=np.int64) // chunk
     flat = np.bincount(pre * sb.size + post, minlength=sa.size * sb.size)

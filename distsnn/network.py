@@ -18,24 +18,27 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
 
-from . import connectors, distributions, models, synapses, timegrid, validate
+from . import connectors, currents, distributions, models, spatial, synapses, timegrid, validate
 from .distributions import ArrayValue, Value
+from .models.common import SYN_PREFIX
 from .models.poisson import RateSchedule, parse_schedule
+from .positions import Layout, parse_positions
 from .selection import Selection
 from .selection import parse as parse_selection
 
 
 @dataclass(frozen=True)
 class Population:
-    """``size`` neurons of one ``model`` with shared ``params`` and per-neuron ``initial`` values.
+    """``size`` neurons of one ``model`` with ``params`` and per-neuron ``initial`` values.
 
     ``rate_hz`` is an optional hint, the expected firing rate (Hz) the partitioner weighs
     this population's spikes with (:mod:`distsnn.graph`); it does not change the dynamics.
+    ``positions`` (a :mod:`distsnn.positions` layout) serves spatial connectors.
     """
 
     name: str
@@ -44,6 +47,7 @@ class Population:
     params: Any
     initial: Mapping[str, Value] = field(default_factory=dict)
     rate_hz: float | None = None
+    positions: Layout | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class Network:
         self.populations: dict[str, Population] = {}
         self.projections: dict[str, Projection] = {}
         self.inputs: dict[str, PoissonInput] = {}
+        self.currents: dict[str, currents.CurrentInput] = {}
         self.monitors: list[SpikeMonitor | StateMonitor | RateMonitor] = []
 
     # -- building ---------------------------------------------------------------------
@@ -169,7 +174,10 @@ class Network:
     def add_population(self, name: str, size: int, model: str = "lif",
                        params: Mapping[str, Any] | None = None,
                        initial: Mapping[str, Any] | None = None,
-                       rate_hz: float | None = None) -> Population:
+                       rate_hz: float | None = None, positions: Any = None) -> Population:
+        """``rate_hz``: the expected rate for the partitioner (Hz); ``positions``: a
+        :mod:`distsnn.positions` layout (``Grid``, ``Random``, ``Free``) or its table,
+        needed by spatial connectors."""
         owner = f"Population {name!r}"
         validate.name("Population", "name", name)
         if name in self.populations:
@@ -182,28 +190,59 @@ class Network:
         init = validate.optional_mapping(owner, "initial", initial)
         p = mod.params_from(owner, params, size, self.dt)
         for fld in getattr(mod, "DURATIONS", ()):
-            timegrid.check_grid(owner, fld, getattr(p, fld), self.dt, self.strict_time, up=True)
+            v = getattr(p, fld)
+            # Per-neuron durations: an array is checked value by value; draws of a
+            # distribution round up like any other (nothing to check before drawing).
+            if isinstance(v, ArrayValue):
+                v = v.values
+            if isinstance(v, (float, int, np.ndarray)):
+                timegrid.check_grid(owner, fld, v, self.dt, self.strict_time, up=True)
         if isinstance(getattr(p, "schedule", None), RateSchedule):
             timegrid.check_grid(owner, "schedule.times", p.schedule.times, self.dt, self.strict_time)
+        syn = [k for k in init if isinstance(k, str) and k.startswith(SYN_PREFIX)]
+        if syn:
+            raise ValueError(f"{owner}: initial.{syn[0]} names a projection; set a channel's initial "
+                             f"value with Network.set_initial after adding the projection")
         validate.known_fields(f"{owner} initial", init, mod.INITIAL, "variable")
-        parsed = {}
-        for var, spec in init.items():
-            v = distributions.parse(owner, f"initial.{var}", spec)
-            if isinstance(v, ArrayValue) and v.values.shape != (size,):
-                raise ValueError(f"{owner}: initial.{var} array must have shape ({size},), "
-                                 f"got {v.values.shape}")
-            lo, hi = getattr(mod, "INITIAL_BOUNDS", {}).get(var, (-np.inf, np.inf))
-            v_lo, v_hi = v.bounds()
-            if v_lo < lo:
-                raise ValueError(f"{owner}: initial.{var} must be >= {lo}, got values down to {v_lo!r}")
-            if v_hi > hi:
-                raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
-            parsed[var] = v
+        parsed = {var: self._initial(owner, mod, size, var, spec) for var, spec in init.items()}
         if rate_hz is not None:
             rate_hz = validate.non_negative(owner, "rate_hz", rate_hz, "Hz")
-        pop = Population(name, size, model, p, parsed, rate_hz)
+        layout = None if positions is None else parse_positions(owner, positions, size)
+        pop = Population(name, size, model, p, parsed, rate_hz, layout)
         self.populations[name] = pop
         return pop
+
+    def set_initial(self, population: str, var: str, value: Any) -> None:
+        """Initial value of ``var`` for every neuron of ``population`` (a number, an array
+        over the population or a distribution): a model variable (``"V_m"``, ...) or
+        ``"syn:<projection>"``, the state of the synapse channel that the projection feeds
+        (current in pA, conductance in nS, >= 0; for a double exponential, the value
+        starts its decay part), as NEST's ``I_syn_ex`` / ``g_ex`` initial values."""
+        owner = f"Population {population!r}"
+        pop = self._population("set_initial", population)
+        mod = models.get(owner, pop.model)
+        prefix = SYN_PREFIX
+        if isinstance(var, str) and var.startswith(prefix):
+            proj = self.projections.get(var[len(prefix):])
+            if proj is None or proj.post != population:
+                known = [f"{prefix}{p.name}" for p in self.projections.values() if p.post == population]
+                raise ValueError(f"{owner}: initial.{var} must name a projection onto {population!r}; "
+                                 f"known: {', '.join(known) or 'none'}")
+            if proj.synapse.kind == "delta":
+                raise ValueError(f"{owner}: initial.{var}: a delta synapse has no state to start")
+            for other in pop.initial:
+                if (other.startswith(prefix) and other != var
+                        and self.projections[other[len(prefix):]].synapse == proj.synapse):
+                    raise ValueError(f"{owner}: initial.{var} sets the channel that initial.{other} "
+                                     f"already sets (same synapse type)")
+            v = self._initial(owner, mod, pop.size, var, value)
+            if proj.synapse.mode == "conductance" and v.bounds()[0] < 0:
+                raise ValueError(f"{owner}: initial.{var} is a conductance and must be >= 0 nS, "
+                                 f"got values down to {v.bounds()[0]!r}")
+        else:
+            validate.choice(f"{owner} initial", "variable", var, mod.INITIAL)
+            v = self._initial(owner, mod, pop.size, var, value)
+        self.populations[population] = replace(pop, initial={**pop.initial, var: v})
 
     def add_projection(self, pre: str, post: str, connector: Any, synapse: Any = "delta",
                        weight: Any = None, delay: Any = None, name: str | None = None) -> Projection:
@@ -225,6 +264,10 @@ class Network:
                 raise ValueError(f"{owner}: {role} population {pop!r} does not exist; known: "
                                  f"{', '.join(self.populations) or 'none'}")
         conn = connectors.parse(owner, connector)
+        if isinstance(conn, spatial.Spatial):
+            offsets = self.offsets()
+            conn = conn.bind(self.populations[pre].positions, self.populations[post].positions, (pre, post),
+                             self.seed, (offsets[pre], offsets[post]))
         n_pre, n_post = self.populations[pre].size, self.populations[post].size
         conn.check(owner, n_pre, n_post, pre == post)
         syn = synapses.parse(owner, synapse)
@@ -235,6 +278,8 @@ class Network:
             low, high = w.bounds()
         elif isinstance(conn, connectors.StoredEdges):
             low, high = conn.bounds("weight")
+        elif isinstance(conn, spatial.Spatial):
+            low, high = conn.weight.bounds()
         else:
             low, high = float(np.min(conn.weight, initial=0.0)), float(np.max(conn.weight, initial=0.0))
         synapses.check_weight(owner, syn, low, high)
@@ -273,6 +318,31 @@ class Network:
         synapses.check_weight(owner, syn, weight)
         inp = PoissonInput(name, target, rate, weight, syn, schedule)
         self.inputs[name] = inp
+        return inp
+
+    def add_current_input(self, name: str, target: str, kind: str = "dc", **spec: Any) -> currents.CurrentInput:
+        """A current generator into ``target`` (NEST's dc, step current and noise generators).
+
+        ``kind="dc"``: ``amplitude`` (pA); ``"step"``: ``times`` (ms) and ``amplitudes``
+        (pA); ``"ac"``: ``amplitude``, ``offset`` (pA), ``frequency`` (Hz), ``phase``
+        (degrees); ``"noise"``: ``mean``, ``std`` (pA) and ``dt_noise`` (ms, default ten steps
+        as NEST's).
+        Common: ``neurons`` (indices; default all), ``start``, ``stop``, ``delay`` (ms,
+        default one step). Amplitudes, mean and std may give one value per neuron. See
+        :mod:`distsnn.currents` for the timing rule.
+        """
+        owner = f"CurrentInput {name!r}"
+        validate.name("CurrentInput", "name", name)
+        if name in self.currents:
+            raise ValueError(f"{owner}: name already used by another current input")
+        pop = self._population(owner, target)
+        mod = models.get(owner, pop.model)
+        if not hasattr(mod, "with_current"):
+            takers = [m for m, mm in models.MODELS.items() if hasattr(mm, "with_current")]
+            raise ValueError(f"{owner}: model {pop.model!r} of population {target!r} takes no current input; "
+                             f"models that do: {', '.join(takers)}")
+        inp = currents.parse(owner, name, target, pop.size, kind, dict(spec), self.dt)
+        self.currents[name] = inp
         return inp
 
     def add_spike_monitor(self, population: str, neurons: Any = None, start: float | None = None,
@@ -368,9 +438,10 @@ class Network:
         if not isinstance(other, Network):
             return NotImplemented
         return (self.dt, self.seed, self.t_stop, self.strict_time, self.populations, self.projections,
-                self.inputs, self.monitors) == (other.dt, other.seed, other.t_stop, other.strict_time,
-                                                other.populations, other.projections, other.inputs,
-                                                other.monitors)
+                self.inputs, self.currents, self.monitors) == (other.dt, other.seed, other.t_stop,
+                                                               other.strict_time, other.populations,
+                                                               other.projections, other.inputs, other.currents,
+                                                               other.monitors)
 
     __hash__ = None
 
@@ -399,11 +470,25 @@ class Network:
         return self.populations[name]
 
     @staticmethod
+    def _initial(owner: str, mod: Any, size: int, var: str, spec: Any) -> Value:
+        v = distributions.parse(owner, f"initial.{var}", spec)
+        if isinstance(v, ArrayValue) and v.values.shape != (size,):
+            raise ValueError(f"{owner}: initial.{var} array must have shape ({size},), "
+                             f"got {v.values.shape}")
+        lo, hi = getattr(mod, "INITIAL_BOUNDS", {}).get(var, (-np.inf, np.inf))
+        v_lo, v_hi = v.bounds()
+        if v_lo < lo:
+            raise ValueError(f"{owner}: initial.{var} must be >= {lo}, got values down to {v_lo!r}")
+        if v_hi > hi:
+            raise ValueError(f"{owner}: initial.{var} must be <= {hi}, got values up to {v_hi!r}")
+        return v
+
+    @staticmethod
     def _value(owner: str, what: str, spec: Any, conn: Any, n_pre: int, n_post: int) -> Value | None:
         if isinstance(conn, connectors.StoredEdges):
             column = conn.columns if what in conn.columns else None
         else:
-            column = getattr(conn, what, None) if isinstance(conn, connectors.EdgeList) else None
+            column = getattr(conn, what, None) if isinstance(conn, (connectors.EdgeList, spatial.Spatial)) else None
         if spec is None:
             if column is None:
                 raise ValueError(f"{owner}: {what} is required (the connector gives no {what} column)")
@@ -432,15 +517,19 @@ class Network:
 
     def _check_delay(self, owner: str, d: Value | None, conn: Any) -> None:
         """Delays must be > 0 ms; given values off the grid or below one step are rounded
-        with a warning (errors when strict); drawn ones warn only if they can fall below
-        half a step (after rounding, every delay is at least one step). Stored edges are
-        checked by their bounds here and value by value when they are read."""
+        with a warning (errors when strict); drawn ones (and a spatial rule's distance
+        delays) warn only if they can fall below half a step (after rounding, every delay is
+        at least one step). Stored edges are checked by their bounds here and value by
+        value when they are read."""
         if d is None and isinstance(conn, connectors.StoredEdges):
             lo = conn.bounds("delay")[0]
             if not lo > 0.0:
                 raise ValueError(f"{owner}: delay must be > 0 ms, got values down to {lo!r}")
             return
-        if d is None or isinstance(d, (distributions.Constant, ArrayValue)):
+        if d is None and isinstance(conn, spatial.Spatial):
+            lo = conn.min_delay()
+            self._check_delay_steps(owner, conn.max_delay())
+        elif d is None or isinstance(d, (distributions.Constant, ArrayValue)):
             values = np.asarray(conn.delay if d is None else (d.value if isinstance(d, distributions.Constant)
                                                               else d.values), dtype=np.float64).ravel()
             bad = np.flatnonzero(~(values > 0.0))
@@ -449,9 +538,10 @@ class Network:
             self._check_delay_steps(owner, float(values.max(initial=0.0)))
             timegrid.check_grid(owner, "delay", values, self.dt, self.strict_time, min_steps=1)
             return
-        lo = d.bounds()[0]
-        if math.isfinite(d.bounds()[1]):
-            self._check_delay_steps(owner, d.bounds()[1])
+        else:
+            lo = d.bounds()[0]
+            if math.isfinite(d.bounds()[1]):
+                self._check_delay_steps(owner, d.bounds()[1])
         if not lo >= 0.0:
             raise ValueError(f"{owner}: delay distribution must not reach below 0 ms (give low >= 0), "
                              f"got values down to {lo!r}")

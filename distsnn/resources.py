@@ -161,12 +161,18 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
             rep = OUTDEGREE_BYTES * count
         elif proj.connector.rule == "edge_list":
             rep = EDGE_BYTES * count + 8 * net.populations[proj.post].size
+        elif proj.connector.rule == "fixed_total_number":
+            rep = 8 * net.populations[proj.post].size       # every target's count, on every rank
+        elif proj.connector.rule == "spatial":
+            rep = 48 * net.populations[proj.pre].size       # source positions and cells, on every rank
         else:
             rep = 0
         replicated += rep
         distributed += own
         if count:
-            max_delay = max(max_delay, _delay_high(proj.delay, getattr(proj.connector, "delay", None)))
+            conn = proj.connector
+            column = [conn.max_delay()] if hasattr(conn, "max_delay") else getattr(conn, "delay", None)
+            max_delay = max(max_delay, _delay_high(proj.delay, column))
         parts.append((f"projection {proj.name!r} ({count} synapses)", own + rep * ranks))
     distributed += connect
     parts.append(("generating the largest projection", connect))

@@ -5,7 +5,8 @@ The network of ``examples/coba.toml``, the same as ``shared/anchors/coba_nest.py
 ``coba_brian2.py``: N_E = 4 N_I ``lif_cond`` neurons (C_m 200 pF, g_L 10 nS, E_L = V_reset
 = -60 mV, V_th = -50 mV, t_ref 5 ms, I_e = 200 pA), every pair connected with
 probability 0.02, exponential conductances (tau 5 ms, E 0 mV, 6 nS; tau 10 ms, E -80 mV,
-67 nS), delay 0.1 ms, dt = 0.1 ms, V_0 ~ N(-55, 5) mV (conductances start at 0). The
+67 nS), delay 0.1 ms, dt = 0.1 ms, V_0 ~ N(-55, 5) mV, initial conductances N(40, 15) and
+N(200, 120) nS (redrawn below 0; the anchors clip at 0). The
 printed figures and the ``RESULT {json}`` line compare side by side with the anchors'
 (NEST 3.10: 19.9 Hz; Brian2: 21.5 Hz).
 

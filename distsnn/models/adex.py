@@ -135,7 +135,8 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     """V defaults to E_L and w to 0."""
     n = gids.size
     return State(V=common.initial(initial, "V_m", prep.p.E_L, n), w=common.initial(initial, "w", 0.0, n),
-                 refr=np.zeros(n, dtype=np.int64), S=prep.k.zeros(n), k=prep.k)
+                 refr=np.zeros(n, dtype=np.int64),
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")
@@ -178,7 +179,7 @@ def _make_integrate(refined_pass: bool):
     neurons that need more) or for the marked ones (:func:`distsnn.models.common.run_split`)."""
 
     @njit(cache=True)
-    def kernel(refined, V, w, free, spiked, S, WA, WG, ca, cg, inv_tau, jumps, C, gL, EL, VT, DT, tau_w, a, b, Ie,
+    def kernel(refined, V, w, free, spiked, S, WA, WG, ca, cg, inv_tau, jumps, C, gL, EL, VT, DT, tau_w, a, b, Ie_,
                V_peak, V_reset, hold, dt, m):
         # RK4 over the neuron's sub-steps, in place; on the base grid the drive at stage
         # time j h / 2 comes from common.stage_drive. Where the upswing makes a sub-step
@@ -186,10 +187,11 @@ def _make_integrate(refined_pass: bool):
         # docstring), with the drive in closed form. A crossing of V_peak within a span is
         # placed by bisection; the reset state then integrates (or, if held, relaxes w)
         # for the rest of the sub-step. A held neuron (free[i] false) stays at V_reset
-        # while w relaxes.
+        # while w relaxes. Ie_: I_e plus current generators, per neuron.
         for i in range(V.size):
             if refined_pass and not refined[i]:
                 continue
+            Ie = Ie_[i]
             mi, h, fine = substeps_for(cg, inv_tau, S, i, m, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
@@ -257,10 +259,15 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     free = s.refr == 0
     spiked = np.zeros(V.shape, dtype=bool)
     common.run_split(_INTEGRATE, V.size, V, w, free, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau,
-                     common.jumps(c.k, x, V.size), p.C_m, p.g_L, p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b, p.I_e,
+                     common.jumps(c.k, x, V.size), p.C_m, p.g_L, p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b,
+                     np.ascontiguousarray(np.broadcast_to(p.I_e + c.I_ext, V.shape), dtype=np.float64),
                      p.V_peak, p.V_reset, c.ref_steps > 0, c.dt, c.substeps)
     refr = np.where(spiked, c.ref_steps, np.maximum(s.refr - 1, 0))
     return State(V, w, refr, c.k.arrive(s.S, x), s.k), spiked
+
+
+#: Current generators add to I_e for the step (see common.SubstepPrepared.I_ext).
+with_current = common.with_current
 
 
 def record(s: State, var: str) -> np.ndarray:

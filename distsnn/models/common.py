@@ -47,23 +47,26 @@ from ..synapses import Kernels, SynapseType
 
 def parse(owner: str, cls: type, given: Mapping[str, Any], units: Mapping[str, str],
           positive: Sequence[str] = (), non_negative: Sequence[str] = (),
-          choices: Mapping[str, Sequence[str]] | None = None) -> Any:
+          choices: Mapping[str, Sequence[str]] | None = None, size: int | None = None) -> Any:
     """A frozen parameter dataclass from user values: unknown names, non-numbers and
-    values outside their bounds raise ``ValueError`` naming owner, field, bound and value."""
+    values outside their bounds raise ``ValueError`` naming owner, field, bound and value.
+    With ``size`` (the population's), a value may be per neuron (:func:`param_value`)."""
     choices = choices or {}
     validate.known_fields(owner, given, [f.name for f in fields(cls)], "parameter")
     values = {}
     for k, v in given.items():
         if k in choices:
             values[k] = validate.choice(owner, k, v, choices[k])
+        elif size is not None:
+            values[k] = param_value(owner, k, v, size, units.get(k, ""))
         else:
             values[k] = validate.number(owner, k, v, units.get(k, ""))
     for k in positive:
         if k in values:
-            validate.positive(owner, k, values[k], units.get(k, ""))
+            check_positive(owner, k, values[k], units.get(k, ""))
     for k in non_negative:
         if k in values:
-            validate.non_negative(owner, k, values[k], units.get(k, ""))
+            check_non_negative(owner, k, values[k], units.get(k, ""))
     return cls(**values)
 
 
@@ -189,16 +192,28 @@ class SubstepPrepared:
     h: float
     WA: np.ndarray
     WG: np.ndarray
-    ref_steps: int
+    ref_steps: Any          # int, or one per neuron
     ca: np.ndarray
     cg: np.ndarray
     inv_tau: np.ndarray
     dt: float
+    #: External current (pA; 0 or one value per local neuron) held over the step and
+    #: added to ``I_e`` in the kernels: current generators.
+    I_ext: Any = 0.0
+
+
+def with_current(prep: SubstepPrepared, current: np.ndarray) -> SubstepPrepared:
+    """The constants with an external current (pA, per local neuron) for one step: how
+    current generators (:mod:`distsnn.currents`) enter the RK4 models."""
+    from dataclasses import replace
+
+    return replace(prep, I_ext=current)
 
 
 def prepare_substeps(p: Any, dt: float, channels: tuple[SynapseType, ...], m: int,
-                     t_ref: float = 0.0) -> SubstepPrepared:
-    """Kernels and drive matrices for ``m`` sub-steps of ``dt``; ``t_ref`` in ms."""
+                     t_ref: Any = 0.0) -> SubstepPrepared:
+    """Kernels and drive matrices for ``m`` sub-steps of ``dt``; ``t_ref`` in ms (a number
+    or one per neuron)."""
     k = synapses.kernels(channels, dt)
     WA, WG = drive_matrices(k, dt, m)
     cg = k.conductance.astype(np.float64)
@@ -207,6 +222,127 @@ def prepare_substeps(p: Any, dt: float, channels: tuple[SynapseType, ...], m: in
                            np.where(k.readout, 1.0, -1.0) / k.tau, dt)
 
 
-def refractory_steps(t_ref: float, dt: float) -> int:
-    """A refractory period in whole steps, rounded up as NEST does (:func:`timegrid.steps_up`)."""
-    return int(timegrid.steps_up(t_ref, dt))
+def refractory_steps(t_ref: Any, dt: float) -> Any:
+    """A refractory period in whole steps, rounded up as NEST does (:func:`timegrid.steps_up`):
+    an int, or an int64 array for per-neuron periods."""
+    steps = timegrid.steps_up(t_ref, dt)
+    return int(steps) if np.ndim(steps) == 0 else np.asarray(steps, dtype=np.int64)
+
+
+
+# -- per-neuron parameters and synaptic initial state ------------------------------------
+#
+# A model that accepts per-neuron parameters (``lif_cond``, ``izhikevich``,
+# ``hh``) parses each value
+# with :func:`param_value`: a number stays a float, a list or array becomes an
+# ``ArrayValue`` over the population, a table ``{dist = ...}`` a keyed distribution
+# (NEST's ``nest.random``). Bounds are checked on every value the parameter can take.
+# At build, :func:`resolve` turns the parameters into the local neurons' values, drawn
+# from the stream ``param:<population>:<name>`` (row gid), so a neuron gets the same
+# values on every rank; its prepared constants are then arrays over the local neurons.
+
+#: Prefix of the initial values of a synapse channel: ``syn:<projection>`` names the
+#: channel that the projection feeds; ``init_state`` receives them as ``syn:<channel index>``.
+SYN_PREFIX = "syn:"
+
+
+def param_value(owner: str, name: str, value: Any, size: int, unit: str = "") -> Any:
+    """A number (float) or a per-neuron value (array over the population or distribution)."""
+    from .. import distributions
+
+    per_neuron = (list, tuple, np.ndarray, dict, distributions.ArrayValue, distributions.Uniform,
+                  distributions.Normal, distributions.Lognormal)
+    if not isinstance(value, per_neuron):
+        return validate.number(owner, name, value, unit)
+    v = distributions.parse(owner, name, value)
+    if isinstance(v, distributions.Constant):
+        return v.value
+    if isinstance(v, distributions.ArrayValue) and v.values.shape != (size,):
+        raise ValueError(f"{owner}: {name} array must have one value per neuron, shape ({size},), "
+                         f"got {v.values.shape}")
+    return v
+
+
+def value_bounds(value: Any) -> tuple[float, float]:
+    """Smallest and largest value a parameter can take."""
+    return (value, value) if isinstance(value, float) else value.bounds()
+
+
+def check_positive(owner: str, name: str, value: Any, unit: str = "") -> None:
+    from .. import distributions
+
+    if isinstance(value, float):
+        validate.positive(owner, name, value, unit)
+        return
+    if isinstance(value, distributions.Lognormal):
+        return
+    lo = value_bounds(value)[0]
+    if not lo > 0:
+        raise ValueError(f"{owner}: {name} must be > 0{' ' + unit if unit else ''}, got values down to {lo!r}")
+
+
+def check_non_negative(owner: str, name: str, value: Any, unit: str = "") -> None:
+    if isinstance(value, float):
+        validate.non_negative(owner, name, value, unit)
+        return
+    lo = value_bounds(value)[0]
+    if not lo >= 0:
+        raise ValueError(f"{owner}: {name} must be >= 0{' ' + unit if unit else ''}, got values down to {lo!r}")
+
+
+def check_below(owner: str, p: Any, low: str, high: str, unit: str = "mV") -> None:
+    """``p.low < p.high`` for every neuron: elementwise for two arrays, else on bounds."""
+    from .. import distributions
+
+    a, b = getattr(p, low), getattr(p, high)
+    if isinstance(a, float) and isinstance(b, float):
+        require_below(owner, p, low, high, unit)
+        return
+    if isinstance(a, distributions.ArrayValue) and isinstance(b, distributions.ArrayValue):
+        bad = np.flatnonzero(~(a.values < b.values))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{owner}: {low} must be < {high} for every neuron, got {a.values[i]} >= "
+                             f"{b.values[i]} {unit} at neuron {i}")
+        return
+    hi_a, lo_b = value_bounds(a)[1], value_bounds(b)[0]
+    if not hi_a < lo_b:
+        raise ValueError(f"{owner}: {low} must be < {high} = {lo_b} {unit} (its smallest value), "
+                         f"got values up to {hi_a}")
+
+
+def resolve(p: Any, seed: int, population: str, gids: np.ndarray, index: np.ndarray) -> Any:
+    """``p`` with every per-neuron field replaced by the local neurons' values (arrays)."""
+    from dataclasses import replace
+
+    from .. import distributions, rng
+
+    out = {}
+    for f in fields(p):
+        v = getattr(p, f.name)
+        if isinstance(v, distributions.ArrayValue):
+            out[f.name] = v.values[np.asarray(index, dtype=np.int64)].astype(np.float64)
+        elif isinstance(v, (distributions.Uniform, distributions.Normal, distributions.Lognormal)):
+            out[f.name] = distributions.sample(v, rng.stream_key(seed, f"param:{population}:{f.name}"), gids, 1)
+    return replace(p, **out) if out else p
+
+
+def columns(p: Any, names: Sequence[str], n: int) -> tuple[np.ndarray, ...]:
+    """The parameters ``names`` of ``p`` as contiguous arrays over ``n`` neurons (for
+    compiled kernels that index them per neuron)."""
+    return tuple(np.ascontiguousarray(np.broadcast_to(np.asarray(getattr(p, k), dtype=np.float64), (n,)))
+                 for k in names)
+
+
+def synaptic_state(channel: np.ndarray, coef: np.ndarray, initial: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """The components ``S[k, neuron]`` of the synaptic channels (``channel[k]``: channel of
+    component k, ``coef[k]``: its arrival coefficient), zero except where ``initial`` has
+    ``syn:<c>``: the channel's current (pA) or conductance (nS), put on its first
+    component (an exponential's only one, a double exponential's decay part)."""
+    S = np.zeros((channel.size, n), dtype=np.float64)
+    for key, values in initial.items():
+        if key.startswith(SYN_PREFIX):
+            c = int(key[len(SYN_PREFIX):])
+            k = int(np.flatnonzero(channel == c)[0])
+            S[k] = values
+    return S

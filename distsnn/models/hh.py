@@ -65,7 +65,7 @@ H_MAX = 0.01
 
 @dataclass(frozen=True)
 class Params:
-    """NEST ``hh_psc_alpha`` defaults.
+    """NEST ``hh_psc_alpha`` defaults; each may be per neuron (a list or a distribution).
 
     C_m: capacitance (pF); g_Na, g_K, g_L: peak sodium, potassium and leak conductances
     (nS); E_Na, E_K, E_L: reversal potentials (mV); t_ref: pause of spike detection after
@@ -89,8 +89,8 @@ _UNITS = {"C_m": "pF", "g_Na": "nS", "g_K": "nS", "g_L": "nS", "E_Na": "mV", "E_
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
     p = common.parse(owner, Params, given, _UNITS, positive=("C_m",),
-                     non_negative=("g_Na", "g_K", "g_L", "t_ref"))
-    common.require_below(owner, p, "E_K", "E_Na")
+                     non_negative=("g_Na", "g_K", "g_L", "t_ref"), size=size)
+    common.check_below(owner, p, "E_K", "E_Na")
     return p
 
 
@@ -151,7 +151,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     m0, h0, n0 = steady_state(V)
     return State(V=V, m=common.initial(initial, "m", m0, n), h=common.initial(initial, "h", h0, n),
                  n=common.initial(initial, "n", n0, n), refr=np.zeros(n, dtype=np.int64),
-                 S=prep.k.zeros(n), k=prep.k)
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")
@@ -168,12 +168,14 @@ def _make_integrate(refined_pass: bool):
     neurons that need more) or for the marked ones (:func:`distsnn.models.common.run_split`)."""
 
     @njit(cache=True)
-    def kernel(refined, V, m, h, n, S, WA, WG, ca, cg, inv_tau, C, gNa, gK, gL, ENa, EK, EL, Ie, dt, substeps):
+    def kernel(refined, V, m, h, n, S, WA, WG, ca, cg, inv_tau, C_, gNa_, gK_, gL_, ENa_, EK_, EL_, Ie_, dt,
+               substeps):
         # RK4 over the neuron's sub-steps, in place; the drive at stage time j dt_sub / 2
-        # comes from common.stage_drive.
+        # comes from common.stage_drive. Parameters come per neuron (arrays).
         for i in range(V.size):
             if refined_pass and not refined[i]:
                 continue
+            C, gNa, gK, gL, ENa, EK, EL, Ie = C_[i], gNa_[i], gK_[i], gL_[i], ENa_[i], EK_[i], EL_[i], Ie_[i]
             mi, dt_sub, fine = substeps_for(cg, inv_tau, S, i, substeps, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
@@ -209,13 +211,19 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     """Advance to step ``n``. ``x``: arrivals per channel, shape (channels, neurons). Pure."""
     p = c.p
     V, m, h, g = s.V.copy(), s.m.copy(), s.h.copy(), s.n.copy()
-    common.run_split(_INTEGRATE, V.size, V, m, h, g, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau, p.C_m, p.g_Na, p.g_K,
-                     p.g_L, p.E_Na, p.E_K, p.E_L, p.I_e, c.dt, c.substeps)
+    C, gNa, gK, gL, ENa, EK, EL, Ie = common.columns(p, ("C_m", "g_Na", "g_K", "g_L", "E_Na", "E_K", "E_L", "I_e"),
+                                                     V.size)
+    common.run_split(_INTEGRATE, V.size, V, m, h, g, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau, C, gNa, gK, gL, ENa,
+                     EK, EL, Ie + c.I_ext, c.dt, c.substeps)
     V += c.k.jumps(x)
     free = s.refr == 0
     spiked = free & (V > 0.0) & (V < s.V)
     refr = np.where(spiked, c.ref_steps, np.where(free, 0, s.refr - 1))
     return State(V, m, h, g, refr, c.k.arrive(s.S, x), s.k), spiked
+
+
+#: Current generators add to I_e for the step (see common.SubstepPrepared.I_ext).
+with_current = common.with_current
 
 
 def record(s: State, var: str) -> np.ndarray:

@@ -94,7 +94,9 @@ class Params:
     a: recovery rate of u (1/ms); b: coupling of u to v (1/ms, u being in mV/ms); c: reset
     of v (mV); d: increment of u at a spike (mV/ms); V_peak: spike cut-off (mV); C_m: the
     capacitance that turns pA into the paper's input units (pF); I_e: constant bias
-    current (pA); integration: "accurate" or "paper".
+    current (pA); integration: "accurate" or "paper". All but ``integration`` may be
+    per neuron (a list or a distribution), as in Izhikevich's (2003) network, whose
+    excitatory neurons have c = -65 + 15 r^2, d = 8 - 6 r^2 with r uniform per neuron.
     """
 
     a: float = 0.02
@@ -116,8 +118,8 @@ def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> P
         name = validate.choice(owner, "preset", given.pop("preset"), PRESETS)
         given = {**PRESETS[name], **given}
     p = common.parse(owner, Params, given, _UNITS, positive=("a", "C_m"),
-                     choices={"integration": ("accurate", "paper")})
-    common.require_below(owner, p, "c", "V_peak")
+                     choices={"integration": ("accurate", "paper")}, size=size)
+    common.check_below(owner, p, "c", "V_peak")
     return p
 
 
@@ -143,7 +145,8 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     """v defaults to -65 mV and u to b v (the paper's initial state)."""
     n = gids.size
     V = common.initial(initial, "V_m", -65.0, n)
-    return State(V=V, U=common.initial(initial, "U_m", prep.p.b * V, n), S=prep.k.zeros(n), k=prep.k)
+    return State(V=V, U=common.initial(initial, "U_m", prep.p.b * V, n),
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 @njit(cache=True, inline="always")
@@ -168,14 +171,15 @@ def _make_accurate(refined_pass: bool):
     (:func:`distsnn.models.common.run_split`)."""
 
     @njit(cache=True)
-    def kernel(refined, V, U, spiked, S, WA, WG, ca, cg, inv_tau, jumps, a, b, c, d, C, Ie, V_peak, dt, m):
+    def kernel(refined, V, U, spiked, S, WA, WG, ca, cg, inv_tau, jumps, a_, b_, c_, d_, C_, Ie_, V_peak_, dt, m):
         # RK4 sub-steps, in place; the drive at stage time j h / 2 comes from
         # common.stage_drive. A crossing of V_peak within a sub-step is placed by linear
         # interpolation at a fraction theta of it; the reset state then integrates for the
-        # rest of the sub-step.
+        # rest of the sub-step. Parameters come per neuron (arrays).
         for i in range(V.size):
             if refined_pass and not refined[i]:
                 continue
+            a, b, c, d, C, Ie, V_peak = a_[i], b_[i], c_[i], d_[i], C_[i], Ie_[i], V_peak_[i]
             mi, h, fine = substeps_for(cg, inv_tau, S, i, m, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
@@ -212,12 +216,13 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     if p.integration == "accurate":
         V, U = s.V.copy(), s.U.copy()
         spiked = np.zeros(V.shape, dtype=bool)
+        a, b, cr, d, C, Ie, V_peak = common.columns(p, ("a", "b", "c", "d", "C_m", "I_e", "V_peak"), V.size)
         common.run_split(_ACCURATE, V.size, V, U, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau,
-                         common.jumps(c.k, x, V.size), p.a, p.b, p.c, p.d, p.C_m, p.I_e, p.V_peak, c.dt, c.substeps)
+                         common.jumps(c.k, x, V.size), a, b, cr, d, C, Ie + c.I_ext, V_peak, c.dt, c.substeps)
         return State(V, U, c.k.arrive(s.S, x), s.k), spiked
     # The paper's scheme: two Euler half-steps of v, one Euler step of u with the new v.
     v, u = s.V, s.U
-    drive = (p.I_e + common.weighted_rows(c.WA[0], s.S)) / p.C_m
+    drive = (p.I_e + c.I_ext + common.weighted_rows(c.WA[0], s.S)) / p.C_m
     G = common.weighted_rows(c.WG[0], s.S)
     for _ in range(2):
         v = v + 0.5 * c.h * (0.04 * (v * v) + 5.0 * v + 140.0 - u + drive - G * v / p.C_m)
@@ -225,6 +230,10 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     v = v + c.k.jumps(x)
     spiked = v >= p.V_peak
     return State(np.where(spiked, p.c, v), np.where(spiked, u + p.d, u), c.k.arrive(s.S, x), s.k), spiked
+
+
+#: Current generators add to I_e for the step (see common.SubstepPrepared.I_ext).
+with_current = common.with_current
 
 
 def record(s: State, var: str) -> np.ndarray:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -78,10 +78,13 @@ class Params:
     I_e: float = 0.0
 
 
+UNITS = {"C_m": "pF", "tau_m": "ms", "t_ref": "ms", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "I_e": "pA"}
+
+
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
     names = [f.name for f in fields(Params)]
     validate.known_fields(owner, given, names, "parameter")
-    p = {k: validate.number(owner, k, v) for k, v in given.items()}
+    p = {k: validate.number(owner, k, v, UNITS[k]) for k, v in given.items()}
     for k in ("C_m", "tau_m"):
         if k in p:
             validate.positive(owner, k, p[k], "pF" if k == "C_m" else "ms")
@@ -109,6 +112,8 @@ class Prepared:
     theta: float
     y_reset: float
     ref_steps: int
+    #: External current (pA; 0 or one value per local neuron) for the step: current generators.
+    I_ext: Any = 0.0
 
 
 @dataclass(frozen=True)
@@ -170,18 +175,19 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
     n = gids.size
     E_L = prep.p.E_L
     y = np.asarray(initial["V_m"], dtype=np.float64) - E_L if "V_m" in initial else np.zeros(n)
-    return State(y=np.array(y, dtype=np.float64), refr=np.zeros(n, dtype=np.int64), I=prep.k.zeros(n), E_L=E_L,
+    return State(y=np.array(y, dtype=np.float64), refr=np.zeros(n, dtype=np.int64),
+                 I=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), E_L=E_L,
                  readout=tuple(bool(b) for b in prep.k.readout))
 
 
 @njit(cache=True)
-def _update(y, refr, I, x, P20Ie, P21, expm1, delta_rows, channel, decay, coef, feed, feed_coef,
+def _update(y, refr, I, x, P20Ie_, P21, expm1, delta_rows, channel, decay, coef, feed, feed_coef,
             theta, y_reset, ref_steps, y_out, refr_out, I_out, spiked):
     # Per neuron, NEST's iaf_psc_alpha::update term by term (no fused multiply-add, no
     # reordering), so that the rounding is NEST's.
     for i in range(y.size):
         if refr[i] == 0:
-            v = P20Ie
+            v = P20Ie_[i]
             for j in range(P21.size):
                 v = v + P21[j] * I[j, i]
             v = v + expm1 * y[i]
@@ -214,10 +220,18 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     k = c.k
     y, refr, I = np.empty_like(s.y), np.empty_like(s.refr), np.empty_like(s.I)
     spiked = np.empty(s.y.size, dtype=np.bool_)
-    _update(s.y, s.refr, s.I, np.ascontiguousarray(x, dtype=np.float64), c.P20 * c.p.I_e, c.P21, c.expm1,
+    # (I_e + current generators) * P20, NEST's (I_e + i_0) * P20, one value per neuron.
+    P20Ie = np.ascontiguousarray(np.broadcast_to(c.P20 * (c.p.I_e + c.I_ext), s.y.shape), dtype=np.float64)
+    _update(s.y, s.refr, s.I, np.ascontiguousarray(x, dtype=np.float64), P20Ie, c.P21, c.expm1,
             k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef, c.theta, c.y_reset, c.ref_steps,
             y, refr, I, spiked)
     return State(y=y, refr=refr, I=I, E_L=s.E_L, readout=s.readout), spiked
+
+
+def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
+    """The constants with an external current (pA, per local neuron) added to ``I_e`` for
+    one step: how current generators (:mod:`distsnn.currents`) enter the model."""
+    return replace(prep, I_ext=current)
 
 
 def record(s: State, var: str) -> np.ndarray:

@@ -40,7 +40,7 @@ V_reset``, refractory for ``ceil(t_ref / dt)`` steps (rounded up, as NEST does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -52,14 +52,14 @@ from . import common
 NAME = "lif_cond"
 SYNAPSE_KINDS = synapses.PAIRS
 RECORDABLE = ("V_m", "I_syn", "g_syn")
-INITIAL = ("V_m",)
+INITIAL = ("V_m",)      # and ``syn:<projection>``: a channel's conductance (nS) or current (pA)
 #: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
 DURATIONS = ("t_ref",)
 
 
 @dataclass(frozen=True)
 class Params:
-    """NEST ``iaf_cond_exp`` defaults.
+    """NEST ``iaf_cond_exp`` defaults. Each may be per neuron (see :mod:`distsnn.models.lif`).
 
     C_m: capacitance (pF); g_L: leak conductance (nS); E_L: leak reversal potential
     (mV); V_th: threshold (mV); V_reset: reset potential (mV); t_ref: refractory period
@@ -79,8 +79,8 @@ _UNITS = {"C_m": "pF", "g_L": "nS", "E_L": "mV", "V_th": "mV", "V_reset": "mV", 
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "g_L"), non_negative=("t_ref",))
-    common.require_below(owner, p, "V_reset", "V_th")
+    p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "g_L"), non_negative=("t_ref",), size=size)
+    common.check_below(owner, p, "V_reset", "V_th")
     return p
 
 
@@ -90,7 +90,7 @@ class Prepared:
     k: Kernels
     wa: np.ndarray          # mean over a step of the driving current per component (see step)
     wg: np.ndarray          # mean over a step of the conductance per component
-    ref_steps: int
+    ref_steps: np.ndarray   # scalar, or one per neuron
     h: float
 
 
@@ -113,7 +113,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                index: np.ndarray | None = None) -> State:
     n = gids.size
     return State(V=common.initial(initial, "V_m", prep.p.E_L, n), refr=np.zeros(n, dtype=np.int64),
-                 S=prep.k.zeros(n), k=prep.k)
+                 S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
@@ -134,6 +134,12 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     v = np.where(spiked, p.V_reset, v)
     refr = np.where(spiked, c.ref_steps, refr)
     return State(V=v, refr=refr, S=c.k.arrive(s.S, x), k=s.k), spiked
+
+
+def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
+    """The constants with an external current (pA, per local neuron) added to ``I_e`` for
+    one step: how current generators (:mod:`distsnn.currents`) enter the model."""
+    return replace(prep, p=replace(prep.p, I_e=prep.p.I_e + current))
 
 
 def record(s: State, var: str) -> np.ndarray:

@@ -2,8 +2,7 @@
 
     mpiexec -n 2 python tests/mpi/build_fails_on_one_rank.py weight|delay
 
-``weight``/``delay``: with the block partitioner all targets of projection a -> b live on
-rank 1, whose weights (an unbounded normal above the fixed-point bound) or delays (beyond
+``weight``/``delay``: an owner map puts all targets of projection a -> b on rank 1, whose weights (an unbounded normal above the fixed-point bound) or delays (beyond
 2**31 steps) are drawn and refused there, while rank 0 goes on into the first collective.
 The job must end at once (the abort hook comes with the communicator), not hang.
 First each rank checks that the default memory limit counts the one machine the ranks
@@ -11,6 +10,8 @@ share once.
 """
 
 import sys
+
+import numpy as np
 
 import distsnn as ds
 from distsnn import memory
@@ -32,5 +33,6 @@ if mode == "weight":
 else:
     net.add_projection("a", "b", ds.OneToOne(), weight=1.0, delay=ds.Normal(2.0 ** 31 * 0.1 + 100.0, 1.0, low=1.0))
 # The ring such delays need would not fit in memory: skip that check to reach the int32 one.
-ds.simulate(net, partitioner="block", max_memory=None if mode == "delay" else "available")
+ds.Simulation(net, comm=comm, owner=np.array([0, 0, 1, 1]),
+              max_memory=None if mode == "delay" else "available").run()
 print(f"rank {comm.rank}: finished, but the build should have failed", flush=True)
