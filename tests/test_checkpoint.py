@@ -75,6 +75,7 @@ def _cases(path, cases):
 
 
 @needs_mpi
+@pytest.mark.timeout(1200)   # four MPI jobs of 16 restore cases; each job is bounded by mpirun's own timeout
 def test_restore_onto_other_rank_counts_and_partitioners_is_bit_for_bit(nets, references, tmp_path):
     """1 (metis) -> 4 (round_robin), 1 -> 3 (metis), 4 (round_robin) -> 2 (metis), 4 -> 1
     (block), for Brunel, COBA, the mixed-synapse network and the model zoo: three MPI
