@@ -5,6 +5,8 @@ then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF
 
 - ``load_network(path)`` / ``loads(text)``: a network from TOML; ``dump``/``dumps`` write it.
 - ``load(out_dir)``: the merged records of a run written with ``--out`` (or ``out=``);
+  ``load([dir1, dir2])``: a run's segments (restored from checkpoints) as one;
+- ``sim.checkpoint(path)`` / ``Simulation.restore(path, net)``: :mod:`distsnn.checkpoint`;
   ``inspect(out_dir)``: a text description of a run directory.
 - ``load_sonata(config)`` / ``dump_sonata(net, dir)``: SONATA networks in and out;
   ``load_nir(graph, dt=..., time_unit=...)``: NIR graphs in (optional ``nir`` package).
@@ -17,7 +19,7 @@ from .connectors import (AllToAll, EdgeList, FixedInDegree, FixedOutDegree, Fixe
 from .positions import Free, Grid, Random
 from .spatial import Spatial
 from .distributions import Lognormal, Normal, Uniform
-from . import comm, placement
+from . import checkpoint, comm, placement
 from .engine import Simulation, simulate
 from .io import inspect, load
 from .io.output import OutputOptions
@@ -31,7 +33,7 @@ from .synapses import SynapseType
 __version__ = "0.1.0"
 
 __all__ = [
-    "comm", "placement", "Network", "Simulation", "simulate", "OutputOptions", "Result", "Spikes", "Trace",
+    "checkpoint", "comm", "placement", "Network", "Simulation", "simulate", "OutputOptions", "Result", "Spikes", "Trace",
     "Rates", "inspect", "SynapseType",
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "FixedTotalNumber",
     "EdgeList", "Grid", "Random", "Free", "Spatial",

@@ -5,6 +5,7 @@
                 [--t-stop MS] [--seed N] [--partitioner NAME]
                 [--max-memory SIZE] [--strict-time] [--quiet]
                 [--partition OWNERS.h5] [partition options]
+                [--checkpoint DIR [--checkpoint-every MS] [--checkpoint-keep K]] [--restore DIR]
     distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png] [--save OWNERS.h5] [partition options]
@@ -34,6 +35,13 @@ A ``.json`` config is a SONATA simulation config (:func:`distsnn.load_sonata`): 
 spike output and reports become the run's spike and state records, written to ``--out``
 or, without it, to the config's ``output.output_dir``, and the spikes also to
 ``output.spikes_file`` there with SONATA's population names and node ids.
+
+``--checkpoint DIR`` writes a checkpoint at the end (``--checkpoint-every MS`` also
+periodically, keeping the newest ``--checkpoint-keep`` ones); ``--restore DIR`` continues
+from the newest complete checkpoint in DIR (or the ``step-<N>`` directory given) to
+``--t-stop``, under any ``mpiexec -n`` and ``--partitioner``, bit for bit as if the run
+had not stopped (:mod:`distsnn.checkpoint`); its records go to a new ``--out``, and
+``distsnn.load([first_out, second_out])`` reads the segments as one run.
 
 ``plot`` reads a run directory and writes its pictures (:func:`distsnn.plotting.save_run_plots`):
 raster, population rates, traces, ISI and CV histograms, traffic between ranks.
@@ -70,7 +78,9 @@ import sys
 import time
 import warnings
 
-from . import config, memory, partition_cli, placement, validate
+import numpy as np
+
+from . import config, memory, partition_cli, placement, timegrid, validate
 from .comm import world
 from .engine import Simulation
 from .io import reader
@@ -97,13 +107,30 @@ def _run(args: argparse.Namespace) -> int:
     else:
         net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, max_memory=share,
                           strict_time=args.strict_time or None)
+    every = _check_checkpoint_args(args, net)
     # Without --out nothing reads the records: count them, keep none (memory stays bounded).
-    sim = Simulation(net, comm=args.comm, partitioner=spec, out=args.out, output=options,
-                     keep_records=False, max_memory=limit)
+    if args.restore:
+        sim = Simulation.restore(args.restore, net, comm=args.comm, partitioner=spec, out=args.out, output=options,
+                                 keep_records=False, max_memory=limit)
+    else:
+        sim = Simulation(net, comm=args.comm, partitioner=spec, out=args.out, output=options,
+                         keep_records=False, max_memory=limit)
+    written = []
     try:
         t_build = time.perf_counter() - t0
         t1 = time.perf_counter()
-        sim.advance(report=None if args.quiet else "text")
+        report = None if args.quiet else "text"
+        end = int(timegrid.to_steps(net.t_stop, net.dt))
+        if every:
+            # Periodic checkpoints at whole multiples of the period (in model time).
+            k = sim.step // every + 1
+            while k * every < end:
+                sim.advance(k * every * net.dt, report=report)
+                written.append(sim.checkpoint(args.checkpoint, keep=args.checkpoint_keep))
+                k += 1
+        sim.advance(report=report)
+        if args.checkpoint and (not written or not written[-1].endswith(f"step-{sim.step:010d}")):
+            written.append(sim.checkpoint(args.checkpoint, keep=args.checkpoint_keep))
         t_sim = time.perf_counter() - t1
         s = sim.summary()
     finally:
@@ -138,7 +165,39 @@ def _run(args: argparse.Namespace) -> int:
               f"record {r['record_s']:.3f} s")
     if args.out:
         print(f"  output         {args.out}")
+    if args.restore:
+        print(f"  restored from  {sim.restored_from} (step {sim.restored_step})")
+    if written:
+        from .checkpoint import describe
+
+        print(f"  checkpoint     {describe(written[-1])}")
     return 0
+
+
+def _check_checkpoint_args(args: argparse.Namespace, net) -> int:
+    """The checkpoint period in steps (0: none); every flag checked before any work."""
+    from .checkpoint import peek_step
+
+    if args.checkpoint_every is not None and not args.checkpoint:
+        raise ValueError("run: --checkpoint-every needs --checkpoint DIR (where to write them)")
+    if args.checkpoint_keep < 1:
+        raise ValueError(f"run: --checkpoint-keep must be an integer >= 1, got {args.checkpoint_keep}")
+    if args.restore:
+        step = args.comm.bcast(peek_step(args.restore) if args.comm.rank == 0 else None)
+        if isinstance(step, str):
+            raise ValueError(step)
+        end = int(timegrid.to_steps(net.t_stop, net.dt))
+        if end <= step:
+            raise ValueError(f"run: --t-stop = {net.t_stop:g} ms must be after the checkpoint's time "
+                             f"{step * net.dt:g} ms ({args.restore})")
+    if args.checkpoint_every is None:
+        return 0
+    every = args.checkpoint_every
+    if not (every > 0 and every < float("inf")):
+        raise ValueError(f"run: --checkpoint-every must be a finite number > 0 ms, got {every}")
+    if not timegrid.on_grid(np.array([every]), net.dt)[0]:
+        raise ValueError(f"run: --checkpoint-every must be a whole number of steps of dt = {net.dt} ms, got {every}")
+    return int(timegrid.to_steps(every, net.dt))
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -211,6 +270,16 @@ def parser() -> argparse.ArgumentParser:
                      help="no progress reports (by default rank 0 reports about once a second)")
     run.add_argument("--partition", metavar="OWNERS.h5",
                      help="use the owner map of distsnn partition --save instead of partitioning")
+    run.add_argument("--checkpoint", metavar="DIR",
+                     help="write a checkpoint to DIR/step-<N>/ at the end (and with --checkpoint-every "
+                          "periodically); restore with --restore DIR on any number of ranks")
+    run.add_argument("--checkpoint-every", metavar="MS", type=float,
+                     help="also write a checkpoint every MS of model time")
+    run.add_argument("--checkpoint-keep", metavar="K", type=int, default=2,
+                     help="keep the newest K checkpoints in DIR (default 2)")
+    run.add_argument("--restore", metavar="DIR",
+                     help="continue from a checkpoint (a step-<N> directory, or the newest complete one "
+                          "in DIR) to --t-stop; the network must be the same (hash, dt, seed)")
     partition_cli.add_partition_options(run, for_run=True)
     run.set_defaults(func=_run)
     ins = sub.add_parser("inspect", help="what a run directory holds",

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, delivery, monitors, resources, routing, synapses, timegrid
+from . import build, checkpoint as ckpt, delivery, monitors, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
@@ -151,6 +151,7 @@ class Simulation:
                                 np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64)) for p in self.pops]
         self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
+        self.history = ckpt.SpikeHistory(self.max_delay)   # the spikes a checkpoint re-sends
         self.step = 0
         opts = self.options
         self.memory = monitors.MemorySink() if self.output is None else None
@@ -213,6 +214,33 @@ class Simulation:
         if self.output is not None:
             self.output.finish(self.summary(), self.owner, self.partitioner)
 
+    def checkpoint(self, path: str, keep: int | None = None) -> str:
+        """Write the state at the current step to ``path/step-<N>/`` (collective; keep the
+        newest ``keep`` checkpoints there); see :mod:`distsnn.checkpoint`. Returns that
+        directory."""
+        return ckpt.write(self, path, keep)
+
+    @classmethod
+    def restore(cls, path: str, network: Network, comm: Comm | None = None,
+                partitioner: str | PartitionSpec = "metis", out: str | None = None,
+                output: OutputOptions | None = None, keep_records: bool = True,
+                max_memory: int | str | None = "available") -> "Simulation":
+        """A simulation continued from the checkpoint in ``path`` (a ``step-<N>`` directory,
+        or a directory of them: the newest complete one), on any number of ranks and any
+        partition; the other parameters as for :class:`Simulation`. Checked against
+        ``network`` (hash, dt, seed, version, file checksums) before anything is built."""
+        comm = world() if comm is None else comm
+        ck = ckpt.open_checkpoint(path, network, comm)
+        sim = cls(network, comm=comm, partitioner=partitioner, out=out, output=output,
+                  keep_records=keep_records, max_memory=max_memory)
+        try:
+            ckpt.load_into(sim, ck)
+        except BaseException:
+            sim.close()
+            raise
+        sim.restored_from, sim.restored_step = ck.path, ck.step
+        return sim
+
     def close(self) -> None:
         """Release the output directory's lock (no-op without ``out``)."""
         if self.output is not None:
@@ -250,6 +278,7 @@ class Simulation:
             order = np.lexsort((gids, steps))
             gids, steps = gids[order], steps[order]
         self.n_spikes += gids.size
+        self.history.add(gids, steps, last)
         self.timers.update += time.perf_counter() - t
         self.recorder.end_epoch(gids, steps, last)      # timed by the recorder
         self._recorded = last

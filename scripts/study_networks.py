@@ -17,23 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 import distsnn as ds
+import microcircuit as mc   # a sibling script: its directory is on sys.path when scripts run
 
 LIF = {"C_m": 250.0, "tau_m": 20.0, "t_ref": 2.0, "E_L": 0.0, "V_th": 20.0, "V_reset": 10.0}
 
-# Potjans & Diesmann (2014), Table 5: full-scale sizes and connection probabilities
-# (rows: target, columns: source, both in the order of PD_POPS).
-PD_POPS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
-PD_SIZES = (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948)
-PD_P = np.array([
-    [0.1009, 0.1689, 0.0437, 0.0818, 0.0323, 0.0, 0.0076, 0.0],
-    [0.1346, 0.1371, 0.0316, 0.0515, 0.0755, 0.0, 0.0042, 0.0],
-    [0.0077, 0.0059, 0.0497, 0.135, 0.0067, 0.0003, 0.0453, 0.0],
-    [0.0691, 0.0029, 0.0794, 0.1597, 0.0033, 0.0, 0.1057, 0.0],
-    [0.1004, 0.0622, 0.0505, 0.0057, 0.0831, 0.3726, 0.0204, 0.0],
-    [0.0548, 0.0269, 0.0257, 0.0022, 0.06, 0.3158, 0.0086, 0.0],
-    [0.0156, 0.0066, 0.0211, 0.0166, 0.0572, 0.0197, 0.0396, 0.2252],
-    [0.0364, 0.001, 0.0034, 0.0005, 0.0277, 0.008, 0.0658, 0.1443],
-])
+# Potjans & Diesmann (2014): full-scale sizes and connection probabilities (rows: target,
+# columns: source), from the microcircuit script that writes examples/microcircuit.toml.
+PD_POPS, PD_SIZES, PD_P = mc.POPULATIONS, tuple(int(n) for n in mc.FULL_NUM_NEURONS), mc.CONN_PROBS
 # Mean rates (Hz) of the full-scale model (Potjans & Diesmann 2014, Fig. 6).
 PD_RATES = (0.9, 2.8, 4.4, 5.7, 7.6, 8.1, 1.1, 7.8)
 

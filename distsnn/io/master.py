@@ -33,9 +33,8 @@ import numpy as np
 
 from . import rundir
 from .reader import open_run
-from .writer import MAGIC, SORTING, VERSION, identity_attrs, to_json
+from .writer import MAGIC, VERSION, identity_attrs, to_json, virtual_spikes
 
-_VDS = ("timestamps", np.float64), ("node_ids", np.uint64), ("steps", np.int64)
 
 
 def versions() -> dict:
@@ -96,22 +95,7 @@ def write_master(out: str, meta: dict, owner: np.ndarray) -> None:
                         "partitioner": meta["partitioner"], "command_line": meta["command_line"],
                         "versions": json.dumps(versions()), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         for pop, srcs in spikes.items():
-            g = f.create_group(f"spikes/{pop}")
-            g.attrs.create("sorting", 0, dtype=SORTING)
-            total = sum(n for _, n in srcs)
-            for key, dtype in _VDS:
-                if total == 0:
-                    d = g.create_dataset(key, (0,), dtype)
-                else:
-                    lay = h5py.VirtualLayout(shape=(total,), dtype=dtype)
-                    at = 0
-                    for name, n in srcs:
-                        if n:
-                            lay[at:at + n] = h5py.VirtualSource(name, f"spikes/{pop}/{key}", shape=(n,))
-                            at += n
-                    d = g.create_virtual_dataset(key, lay)
-                if key == "timestamps":
-                    d.attrs["units"] = "ms"
+            virtual_spikes(f, pop, srcs, sorting=0)
         for pop, (counts, attrs) in rates.items():
             c = f.create_dataset(f"rates/{pop}/counts", data=counts)
             c.attrs.update(attrs)

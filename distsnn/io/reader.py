@@ -183,14 +183,16 @@ def read_rank(path: str, net) -> Result:
         return _read_file(f, float(f.attrs["dt"]), pops, 0, done, None, None, None)
 
 
-def load(path: str, population: str | list[str] | None = None, gids: tuple[int, int] | None = None,
+def load(path: "str | list[str]", population: str | list[str] | None = None, gids: tuple[int, int] | None = None,
          t_start: float | None = None, t_stop: float | None = None) -> Result:
     """The records of a run directory, merged over ranks.
 
     Parameters
     ----------
-    path : str
-        The run's ``--out`` directory.
+    path : str or list of str
+        The run's ``--out`` directory; or the directories of a run's segments in order (a
+        run, then runs restored from its checkpoints, :mod:`distsnn.checkpoint`), read as
+        one run (:func:`load_segments`).
     population : str or list of str, optional
         Only these populations' spikes, traces and rates.
     gids : (int, int), optional
@@ -204,6 +206,8 @@ def load(path: str, population: str | list[str] | None = None, gids: tuple[int, 
         Spikes sorted by step then gid; traces with columns by gid; rates summed over
         ranks; ``summary`` with ``complete`` and ``completed_ms``.
     """
+    if isinstance(path, (list, tuple)):
+        return load_segments(path, population, gids, t_start, t_stop)
     if gids is not None:
         if (not isinstance(gids, (tuple, list)) or len(gids) != 2
                 or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in gids)
@@ -236,6 +240,78 @@ def load(path: str, population: str | list[str] | None = None, gids: tuple[int, 
                "run_id": info.run_id}
     res = merge(parts, info.dt)
     return Result(res.spikes, res.traces, summary, dict(info.populations), res.rates, metadata(path, info))
+
+
+def _start_step(path: str) -> int:
+    """The step a run directory's records start after (0, or the checkpoint's step)."""
+    starts = set()
+    for p in open_run(path).files:
+        with h5py.File(p, "r", locking=False) as f:
+            starts.add(int(f.attrs.get("start_step", 0)))
+    if len(starts) != 1:
+        raise ValueError(f"load: the rank files of {path!r} disagree on the start step: {sorted(starts)}")
+    return starts.pop()
+
+
+def load_segments(paths: list[str], population: str | list[str] | None = None,
+                  gids: tuple[int, int] | None = None, t_start: float | None = None,
+                  t_stop: float | None = None) -> Result:
+    """The records of a run's segments as one run: each directory a run restored from a
+    checkpoint of the one before (its ``start_step`` equals the end of the one before).
+
+    Spikes and samples of a segment after its successor's start are dropped (a segment may
+    have run on past the checkpoint it was restored from); rate bins from the bin the
+    successor starts in come from the successor (it completes the bin that was cut).
+    The summary is the last segment's, with ``segments``; selections as for :func:`load`.
+    """
+    if not paths:
+        raise ValueError("load: segments must name at least one run directory, got an empty list")
+    infos = [open_run(p) for p in paths]
+    starts = [_start_step(p) for p in paths]
+    dt = infos[0].dt
+    for i in range(1, len(paths)):
+        # (the network was checked when the segment was restored; its t_stop differs)
+        if infos[i].dt != dt:
+            raise ValueError(f"load: segment {paths[i]!r} has dt = {infos[i].dt} ms, segment {paths[0]!r} "
+                             f"dt = {dt} ms")
+        if starts[i] <= starts[i - 1]:
+            raise ValueError(f"load: segment {paths[i]!r} starts at step {starts[i]}, not after segment "
+                             f"{paths[i - 1]!r} (which starts at step {starts[i - 1]}); give segments in order")
+        if infos[i - 1].completed_step < starts[i]:
+            raise ValueError(f"load: segment {paths[i - 1]!r} ends at step {infos[i - 1].completed_step}, "
+                             f"before segment {paths[i]!r} starts (step {starts[i]}): a segment is missing")
+    parts = [load(p, population, gids, t_start, t_stop) for p in paths]
+    ends = starts[1:] + [None]
+    g, st, traces, rates = [], [], {}, {}
+    for i, (res, end) in enumerate(zip(parts, ends)):
+        keep = slice(None) if end is None else res.spikes.step <= end
+        g.append(res.spikes.gid[keep])
+        st.append(res.spikes.step[keep])
+        for key, tr in res.traces.items():
+            rows = slice(None) if end is None else tr.steps <= end
+            old = traces.get(key)
+            if old is None:
+                traces[key] = Trace(tr.population, tr.variable, tr.gids, tr.steps[rows], tr.time[rows],
+                                    tr.values[rows])
+            else:
+                traces[key] = Trace(old.population, old.variable, old.gids,
+                                    np.concatenate([old.steps, tr.steps[rows]]),
+                                    np.concatenate([old.time, tr.time[rows]]),
+                                    np.vstack([old.values, tr.values[rows]]))
+        for name, r in res.rates.items():
+            old = rates.get(name)
+            counts = r.counts
+            if old is not None:
+                # from the bin the segment starts in (the one its predecessor cut) on
+                lo = min(starts[i] // int(round(r.bin_ms / dt)), old.counts.size)
+                counts = np.concatenate([old.counts[:lo], r.counts[lo:]])
+            rates[name] = Rates(name, r.bin_ms, r.t_start, counts, r.size)
+    last = parts[-1]
+    g, st = np.concatenate(g), np.concatenate(st)
+    order = np.lexsort((g, st))
+    summary = {**last.summary, "segments": [str(p) for p in paths], "start_steps": starts}
+    return Result(Spikes.from_steps(g[order], st[order], dt), traces, summary, last.populations, rates,
+                  {**last.metadata, "segments": [str(p) for p in paths]})
 
 
 def metadata(path: str, info: RunInfo | None = None) -> dict:

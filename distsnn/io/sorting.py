@@ -27,9 +27,8 @@ import numpy as np
 
 from . import rundir
 from .reader import RunInfo, open_run
-from .writer import SORTING, SPIKE_CHUNK, identity_attrs
+from .writer import SPIKE_CHUNK, SPIKE_FIELDS, identity_attrs, virtual_spikes
 
-_FIELDS = (("timestamps", np.float64), ("node_ids", np.uint64), ("steps", np.int64))
 
 
 def part_path(out: str, rank: int) -> str:
@@ -126,7 +125,7 @@ def _write_part(path: str, info: RunInfo, cuts: dict[str, list[int]], rank: int,
                 lo, hi = c[rank], c[rank + 1]
                 g = f.create_group(f"spikes/{pop}")
                 out = {k: g.create_dataset(k, (0,), dt, maxshape=(None,), chunks=(SPIKE_CHUNK,))
-                       for k, dt in _FIELDS}
+                       for k, dt in SPIKE_FIELDS}
                 srcs, starts, ends = [], [], []
                 for h in files:
                     if f"spikes/{pop}" not in h:
@@ -195,19 +194,4 @@ def _join(f: h5py.File, info: RunInfo, parts: int) -> None:
             for pop in h.get("spikes", {}):
                 shapes.setdefault(pop, []).append((os.path.basename(p), h[f"spikes/{pop}/steps"].shape[0]))
     for pop, srcs in shapes.items():
-        g = f.create_group(f"spikes/{pop}")
-        g.attrs.create("sorting", 2, dtype=SORTING)
-        total = sum(n for _, n in srcs)
-        for key, dtype in _FIELDS:
-            if total == 0:
-                d = g.create_dataset(key, (0,), dtype)
-            else:
-                lay = h5py.VirtualLayout(shape=(total,), dtype=dtype)
-                at = 0
-                for name, n in srcs:
-                    if n:
-                        lay[at:at + n] = h5py.VirtualSource(name, f"spikes/{pop}/{key}", shape=(n,))
-                        at += n
-                d = g.create_virtual_dataset(key, lay)
-            if key == "timestamps":
-                d.attrs["units"] = "ms"
+        virtual_spikes(f, pop, srcs, sorting=2)

@@ -66,6 +66,32 @@ def identity_attrs(f: h5py.File, identity: dict) -> None:
         f.attrs[k] = v
 
 
+#: The spike datasets of a population, as every file of a run names and types them.
+SPIKE_FIELDS = (("timestamps", np.float64), ("node_ids", np.uint64), ("steps", np.int64))
+
+
+def virtual_spikes(f: h5py.File, population: str, sources: list[tuple[str, int]], sorting: int) -> None:
+    """``spikes/<population>`` in ``f`` as virtual datasets that concatenate, in order, the
+    same datasets of the files ``sources`` names with their lengths; ``sorting`` is the
+    SONATA enum value (0 none, 2 by_time)."""
+    g = f.create_group(f"spikes/{population}")
+    g.attrs.create("sorting", sorting, dtype=SORTING)
+    total = sum(n for _, n in sources)
+    for key, dtype in SPIKE_FIELDS:
+        if total == 0:
+            d = g.create_dataset(key, (0,), dtype)
+        else:
+            lay = h5py.VirtualLayout(shape=(total,), dtype=dtype)
+            at = 0
+            for name, n in sources:
+                if n:
+                    lay[at:at + n] = h5py.VirtualSource(name, f"spikes/{population}/{key}", shape=(n,))
+                    at += n
+            d = g.create_virtual_dataset(key, lay)
+        if key == "timestamps":
+            d.attrs["units"] = "ms"
+
+
 def to_json(obj) -> str:
     """JSON of a summary, whatever numbers or arrays (numpy) it holds."""
     return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
