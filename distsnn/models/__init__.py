@@ -25,7 +25,8 @@ A model module provides
 Models: ``lif`` (current-based, exact), ``lif_cond`` (conductance-based, NEST's
 ``iaf_cond_exp``), ``izhikevich`` (Izhikevich 2003), ``hh`` (Hodgkin-Huxley, NEST's
 ``hh_psc_alpha`` parameters), ``adex`` (Brette & Gerstner 2005), ``li`` (a non-spiking
-leaky integrator, for readouts), and the generators
+leaky integrator, for readouts), NEST's e-prop neurons ``eprop_iaf``,
+``eprop_iaf_adapt`` and ``eprop_readout`` (:mod:`distsnn.learning`), and the generators
 ``spike_train`` and ``poisson``.
 """
 
@@ -33,9 +34,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import adex, hh, izhikevich, li, lif, lif_cond, poisson, spike_train
+from . import adex, eprop_iaf, eprop_iaf_adapt, eprop_readout, hh, izhikevich, li, lif, lif_cond, poisson, spike_train
 
-MODELS: dict[str, ModuleType] = {m.NAME: m for m in (lif, lif_cond, izhikevich, hh, adex, li, spike_train, poisson)}
+MODELS: dict[str, ModuleType] = {m.NAME: m for m in (lif, lif_cond, izhikevich, hh, adex, li, eprop_iaf,
+                                                     eprop_iaf_adapt, eprop_readout, spike_train, poisson)}
 
 
 def get(owner: str, name: str) -> ModuleType:
