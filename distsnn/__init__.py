@@ -10,6 +10,8 @@ then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF
   ``inspect(out_dir)``: a text description of a run directory.
 - ``load_sonata(config)`` / ``dump_sonata(net, dir)``: SONATA networks in and out;
   ``load_nir(graph, dt=..., time_unit=...)``: NIR graphs in (optional ``nir`` package).
+- ``train(net, plastic, target, iterations, ...)`` / ``Trainer(sim, ...)``: e-prop
+  training across ranks (:mod:`distsnn.learning`).
 """
 
 from .config import dump, dumps, loads
@@ -26,6 +28,7 @@ from .io.output import OutputOptions
 from .io.sonata import SonataCircuit, load_sonata
 from .io.sonata_export import dump_sonata
 from .io.nir import load_nir
+from .learning import Trainer, train
 from .network import Network
 from .results import Rates, Result, Spikes, Trace
 from .synapses import SynapseType
@@ -38,5 +41,5 @@ __all__ = [
     "AllToAll", "OneToOne", "FixedProbability", "FixedInDegree", "FixedOutDegree", "FixedTotalNumber",
     "EdgeList", "Grid", "Random", "Free", "Spatial",
     "Uniform", "Normal", "Lognormal", "load", "load_network", "loads", "dump", "dumps",
-    "load_sonata", "SonataCircuit", "dump_sonata", "load_nir",
+    "load_sonata", "SonataCircuit", "dump_sonata", "load_nir", "Trainer", "train",
 ]

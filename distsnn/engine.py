@@ -168,6 +168,11 @@ class Simulation:
         self.bytes_sent = 0
         self.n_events = 0
         self.sent_to = np.zeros(self.comm.size, dtype=np.int64)  # spike records per destination
+        #: Observers of the run (e-prop training, :mod:`distsnn.learning`): after a
+        #: population steps alone (models without ``advance``), ``stepped(pop, t)`` reads
+        #: or resets ``pop.state``; after each exchange, ``spikes(gids, steps, r_gids,
+        #: r_steps, first, last)`` sees the epoch's local and received spikes.
+        self.hooks: list = []
 
     def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
             report_period: float = DEFAULT_PERIOD) -> Result:
@@ -292,6 +297,8 @@ class Simulation:
         self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
         t3 = time.perf_counter()
         self.timers.exchange += t3 - t2
+        for hook in self.hooks:
+            hook.spikes(gids, steps, r_gids, r_steps, first, last)
         lg = self.long
         for g, st in ((gids, steps), (r_gids, r_steps)):
             self.n_events += delivery.deliver(g, st, lg.indptr, lg.port, lg.delay, lg.wq, self.ring)
@@ -333,6 +340,8 @@ class Simulation:
                 block[:] = 0
                 prep = pop.prepared if pop.drive is None else pop.drive.prepared(t)
                 pop.state, spiked = pop.model.step(pop.state, x, prep, t)
+                for hook in self.hooks:
+                    hook.stepped(pop, t)
                 if spiked.any():
                     g = pop.gids[spiked]
                     gids.append(g)

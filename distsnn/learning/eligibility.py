@@ -1,0 +1,70 @@
+"""Eligibility traces and the e-prop gradient of one update interval, per synapse.
+
+For a synapse from neuron ``i`` to an e-prop neuron ``j`` with delay ``d`` steps, over
+the steps ``t`` of an update interval (NEST's ``eprop_iaf::compute_gradient`` and
+``eprop_iaf_adapt::compute_gradient``, accumulated over the interval)::
+
+    x(t)       = 1 if i spiked at step t - d (the spike reaches j at t), else 0
+    z_bar(t)   = alpha_j z_bar(t-1) + x(t)                 = dv_j(t) / dW_ji
+    e(t)       = psi_j(t) (z_bar(t) - beta_j eps(t-1))     eligibility trace
+    eps(t)     = rho_j eps(t-1) + e(t)                     (adaptive neurons; beta = 0 else)
+    e_bar(t)   = kappa_j e_bar(t-1) + e(t)
+    e_reg(t)   = kappa_reg_j e_reg(t-1) + (1 - kappa_reg_j) e(t)
+    g         += L_j(t) e_bar(t) + R_j(t) e_reg(t)
+
+with the learning signal ``L_j(t) = sum_k B_jk err_k(t + D)`` (``D``: the delay to the
+readouts, so that ``err`` is the error that the spikes of step ``t`` cause) and the
+firing-rate regularisation ``R_j(t) = c_reg (f_j(t) - f_target)``. A synapse onto a
+readout ``k`` has ``psi = 1``, ``kappa = 0``, ``beta = 0``, ``R = 0`` and ``L = err_k``:
+``g = sum_t err_k(t) z_bar(t)``, NEST's ``eprop_readout::compute_gradient``, the exact
+gradient of the mean squared error.
+
+Each synapse is one sequential loop over the steps in time order with its own
+trace state, so its gradient is the same bits on every rank and with any neighbours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def interval_gradient(col, post, delay, X, H, t_first, T, psi, L, R, alpha, kappa, kappa_reg, beta, rho,
+                      zbar, ebar, ereg, eps, out):
+    """Gradients of one update interval (steps ``t_first .. t_first + T - 1``).
+
+    Per synapse ``s``: ``col[s]`` its source's column in the spike history ``X`` (rows:
+    step modulo ``H``, 1 where the source spiked), ``post[s]`` its target's row in the
+    per-target arrays, ``delay[s]`` (steps). ``psi``, ``L``, ``R`` (T x targets): surrogate
+    gradient, learning signal and regularisation of each step of the interval; ``alpha``,
+    ``kappa``, ``kappa_reg``, ``beta``, ``rho`` per target. ``zbar``, ``ebar``, ``ereg``,
+    ``eps`` (per synapse) carry the traces across intervals and are updated in place.
+    Writes the gradient of each synapse into ``out``.
+    """
+    for s in range(col.size):
+        c = col[s]
+        j = post[s]
+        d = delay[s]
+        a = alpha[j]
+        k = kappa[j]
+        kr = kappa_reg[j]
+        b = beta[j]
+        r = rho[j]
+        zb = zbar[s]
+        eb = ebar[s]
+        er = ereg[s]
+        ep = eps[s]
+        g = 0.0
+        for u in range(T):
+            zb = a * zb + X[(t_first + u - d) % H, c]
+            e = psi[u, j] * (zb - b * ep)
+            ep = r * ep + e
+            eb = k * eb + e
+            er = kr * er + (1.0 - kr) * e
+            g = g + (L[u, j] * eb + R[u, j] * er)
+        zbar[s] = zb
+        ebar[s] = eb
+        ereg[s] = er
+        eps[s] = ep
+        out[s] = g

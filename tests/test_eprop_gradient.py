@@ -1,0 +1,154 @@
+"""The e-prop gradient against references on a single layer without recurrence, where
+e-prop is exact: readout weights against a finite difference of the loss, input weights
+against backpropagation through time written independently (reverse mode, stop-gradient
+on the reset as e-prop's pseudo-derivative graph has it)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from distsnn.engine import Simulation
+from distsnn.learning import Trainer
+from distsnn.learning.optimizers import Optimizer, OptimizerSpec
+from distsnn.network import Network
+
+N_IN, N_REC, N_OUT, T, D = 6, 5, 2, 80, 1
+TAU_REC, TAU_OUT = 20.0, 15.0
+
+
+def _weights():
+    rng = np.random.default_rng(7)
+    return (rng.uniform(0.05, 0.35, size=(N_IN, N_REC)), rng.normal(size=(N_REC, N_OUT)) * 0.5,
+            rng.normal(size=(N_OUT, T)), [np.flatnonzero(rng.random(T) < 0.12) + 1.0 for _ in range(N_IN)])
+
+
+def _net(w_in, w_out, spikes, surrogate="exponential"):
+    net = Network(dt=1.0, t_stop=10 * T)
+    net.add_population("in", N_IN, "spike_train", {"times": [s.tolist() for s in spikes]})
+    net.add_population("rec", N_REC, "eprop_iaf", dict(C_m=1.0, E_L=0.0, V_th=0.5, t_ref=2.0, tau_m=TAU_REC,
+                                                       surrogate_gradient_function=surrogate,
+                                                       surrogate_gradient_height=0.4, surrogate_gradient_width=0.3,
+                                                       kappa=math.exp(-1.0 / TAU_OUT)),
+                       initial={"V_m": 0.0})
+    net.add_population("out", N_OUT, "eprop_readout", dict(C_m=1.0, tau_m=TAU_OUT), initial={"V_m": 0.0})
+    net.add_projection("in", "rec", {"rule": "all_to_all"}, "delta", weight=w_in, delay=1.0)
+    net.add_projection("rec", "out", {"rule": "all_to_all"}, "delta", weight=w_out, delay=float(D))
+    return net
+
+
+def _one_iteration(w_in, w_out, target, spikes, monitors=False, surrogate="exponential"):
+    net = _net(w_in, w_out, spikes, surrogate)
+    if monitors:
+        net.add_state_monitor("rec", ["surrogate_gradient"])
+        net.add_state_monitor("out", ["error_signal"])
+        net.add_spike_monitor("in")
+    sim = Simulation(net, max_memory=None)
+    tr = Trainer(sim, ["in_rec", "rec_out"], target, feedback={"rec": w_out},
+                 optimizer={"type": "gradient_descent", "eta": 0.0})
+    loss = tr.step()
+    return tr, loss, (sim.result() if monitors else None)
+
+
+@pytest.mark.parametrize("surrogate", ["exponential", "piecewise_linear"])
+def test_gradient_matches_finite_difference_and_bptt(surrogate):
+    w_in, w_out, target, spikes = _weights()
+    tr, loss, res = _one_iteration(w_in, w_out, target, spikes, monitors=True, surrogate=surrogate)
+    grads = tr.gradients()
+    assert loss > 0
+    # readout weights: central differences of the loss (quadratic in w_out: exact up to rounding)
+    s, t, g = grads["rec_out"]
+    assert s.size == N_REC * N_OUT
+    h = 1e-3
+    fd = np.zeros(g.size)
+    for n in range(g.size):
+        i, k = s[n] - N_IN, t[n] - N_IN - N_REC
+        lp = _one_iteration(w_in, w_out + h * _unit(i, k), target, spikes, surrogate=surrogate)[1]
+        lm = _one_iteration(w_in, w_out - h * _unit(i, k), target, spikes, surrogate=surrogate)[1]
+        fd[n] = (lp - lm) / (2 * h)
+    assert np.max(np.abs(g - fd)) < 1e-6 * max(1.0, np.max(np.abs(fd)))
+    # input weights: reverse-mode BPTT from the recorded trajectories
+    psi = res.traces[("rec", "surrogate_gradient")]
+    err = res.traces[("out", "error_signal")]
+    P = psi.values[np.searchsorted(psi.steps, np.arange(1, T + 1))]                 # (T, rec)
+    E = err.values[np.searchsorted(err.steps, np.arange(1 + D, T + D + 1))]         # (T, out): err(t + D)
+    a_out, a_rec = math.exp(-1.0 / TAU_OUT), math.exp(-1.0 / TAU_REC)
+    # dE/dz_j(t) = sum_k W_jk sum_{s >= t} a_out^(s - t) err_k(s + D)
+    back = np.zeros((T + 1, N_OUT))
+    for u in range(T - 1, -1, -1):
+        back[u] = E[u] + a_out * back[u + 1]
+    dz = back[:T] @ w_out.T                                                          # (T, rec)
+    dv = np.zeros((T + 1, N_REC))
+    for u in range(T - 1, -1, -1):
+        dv[u] = dz[u] * P[u] + a_rec * dv[u + 1]
+    x = np.zeros((T + 2, N_IN))                                                      # arrivals (delay 1)
+    for i, st in enumerate(spikes):
+        x[st.astype(int) + 1, i] = 1.0
+    ref = np.einsum("ti,tj->ij", x[1:T + 1], dv[:T])                                 # (in, rec)
+    s, t, g = grads["in_rec"]
+    mine = np.zeros((N_IN, N_REC))
+    mine[s, t - N_IN] = g
+    assert np.abs(ref).max() > 1e-2          # the check is not vacuous
+    np.testing.assert_allclose(mine, ref, rtol=1e-9, atol=1e-12)
+
+
+def _unit(i, k):
+    u = np.zeros((N_REC, N_OUT))
+    u[i, k] = 1.0
+    return u
+
+
+def test_learning_reduces_loss_and_respects_bounds():
+    w_in, w_out, target, spikes = _weights()
+    net = _net(w_in, w_out, [np.concatenate([s + T * it for it in range(12)]) for s in spikes])
+    sim = Simulation(net, max_memory=None)
+    tr = Trainer(sim, ["in_rec", "rec_out"], target, feedback={"rec": w_out},
+                 optimizer={"type": "adam", "eta": 0.02, "Wmin": -0.8, "Wmax": 0.8})
+    res = tr.train(10)
+    assert res.loss[-1] < 0.5 * res.loss[0]
+    for s, t, w in res.weights.values():
+        assert w.min() >= -0.8 and w.max() <= 0.8
+
+
+def test_optimizers_are_nest_forms():
+    spec = OptimizerSpec.parse("t", {"type": "adam", "eta": 0.1, "batch_size": 2})
+    opt = Optimizer(spec, 1)
+    w = np.array([1.0])
+    w, changed = opt.add(w, np.array([0.4]))
+    assert not changed and w[0] == 1.0             # half a batch: no step
+    w, changed = opt.add(w, np.array([0.2]))
+    g = 0.3                                          # the batch's mean gradient
+    m, v = 0.1 * g, 0.001 * g * g
+    alpha = 0.1 * math.sqrt(1 - 0.999) / (1 - 0.9)
+    assert changed and w[0] == pytest.approx(1.0 - alpha * m / (math.sqrt(v) + 1e-7), rel=1e-12)
+    gd = Optimizer(OptimizerSpec.parse("t", {"eta": 0.5, "Wmax": 0.9}), 2)
+    w, _ = gd.add(np.array([1.0, 0.0]), np.array([0.1, -4.0]))
+    np.testing.assert_allclose(w, [0.9, 0.9])       # 0.95 and 2.0, clipped to Wmax
+
+
+@pytest.mark.parametrize("opt,match", [
+    ({"type": "sgd"}, "type must be one of"),
+    ({"eta": -1.0}, "eta must be >= 0"),
+    ({"Wmin": 1.0, "Wmax": 0.0}, "Wmin must be <= Wmax"),
+    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"beta_1": 1.0}, "beta_1 must be in"),
+    ({"lr": 0.1}, "lr"),
+])
+def test_bad_optimizer(opt, match):
+    with pytest.raises(ValueError, match=match):
+        OptimizerSpec.parse("Trainer", opt)
+
+
+def test_bad_trainer_arguments():
+    w_in, w_out, target, spikes = _weights()
+    sim = Simulation(_net(w_in, w_out, spikes), max_memory=None)
+    with pytest.raises(ValueError, match="plastic projection 'nope' does not exist"):
+        Trainer(sim, ["nope"], target)
+    with pytest.raises(ValueError, match=r"target must have shape \(readouts, steps\) = \(2, T\)"):
+        Trainer(sim, ["in_rec"], np.zeros((3, 10)))
+    with pytest.raises(ValueError, match=r"feedback\['rec'\] must have shape"):
+        Trainer(sim, ["in_rec"], target, feedback={"rec": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="feedback names 'in'"):
+        Trainer(sim, ["in_rec"], target, feedback={"in": np.zeros((N_IN, 2))})
