@@ -30,22 +30,24 @@ from numba import njit
 
 
 @njit(cache=True)
-def interval_gradient(col, post, delay, X, H, t_first, T, psi, L, R, alpha, kappa, kappa_reg, beta, rho,
+def interval_gradient(col, post, delay, X, T, psi, L, R, alpha, kappa, kappa_reg, beta, rho,
                       zbar, ebar, ereg, eps, out):
-    """Gradients of one update interval (steps ``t_first .. t_first + T - 1``).
+    """Gradients of one update interval of ``T`` steps.
 
-    Per synapse ``s``: ``col[s]`` its source's column in the spike history ``X`` (rows:
-    step modulo ``H``, 1 where the source spiked), ``post[s]`` its target's row in the
-    per-target arrays, ``delay[s]`` (steps). ``psi``, ``L``, ``R`` (T x targets): surrogate
+    Per synapse ``s``: ``col[s]`` its source's row in the spike window ``X`` (sources x
+    (dmax + T): column ``dmax + u - d`` is 1 where the source spiked ``d`` steps before the
+    interval's step ``u``, ``dmax = X.shape[1] - T``), ``post[s]`` its target's row in the
+    per-target arrays, ``delay[s]`` (steps). ``psi``, ``L``, ``R`` (targets x T): surrogate
     gradient, learning signal and regularisation of each step of the interval; ``alpha``,
     ``kappa``, ``kappa_reg``, ``beta``, ``rho`` per target. ``zbar``, ``ebar``, ``ereg``,
     ``eps`` (per synapse) carry the traces across intervals and are updated in place.
     Writes the gradient of each synapse into ``out``.
     """
+    off = X.shape[1] - T
     for s in range(col.size):
         c = col[s]
         j = post[s]
-        d = delay[s]
+        o = off - delay[s]
         a = alpha[j]
         k = kappa[j]
         kr = kappa_reg[j]
@@ -57,12 +59,12 @@ def interval_gradient(col, post, delay, X, H, t_first, T, psi, L, R, alpha, kapp
         ep = eps[s]
         g = 0.0
         for u in range(T):
-            zb = a * zb + X[(t_first + u - d) % H, c]
-            e = psi[u, j] * (zb - b * ep)
+            zb = a * zb + X[c, o + u]
+            e = psi[j, u] * (zb - b * ep)
             ep = r * ep + e
             eb = k * eb + e
             er = kr * er + (1.0 - kr) * e
-            g = g + (L[u, j] * eb + R[u, j] * er)
+            g = g + (L[j, u] * eb + R[j, u] * er)
         zbar[s] = zb
         ebar[s] = eb
         ereg[s] = er

@@ -236,7 +236,7 @@ class Trainer:
         self.opt = [Optimizer(self.spec, self.rec.src.size), Optimizer(self.spec, self.out.src.size)]
         # Histories, rows by step modulo H: long enough for an interval, the readout lag
         # and the longest delay (the oldest spike an interval's first step can receive).
-        self.H = self.T + self.D + self.dmax + 1
+        self.H = self.T + 2 * self.D + self.dmax + 1
         self.X = np.zeros((self.H, max(sources.size, 1)))
         self.psi = np.zeros((self.H, self.n_rec))
         self.R = np.zeros((self.H, self.n_rec))
@@ -378,16 +378,19 @@ class Trainer:
         for k in range(self.n_out):
             L += errs[k][:, None] * self.B[:, k][None, :]
         c = self.cst
+        # the sources' spikes from dmax steps before the interval, as one contiguous window
+        Xw = np.ascontiguousarray(self.X[np.arange(ta - self.dmax, ta + T) % H].T)
+        Xo = np.ascontiguousarray(self.X[np.arange(ta + self.D - self.dmax, ta + self.D + T) % H].T)
         g_rec = np.zeros(self.rec.src.size)
-        interval_gradient(self.rec.col, self.rec.post, self.rec.delay, self.X, H, ta, T,
-                          np.ascontiguousarray(self.psi[rows]), L, np.ascontiguousarray(self.R[rows]),
-                          c["alpha"], c["kappa"], c["kappa_reg"], c["beta"], c["rho"], *self.rec.traces, g_rec)
+        interval_gradient(self.rec.col, self.rec.post, self.rec.delay, Xw, T,
+                          np.ascontiguousarray(self.psi[rows].T), np.ascontiguousarray(L.T),
+                          np.ascontiguousarray(self.R[rows].T), c["alpha"], c["kappa"], c["kappa_reg"], c["beta"],
+                          c["rho"], *self.rec.traces, g_rec)
         g_out = np.zeros(self.out.src.size)
         n = self.n_out_local
-        interval_gradient(self.out.col, self.out.post, self.out.delay, self.X, H, ta + self.D, T,
-                          np.ones((T, n)), np.ascontiguousarray(errs[self.out_k].T), np.zeros((T, n)),
-                          self.out_alpha, np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
-                          *self.out.traces, g_out)
+        interval_gradient(self.out.col, self.out.post, self.out.delay, Xo, T, np.ones((n, T)),
+                          np.ascontiguousarray(errs[self.out_k]), np.zeros((n, T)), self.out_alpha, np.zeros(n),
+                          np.zeros(n), np.zeros(n), np.zeros(n), *self.out.traces, g_out)
         self.last_gradient = (g_rec, g_out)
         for g, grad, opt in ((self.rec, g_rec, self.opt[0]), (self.out, g_out, self.opt[1])):
             w, changed = opt.add(g.w, grad)

@@ -1,0 +1,93 @@
+"""NEST's e-prop reference tasks as distsnn networks with their training set-up.
+
+:func:`sine_task` is NEST 3.10's ``eprop_supervised_regression_sine-waves.py`` (after
+Bellec et al. 2020, Fig. 2): ``n_in`` frozen Poisson-like inputs (a spike with
+probability 0.05 per 1 ms step, the same pattern every sequence), ``n_rec`` recurrent
+``eprop_iaf`` neurons, one ``eprop_readout``; the target is a sum of four sines with
+periods 1000, 500, 333 and 200 steps over one sequence, normalised to peak 1. The
+weights, inputs and target are drawn as NEST's script draws them (``np.random.seed``,
+then ``randn`` for the weights, ``rand`` for the inputs, ``uniform`` for amplitudes and
+phases, in its order), so with the defaults they are NEST's; NEST's parrot neurons are
+replaced by spike trains one step later. Loss: ``0.5 sum_t (y - y*)^2`` per sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..network import Network
+
+
+@dataclass
+class Task:
+    """A network and how to train it (the arguments of :class:`~distsnn.learning.Trainer`)."""
+
+    network: Network
+    plastic: list[str]
+    target: np.ndarray
+    feedback: dict[str, np.ndarray]
+    optimizer: dict[str, Any]
+    iterations: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def superimposed_sines(rng: Any, steps: int, periods: list[int]) -> np.ndarray:
+    """NEST's ``generate_superimposed_sines``: amplitudes U(0.5, 2), phases U(0, 2 pi)."""
+    amplitudes = rng.uniform(low=0.5, high=2.0, size=len(periods))
+    phases = rng.uniform(low=0.0, high=2.0 * np.pi, size=len(periods))
+    sines = [A * np.sin(np.linspace(phi, phi + 2.0 * np.pi * (steps // T), steps))
+             for A, phi, T in zip(amplitudes, phases, periods)]
+    s = sum(sines)
+    s -= s[0]
+    return s / max(np.abs(s).max(), 1e-6)
+
+
+def sine_task(iterations: int = 200, n_in: int = 100, n_rec: int = 100, steps: int = 1000, seed: int = 1,
+              model: str = "eprop_iaf", optimizer: str = "gradient_descent") -> Task:
+    """The sine-wave pattern generation task (see the module docstring), 1 ms steps.
+
+    ``model``: ``"eprop_iaf"`` or ``"eprop_iaf_adapt"`` (NEST's example sets
+    ``adapt_beta`` 0 for the latter); ``optimizer``: ``"gradient_descent"`` (NEST's
+    example: eta 1e-4 (1 - kappa)^2) or ``"adam"`` (eta 5e-3 (1 - kappa), NEST's test).
+    """
+    rng = np.random.RandomState(seed)      # NEST's script: np.random.seed, legacy draws
+    kappa = 0.97
+    scale = 1.0 - kappa                    # NEST's rescaling for eprop_iaf's regular spike arrival
+    w_in = np.array(rng.randn(n_in, n_rec).T / np.sqrt(n_in), dtype=np.float32).astype(np.float64)
+    w_rec = np.array(rng.randn(n_rec, n_rec).T / np.sqrt(n_rec), dtype=np.float32).astype(np.float64)
+    np.fill_diagonal(w_rec, 0.0)
+    w_out = np.array(rng.randn(n_rec, 1).T / np.sqrt(n_rec), dtype=np.float32).astype(np.float64) * scale
+    B = np.array(rng.randn(n_rec, 1) / np.sqrt(n_rec), dtype=np.float32).astype(np.float64)
+    if model == "eprop_iaf":
+        w_in, w_rec, B = w_in * scale, w_rec * scale, B * scale
+    spikes = (rng.rand(steps, n_in) < 0.05).swapaxes(0, 1)
+    target = superimposed_sines(rng, steps, [1000, 500, 333, 200])
+    # Step k of a sequence (k >= 1) is spike time k ms of its repetition; a spike at the
+    # sequence's step 0 would reach the previous interval and is dropped (NEST drops it too).
+    spikes[:, 0] = False
+    times = [(np.flatnonzero(row)[:, None] + steps * np.arange(iterations + 1)[None, :]).T.ravel().astype(float)
+             for row in spikes]
+    net = Network(dt=1.0, seed=seed, t_stop=float(steps * (iterations + 1)))
+    net.add_population("in", n_in, "spike_train", {"times": [t.tolist() for t in times]})
+    rec = {"C_m": 1.0, "c_reg": 300.0 / steps, "E_L": 0.0, "f_target": 10.0, "I_e": 0.0, "kappa": kappa,
+           "kappa_reg": 0.97, "surrogate_gradient_function": "piecewise_linear", "surrogate_gradient_height": 10.0,
+           "surrogate_gradient_width": 1.0 / 33.3, "t_ref": 0.0, "tau_m": 30.0, "V_th": 0.03}
+    if model == "eprop_iaf_adapt":
+        rec["adapt_beta"] = 0.0
+    net.add_population("rec", n_rec, model, rec, initial={"V_m": 0.0})
+    net.add_population("out", 1, "eprop_readout", {"C_m": 1.0, "E_L": 0.0, "I_e": 0.0, "tau_m": 30.0},
+                       initial={"V_m": 0.0})
+    net.add_projection("in", "rec", {"rule": "all_to_all"}, "delta", weight=w_in.T, delay=1.0)
+    net.add_projection("rec", "rec", {"rule": "all_to_all", "allow_autapses": False}, "delta", weight=w_rec.T,
+                       delay=1.0)
+    net.add_projection("rec", "out", {"rule": "all_to_all"}, "delta", weight=w_out.T, delay=1.0)
+    if optimizer == "adam":
+        opt = {"type": "adam", "eta": 5e-3 * scale, "Wmin": -100.0, "Wmax": 100.0, "batch_size": 1}
+    else:
+        opt = {"type": "gradient_descent", "eta": 1e-4 * scale ** 2, "Wmin": -100.0, "Wmax": 100.0,
+               "batch_size": 1}
+    return Task(net, ["in_rec", "rec_rec", "rec_out"], target[None, :], {"rec": B}, opt, iterations,
+                {"n_in": n_in, "n_rec": n_rec, "steps": steps, "seed": seed, "model": model})
