@@ -10,6 +10,7 @@
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png] [--save OWNERS.h5] [partition options]
     distsnn plot RUN_DIR [--out DIR] [--max-neurons N] [--bin MS] [--from MS] [--to MS] [--dpi N]
+    distsnn train TASK.toml [--iterations N] [--out DIR [--overwrite]] [--partitioner NAME] [--quiet]
 
 Partition options, the same for both commands (:func:`distsnn.partition_cli.add_partition_options`):
 ``--level``, ``--chunk``, ``--rate POP=HZ``, ``--rates-from RUN_DIR``, ``--imbalance``,
@@ -44,7 +45,12 @@ had not stopped (:mod:`distsnn.checkpoint`); its records go to a new ``--out``, 
 ``distsnn.load([first_out, second_out])`` reads the segments as one run.
 
 ``plot`` reads a run directory and writes its pictures (:func:`distsnn.plotting.save_run_plots`):
-raster, population rates, traces, ISI and CV histograms, traffic between ranks.
+raster, population rates, traces, ISI and CV histograms, traffic between ranks, and for a
+training run (``training.h5``) the loss curve and the readouts against their targets.
+
+``train`` trains a task file (a network with a ``[training]`` table,
+:mod:`distsnn.learning.spec`) with e-prop (:mod:`distsnn.learning`), printing the loss of
+every iteration; with ``--out`` the losses and trained weights go to ``DIR/training.h5``.
 
 While it simulates, ``run`` reports progress on rank 0 about once a second (percent,
 model time, wall time, real-time factor, time left): one line rewritten in place on a
@@ -224,15 +230,62 @@ def _plot(args: argparse.Namespace) -> int:
         return 0
     from . import io, plotting
 
+    from .plotting import training
+
     result = io.load(args.run_dir)
     out = args.out or os.path.join(args.run_dir, "plots")
     done = plotting.save_run_plots(result, out, dpi=args.dpi, max_neurons=args.max_neurons, bin_ms=args.bin_ms,
                                    t_start=args.t_start, t_stop=args.t_stop)
+    loss = training.read_loss(args.run_dir)
+    if loss is not None:
+        path = os.path.join(out, "loss.png")
+        training.loss_curve(loss).figure.savefig(path, dpi=args.dpi)
+        done.written["loss"] = path
+        ax = training.readout_vs_target(result, window=(args.t_start, args.t_stop)
+                                        if args.t_start is not None and args.t_stop is not None else None)
+        if ax is None:
+            done.skipped["readout"] = "no readout_signal and target_signal recorded"
+        else:
+            path = os.path.join(out, "readout.png")
+            ax.figure.savefig(path, dpi=args.dpi)
+            done.written["readout"] = path
     print(f"distsnn plot {args.run_dir}")
     for name, path in done.written.items():
         print(f"  {name:<8} {path}")
     for name, why in done.skipped.items():
         print(f"  {name:<8} not drawn: {why}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .learning import Trainer
+    from .learning.spec import load_task
+
+    if args.iterations is not None and args.iterations < 1:
+        raise ValueError(f"train: --iterations must be >= 1, got {args.iterations}")
+    net, spec = load_task(args.task, max_memory=args.max_memory)
+    iterations = args.iterations or spec.iterations
+    rank = args.comm.rank
+    t0 = time.perf_counter()
+    sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out,
+                     output=OutputOptions(overwrite=args.overwrite) if args.out else None, max_memory=args.max_memory)
+    try:
+        trainer = Trainer(sim, spec.plastic, spec.target, feedback=spec.feedback, optimizer=spec.optimizer,
+                          reset=spec.reset)
+        build = time.perf_counter() - t0
+
+        def report(i: int, loss: float) -> None:
+            if not args.quiet:
+                print(f"iteration {i:5d}  loss {loss:.6g}", flush=True)
+
+        res = trainer.train(iterations, out=args.out, report=report)
+    finally:
+        sim.close()
+    if rank == 0:
+        print(f"distsnn train {args.task}: {res.iterations} iterations on {res.ranks} rank(s), "
+              f"loss {res.loss[0]:.6g} -> {res.loss[-1]:.6g}, build {build:.2f} s, training {res.wall_s:.2f} s")
+        if args.out:
+            print(f"  losses and trained weights: {os.path.join(args.out, 'training.h5')}")
     return 0
 
 
@@ -282,6 +335,17 @@ def parser() -> argparse.ArgumentParser:
                           "in DIR) to --t-stop; the network must be the same (hash, dt, seed)")
     partition_cli.add_partition_options(run, for_run=True)
     run.set_defaults(func=_run)
+    tr = sub.add_parser("train", help="train a network with e-prop (a TOML task: network + [training])",
+                        description="Train the plastic projections of a task file with e-prop "
+                                    "(distsnn.learning.spec describes the [training] table).")
+    tr.add_argument("task", help="task file: a network TOML with a [training] table")
+    tr.add_argument("--iterations", type=int, help="update intervals (default: the task's)")
+    tr.add_argument("--out", metavar="DIR", help="run directory: records, and training.h5 (losses, weights)")
+    tr.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in DIR")
+    tr.add_argument("--partitioner", "--method", dest="partitioner", default="metis", choices=placement.METHODS)
+    tr.add_argument("--max-memory", metavar="SIZE", type=_size, default="available")
+    tr.add_argument("--quiet", action="store_true", help="no line per iteration")
+    tr.set_defaults(func=_train)
     ins = sub.add_parser("inspect", help="what a run directory holds",
                          description="Print a run directory's identity, progress, populations, record "
                                      "counts and sizes, without reading spikes.")

@@ -79,7 +79,16 @@ def check_common(owner: str, p: Any) -> None:
         raise ValueError(f"{owner}: V_th must be >= V_min = {p.V_min} mV, got {p.V_th}")
 
 
+def without_unbounded_v_min(given: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``given`` without ``V_min = -inf`` (the default, which a written TOML file holds and
+    the finite-number check would refuse), and whether it was there."""
+    v = given.get("V_min")
+    unbounded = isinstance(v, float) and v == -math.inf
+    return {k: x for k, x in given.items() if not (k == "V_min" and unbounded)}, unbounded
+
+
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
+    given, _ = without_unbounded_v_min(given)
     p = common.parse(owner, Params, given, UNITS, positive=("C_m", "tau_m", "surrogate_gradient_height",
                                                               "surrogate_gradient_width"),
                      non_negative=("c_reg", "f_target", "t_ref"), choices=CHOICES)

@@ -43,6 +43,7 @@ UNITS = dict(eprop_iaf.UNITS, adapt_beta="mV", adapt_tau="ms")
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
+    given, _ = eprop_iaf.without_unbounded_v_min(given)
     p = common.parse(owner, Params, given, UNITS, positive=("C_m", "tau_m", "surrogate_gradient_height",
                                                               "surrogate_gradient_width", "adapt_tau"),
                      non_negative=("c_reg", "f_target", "t_ref", "adapt_beta"), choices=eprop_iaf.CHOICES)

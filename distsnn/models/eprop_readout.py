@@ -47,6 +47,7 @@ UNITS = {"C_m": "pF", "E_L": "mV", "I_e": "pA", "tau_m": "ms", "V_min": "mV"}
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
+    given, _ = eprop_iaf.without_unbounded_v_min(given)
     return common.parse(owner, Params, given, UNITS, positive=("C_m", "tau_m"))
 
 

@@ -1,0 +1,91 @@
+"""Training tasks in TOML: a network (:mod:`distsnn.config`) plus a ``[training]`` table.
+
+::
+
+    [training]
+    plastic = ["in_rec", "rec_rec", "rec_out"]   # projections to train
+    iterations = 200                             # update intervals
+    target = "target.npy"                        # (readouts, T) or (T,): .npy, .csv, .txt or inline
+    feedback = { rec = "B.npy" }                 # (population size, readouts) per recurrent population
+    optimizer = { type = "adam", eta = 0.005, Wmin = -100.0, Wmax = 100.0, batch_size = 1 }
+    reset = true                                 # reset neurons at each interval (NEST's default)
+
+Arrays are files (relative to the TOML file) or inline lists of numbers. ``distsnn
+train TASK.toml`` runs it (:func:`distsnn.learning.train`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import config, validate
+from ..network import Network
+
+_FIELDS = ("plastic", "iterations", "target", "feedback", "optimizer", "reset")
+
+
+@dataclass
+class TrainingSpec:
+    plastic: list[str]
+    iterations: int
+    target: np.ndarray
+    feedback: dict[str, np.ndarray]
+    optimizer: dict[str, Any]
+    reset: bool
+
+
+def _array(owner: str, field: str, value: Any, base: str) -> np.ndarray:
+    if isinstance(value, str):
+        path = value if os.path.isabs(value) else os.path.join(base, value)
+        validate.existing_file(owner, field, path)
+        ext = os.path.splitext(path)[1].lower()
+        try:
+            if ext == ".npy":
+                data = np.load(path, allow_pickle=False)
+            elif ext in (".csv", ".txt"):
+                data = np.loadtxt(path, delimiter="," if ext == ".csv" else None, ndmin=1)
+            else:
+                raise ValueError(f"{owner}: {field} file must be .npy, .csv or .txt, got {value!r}")
+        except (OSError, ValueError) as e:
+            if str(e).startswith(owner):
+                raise
+            raise ValueError(f"{owner}: {field} file {value!r} cannot be read: {e}") from None
+        return validate.finite_array(owner, field, data)
+    return validate.finite_array(owner, field, value)
+
+
+def load_task(path: str, max_memory: int | str | None = "available") -> tuple[Network, TrainingSpec]:
+    """The network and the ``[training]`` table of a task file, checked."""
+    owner = f"Task {path!r}"
+    validate.existing_file("Task", "path", path)
+    with open(path, "rb") as f:
+        try:
+            doc = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{owner}: not valid TOML: {e}") from None
+    if "training" not in doc:
+        raise ValueError(f"{owner}: a [training] table is required (plastic, iterations, target, ...)")
+    t = validate.mapping(owner, "training", doc.pop("training"))
+    base = os.path.dirname(os.path.abspath(path))
+    where = f"{owner} [training]"
+    validate.known_fields(where, t, _FIELDS)
+    for req in ("plastic", "iterations", "target"):
+        if req not in t:
+            raise ValueError(f"{where}: {req} is required")
+    plastic = t["plastic"]
+    if not isinstance(plastic, list) or not plastic or not all(isinstance(p, str) for p in plastic):
+        raise ValueError(f"{where}: plastic must be a non-empty list of projection names, got {plastic!r}")
+    spec = TrainingSpec(
+        plastic=plastic, iterations=validate.integer(where, "iterations", t["iterations"], minimum=1),
+        target=_array(where, "target", t["target"], base),
+        feedback={k: _array(where, f"feedback.{k}", v, base)
+                  for k, v in validate.optional_mapping(where, "feedback", t.get("feedback")).items()},
+        optimizer=dict(validate.optional_mapping(where, "optimizer", t.get("optimizer"))),
+        reset=validate.boolean(where, "reset", t.get("reset", True)))
+    net = config.from_dict(doc, base_dir=base, max_memory=max_memory)
+    return net, spec
