@@ -51,7 +51,7 @@ def sine_task(iterations: int = 200, n_in: int = 100, n_rec: int = 100, steps: i
 
     ``model``: ``"eprop_iaf"`` or ``"eprop_iaf_adapt"`` (NEST's example sets
     ``adapt_beta`` 0 for the latter); ``optimizer``: ``"gradient_descent"`` (NEST's
-    example: eta 1e-4 (1 - kappa)^2) or ``"adam"`` (eta 5e-3 (1 - kappa), NEST's test).
+    example: eta 1e-4 (1 - kappa)^2) or ``"adam"`` (eta 1e-2 (1 - kappa): one Adam step per interval).
     """
     rng = np.random.RandomState(seed)      # NEST's script: np.random.seed, legacy draws
     kappa = 0.97
@@ -85,7 +85,7 @@ def sine_task(iterations: int = 200, n_in: int = 100, n_rec: int = 100, steps: i
                        delay=1.0)
     net.add_projection("rec", "out", {"rule": "all_to_all"}, "delta", weight=w_out.T, delay=1.0)
     if optimizer == "adam":
-        opt = {"type": "adam", "eta": 5e-3 * scale, "Wmin": -100.0, "Wmax": 100.0, "batch_size": 1}
+        opt = {"type": "adam", "eta": 1e-2 * scale, "Wmin": -100.0, "Wmax": 100.0, "batch_size": 1}
     else:
         opt = {"type": "gradient_descent", "eta": 1e-4 * scale ** 2, "Wmin": -100.0, "Wmax": 100.0,
                "batch_size": 1}

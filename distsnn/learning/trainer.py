@@ -172,6 +172,11 @@ class Trainer:
         offsets = net.offsets()
         self.rec_pops = [p for p in sim.pops if p.model.NAME in RECURRENT]
         self.out_pops = [p for p in sim.pops if p.model.NAME == READOUT]
+        for p in self.rec_pops + self.out_pops:
+            # the engine calls ``stepped`` only for models it steps one step at a time
+            if getattr(p.model, "advance", None) is not None:
+                raise RuntimeError(f"Trainer: model {p.model.NAME!r} has a compiled advance, which the "
+                                   f"trainer's per-step hook does not see")
         rec_row0, out_row0, r = {}, {}, 0
         for p in self.rec_pops:
             rec_row0[p.name], r = r, r + p.n
