@@ -25,22 +25,25 @@ def _weights():
             rng.normal(size=(N_OUT, T)), [np.flatnonzero(rng.random(T) < 0.12) + 1.0 for _ in range(N_IN)])
 
 
-def _net(w_in, w_out, spikes, surrogate="exponential"):
+BETA, TAU_A = 0.3, 25.0
+
+
+def _net(w_in, w_out, spikes, surrogate="exponential", model="eprop_iaf"):
     net = Network(dt=1.0, t_stop=10 * T)
     net.add_population("in", N_IN, "spike_train", {"times": [s.tolist() for s in spikes]})
-    net.add_population("rec", N_REC, "eprop_iaf", dict(C_m=1.0, E_L=0.0, V_th=0.5, t_ref=2.0, tau_m=TAU_REC,
-                                                       surrogate_gradient_function=surrogate,
-                                                       surrogate_gradient_height=0.4, surrogate_gradient_width=0.3,
-                                                       kappa=math.exp(-1.0 / TAU_OUT)),
-                       initial={"V_m": 0.0})
+    params = dict(C_m=1.0, E_L=0.0, V_th=0.5, t_ref=2.0, tau_m=TAU_REC, surrogate_gradient_function=surrogate,
+                  surrogate_gradient_height=0.4, surrogate_gradient_width=0.3, kappa=math.exp(-1.0 / TAU_OUT))
+    if model == "eprop_iaf_adapt":
+        params.update(adapt_beta=BETA, adapt_tau=TAU_A)
+    net.add_population("rec", N_REC, model, params, initial={"V_m": 0.0})
     net.add_population("out", N_OUT, "eprop_readout", dict(C_m=1.0, tau_m=TAU_OUT), initial={"V_m": 0.0})
     net.add_projection("in", "rec", {"rule": "all_to_all"}, "delta", weight=w_in, delay=1.0)
     net.add_projection("rec", "out", {"rule": "all_to_all"}, "delta", weight=w_out, delay=float(D))
     return net
 
 
-def _one_iteration(w_in, w_out, target, spikes, monitors=False, surrogate="exponential"):
-    net = _net(w_in, w_out, spikes, surrogate)
+def _one_iteration(w_in, w_out, target, spikes, monitors=False, surrogate="exponential", model="eprop_iaf"):
+    net = _net(w_in, w_out, spikes, surrogate, model)
     if monitors:
         net.add_state_monitor("rec", ["surrogate_gradient"])
         net.add_state_monitor("out", ["error_signal"])
@@ -52,10 +55,11 @@ def _one_iteration(w_in, w_out, target, spikes, monitors=False, surrogate="expon
     return tr, loss, (sim.result() if monitors else None)
 
 
-@pytest.mark.parametrize("surrogate", ["exponential", "piecewise_linear"])
-def test_gradient_matches_finite_difference_and_bptt(surrogate):
+@pytest.mark.parametrize("surrogate,model", [("exponential", "eprop_iaf"), ("piecewise_linear", "eprop_iaf"),
+                                             ("arctan_derivative", "eprop_iaf_adapt")])
+def test_gradient_matches_finite_difference_and_bptt(surrogate, model):
     w_in, w_out, target, spikes = _weights()
-    tr, loss, res = _one_iteration(w_in, w_out, target, spikes, monitors=True, surrogate=surrogate)
+    tr, loss, res = _one_iteration(w_in, w_out, target, spikes, monitors=True, surrogate=surrogate, model=model)
     grads = tr.gradients()
     assert loss > 0
     # readout weights: central differences of the loss (quadratic in w_out: exact up to rounding)
@@ -65,8 +69,8 @@ def test_gradient_matches_finite_difference_and_bptt(surrogate):
     fd = np.zeros(g.size)
     for n in range(g.size):
         i, k = s[n] - N_IN, t[n] - N_IN - N_REC
-        lp = _one_iteration(w_in, w_out + h * _unit(i, k), target, spikes, surrogate=surrogate)[1]
-        lm = _one_iteration(w_in, w_out - h * _unit(i, k), target, spikes, surrogate=surrogate)[1]
+        lp = _one_iteration(w_in, w_out + h * _unit(i, k), target, spikes, surrogate=surrogate, model=model)[1]
+        lm = _one_iteration(w_in, w_out - h * _unit(i, k), target, spikes, surrogate=surrogate, model=model)[1]
         fd[n] = (lp - lm) / (2 * h)
     assert np.max(np.abs(g - fd)) < 1e-6 * max(1.0, np.max(np.abs(fd)))
     # input weights: reverse-mode BPTT from the recorded trajectories
@@ -79,10 +83,15 @@ def test_gradient_matches_finite_difference_and_bptt(surrogate):
     back = np.zeros((T + 1, N_OUT))
     for u in range(T - 1, -1, -1):
         back[u] = E[u] + a_out * back[u + 1]
-    dz = back[:T] @ w_out.T                                                          # (T, rec)
+    direct = back[:T] @ w_out.T                                                      # (T, rec)
+    # adaptive threshold: a(t+1) = rho a(t) + z(t), z(t) = H(v(t) - V_th - beta a(t))
+    beta, rho = (BETA, math.exp(-1.0 / TAU_A)) if model == "eprop_iaf_adapt" else (0.0, 0.0)
     dv = np.zeros((T + 1, N_REC))
+    da = np.zeros((T + 1, N_REC))
     for u in range(T - 1, -1, -1):
-        dv[u] = dz[u] * P[u] + a_rec * dv[u + 1]
+        dz = direct[u] + da[u + 1]
+        dv[u] = dz * P[u] + a_rec * dv[u + 1]
+        da[u] = -beta * P[u] * dz + rho * da[u + 1]
     x = np.zeros((T + 2, N_IN))                                                      # arrivals (delay 1)
     for i, st in enumerate(spikes):
         x[st.astype(int) + 1, i] = 1.0
@@ -92,6 +101,12 @@ def test_gradient_matches_finite_difference_and_bptt(surrogate):
     mine[s, t - N_IN] = g
     assert np.abs(ref).max() > 1e-2          # the check is not vacuous
     np.testing.assert_allclose(mine, ref, rtol=1e-9, atol=1e-12)
+    if beta:
+        # the adaptation path matters here: without it the reference is another gradient
+        dv0 = np.zeros((T + 1, N_REC))
+        for u in range(T - 1, -1, -1):
+            dv0[u] = direct[u] * P[u] + a_rec * dv0[u + 1]
+        assert np.abs(np.einsum("ti,tj->ij", x[1:T + 1], dv0[:T]) - ref).max() > 1e-3 * np.abs(ref).max()
 
 
 def _unit(i, k):
