@@ -11,7 +11,8 @@ over a 1,000 ms sequence; one weight update per sequence (NEST's
 the end, one line ``RESULT {json}`` with ``loss`` (per iteration), ``iterations``,
 ``ranks``, ``wall_s`` (training), ``build_s`` and ``reduction`` (first loss / lowest of
 the last ten). With ``--out``, the run directory gets ``training.h5`` (losses, trained
-weights), which ``distsnn plot OUT --loss`` draws.
+weights) and the readout and target of the last iteration, which ``distsnn plot OUT``
+draws (``plots/loss.png``, ``plots/readout.png``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--optimizer", choices=("gradient_descent", "adam"), default="gradient_descent")
+    ap.add_argument("--eta", type=float, default=None, help="learning rate (default: the task's for the optimizer)")
     ap.add_argument("--model", choices=("eprop_iaf", "eprop_iaf_adapt"), default="eprop_iaf")
     ap.add_argument("--n-in", type=int, default=100)
     ap.add_argument("--n-rec", type=int, default=100)
@@ -39,6 +41,14 @@ def main() -> None:
     args = ap.parse_args()
     comm = world()
     task = sine_task(args.iterations, n_in=args.n_in, n_rec=args.n_rec, model=args.model, optimizer=args.optimizer)
+    if args.eta is not None:
+        task.optimizer["eta"] = args.eta
+    if args.out:
+        # the readout against its target over the last iteration, for `distsnn plot`
+        steps = task.extra["steps"]
+        last = (args.iterations - 1) * steps + 1
+        task.network.add_state_monitor("out", ["readout_signal", "target_signal"], start=float(last),
+                                       stop=float(last + steps))
     t0 = time.perf_counter()
     sim = ds.Simulation(task.network, comm=comm, out=args.out,
                         output=ds.OutputOptions(overwrite=True) if args.out else None)
@@ -56,6 +66,7 @@ def main() -> None:
         print("RESULT " + json.dumps({
             "task": "sine", "loss": res.loss, "iterations": res.iterations, "ranks": res.ranks,
             "wall_s": round(res.wall_s, 3), "build_s": round(build, 3), "optimizer": args.optimizer,
+            "eta": task.optimizer["eta"],
             "model": args.model, "reduction": float(loss[0] / loss[-10:].min())}))
 
 
