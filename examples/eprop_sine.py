@@ -34,13 +34,16 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=200)
     ap.add_argument("--optimizer", choices=("gradient_descent", "adam"), default="gradient_descent")
     ap.add_argument("--eta", type=float, default=None, help="learning rate (default: the task's for the optimizer)")
+    ap.add_argument("--c-reg", type=float, default=None,
+                    help="firing-rate regularisation coefficient (default NEST's, 0.3)")
     ap.add_argument("--model", choices=("eprop_iaf", "eprop_iaf_adapt"), default="eprop_iaf")
     ap.add_argument("--n-in", type=int, default=100)
     ap.add_argument("--n-rec", type=int, default=100)
     ap.add_argument("--out", default=None, help="run directory (records and training.h5)")
     args = ap.parse_args()
     comm = world()
-    task = sine_task(args.iterations, n_in=args.n_in, n_rec=args.n_rec, model=args.model, optimizer=args.optimizer)
+    task = sine_task(args.iterations, n_in=args.n_in, n_rec=args.n_rec, model=args.model, optimizer=args.optimizer,
+                     c_reg=args.c_reg)
     if args.eta is not None:
         task.optimizer["eta"] = args.eta
     if args.out:
@@ -66,7 +69,7 @@ def main() -> None:
         print("RESULT " + json.dumps({
             "task": "sine", "loss": res.loss, "iterations": res.iterations, "ranks": res.ranks,
             "wall_s": round(res.wall_s, 3), "build_s": round(build, 3), "optimizer": args.optimizer,
-            "eta": task.optimizer["eta"],
+            "eta": task.optimizer["eta"], "c_reg": task.network.populations["rec"].params.c_reg,
             "model": args.model, "reduction": float(loss[0] / loss[-10:].min())}))
 
 

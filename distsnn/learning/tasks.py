@@ -46,12 +46,13 @@ def superimposed_sines(rng: Any, steps: int, periods: list[int]) -> np.ndarray:
 
 
 def sine_task(iterations: int = 200, n_in: int = 100, n_rec: int = 100, steps: int = 1000, seed: int = 1,
-              model: str = "eprop_iaf", optimizer: str = "gradient_descent") -> Task:
+              model: str = "eprop_iaf", optimizer: str = "gradient_descent", c_reg: float | None = None) -> Task:
     """The sine-wave pattern generation task (see the module docstring), 1 ms steps.
 
     ``model``: ``"eprop_iaf"`` or ``"eprop_iaf_adapt"`` (NEST's example sets
     ``adapt_beta`` 0 for the latter); ``optimizer``: ``"gradient_descent"`` (NEST's
-    example: eta 1e-4 (1 - kappa)^2) or ``"adam"`` (eta 1e-2 (1 - kappa): one Adam step per interval).
+    example: eta 1e-4 (1 - kappa)^2) or ``"adam"`` (eta 1e-2 (1 - kappa): one Adam step per interval);
+    ``c_reg``: the firing-rate regularisation's coefficient (default NEST's, 300 / steps).
     """
     rng = np.random.RandomState(seed)      # NEST's script: np.random.seed, legacy draws
     kappa = 0.97
@@ -72,9 +73,10 @@ def sine_task(iterations: int = 200, n_in: int = 100, n_rec: int = 100, steps: i
              for row in spikes]
     net = Network(dt=1.0, seed=seed, t_stop=float(steps * (iterations + 1)))
     net.add_population("in", n_in, "spike_train", {"times": [t.tolist() for t in times]})
-    rec = {"C_m": 1.0, "c_reg": 300.0 / steps, "E_L": 0.0, "f_target": 10.0, "I_e": 0.0, "kappa": kappa,
-           "kappa_reg": 0.97, "surrogate_gradient_function": "piecewise_linear", "surrogate_gradient_height": 10.0,
-           "surrogate_gradient_width": 1.0 / 33.3, "t_ref": 0.0, "tau_m": 30.0, "V_th": 0.03}
+    rec = {"C_m": 1.0, "c_reg": 300.0 / steps if c_reg is None else c_reg, "E_L": 0.0, "f_target": 10.0,
+           "I_e": 0.0, "kappa": kappa, "kappa_reg": 0.97, "surrogate_gradient_function": "piecewise_linear",
+           "surrogate_gradient_height": 10.0, "surrogate_gradient_width": 1.0 / 33.3, "t_ref": 0.0, "tau_m": 30.0,
+           "V_th": 0.03}
     if model == "eprop_iaf_adapt":
         rec["adapt_beta"] = 0.0
     net.add_population("rec", n_rec, model, rec, initial={"V_m": 0.0})
