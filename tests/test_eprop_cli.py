@@ -49,6 +49,8 @@ def test_cli_train_equals_python_and_writes_training_h5(tmp_path, capsys):
             assert np.array_equal(f[f"weights/{name}/target"][()], t)
             assert np.array_equal(f[f"weights/{name}/weight"][()], w)
     assert ds.load(str(out)).summary["t_sim_ms"] == 3 * 60 + 1       # the last interval ends D steps later
+    assert cli.main(["inspect", str(out)]) == 0
+    assert f"training       3 iterations (e-prop), loss {ref.loss[0]:.6g}" in capsys.readouterr().out
 
 
 def test_plot_draws_the_loss_curve_and_readout(tmp_path, capsys):

@@ -27,14 +27,16 @@ def reference(tmp_path_factory):
 
 def test_training_changes_weights_and_learns(reference):
     net, plastic, _, _ = network()
-    for name in plastic:
-        w0 = np.asarray(net.projections[name].weight.values)
-        s, t, w = (reference[f"{name}/{k}"] for k in ("source", "target", "weight"))
-        offsets = net.offsets()
-        pre, post = net.projections[name].pre, net.projections[name].post
-        before = w0[s - offsets[pre], t - offsets[post]]
-        assert np.abs(w - before).max() > 1e-3, name           # every projection was trained
-    assert reference["loss"][-1] < reference["loss"][0]
+    for tag in ("", "noreset:"):
+        for name in plastic:
+            w0 = np.asarray(net.projections[name].weight.values)
+            s, t, w = (reference[f"{tag}{name}/{k}"] for k in ("source", "target", "weight"))
+            offsets = net.offsets()
+            pre, post = net.projections[name].pre, net.projections[name].post
+            before = w0[s - offsets[pre], t - offsets[post]]
+            assert np.abs(w - before).max() > 1e-3, tag + name           # every projection was trained
+        assert reference[f"{tag}loss"][-1] < reference[f"{tag}loss"][0]
+    assert not np.array_equal(reference["loss"], reference["noreset:loss"])
 
 
 @needs_mpi

@@ -383,4 +383,11 @@ def inspect(path: str) -> str:
         lines.append(f"  summary        {s.get('neurons')} neurons, {s.get('synapses')} synapses, "
                      f"{s.get('spikes_emitted', s.get('spikes'))} spikes emitted, "
                      f"{s.get('spikes_recorded', '?')} recorded")
+    training = os.path.join(path, "training.h5")
+    if os.path.isfile(training):
+        with h5py.File(training, "r", locking=False) as f:
+            loss = f["loss"][()]
+            lines.append(f"  training       {loss.size} iterations (e-prop), loss {loss[0]:.6g} -> {loss[-1]:.6g}; "
+                         f"weights of {', '.join(f.get('weights', {}))}" if loss.size else
+                         "  training       0 iterations")
     return "\n".join(lines)

@@ -45,10 +45,15 @@ if __name__ == "__main__":
     if comm.size != expected:
         raise RuntimeError(f"expected {expected} ranks, got {comm.size}")
     net, plastic, target, feedback = network()
-    res = ds.train(net, plastic, target, 4, feedback=feedback, partitioner=method, comm=comm,
-                   optimizer={"type": "adam", "eta": 0.05, "Wmin": -2.0, "Wmax": 2.0, "batch_size": 2})
-    if comm.rank == 0:
-        arrays = {"loss": np.asarray(res.loss), "ranks": np.asarray(res.ranks)}
+    arrays = {}
+    # with NEST's reset at every interval (Adam, batches of 2), and without (traces carried
+    # across intervals; gradient descent)
+    for tag, reset, opt in (("", True, {"type": "adam", "eta": 0.05, "batch_size": 2}),
+                            ("noreset:", False, {"type": "gradient_descent", "eta": 5e-5})):
+        res = ds.train(net, plastic, target, 4, feedback=feedback, partitioner=method, comm=comm, reset=reset,
+                       optimizer=dict(opt, Wmin=-2.0, Wmax=2.0))
+        arrays[f"{tag}loss"] = np.asarray(res.loss)
         for name, (s, t, w) in res.weights.items():
-            arrays[f"{name}/source"], arrays[f"{name}/target"], arrays[f"{name}/weight"] = s, t, w
-        np.savez(out, **arrays)
+            arrays[f"{tag}{name}/source"], arrays[f"{tag}{name}/target"], arrays[f"{tag}{name}/weight"] = s, t, w
+    if comm.rank == 0:
+        np.savez(out, ranks=np.asarray(comm.size), **arrays)
