@@ -271,7 +271,7 @@ def _train(args: argparse.Namespace) -> int:
                      output=OutputOptions(overwrite=args.overwrite) if args.out else None, max_memory=args.max_memory)
     try:
         trainer = Trainer(sim, spec.plastic, spec.target, feedback=spec.feedback, optimizer=spec.optimizer,
-                          reset=spec.reset)
+                          reset=spec.reset, loss=spec.loss)
         build = time.perf_counter() - t0
 
         def report(i: int, loss: float) -> None:

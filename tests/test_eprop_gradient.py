@@ -42,24 +42,30 @@ def _net(w_in, w_out, spikes, surrogate="exponential", model="eprop_iaf"):
     return net
 
 
-def _one_iteration(w_in, w_out, target, spikes, monitors=False, surrogate="exponential", model="eprop_iaf"):
+def _one_iteration(w_in, w_out, target, spikes, monitors=False, surrogate="exponential", model="eprop_iaf",
+                   loss="mean_squared_error"):
     net = _net(w_in, w_out, spikes, surrogate, model)
     if monitors:
         net.add_state_monitor("rec", ["surrogate_gradient"])
-        net.add_state_monitor("out", ["error_signal"])
+        net.add_state_monitor("out", ["readout_signal"])
         net.add_spike_monitor("in")
     sim = Simulation(net, max_memory=None)
     tr = Trainer(sim, ["in_rec", "rec_out"], target, feedback={"rec": w_out},
-                 optimizer={"type": "gradient_descent", "eta": 0.0})
+                 optimizer={"type": "gradient_descent", "eta": 0.0}, loss=loss)
     loss = tr.step()
     return tr, loss, (sim.result() if monitors else None)
 
 
-@pytest.mark.parametrize("surrogate,model", [("exponential", "eprop_iaf"), ("piecewise_linear", "eprop_iaf"),
-                                             ("arctan_derivative", "eprop_iaf_adapt")])
-def test_gradient_matches_finite_difference_and_bptt(surrogate, model):
+@pytest.mark.parametrize("surrogate,model,loss_kind", [
+    ("exponential", "eprop_iaf", "mean_squared_error"), ("piecewise_linear", "eprop_iaf", "mean_squared_error"),
+    ("arctan_derivative", "eprop_iaf_adapt", "mean_squared_error"), ("exponential", "eprop_iaf", "cross_entropy")])
+def test_gradient_matches_finite_difference_and_bptt(surrogate, model, loss_kind):
     w_in, w_out, target, spikes = _weights()
-    tr, loss, res = _one_iteration(w_in, w_out, target, spikes, monitors=True, surrogate=surrogate, model=model)
+    ce = loss_kind == "cross_entropy"
+    if ce:          # class probabilities at each step
+        target = np.exp(target) / np.exp(target).sum(axis=0)
+    kw = dict(surrogate=surrogate, model=model, loss=loss_kind)
+    tr, loss, res = _one_iteration(w_in, w_out, target, spikes, monitors=True, **kw)
     grads = tr.gradients()
     assert loss > 0
     # readout weights: central differences of the loss (quadratic in w_out: exact up to rounding)
@@ -69,15 +75,18 @@ def test_gradient_matches_finite_difference_and_bptt(surrogate, model):
     fd = np.zeros(g.size)
     for n in range(g.size):
         i, k = s[n] - N_IN, t[n] - N_IN - N_REC
-        lp = _one_iteration(w_in, w_out + h * _unit(i, k), target, spikes, surrogate=surrogate, model=model)[1]
-        lm = _one_iteration(w_in, w_out - h * _unit(i, k), target, spikes, surrogate=surrogate, model=model)[1]
+        lp = _one_iteration(w_in, w_out + h * _unit(i, k), target, spikes, **kw)[1]
+        lm = _one_iteration(w_in, w_out - h * _unit(i, k), target, spikes, **kw)[1]
         fd[n] = (lp - lm) / (2 * h)
-    assert np.max(np.abs(g - fd)) < 1e-6 * max(1.0, np.max(np.abs(fd)))
+    # mean squared error: quadratic in w_out, exact up to rounding; cross-entropy: O(h^2)
+    assert np.max(np.abs(g - fd)) < (1e-5 if ce else 1e-6) * max(1.0, np.max(np.abs(fd)))
     # input weights: reverse-mode BPTT from the recorded trajectories
     psi = res.traces[("rec", "surrogate_gradient")]
-    err = res.traces[("out", "error_signal")]
+    y = res.traces[("out", "readout_signal")]
     P = psi.values[np.searchsorted(psi.steps, np.arange(1, T + 1))]                 # (T, rec)
-    E = err.values[np.searchsorted(err.steps, np.arange(1 + D, T + D + 1))]         # (T, out): err(t + D)
+    Y = y.values[np.searchsorted(y.steps, np.arange(1 + D, T + D + 1))]             # (T, out): y(t + D)
+    P_out = np.exp(Y) / np.exp(Y).sum(axis=1, keepdims=True) if ce else Y
+    E = P_out - target.T                                                             # dE/dy (softmax: p - y*)
     a_out, a_rec = math.exp(-1.0 / TAU_OUT), math.exp(-1.0 / TAU_REC)
     # dE/dz_j(t) = sum_k W_jk sum_{s >= t} a_out^(s - t) err_k(s + D)
     back = np.zeros((T + 1, N_OUT))
@@ -165,5 +174,7 @@ def test_bad_trainer_arguments():
         Trainer(sim, ["in_rec"], np.zeros((3, 10)))
     with pytest.raises(ValueError, match=r"feedback\['rec'\] must have shape"):
         Trainer(sim, ["in_rec"], target, feedback={"rec": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="Trainer: loss must be one of"):
+        Trainer(sim, ["in_rec"], target, loss="hinge")
     with pytest.raises(ValueError, match="feedback names 'in'"):
         Trainer(sim, ["in_rec"], target, feedback={"in": np.zeros((N_IN, 2))})

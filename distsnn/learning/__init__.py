@@ -4,7 +4,8 @@
   builds the simulation and trains it (:mod:`distsnn.learning.trainer` states the
   schedule and why the result does not depend on the rank count);
 - :mod:`distsnn.learning.eligibility`: the eligibility traces and the gradient;
-- :mod:`distsnn.learning.optimizers`: gradient descent and Adam (NEST's forms).
+- :mod:`distsnn.learning.optimizers`: gradient descent and Adam (NEST's forms);
+- :mod:`distsnn.learning.losses`: mean squared error and cross-entropy readouts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .trainer import TRAINING_FILE, Trainer, TrainResult, write_training
 
 def train(network: Any, plastic: Sequence[str], target: Any, iterations: int,
           feedback: Mapping[str, Any] | None = None, optimizer: Mapping[str, Any] | None = None,
-          reset: bool = True, comm: Any = None, partitioner: Any = "metis", out: str | None = None,
+          reset: bool = True, loss: str = "mean_squared_error", comm: Any = None, partitioner: Any = "metis", out: str | None = None,
           report: Any = None, max_memory: int | str | None = "available") -> TrainResult:
     """Build ``network`` (over MPI when launched by mpiexec) and train it for
     ``iterations`` update intervals (:class:`Trainer` explains the arguments). With
@@ -28,7 +29,7 @@ def train(network: Any, plastic: Sequence[str], target: Any, iterations: int,
 
     sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, max_memory=max_memory)
     try:
-        trainer = Trainer(sim, plastic, target, feedback=feedback, optimizer=optimizer, reset=reset)
+        trainer = Trainer(sim, plastic, target, feedback=feedback, optimizer=optimizer, reset=reset, loss=loss)
         return trainer.train(iterations, out=out, report=report)
     finally:
         sim.close()

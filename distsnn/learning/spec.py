@@ -9,6 +9,7 @@
     feedback = { rec = "B.npy" }                 # (population size, readouts) per recurrent population
     optimizer = { type = "adam", eta = 0.005, Wmin = -100.0, Wmax = 100.0, batch_size = 1 }
     reset = true                                 # reset neurons at each interval (NEST's default)
+    loss = "mean_squared_error"                  # or "cross_entropy" (targets: probabilities)
 
 Arrays are files (relative to the TOML file) or inline lists of numbers. ``distsnn
 train TASK.toml`` runs it (:func:`distsnn.learning.train`).
@@ -24,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from .. import config, validate
+from .losses import LOSSES
 from ..network import Network
 
-_FIELDS = ("plastic", "iterations", "target", "feedback", "optimizer", "reset")
+_FIELDS = ("plastic", "iterations", "target", "feedback", "optimizer", "reset", "loss")
 
 
 @dataclass
@@ -37,6 +39,7 @@ class TrainingSpec:
     feedback: dict[str, np.ndarray]
     optimizer: dict[str, Any]
     reset: bool
+    loss: str = "mean_squared_error"
 
 
 def _array(owner: str, field: str, value: Any, base: str) -> np.ndarray:
@@ -86,6 +89,7 @@ def load_task(path: str, max_memory: int | str | None = "available") -> tuple[Ne
         feedback={k: _array(where, f"feedback.{k}", v, base)
                   for k, v in validate.optional_mapping(where, "feedback", t.get("feedback")).items()},
         optimizer=dict(validate.optional_mapping(where, "optimizer", t.get("optimizer"))),
-        reset=validate.boolean(where, "reset", t.get("reset", True)))
+        reset=validate.boolean(where, "reset", t.get("reset", True)),
+        loss=validate.choice(where, "loss", t.get("loss", "mean_squared_error"), LOSSES))
     net = config.from_dict(doc, base_dir=base, max_memory=max_memory)
     return net, spec

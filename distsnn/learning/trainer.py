@@ -11,10 +11,11 @@ delay from the recurrent neurons to the readouts), so their window, the target a
 loss of iteration ``i`` are steps ``s0 + i T + D + 1 .. s0 + (i + 1) T + D``. At the end of
 that window (a run boundary: :meth:`Simulation.advance` stops exactly there):
 
-1. each rank puts its readouts' errors of the window into a ``(readouts, T)`` array and
-   one ``allreduce`` (sum) gives every rank every error: the only collective of an
+1. each rank puts its readouts' signals of the window into a ``(readouts, T)`` array and
+   one ``allreduce`` (sum) gives every rank every signal: the only collective of an
    iteration, ``8 readouts T`` bytes; every readout is on exactly one rank, so the sum
-   adds zeros to each value and is exact, whatever the rank count;
+   adds zeros to each value and is exact, whatever the rank count; every rank then
+   computes the same errors and loss (:mod:`distsnn.learning.losses`);
 2. each rank forms the learning signals of its own recurrent neurons,
    ``L_j(t) = sum_k B_jk err_k(t + D)`` (fixed feedback weights ``B``, summed in the order
    of k), and the gradient of every plastic synapse it holds: synapses live on their
@@ -43,6 +44,7 @@ import numpy as np
 from .. import synapses, validate
 from ..models import eprop_iaf, eprop_iaf_adapt, eprop_readout
 from .eligibility import interval_gradient
+from .losses import LOSSES, readout_errors
 from .optimizers import Optimizer, OptimizerSpec
 
 RECURRENT = (eprop_iaf.NAME, eprop_iaf_adapt.NAME)
@@ -105,14 +107,21 @@ class Trainer:
     reset : bool
         Reset neurons and traces at the start of every update interval (NEST's
         ``eprop_reset_neurons_on_update``).
+    loss : str
+        ``"mean_squared_error"`` (NEST's ``eprop_readout``) or ``"cross_entropy"`` over
+        the readouts at each step (classification; the targets are then probabilities):
+        :func:`distsnn.learning.losses.readout_errors` (the readouts' recordable
+        ``error_signal`` is ``y - y*`` either way).
     """
 
     def __init__(self, sim: Any, plastic: Sequence[str], target: Any, feedback: Mapping[str, Any] | None = None,
-                 optimizer: Mapping[str, Any] | OptimizerSpec | None = None, reset: bool = True) -> None:
+                 optimizer: Mapping[str, Any] | OptimizerSpec | None = None, reset: bool = True,
+                 loss: str = "mean_squared_error") -> None:
         owner = "Trainer"
         net = sim.net
         self.sim, self.net = sim, net
         self.reset = validate.boolean(owner, "reset", reset)
+        self.loss_kind = validate.choice(owner, "loss", loss, LOSSES)
         self.spec = OptimizerSpec.parse(owner, optimizer)
         if isinstance(plastic, str) or not isinstance(plastic, Sequence) or not plastic:
             raise ValueError(f"{owner}: plastic must be a non-empty list of projection names, got {plastic!r}")
@@ -245,7 +254,7 @@ class Trainer:
         self.X = np.zeros((self.H, max(sources.size, 1)))
         self.psi = np.zeros((self.H, self.n_rec))
         self.R = np.zeros((self.H, self.n_rec))
-        self.err = np.zeros((self.H, self.n_out_local))
+        self.y = np.zeros((self.H, self.n_out_local))
         self.f_av = np.zeros(self.n_rec)
         p_of = [(p, rec_row0[p.name]) for p in self.rec_pops]
         cst = {k: np.zeros(self.n_rec) for k in ("alpha", "kappa", "kappa_reg", "beta", "rho", "c_reg", "f_t")}
@@ -347,7 +356,7 @@ class Trainer:
                 self._reset_rec(pop)
         elif pop.name in self._out_rows:
             r0 = self._out_rows[pop.name]
-            self.err[h, r0:r0 + pop.n] = pop.state.err
+            self.y[h, r0:r0 + pop.n] = pop.state.y
 
     def spikes(self, gids: np.ndarray, steps: np.ndarray, r_gids: np.ndarray, r_steps: np.ndarray,
                first: int, last: int) -> None:
@@ -372,11 +381,11 @@ class Trainer:
         self.sim.advance(end * self.net.dt)
         T, H = self.T, self.H
         rows_out = np.arange(ta + self.D, ta + self.D + T) % H
-        errs = np.zeros((self.n_out, T))
+        Y = np.zeros((self.n_out, T))
         if self.n_out_local:
-            errs[self.out_k] = self.err[rows_out].T
-        errs = self.sim.comm.allreduce(errs, "sum")
-        loss = 0.5 * float(np.sum(errs * errs))
+            Y[self.out_k] = self.y[rows_out].T
+        Y = self.sim.comm.allreduce(Y, "sum")
+        errs, loss = readout_errors(Y, self.target, self.loss_kind)
         rows = np.arange(ta, ta + T) % H
         # L_j(t) = sum_k B_jk err_k(t + D), in the order of k (no BLAS: see module docstring)
         L = np.zeros((T, self.n_rec))
