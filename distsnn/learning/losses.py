@@ -14,12 +14,17 @@ def readout_errors(Y: np.ndarray, target: np.ndarray, kind: str) -> tuple[np.nda
     ``0.5 sum (y - y*)^2`` (NEST's ``eprop_readout``); ``cross_entropy``, ``p = softmax_k(y)``
     at each step, ``err = p - y*``, loss ``-sum y* log p`` (NEST's ``eprop_readout_bsshslm_2020``
     with ``loss = "cross_entropy"``, without its one-step delay of the normalisation).
-    Every rank computes this from the same reduced ``Y``, so the same bits everywhere."""
+    Every rank computes this from the same reduced ``Y``, so the same bits everywhere.
+    NaN targets mark steps without a target: their error is 0 and they add no loss."""
     if kind == "mean_squared_error":
         err = Y - target
+        err[np.isnan(err)] = 0.0
         return err, 0.5 * float(np.sum(err * err))
+    valid = ~np.isnan(target).any(axis=0)
     z = Y - Y.max(axis=0)
     ez = np.exp(z)
     norm = ez.sum(axis=0)
-    p = ez / norm
-    return p - target, -float(np.sum(target * (z - np.log(norm))))
+    err = ez / norm - target
+    err[:, ~valid] = 0.0
+    logp = (z - np.log(norm))[:, valid]
+    return err, -float(np.sum(target[:, valid] * logp))

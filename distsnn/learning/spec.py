@@ -5,7 +5,8 @@
     [training]
     plastic = ["in_rec", "rec_rec", "rec_out"]   # projections to train
     iterations = 200                             # update intervals
-    target = "target.npy"                        # (readouts, T) or (T,): .npy, .csv, .txt or inline
+    target = "target.npy"                        # (readouts, T), (T,) or (trials, readouts, T; .npy):
+                                                 # .npy, .csv, .txt or inline; NaN = no target
     feedback = { rec = "B.npy" }                 # (population size, readouts) per recurrent population
     optimizer = { type = "adam", eta = 0.005, Wmin = -100.0, Wmax = 100.0, batch_size = 1 }
     reset = true                                 # reset neurons at each interval (NEST's default)

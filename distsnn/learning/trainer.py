@@ -96,9 +96,12 @@ class Trainer:
         The projections to train: each from any population to an ``eprop_iaf``,
         ``eprop_iaf_adapt`` or ``eprop_readout`` population, and the only projection
         between its two populations.
-    target : array, shape (readouts, T) or (T,)
+    target : array, shape (readouts, T), (T,) or (n, readouts, T)
         The target signal ``y*`` of every readout neuron (readout populations in network
-        order) over one update interval of ``T`` steps; ``T`` is the interval.
+        order) over one update interval of ``T`` steps; ``T`` is the interval. With a
+        first axis of ``n`` targets, iteration ``i`` learns target ``i % n`` (trials of a
+        task). NaN: no target at that step (no error, no loss: NEST's learning window;
+        with cross-entropy a NaN in any readout removes the step).
     feedback : mapping of str to array
         The fixed feedback weights ``B`` (1) of each recurrent population that has
         plastic input: shape (population size, readouts). Missing: no learning signal.
@@ -143,13 +146,21 @@ class Trainer:
         n_out = sum(net.populations[n].size for n in self.readouts)
         if n_out == 0:
             raise ValueError(f"{owner}: the network has no {READOUT!r} population to learn from")
-        target = validate.finite_array(owner, "target", target)
+        try:
+            target = np.array(target, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: target must be an array of numbers, got {type(target).__name__}") from None
+        if np.isinf(target).any():
+            raise ValueError(f"{owner}: target must be finite or NaN (no target), got an infinite value")
         if target.ndim == 1:
             target = target[None, :]
-        if target.ndim != 2 or target.shape[0] != n_out or target.shape[1] < 1:
-            raise ValueError(f"{owner}: target must have shape (readouts, steps) = ({n_out}, T), got {target.shape}")
+        if target.ndim == 2:
+            target = target[None]
+        if target.ndim != 3 or target.shape[1] != n_out or target.shape[2] < 1 or target.shape[0] < 1:
+            raise ValueError(f"{owner}: target must have shape (readouts, steps) = ({n_out}, T) or (trials, "
+                             f"{n_out}, T), got {target.shape}")
         self.target = target
-        self.T = int(target.shape[1])
+        self.T = int(target.shape[2])
         self.feedback = self._feedback(owner, feedback or {}, n_out)
         self._locate()
         self.loss: list[float] = []
@@ -321,12 +332,13 @@ class Trainer:
                 self._reset_rec(p)
             for p in self.out_pops:
                 p.state = replace(p.state, v=np.zeros(p.n))
-        self._set_target(self.s0 + self.D)
+        self._set_target(self.s0 + self.D, 0)
 
-    def _set_target(self, t0: int) -> None:
+    def _set_target(self, t0: int, i: int) -> None:
+        target = self.target[i % self.target.shape[0]]
         for p in self.out_pops:
             r0 = self._out_rows[p.name]
-            p.prepared = eprop_readout.with_target(p.prepared, self.target[self.out_k[r0:r0 + p.n]], t0)
+            p.prepared = eprop_readout.with_target(p.prepared, target[self.out_k[r0:r0 + p.n]], t0)
 
     @staticmethod
     def _reset_rec(p: Any) -> None:
@@ -385,7 +397,7 @@ class Trainer:
         if self.n_out_local:
             Y[self.out_k] = self.y[rows_out].T
         Y = self.sim.comm.allreduce(Y, "sum")
-        errs, loss = readout_errors(Y, self.target, self.loss_kind)
+        errs, loss = readout_errors(Y, self.target[i % self.target.shape[0]], self.loss_kind)
         rows = np.arange(ta, ta + T) % H
         # L_j(t) = sum_k B_jk err_k(t + D), in the order of k (no BLAS: see module docstring)
         L = np.zeros((T, self.n_rec))
@@ -415,7 +427,7 @@ class Trainer:
         if self.reset:
             for p in self.out_pops:
                 p.state = replace(p.state, v=np.zeros(p.n))
-        self._set_target(end)
+        self._set_target(end, i + 1)
         self.loss.append(loss)
         self.iteration += 1
         return loss
