@@ -181,6 +181,12 @@ def test_bad_trainer_arguments():
         Trainer(sim, ["in_rec"], np.zeros((3, 10)))
     with pytest.raises(ValueError, match=r"feedback\['rec'\] must have shape"):
         Trainer(sim, ["in_rec"], target, feedback={"rec": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="Wmin/Wmax allow weights up to 100000000.0 on 6 synapses"):
+        Trainer(sim, ["in_rec"], target, optimizer={"Wmax": 1e8})
+    net = _net(w_in, w_out, spikes)
+    net.add_current_input("drive", "out", "dc", amplitude=1.0)
+    with pytest.raises(ValueError, match="readout population 'out' has current input 'drive'"):
+        Trainer(Simulation(net, max_memory=None), ["in_rec"], target)
     with pytest.raises(ValueError, match="Trainer: loss must be one of"):
         Trainer(sim, ["in_rec"], target, loss="hinge")
     with pytest.raises(ValueError, match="feedback names 'in'"):

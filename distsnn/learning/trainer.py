@@ -253,11 +253,12 @@ class Trainer:
             g.reset_traces()
         self.D = self._readout_delay()
         bound = max(abs(self.spec.Wmin), abs(self.spec.Wmax))
-        for g in (self.rec, self.out):
-            if g.src.size and bound * np.bincount(g.post).max() >= synapses.MAX_INPUT:
-                raise ValueError(f"Trainer: optimizer Wmin/Wmax allow weights up to {bound} on "
-                                 f"{np.bincount(g.post).max()} synapses of one neuron, beyond the fixed-point "
-                                 f"input bound {synapses.MAX_INPUT:g}")
+        # the largest plastic in-degree of any neuron, on every rank (so every rank refuses alike)
+        degree = max((int(np.bincount(g.post).max()) for g in (self.rec, self.out) if g.src.size), default=0)
+        degree = int(sim.comm.allreduce(degree, "max"))
+        if bound * degree >= synapses.MAX_INPUT:
+            raise ValueError(f"Trainer: optimizer Wmin/Wmax allow weights up to {bound} on {degree} synapses "
+                             f"of one neuron, beyond the fixed-point input bound {synapses.MAX_INPUT:g}")
         self.opt = [Optimizer(self.spec, self.rec.src.size), Optimizer(self.spec, self.out.src.size)]
         # Histories, rows by step modulo H: long enough for an interval, the readout lag
         # and the longest delay (the oldest spike an interval's first step can receive).
@@ -285,10 +286,11 @@ class Trainer:
             if self.out_pops else np.zeros(0)
         self._rows = {p.name: (r0, p) for p, r0 in p_of}
         self._out_rows = {p.name: out_row0[p.name] for p in self.out_pops}
-        for p in self.out_pops:
-            if p.drive is not None:
-                raise ValueError(f"Trainer: readout population {p.name!r} has current inputs; a readout's "
-                                 f"target is set by the trainer, and current generators are not supported there")
+        for c in net.currents.values():
+            if c.target in self.readouts:
+                raise ValueError(f"Trainer: readout population {c.target!r} has current input {c.name!r}; a "
+                                 f"readout's target is set by the trainer, and current generators are not "
+                                 f"supported there")
 
     def _readout_delay(self) -> int:
         """``D``: the one delay (steps) of the synapses from recurrent neurons to readouts."""
