@@ -29,3 +29,24 @@ def test_sine_task_trains_and_its_inputs_repeat_every_sequence():
     res = ds.train(task.network, task.plastic, task.target, 4, feedback=task.feedback,
                    optimizer=dict(task.optimizer, eta=0.01), max_memory=None)
     assert len(res.loss) == 4 and res.loss[-1] < res.loss[0]
+
+
+def test_evidence_task_cues_labels_and_recall_window():
+    from distsnn.learning.tasks import evidence_inputs, evidence_task
+
+    steps = {"cue": 100, "spacing": 50, "bg_noise": 1050, "recall": 150}
+    steps["sequence"] = 7 * 150 + 1050 + 150
+    spikes, labels = evidence_inputs(np.random.RandomState(5), 40, 40, steps)
+    cue = slice(0, 7 * 150)
+    left = spikes[:, cue, 0:10].sum(axis=(1, 2))
+    right = spikes[:, cue, 10:20].sum(axis=(1, 2))
+    # the answer is the side with more cues: with 10 neurons x 100 ms x 0.04 per cue, the
+    # side with more spikes agrees with the label in nearly every trial
+    assert np.mean((right > left) == (labels == 1)) > 0.85
+    assert spikes[:, -150:, 20:30].sum() > 0.5 * 40 * 150 * 10 * 0.04
+    assert spikes[:, :-150, 20:30].sum() == 0                 # the recall group speaks only at the end
+    task = evidence_task(1, batch=3)
+    t = task.target
+    assert t.shape == (3, 2, 2250) and np.isnan(t[:, :, :-150]).all()
+    np.testing.assert_array_equal(t[:, :, -1].argmax(axis=1), task.extra["labels"])
+    assert task.optimizer["batch_size"] == 3 and len(task.plastic) == 8

@@ -93,3 +93,84 @@ def sine_task(iterations: int = 200, n_in: int = 100, n_rec: int = 100, steps: i
                "batch_size": 1}
     return Task(net, ["in_rec", "rec_rec", "rec_out"], target[None, :], {"rec": B}, opt, iterations,
                 {"n_in": n_in, "n_rec": n_rec, "steps": steps, "seed": seed, "model": model})
+
+
+def evidence_inputs(rng: Any, batch: int, n_in: int, steps: dict[str, int], n_cues: int = 7,
+                    prob_group: float = 0.3, spike_prob: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+    """NEST's ``generate_evidence_accumulation_input_output``: spikes (batch, steps, n_in)
+    of the four input groups (left, right, recall, noise) and the right answer per trial
+    (1: more right cues)."""
+    n_pop = n_in // 4
+    choices = np.array([prob_group, 1 - prob_group], dtype=np.float32)
+    idx = rng.choice([0, 1], batch)
+    probs = np.zeros((batch, 2), dtype=np.float32)
+    probs[:, 0], probs[:, 1] = choices[idx], choices[1 - idx]
+    cues = np.zeros((batch, n_cues), dtype=int)
+    for b in range(batch):
+        cues[b] = rng.choice([0, 1], n_cues, p=probs[b])
+    p = np.zeros((batch, steps["sequence"], n_in))
+    for b in range(batch):
+        for c in range(n_cues):
+            start = c * (steps["cue"] + steps["spacing"]) + steps["spacing"]
+            p[b, start:start + steps["cue"], cues[b, c] * n_pop:(cues[b, c] + 1) * n_pop] = spike_prob
+    p[:, -steps["recall"]:, 2 * n_pop:3 * n_pop] = spike_prob
+    p[:, :, 3 * n_pop:] = spike_prob / 4.0
+    spikes = p > rng.rand(p.size).reshape(p.shape)
+    spikes[:, 0, :] = False
+    return spikes, (cues.sum(axis=1) > n_cues // 2).astype(int)
+
+
+def evidence_task(iterations: int = 50, batch: int = 32, n_in: int = 40, n_reg: int = 50, n_ad: int = 50,
+                  n_cues: int = 7, seed: int = 1) -> Task:
+    """Evidence accumulation (Bellec et al. 2020, Fig. 3; NEST's
+    ``eprop_supervised_classification_evidence-accumulation_bsshslm_2020.py``): 7 cues
+    (100 ms, 50 ms apart) from a left or a right group of inputs, 1,050 ms of background
+    noise, then a 150 ms recall cue; two readouts (cross-entropy) must tell which side
+    had more cues, during the recall only (the target is NaN elsewhere). 50 LIF and 50
+    adaptive LIF neurons (adapt_tau 2,000 ms), Adam (eta 5e-3), ``batch`` trials per
+    weight update. NEST's parameters and draws, converted to this package's trace forms
+    (the filtered eligibility trace without NEST's ``1 - kappa`` factor; ``c_reg`` scaled
+    to the same ratio to the learning signal). ``extra["labels"]``: the answer of every
+    trial; the task has ``iterations * batch`` trials.
+    """
+    rng = np.random.RandomState(seed)
+    steps = {"cue": 100, "spacing": 50, "bg_noise": 1050, "recall": 150}
+    steps["sequence"] = n_cues * (steps["cue"] + steps["spacing"]) + steps["bg_noise"] + steps["recall"]
+    T = steps["sequence"]
+    n_rec = n_reg + n_ad
+    w_in = np.array(rng.randn(n_in, n_rec).T / np.sqrt(n_in), dtype=np.float32).astype(np.float64)
+    w_rec = np.array(rng.randn(n_rec, n_rec).T / np.sqrt(n_rec), dtype=np.float32).astype(np.float64)
+    np.fill_diagonal(w_rec, 0.0)
+    limit = np.sqrt(3.0 / max(1.0, (n_rec + 2) / 2.0))               # NEST's Glorot draw
+    w_out = np.array(rng.uniform(-limit, limit, size=(n_rec, 2)).T, dtype=np.float32).astype(np.float64)
+    B = np.array(rng.randn(n_rec, 2), dtype=np.float32).astype(np.float64)
+    n_trials = iterations * batch
+    spikes, labels = evidence_inputs(rng, n_trials, n_in, steps, n_cues)
+    times = [(np.flatnonzero(spikes[:, :, i].ravel())).astype(float) for i in range(n_in)]
+    kappa = float(np.exp(-1.0 / 20.0))
+    rec = {"C_m": 1.0, "c_reg": 300.0 / T / (1.0 - kappa), "E_L": 0.0, "f_target": 10.0, "I_e": 0.0,
+           "kappa": kappa, "kappa_reg": kappa, "surrogate_gradient_function": "piecewise_linear",
+           "surrogate_gradient_height": 0.3 / 0.6, "surrogate_gradient_width": 0.6, "t_ref": 5.0, "tau_m": 20.0,
+           "V_th": 0.6}
+    beta = 1.7 * (1.0 - np.exp(-1.0 / 2000.0)) / (1.0 - np.exp(-1.0 / 20.0))
+    net = Network(dt=1.0, seed=seed, t_stop=float(T * (n_trials + 1)))
+    net.add_population("in", n_in, "spike_train", {"times": [t.tolist() for t in times]})
+    net.add_population("reg", n_reg, "eprop_iaf", rec, initial={"V_m": 0.0})
+    net.add_population("ad", n_ad, "eprop_iaf_adapt", dict(rec, adapt_tau=2000.0, adapt_beta=float(beta)),
+                       initial={"V_m": 0.0})
+    net.add_population("out", 2, "eprop_readout", {"C_m": 1.0, "E_L": 0.0, "tau_m": 20.0}, initial={"V_m": 0.0})
+    parts = {"reg": slice(0, n_reg), "ad": slice(n_reg, n_rec)}
+    for post, sl in parts.items():
+        net.add_projection("in", post, {"rule": "all_to_all"}, "delta", weight=w_in[sl].T, delay=1.0)
+        for pre, sp in parts.items():
+            w = w_rec[sl, sp].T
+            conn = {"rule": "all_to_all", "allow_autapses": False} if pre == post else {"rule": "all_to_all"}
+            net.add_projection(pre, post, conn, "delta", weight=w, delay=1.0)
+        net.add_projection(post, "out", {"rule": "all_to_all"}, "delta", weight=w_out[:, sl].T, delay=1.0)
+    target = np.full((n_trials, 2, T), np.nan)
+    target[:, :, -steps["recall"]:] = 0.0
+    target[np.arange(n_trials), labels, -steps["recall"]:] = 1.0
+    plastic = list(net.projections)
+    opt = {"type": "adam", "eta": 5e-3, "batch_size": batch, "epsilon": 1e-8, "Wmin": -100.0, "Wmax": 100.0}
+    return Task(net, plastic, target, {"reg": B[:n_reg], "ad": B[n_reg:]}, opt, iterations,
+                {"labels": labels, "steps": T, "recall": steps["recall"], "batch": batch, "loss": "cross_entropy"})

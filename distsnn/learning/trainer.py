@@ -400,6 +400,7 @@ class Trainer:
             Y[self.out_k] = self.y[rows_out].T
         Y = self.sim.comm.allreduce(Y, "sum")
         errs, loss = readout_errors(Y, self.target[i % self.target.shape[0]], self.loss_kind)
+        self.last_readout = Y       # every readout's signal over the window (readouts x T), on every rank
         rows = np.arange(ta, ta + T) % H
         # L_j(t) = sum_k B_jk err_k(t + D), in the order of k (no BLAS: see module docstring)
         L = np.zeros((T, self.n_rec))
