@@ -355,7 +355,7 @@ class Trainer:
 
     def stepped(self, pop: Any, t: int) -> None:
         """After ``pop`` stepped to ``t``: record its surrogate gradients and regularisation
-        (recurrent) or errors (readouts); reset recurrent neurons at an interval's end."""
+        (recurrent) or readout signals (readouts); reset recurrent neurons at an interval's end."""
         h = t % self.H
         if pop.name in self._rows:
             r0, _ = self._rows[pop.name]
