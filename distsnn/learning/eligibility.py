@@ -58,13 +58,23 @@ def interval_gradient(col, post, delay, X, T, psi, L, R, alpha, kappa, kappa_reg
         er = ereg[s]
         ep = eps[s]
         g = 0.0
-        for u in range(T):
-            zb = a * zb + X[c, o + u]
-            e = psi[j, u] * (zb - b * ep)
-            ep = r * ep + e
-            eb = k * eb + e
-            er = kr * er + (1.0 - kr) * e
-            g = g + (L[j, u] * eb + R[j, u] * er)
+        if b == 0.0 and r == 0.0 and ep == 0.0:
+            # not adaptive: eps stays 0, e = psi z_bar exactly; without its dependency
+            # chain the loop runs about twice as fast (same bits)
+            for u in range(T):
+                zb = a * zb + X[c, o + u]
+                e = psi[j, u] * zb
+                eb = k * eb + e
+                er = kr * er + (1.0 - kr) * e
+                g = g + (L[j, u] * eb + R[j, u] * er)
+        else:
+            for u in range(T):
+                zb = a * zb + X[c, o + u]
+                e = psi[j, u] * (zb - b * ep)
+                ep = r * ep + e
+                eb = k * eb + e
+                er = kr * er + (1.0 - kr) * e
+                g = g + (L[j, u] * eb + R[j, u] * er)
         zbar[s] = zb
         ebar[s] = eb
         ereg[s] = er
