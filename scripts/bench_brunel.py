@@ -10,6 +10,7 @@ drive per neuron at eta * nu_thr * C_E. The same network as
 
     python scripts/bench_brunel.py --neurons 12500 --time-ms 1000
     .venv/bin/mpiexec -n 2 .venv/bin/python scripts/bench_brunel.py --neurons 12500
+    .venv/bin/python scripts/bench_brunel.py --compare   # + NEST 2 threads, Brian2 standalone
 
 Under mpiexec the network is split by ``--partitioner`` (default metis); times are the
 slowest rank's, memory is summed over ranks, and rank 0 prints.
@@ -51,8 +52,12 @@ def brunel(n_total: int, seed: int, t_stop: float, indegree: int | None = None) 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    benchlib.add_compare_arguments(ap)
     benchlib.add_arguments(ap, neurons=12500)
     args = ap.parse_args(argv)
+    if args.compare:
+        benchlib.compare("brunel", __file__, args)
+        return
     benchlib.run("brunel", lambda: brunel(args.neurons, args.seed, args.time_ms), args)
 
 
