@@ -8,17 +8,18 @@ from distsnn.comm import LocalComm
 from tests.mpi.launch import mpirun, needs_mpi
 
 
-def test_slot_rule_grows_at_once_and_shrinks_slowly():
-    from distsnn.comm.mpi import MIN_SLOT, next_slot
+def test_slot_rule_both_ends_follow_without_flip_flop():
+    from distsnn.comm.slots import MIN_SLOT, SLOT_ROUND, next_slot
 
     assert next_slot(MIN_SLOT, 0) == MIN_SLOT and next_slot(MIN_SLOT, MIN_SLOT - 1) == MIN_SLOT
     grown = next_slot(MIN_SLOT, 1000)
-    assert grown >= 1.5 * 1001 and grown & (grown - 1) == 0   # a power of two with room to spare
-    assert next_slot(grown, 1000) == grown                    # steady traffic: no change
-    assert next_slot(grown, grown // 4) == grown              # a quarter used: kept
-    assert next_slot(grown, 10) == grown // 2                 # shrinks by halves only
+    assert grown >= 1.25 * 1001 and grown % SLOT_ROUND == 0 and grown < 1.25 * 1001 + SLOT_ROUND
+    for count in (1000, 1200, grown // 2):                # within the band: no change
+        assert next_slot(grown, count) == grown
+    assert next_slot(grown, grown - 1) == grown and next_slot(grown, grown) > grown   # the count word too
+    assert next_slot(grown, 100) < grown // 2             # far below: shrinks to fit
     slot = grown
-    for _ in range(20):
+    for _ in range(3):
         slot = next_slot(slot, 0)
     assert slot == MIN_SLOT
 

@@ -22,58 +22,44 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
+from . import slots
+
 # Seconds between writing an error and aborting, for the launcher to forward the text.
 ABORT_FLUSH_S = 0.3
 
 _OPS = {"sum": MPI.SUM, "min": MPI.MIN, "max": MPI.MAX}
-#: Words (int64) reserved per peer at first, the count included.
-MIN_SLOT = 16
 #: Tag of the point-to-point messages that carry a slot's overflow.
 OVERFLOW_TAG = 0x5D15
-
-
-def next_slot(slot: int, count: int) -> int:
-    """The room (words, count included) a pair reserves after a call that carried
-    ``count`` items in ``slot`` words. Both ends of a pair apply it to the same numbers,
-    so they agree without talking: grow at once to a power of two of at least 1.5x the
-    need, shrink by half only while under a quarter is used (no flip-flop on noisy traffic)."""
-    need = count + 1
-    if need > slot:
-        return max(MIN_SLOT, 1 << (need + need // 2 - 1).bit_length())
-    if 4 * need < slot and slot > MIN_SLOT:
-        return max(MIN_SLOT, slot // 2)
-    return slot
 
 
 class SlotExchanger:
     """Spike exchange in one ``MPI_Alltoallv`` per call, the counts piggy-backed.
 
     Each pair that may talk (the route table says which) reserves a slot of words in the
-    sender's and in the receiver's buffer: the first word is the count, then as many items
-    as fit. Items beyond a slot go point to point (``Isend`` before the collective,
-    ``Irecv`` once the count has arrived), which both ends know to do from the count
-    alone; then both ends resize the slot by :func:`next_slot`. The collective is the same
-    on every rank in every call; the common case costs one collective instead of two
-    (counts, then data), and a burst one extra message on each pair it overflows.
+    sender's and in the receiver's buffer (:mod:`distsnn.comm.slots`): the first word is
+    the count, then as many items as fit. Items beyond a slot go point to point (``Isend``
+    before the collective, ``Irecv`` once the count has arrived), which both ends know to
+    do from the count alone; then both ends resize the slot by the same rule. The
+    collective is the same on every rank in every call; the common case costs
+    one collective instead of two (counts, then data), and a burst one extra message on
+    each pair it overflows.
     """
 
     def __init__(self, comm: Any, send_to: np.ndarray, recv_from: np.ndarray) -> None:
         self.comm = comm
         self.size = comm.Get_size()
         self.rank = comm.Get_rank()
-        self.send_to = [int(r) for r in send_to]
-        self.recv_from = [int(r) for r in recv_from]
         self.sslot = np.zeros(self.size, dtype=np.int64)
         self.rslot = np.zeros(self.size, dtype=np.int64)
-        self.sslot[self.send_to] = MIN_SLOT
-        self.rslot[self.recv_from] = MIN_SLOT
+        self.sslot[np.asarray(send_to, dtype=np.int64)] = slots.MIN_SLOT
+        self.rslot[np.asarray(recv_from, dtype=np.int64)] = slots.MIN_SLOT
+        self.rcounts = np.zeros(self.size, dtype=np.int64)
         self.collectives = 0
         self.overflows = 0
         self._layout()
 
     def _layout(self) -> None:
-        self.sdispl = np.concatenate(([0], np.cumsum(self.sslot)[:-1])).astype(np.int64)
-        self.rdispl = np.concatenate(([0], np.cumsum(self.rslot)[:-1])).astype(np.int64)
+        self.sdispl, self.rdispl = slots.displacements(self.sslot), slots.displacements(self.rslot)
         self.sbuf = np.zeros(int(self.sslot.sum()), dtype=np.int64)
         self.rbuf = np.zeros(int(self.rslot.sum()), dtype=np.int64)
         self._args = ([self.sbuf, (self.sslot, self.sdispl), MPI.INT64_T],
@@ -81,48 +67,38 @@ class SlotExchanger:
 
     def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         send = np.ascontiguousarray(send, dtype=np.int64)
-        counts = np.asarray(counts, dtype=np.int64)
-        if (counts[self.sslot == 0] != 0).any():
+        counts = np.ascontiguousarray(counts, dtype=np.int64)
+        over = slots.fill(send, counts, self.sdispl, self.sslot, self.sbuf)
+        if over < 0:
             raise RuntimeError(f"SlotExchanger: rank {self.rank} sends items to a rank that is not its peer")
         requests = []
-        first = np.cumsum(counts) - counts
-        for r in self.send_to:
-            c, s0 = int(counts[r]), int(first[r])
-            at, room = int(self.sdispl[r]), int(self.sslot[r]) - 1
-            self.sbuf[at] = c
-            k = min(c, room)
-            self.sbuf[at + 1: at + 1 + k] = send[s0: s0 + k]
-            if c > room:
-                requests.append(self.comm.Isend([send[s0 + room: s0 + c], MPI.INT64_T], r, OVERFLOW_TAG))
+        if over:
+            first = np.cumsum(counts) - counts
+            for r in np.flatnonzero((self.sslot > 0) & (counts > self.sslot - 1)):
+                lo = int(first[r] + self.sslot[r] - 1)
+                requests.append(self.comm.Isend([send[lo: int(first[r] + counts[r])], MPI.INT64_T], int(r),
+                                                OVERFLOW_TAG))
+        # Not a persistent collective (MPI_Alltoallv_init): re-creating it when a slot
+        # changes would be a collective call that only the ranks with that change make.
         self.comm.Alltoallv(*self._args)
         self.collectives += 1
-        rcounts = np.zeros(self.size, dtype=np.int64)
-        parts = []
-        for r in self.recv_from:
-            at, room = int(self.rdispl[r]), int(self.rslot[r]) - 1
-            c = int(self.rbuf[at])
-            rcounts[r] = c
-            parts.append(self.rbuf[at + 1: at + 1 + min(c, room)])
-            if c > room:
-                extra = np.empty(c - room, dtype=np.int64)
-                requests.append(self.comm.Irecv([extra, MPI.INT64_T], r, OVERFLOW_TAG))
-                parts.append(extra)
+        rcounts = self.rcounts
+        recv, r_over = slots.extract(self.rbuf, self.rdispl, self.rslot, rcounts)
+        if r_over:
+            first = np.cumsum(rcounts) - rcounts
+            for r in np.flatnonzero((self.rslot > 0) & (rcounts > self.rslot - 1)):
+                lo = int(first[r] + self.rslot[r] - 1)
+                requests.append(self.comm.Irecv([recv[lo: int(first[r] + rcounts[r])], MPI.INT64_T], int(r),
+                                                OVERFLOW_TAG))
         if requests:
             self.overflows += 1
             MPI.Request.Waitall(requests)
-        recv = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        changed = False
-        for slots, peers, used in ((self.sslot, self.send_to, counts), (self.rslot, self.recv_from, rcounts)):
-            for r in peers:
-                new = next_slot(int(slots[r]), int(used[r]))
-                if new != slots[r]:
-                    slots[r] = new
-                    changed = True
+        rcounts = rcounts.copy()
+        changed = slots.resize(self.sslot, counts)
+        changed = slots.resize(self.rslot, rcounts) or changed
         if changed:
             self._layout()
         return recv, rcounts
-
-
 
 
 class MPIComm:
