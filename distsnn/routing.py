@@ -57,7 +57,7 @@ class Router:
     rank: int
     size: int
     route_ptr: np.ndarray         # CSR over this rank's local neurons ...
-    route_dst: np.ndarray         # ... of destination ranks (never this rank)
+    route_dst: np.ndarray         # ... of destination ranks (int32, never this rank)
 
     def pack(self, local_index: np.ndarray, gids: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Messages for a batch of local spikes (their positions among this rank's owned
@@ -98,7 +98,7 @@ def routes(owned: np.ndarray, asked: np.ndarray, asked_counts: np.ndarray) -> tu
     local, from_rank = local[order], from_rank[order]
     ptr = np.zeros(owned.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(local, minlength=owned.size), out=ptr[1:])
-    return ptr, from_rank.astype(np.int64)
+    return ptr, from_rank.astype(np.int32)   # ranks fit in 32 bits: half the table
 
 
 @dataclass
