@@ -117,7 +117,8 @@ class Simulation:
             raise
         self.timers.build = time.perf_counter() - t0
 
-    def _build(self, network: Network, owner: "np.ndarray | OwnerMap | None", partitioner: "str | PartitionSpec") -> None:
+    def _build(self, network: Network, owner: "np.ndarray | OwnerMap | None",
+               partitioner: "str | PartitionSpec") -> None:
         n = network.size
         if owner is None:
             owner = assign(network, self.comm, partitioner)

@@ -127,10 +127,6 @@ class OwnerMap:
         return np.repeat(self.ranks.astype(np.int64), self.ends - self.starts)
 
 
-def as_owner_map(owner: "np.ndarray | OwnerMap") -> OwnerMap:
-    return owner if isinstance(owner, OwnerMap) else OwnerMap.from_array(owner)
-
-
 @dataclass(frozen=True)
 class PartitionSpec:
     """The inputs of a partition.
@@ -379,5 +375,5 @@ def load(path: str, net: Network, parts: int) -> np.ndarray:
     return owner
 
 
-__all__ = ["METHODS", "OwnerMap", "PartitionSpec", "as_owner_map", "assign", "owner_map", "owner_of", "network_graph", "vertex_parts",
-           "measured_rates", "measured_populations", "save", "load"]
+__all__ = ["METHODS", "OwnerMap", "PartitionSpec", "assign", "owner_map", "owner_of", "network_graph",
+           "vertex_parts", "measured_rates", "measured_populations", "save", "load"]

@@ -54,12 +54,14 @@ def main() -> None:
     for r, c in zip(s["per_rank"], cpu):
         print(f"rank {r['rank']}: {r['neurons']} neurons, {r['synapses']} synapses, {r['spikes']} spikes, "
               f"{r['events']} events; update {r['update_s']:.2f} s, deliver {r['deliver_s']:.2f} s, "
-              f"exchange {r['exchange_s']:.2f} s, record {r['record_s']:.2f} s; busy {r['update_s'] + r['deliver_s']:.2f} s")
+              f"exchange {r['exchange_s']:.2f} s, record {r['record_s']:.2f} s; "
+              f"busy {r['update_s'] + r['deliver_s']:.2f} s")
     imb = float(busy.max() / busy.mean() - 1.0)
     print(f"{args.network}: imbalance of busy time {100 * imb:.1f} %, epoch {s['epoch_steps']} steps, "
           f"build {t_build:.1f} s")
     print("RESULT " + json.dumps({"bench": "balance", "network": args.network, "ranks": comm.size,
-                                  "partitioner": args.partitioner, "tolerance": args.imbalance, "busy_s": busy.tolist(), "imbalance": imb,
+                                  "partitioner": args.partitioner, "tolerance": args.imbalance,
+                                  "busy_s": busy.tolist(), "imbalance": imb,
                                   "cpu_s": cpu, "synapses": [r["synapses"] for r in s["per_rank"]],
                                   "events": [r["events"] for r in s["per_rank"]],
                                   "neurons": [r["neurons"] for r in s["per_rank"]]}))

@@ -39,7 +39,8 @@ def main() -> None:
         d = dry_run(net, ranks, spec)
         t = time.perf_counter() - t0
         print(d.text())
-        print(f"  dry run took {t:.1f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  dry run took {t:.1f} s, peak RSS {rss:.0f} MB")
         rows.append(d)
         print("RESULT " + json.dumps({"bench": "dry_run", "N": args.neurons, "indegree": args.indegree,
                                       "ranks": ranks, "neurons": d.neurons, "synapses": d.synapses,

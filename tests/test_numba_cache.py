@@ -37,7 +37,8 @@ def _read_only_runner(tree: str) -> list[str] | None:
                            capture_output=True, timeout=30)
     if probe.returncode != 0:
         return None
-    return [unshare, "-m", "sh", "-c", f'mount --bind {tree} {tree} && mount -o remount,bind,ro {tree} && exec "$0" "$@"']
+    ro = f"mount --bind {tree} {tree} && mount -o remount,bind,ro {tree}"
+    return [unshare, "-m", "sh", "-c", ro + ' && exec "$0" "$@"']
 
 
 def test_read_only_install_caches_in_a_user_directory(tmp_path):
