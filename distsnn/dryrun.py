@@ -201,9 +201,12 @@ def dry_run(net: Network, ranks: int, partitioner: "str | PartitionSpec" = "meti
     owner = placement.owner_map(net, ranks, spec)
     ng = placement.network_graph(net, ranks, spec)
     starts = np.concatenate(([0], np.cumsum(ng.graph.size)[:-1])).astype(np.int64)
-    parts = owner.of(starts)   # a vertex never spans two ranks (the map was made from its parts)
+    parts = owner.of(starts)
     incoming = incoming_requests(ng.graph, parts, starts, rank, ranks)
     notes = []
+    if not np.isin(owner.starts, starts).all():   # an owner-map file need not follow the chunks
+        notes.append("the owner map splits some of the graph's vertices: route table and traffic give each "
+                     "vertex its first neuron's rank")
     if ng.level == "chunk":
         notes.append(f"chunk-level graph ({ng.chunk} neurons a chunk): route table and traffic are expected values")
     sim = Simulation(net, comm=DryRunComm(ranks, rank, incoming), owner=owner, max_memory=None, keep_records=False)
