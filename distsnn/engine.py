@@ -132,24 +132,25 @@ class Simulation:
         build.check_input_range(self.pops, table, self.inputs, self.n_ports)
         self.n_synapses = table.size
         self.synapse_bytes = table.nbytes()
-        src = table.sources()
-        cross = owner[src] != self.comm.rank
+        # Everything below is per source with a local target or per run, never per gid.
+        cross_src = owner[table.src] != self.comm.rank
+        cross = np.repeat(cross_src, np.diff(table.src_ptr))
         big = np.iinfo(np.int64).max
-        self.min_delay = int(self.comm.allreduce(int(table.delay.min()) if table.size else big, "min"))
-        self.max_delay = int(self.comm.allreduce(int(table.delay.max()) if table.size else 0, "max"))
-        cross_min = int(self.comm.allreduce(int(table.delay[cross].min()) if cross.any() else big, "min"))
+        self.min_delay = int(self.comm.allreduce(table.min_delay() if table.size else big, "min"))
+        self.max_delay = int(self.comm.allreduce(table.max_delay() if table.size else 0, "max"))
+        cross_min = int(self.comm.allreduce(int(table.run_delay[cross].min()) if cross.any() else big, "min"))
         if cross_min < big:
             self.epoch = min(cross_min, routing.MAX_EPOCH)
         elif self.min_delay < big:
             self.epoch = min(self.min_delay, routing.MAX_EPOCH)
         else:
             self.epoch = DEFAULT_EPOCH
-        self.short, self.long = _split_by_delay(table, src, self.epoch)
+        self.short, self.long = table.split(self.epoch)
         # Populations may advance alone for this many steps (no short spike arrives sooner).
-        self.short_span = int(self.short.delay.min()) if self.short.size else _NEVER
+        self.short_span = self.short.min_delay() if self.short.size else _NEVER
         self._spike_buffers = [(np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64),
                                 np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64)) for p in self.pops]
-        self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
+        self.router = routing.make_router(self.comm, owner, table.src[cross_src])
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
         self.history = ckpt.SpikeHistory(self.max_delay)   # the spikes a checkpoint re-sends
         self.step = 0
@@ -266,8 +267,7 @@ class Simulation:
                 gids.append(g)
                 steps.append(st)
                 if short.size:
-                    self.n_events += delivery.deliver(g, st, short.indptr, short.port, short.delay,
-                                                      short.wq, self.ring)
+                    self.n_events += delivery.deliver(g, st, short, self.ring)
             n = end
             self.recorder.sample(n)
         self.step = last
@@ -294,7 +294,7 @@ class Simulation:
         self.timers.exchange += t3 - t2
         lg = self.long
         for g, st in ((gids, steps), (r_gids, r_steps)):
-            self.n_events += delivery.deliver(g, st, lg.indptr, lg.port, lg.delay, lg.wq, self.ring)
+            self.n_events += delivery.deliver(g, st, lg, self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
     def _next_sample(self, n: int) -> int:
@@ -414,21 +414,6 @@ class Simulation:
             "epoch_steps": self.epoch, "min_delay_steps": self.min_delay, "ranks": self.comm.size,
             "per_rank": per_rank,
         }
-
-
-def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
-                    epoch: int) -> tuple[build.SynapseTable, build.SynapseTable]:
-    """The synapses with delay < epoch (delivered every step) and the rest (every epoch);
-    ``src`` is ``table.sources()``."""
-    empty = build.SynapseTable(np.zeros_like(table.indptr), table.port[:0], table.delay[:0], table.wq[:0])
-    if table.size == 0 or table.delay.min() >= epoch:
-        return empty, table
-    out = []
-    for keep in (table.delay < epoch, table.delay >= epoch):
-        indptr = np.zeros_like(table.indptr)
-        np.cumsum(np.bincount(src[keep], minlength=table.indptr.size - 1), out=indptr[1:])
-        out.append(build.SynapseTable(indptr, table.port[keep], table.delay[keep], table.wq[keep]))
-    return out[0], out[1]
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
