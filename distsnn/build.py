@@ -155,10 +155,10 @@ def _projection(net: Network, proj, post: LocalPopulation) -> synapse_table_mod.
     key = rng.stream_key(net.seed, f"conn:{proj.name}")
     chunks, const_w, const_d = [], None, None
     targets = post.index
-    # Rules outside CHUNKED_RULES take all targets at once; the others start with a small
-    # block and size the next ones by the synapses per target seen so far.
+    # Rules outside CHUNKED_RULES take all targets at once; the others start with one
+    # target and size the next blocks by the synapses per target seen so far.
     chunked = proj.connector.rule in CHUNKED_RULES
-    size, done, made = 64 if chunked else targets.size, 0, 0
+    size, done, made = 1 if chunked else targets.size, 0, 0
     while done < targets.size:
         block = targets[done: done + size]
         syn = proj.connector.connect(key, n_pre, n_post, block, offsets[proj.pre], offsets[proj.post],
