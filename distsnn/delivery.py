@@ -29,37 +29,44 @@ def deliver(gids: np.ndarray, steps: np.ndarray, table: SynapseTable, ring: np.n
 @njit(cache=True)
 def deliver_runs(gids, steps, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64,
                  ring):
-    """:func:`deliver` on the table's arrays (:meth:`SynapseTable.kernel_args`), callable
-    from other compiled code. A spike's source is found by binary search in ``src``;
-    its runs come by ascending delay, each run's ports ascending."""
-    R = ring.shape[0]
+    """:func:`deliver` on the table's arrays (:meth:`SynapseTable.kernel_args`)."""
     events = 0
-    n_src = src.size
     for i in range(gids.size):
-        g = gids[i]
-        k = np.searchsorted(src, g)
-        if k == n_src or src[k] != g:
-            continue
-        s = steps[i] % R
-        for r in range(src_ptr[k], src_ptr[k + 1]):
-            # delay < R, so one conditional subtraction replaces a division.
-            row = s + run_delay[r]
-            if row >= R:
-                row -= R
-            a = run_start[r]
-            n = run_len[r]
-            w = run_w[r]
-            kind = run_kind[r]
-            if kind == 0:
-                for j in range(a, a + n):
-                    ring[row, port[j]] += w
-            elif kind == 1:
-                for j in range(n):
-                    ring[row, port[a + j]] += w32[w + j]
-            else:
-                for j in range(n):
-                    ring[row, port[a + j]] += w64[w + j]
-            events += n
+        events += deliver_one(gids[i], steps[i], src, src_ptr, run_start, run_len, run_delay, run_kind, run_w,
+                              port, w32, w64, ring)
+    return events
+
+
+@njit(cache=True, inline="always")
+def deliver_one(g, step, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64, ring):
+    """One spike of source ``g`` at ``step`` through the table's arrays, for compiled
+    callers (a model's epoch loop). The source is found by binary search in ``src``; its
+    runs come by ascending delay, each run's ports ascending. Returns the events."""
+    k = np.searchsorted(src, g)
+    if k == src.size or src[k] != g:
+        return 0
+    R = ring.shape[0]
+    s = step % R
+    events = 0
+    for r in range(src_ptr[k], src_ptr[k + 1]):
+        # delay < R, so one conditional subtraction replaces a division.
+        row = s + run_delay[r]
+        if row >= R:
+            row -= R
+        a = run_start[r]
+        n = run_len[r]
+        w = run_w[r]
+        kind = run_kind[r]
+        if kind == 0:
+            for j in range(a, a + n):
+                ring[row, port[j]] += w
+        elif kind == 1:
+            for j in range(n):
+                ring[row, port[a + j]] += w32[w + j]
+        else:
+            for j in range(n):
+                ring[row, port[a + j]] += w64[w + j]
+        events += n
     return events
 
 
