@@ -18,10 +18,11 @@ Why the epoch length is safe: ``L`` is the minimum delay ``D`` of the synapses t
 cross ranks (or of all synapses on one rank), so a spike at step ``s > t0`` reaches
 another rank at ``s + d >= t0 + 1 + D > t0 + L``, after the epoch: no step of an epoch
 needs a remote spike of the same epoch, and delivery can wait for the exchange at its
-end. When no synapse crosses ranks and the local populations have a compiled loop that
-also delivers (``advance_delivering``), the epoch may be longer than ``D`` (up to
-``DEFAULT_EPOCH`` steps): every synapse is then short and delivered inside that loop. Synapses with ``d < L`` are within a rank and are delivered at once, before the
-row of their arrival step is read. The ring has ``R > max(max delay, L)`` rows, so
+end. Synapses with ``d < L`` are within a rank and are delivered at once, before the
+row of their arrival step is read. When no synapse crosses ranks and the local
+populations have a compiled loop that also delivers (``advance_delivering``), the epoch
+may be longer than ``D`` (up to ``DEFAULT_EPOCH`` steps): every synapse is then short and
+delivered inside that loop, step by step. The ring has ``R > max(max delay, L)`` rows, so
 between a delivery (arrivals up to max_delay ahead) and the read of a row, no row
 stands for two steps.
 
