@@ -179,9 +179,11 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
         per_weight = per[0] or getattr(conn, "weight", None) is not None or "weight" in getattr(conn, "columns", ())
         per_delay = per[1] or column is not None and not hasattr(conn, "max_delay") or "delay" in getattr(
             conn, "columns", ())
-        # Runs: at most one per synapse, and per rank at most one per (source, delay step).
-        steps = int(round(high / net.dt)) + 1 if per_delay else 1
-        runs = min(count, ranks * n_pre * steps)
+        # Runs: at most one per synapse, and per rank at most one per (source, delay step)
+        # (delays of stored edges may have no known bound: then one per synapse).
+        runs = count
+        if not per_delay or math.isfinite(high):
+            runs = min(count, ranks * n_pre * (int(round(high / net.dt)) + 1 if per_delay else 1))
         own = ((SYNAPSE_BYTES + WEIGHT_BYTES * per_weight + DELAY_BYTES * per_delay) * count
                + RUN_BYTES * runs)
         if conn.rule == "fixed_outdegree":
