@@ -40,7 +40,8 @@ def run(bench: str, build: Callable[[], ds.Network], args: argparse.Namespace) -
     t1 = time.perf_counter()
     res = sim.run(args.time_ms)
     t_sim = comm.allreduce(time.perf_counter() - t1, "max")
-    rss = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "sum")
+    peaks = comm.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    rss = sum(peaks) if peaks is not None else 0.0
     parts = comm.gather((res.spikes.gid, res.spikes.step))
     if comm.rank != 0:
         return
@@ -56,7 +57,9 @@ def run(bench: str, build: Callable[[], ds.Network], args: argparse.Namespace) -
                update_s=max(r["update_s"] for r in ranks), exchange_s=max(r["exchange_s"] for r in ranks),
                deliver_s=max(r["deliver_s"] for r in ranks),
                bytes_sent=sum(r["bytes_sent"] for r in ranks),
-               synapse_bytes=sum(r["synapse_bytes"] for r in ranks), peak_rss_mb=rss)
+               synapse_bytes=sum(r["synapse_bytes"] for r in ranks),
+               bytes_per_synapse=sum(r["synapse_bytes"] for r in ranks) / max(s["synapses"], 1),
+               peak_rss_mb=rss, peak_rss_mb_per_rank=peaks)
     for k, v in out.items():
         print(f"  {k:>14}: {v:.4g}" if isinstance(v, float) else f"  {k:>14}: {v}")
     print("RESULT " + json.dumps(out, sort_keys=True, default=float))
