@@ -138,15 +138,16 @@ def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
     """All synapses onto owned neurons, in runs by source gid then delay
     (:mod:`distsnn.synapse_table`)."""
     by_name = {p.name: p for p in pops}
-    parts = []
+    parts, store = [], synapse_table_mod.Store()
     for proj in net.projections.values():
-        part = _projection(net, proj, by_name[proj.post])
+        part = _projection(net, proj, by_name[proj.post], store)
         if part is not None:
             parts.append(part)
-    return synapse_table_mod.assemble(parts)
+    return synapse_table_mod.assemble(parts, store)
 
 
-def _projection(net: Network, proj, post: LocalPopulation) -> synapse_table_mod.Part | None:
+def _projection(net: Network, proj, post: LocalPopulation,
+                store: synapse_table_mod.Store) -> synapse_table_mod.Part | None:
     """The synapses of one projection onto ``post``'s owned neurons, generated block by
     block of targets so no full-size temporary of the connector is ever held."""
     owner = f"Projection {proj.name!r}"
@@ -189,7 +190,7 @@ def _projection(net: Network, proj, post: LocalPopulation) -> synapse_table_mod.
             size = max(1, int(CHUNK_SYNAPSES * done / max(made, 1)))
     if not chunks:
         return None
-    return synapse_table_mod.projection_part(chunks, offsets[proj.pre], const_d, const_w)
+    return synapse_table_mod.projection_part(chunks, offsets[proj.pre], const_d, const_w, store)
 
 
 def _ports(pop: LocalPopulation, channel: SynapseType, post: np.ndarray) -> np.ndarray:

@@ -122,8 +122,8 @@ class SynapseTable:
 
 @dataclass
 class Part:
-    """One projection's synapses in runs; ``run_start`` and ``run_w`` (for W32 / W64)
-    are offsets into this part's own ``port`` and ``w``."""
+    """One projection's runs; ``run_start`` and ``run_w`` (for W32 / W64) index the
+    :class:`Store`'s arrays."""
 
     run_src: np.ndarray
     run_start: np.ndarray
@@ -131,8 +131,6 @@ class Part:
     run_delay: np.ndarray
     kind: int
     run_w: np.ndarray
-    port: np.ndarray | None
-    w: np.ndarray | None
 
 
 @dataclass
@@ -171,30 +169,54 @@ def chunk(pre: np.ndarray, port: np.ndarray, steps: np.ndarray | None, wq: np.nd
         np.remainder(key, n, out=order)
         del key
         k = _heads(order, pre, heads, bounds)
-    return Chunk(heads[:k].copy(), bounds[: k + 1].copy(), port[order],
+    # Sources and bounds in 32 bits where they fit: a block of many sources keeps about
+    # one head per synapse.
+    idx = np.int32 if hi < 2 ** 31 and n < 2 ** 31 else np.int64
+    return Chunk(heads[:k].astype(idx), bounds[: k + 1].astype(idx), port[order],
                  None if steps is None else steps[order], None if wq is None else wq[order])
 
 
-def projection_part(chunks: list[Chunk], pre_gid0: int, steps: int | None, wq: int | None) -> Part:
+class Store:
+    """The per-synapse arrays of a table being built (``port``, ``w32``, ``w64``), grown
+    projection by projection in place: ``ndarray.resize`` reallocates, and the C
+    library moves a large block by remapping its pages, so growing never holds two
+    copies (concatenating the projections' arrays at the end would)."""
+
+    def __init__(self) -> None:
+        self.port = np.zeros(0, np.int32)
+        self.w32 = np.zeros(0, np.int32)
+        self.w64 = np.zeros(0, np.int64)
+
+    def grow(self, name: str, n: int) -> int:
+        """Room for ``n`` more values of ``name``; returns where they start. No view of
+        the array may be alive (the block may move)."""
+        a = getattr(self, name)
+        start = a.size
+        a.resize(start + n, refcheck=False)
+        return start
+
+
+def projection_part(chunks: list[Chunk], pre_gid0: int, steps: int | None, wq: int | None, store: Store) -> Part:
     """Merge a projection's chunks (``chunks`` is emptied as they are placed) into runs by
-    source, then delay; ``steps`` and ``wq``: the projection's one delay and weight, or
-    ``None`` when the chunks carry them per synapse."""
+    source, then delay, appending its ports and weights to ``store``; ``steps`` and
+    ``wq``: the projection's one delay and weight, or ``None`` when the chunks carry them
+    per synapse. The part's ``run_start`` and ``run_w`` index the store's arrays."""
     heads = np.unique(np.concatenate([c.heads for c in chunks]))
     counts = np.zeros(heads.size, np.int64)
-    pos = []
     for c in chunks:
-        p = np.searchsorted(heads, c.heads)
-        counts[p] += np.diff(c.bounds)
-        pos.append(p)
+        counts[np.searchsorted(heads, c.heads)] += np.diff(c.bounds)
     ptr = np.zeros(heads.size + 1, np.int64)
     np.cumsum(counts, out=ptr[1:])
+    del counts
     n = int(ptr[-1])
-    port = np.empty(n, np.int32)
+    base = store.grow("port", n)
+    port = store.port[base:]
     d = None if steps is not None else np.empty(n, np.int32)
     w = None if wq is not None else np.empty(n, np.int64)
     fill = ptr[:-1].copy()
     while chunks:
-        c, p = chunks.pop(0), pos.pop(0)
+        c = chunks.pop(0)
+        p = np.searchsorted(heads, c.heads)
         for src, dst in ((c.port, port), (c.steps, d), (c.wq, w)):
             if dst is not None:
                 _place(p, c.bounds, fill, src, dst)
@@ -214,48 +236,34 @@ def projection_part(chunks: list[Chunk], pre_gid0: int, steps: int | None, wq: i
         run_len = np.diff(np.append(run_start, n))
         run_delay = d[run_start]
         del d
+    del port
     run_src = run_src.astype(np.int64) + pre_gid0
+    run_start = run_start + base
     if w is not None and w.size and (w == w[0]).all():
         w, wq = None, int(w[0])
     if w is None:
-        return Part(run_src, run_start, run_len, run_delay, CONST, np.full(run_src.size, wq, np.int64), port, None)
-    if w.size == 0 or (w.min() >= _I32.min and w.max() <= _I32.max):
-        return Part(run_src, run_start, run_len, run_delay, W32, run_start.copy(), port, w.astype(np.int32))
-    return Part(run_src, run_start, run_len, run_delay, W64, run_start.copy(), port, w)
+        return Part(run_src, run_start, run_len, run_delay, CONST, np.full(run_src.size, wq, np.int64))
+    kind, name = (W32, "w32") if w.min() >= _I32.min and w.max() <= _I32.max else (W64, "w64")
+    at = store.grow(name, n)
+    getattr(store, name)[at:] = w
+    return Part(run_src, run_start, run_len, run_delay, kind, run_start - base + at)
 
 
-def assemble(parts: list[Part]) -> SynapseTable:
-    """The table of all projections' parts (``parts`` is emptied as they are copied)."""
+def assemble(parts: list[Part], store: Store) -> SynapseTable:
+    """The table of all projections' parts, whose synapses are in ``store``."""
     if not parts:
         return SynapseTable.empty()
-    n = sum(p.port.size for p in parts)
-    n32 = sum(p.w.size for p in parts if p.kind == W32)
-    n64 = sum(p.w.size for p in parts if p.kind == W64)
-    port, w32, w64 = np.empty(n, np.int32), np.empty(n32, np.int32), np.empty(n64, np.int64)
-    runs: list[tuple] = []
-    o = o32 = o64 = 0
-    for i, p in enumerate(parts):
-        port[o: o + p.port.size] = p.port
-        run_w = p.run_w
-        if p.kind == W32:
-            w32[o32: o32 + p.w.size] = p.w
-            run_w = run_w + o32
-            o32 += p.w.size
-        elif p.kind == W64:
-            w64[o64: o64 + p.w.size] = p.w
-            run_w = run_w + o64
-            o64 += p.w.size
-        runs.append((p.run_src, p.run_start + o, p.run_len, p.run_delay,
-                     np.full(p.run_src.size, p.kind, np.int8), run_w, np.full(p.run_src.size, i, np.int64)))
-        o += p.port.size
-        p.port = p.w = None   # freed as soon as copied
+    runs = [(p.run_src, p.run_start, p.run_len, p.run_delay, np.full(p.run_src.size, p.kind, np.int8), p.run_w,
+             np.full(p.run_src.size, i, np.int64)) for i, p in enumerate(parts)]
+    parts.clear()
     cols = [np.concatenate(c) for c in zip(*runs)]
+    del runs
     order = np.lexsort((cols[6], cols[3], cols[0]))
     run_src, run_start, run_len, run_delay, run_kind, run_w = (c[order] for c in cols[:6])
     src, first = np.unique(run_src, return_index=True)
     ptr = np.append(first, run_src.size).astype(np.int64)
     return SynapseTable(src, ptr, run_start, run_len.astype(np.int64), run_delay.astype(np.int32),
-                        run_kind, run_w.astype(np.int64), port, w32, w64)
+                        run_kind, run_w.astype(np.int64), store.port, store.w32, store.w64)
 
 
 @njit(cache=True)
@@ -377,4 +385,4 @@ def _port_bound(run_start, run_len, run_kind, run_w, port, w32, w64, out):
             out[port[a + j]] += abs(np.float64(w))
 
 
-__all__ = ["SynapseTable", "Part", "Chunk", "chunk", "projection_part", "assemble", "CONST", "W32", "W64"]
+__all__ = ["SynapseTable", "Store", "Part", "Chunk", "chunk", "projection_part", "assemble", "CONST", "W32", "W64"]
