@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 #: (:mod:`distsnn.synapse_table` has nothing per gid).
 GID_BYTES = 8 * 5
 #: Bytes per local synapse at the peak of the build (:mod:`distsnn.synapse_table`): its
-#: port (int32), held twice: in the projection's merged blocks and in the assembled table.
+#: port (int32), held twice: in the projection's staged blocks and in the table.
 SYNAPSE_BYTES = 2 * 4
 #: Bytes per synapse, on top, for a weight stored per synapse (int64 quanta while the
 #: projection is merged, twice; 32- or 64-bit afterwards) ...
