@@ -51,10 +51,10 @@ WEIGHT_BYTES = 2 * 8
 #: synapses are cut into runs of one delay).
 DELAY_BYTES = 2 * 4
 #: Bytes per run of one source, one delay and one projection at the peak of assembling
-#: the table: the projection's runs and their concatenation (source, start, length,
-#: weight, projection: 5 x int64; delay int32; kind int8), the sorted copy and the table's
-#: runs and sources (29 + 16).
-RUN_BYTES = 2 * 45 + 37 + 45
+#: the table: the projections' runs and their concatenation (source, start, length,
+#: weight, projection: 5 x int64; delay int32; kind int8), and the sorted copy that
+#: becomes the table's runs (29 bytes, and 8 of its source).
+RUN_BYTES = 2 * 45 + 37
 #: Bytes per synapse of the block being generated, on top: the connector's pre, post and
 #: edge-id arrays, the target gids, the weights and delays as float64, the delays in steps,
 #: and the block's sort (order, sources, bounds: 3 x int64) (10 x 8).
