@@ -63,9 +63,12 @@ def deliver_one(g, step, src, src_ptr, run_start, run_len, run_delay, run_kind, 
         elif kind == 1:
             for j in range(n):
                 ring[row, port[a + j]] += w32[w + j]
-        else:
+        elif kind == 2:
             for j in range(n):
                 ring[row, port[a + j]] += w64[w + j]
+        else:
+            for j in range(n):
+                ring[row, port[a + j]] += w64[w32[w + j]]
         events += n
     return events
 

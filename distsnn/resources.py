@@ -44,9 +44,10 @@ GID_BYTES = 8 * 5
 #: Bytes per local synapse at the peak of the build (:mod:`distsnn.synapse_table`): its
 #: port (int32), held twice: in the projection's staged blocks and in the table.
 SYNAPSE_BYTES = 2 * 4
-#: Bytes per synapse, on top, for a weight stored per synapse (int64 quanta while the
-#: projection is merged, twice; 32- or 64-bit afterwards) ...
-WEIGHT_BYTES = 2 * 8
+#: Bytes per synapse, on top, for a weight stored per synapse (int64 quanta staged and
+#: merged, and when they take few values the dictionary's sort and index of them;
+#: 32- or 64-bit afterwards) ...
+WEIGHT_BYTES = 4 * 8
 #: ... and for a delay drawn per synapse (int32 steps, staged and merged, until the
 #: synapses are cut into runs of one delay).
 DELAY_BYTES = 2 * 4

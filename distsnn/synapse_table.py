@@ -13,11 +13,13 @@ synapses):
   ``run_delay`` (int32, steps) is stored once per run; ``run_kind`` (int8) says where
   the weights (fixed-point quanta, :mod:`distsnn.synapses`) are: :data:`CONST`, the
   projection's one weight, ``run_w``; :data:`W32`, ``w32[run_w + j]`` for the run's
-  synapse ``j``; :data:`W64`, ``w64[run_w + j]``.
+  synapse ``j``; :data:`W64`, ``w64[run_w + j]``; :data:`WDICT`, ``w64[w32[run_w + j]]``
+  (a projection whose weights take few distinct values keeps them once in ``w64`` and a
+  32-bit index per synapse).
 
 Bytes per synapse: 4 (the port) for a projection whose weights are one value, 8 when
 they fit 32-bit quanta (``|w| < 2**31`` quanta, i.e. below ``2**-5`` of the weight's unit)
-and 12 otherwise (the 2**-36 quantum keeps the input sum exact and order-free; a coarser
+or take few distinct values, and 12 otherwise (the 2**-36 quantum keeps the input sum exact and order-free; a coarser
 per-synapse grid would change the arithmetic). Plus 29 bytes per run and 16 per source.
 
 Building (:func:`projection_part`, :func:`assemble`) takes the synapses of a projection
@@ -34,7 +36,10 @@ import numpy as np
 from numba import njit
 
 #: ``run_kind`` values.
-CONST, W32, W64 = 0, 1, 2
+CONST, W32, W64, WDICT = 0, 1, 2, 3
+#: A projection's weights go in a dictionary when a sample of this many of them has at
+#: most a quarter as many distinct values (and then all of them at most half as many).
+_DICT_SAMPLE = 4096
 _I32 = np.iinfo(np.int32)
 
 
@@ -45,7 +50,7 @@ class SynapseTable:
     run_start: np.ndarray   # int64, into port
     run_len: np.ndarray     # int64
     run_delay: np.ndarray   # int32, steps
-    run_kind: np.ndarray    # int8: CONST, W32, W64
+    run_kind: np.ndarray    # int8: CONST, W32, W64, WDICT
     run_w: np.ndarray       # int64: the weight (CONST) or the offset into w32 / w64
     port: np.ndarray        # int32
     w32: np.ndarray         # int32 quanta
@@ -122,7 +127,7 @@ class SynapseTable:
 
 @dataclass
 class Part:
-    """One projection's runs; ``run_start`` and ``run_w`` (for W32 / W64) index the
+    """One projection's runs; ``run_start`` and ``run_w`` (but for CONST) index the
     :class:`Store`'s arrays."""
 
     run_src: np.ndarray
@@ -243,10 +248,22 @@ def projection_part(chunks: list[Chunk], pre_gid0: int, steps: int | None, wq: i
         w, wq = None, int(w[0])
     if w is None:
         return Part(run_src, run_start, run_len, run_delay, CONST, np.full(run_src.size, wq, np.int64))
-    kind, name = (W32, "w32") if w.min() >= _I32.min and w.max() <= _I32.max else (W64, "w64")
-    at = store.grow(name, n)
-    getattr(store, name)[at:] = w
-    return Part(run_src, run_start, run_len, run_delay, kind, run_start - base + at)
+    if w.min() >= _I32.min and w.max() <= _I32.max:
+        at = store.grow("w32", n)
+        store.w32[at:] = w
+        return Part(run_src, run_start, run_len, run_delay, W32, run_start - base + at)
+    if np.unique(w[:_DICT_SAMPLE]).size * 4 <= min(n, _DICT_SAMPLE):
+        values, index = np.unique(w, return_inverse=True)
+        if values.size * 2 <= n and store.w64.size + values.size < 2 ** 31:
+            del w
+            at64 = store.grow("w64", values.size)
+            store.w64[at64:] = values
+            at = store.grow("w32", n)
+            store.w32[at:] = index + at64
+            return Part(run_src, run_start, run_len, run_delay, WDICT, run_start - base + at)
+    at = store.grow("w64", n)
+    store.w64[at:] = w
+    return Part(run_src, run_start, run_len, run_delay, W64, run_start - base + at)
 
 
 def assemble(parts: list[Part], store: Store) -> SynapseTable:
@@ -366,8 +383,10 @@ def _weights(run_len, run_kind, run_w, w32, w64, out):
                 out[k] = run_w[r]
             elif run_kind[r] == 1:
                 out[k] = w32[run_w[r] + j]
-            else:
+            elif run_kind[r] == 2:
                 out[k] = w64[run_w[r] + j]
+            else:
+                out[k] = w64[w32[run_w[r] + j]]
             k += 1
 
 
@@ -380,9 +399,12 @@ def _port_bound(run_start, run_len, run_kind, run_w, port, w32, w64, out):
                 w = run_w[r]
             elif run_kind[r] == 1:
                 w = np.int64(w32[run_w[r] + j])
-            else:
+            elif run_kind[r] == 2:
                 w = w64[run_w[r] + j]
+            else:
+                w = w64[w32[run_w[r] + j]]
             out[port[a + j]] += abs(np.float64(w))
 
 
-__all__ = ["SynapseTable", "Store", "Part", "Chunk", "chunk", "projection_part", "assemble", "CONST", "W32", "W64"]
+__all__ = ["SynapseTable", "Store", "Part", "Chunk", "chunk", "projection_part", "assemble", "CONST", "W32", "W64",
+           "WDICT"]

@@ -15,9 +15,10 @@ from distsnn.synapses import QUANTUM
 def network(only: str | None = None) -> ds.Network:
     """Every kind of weight storage and both kinds of delay: constant weight and delay
     (one value each), small per-synapse weights (32-bit quanta), large ones (64-bit),
-    per-synapse delays, and rules built block by block or all at once. ``only``: keep
+    large ones of three values (a dictionary), per-synapse delays, and rules built block by block or all at once. ``only``: keep
     that projection alone."""
     net = ds.Network(dt=0.1, seed=7)
+    gen = np.random.default_rng(11)
     net.add_population("a", 300, "lif")
     net.add_population("b", 200, "lif")
     projections = [
@@ -27,6 +28,9 @@ def network(only: str | None = None) -> ds.Network:
          "large"),
         ("b", "b", ds.FixedOutDegree(5), "delta", -0.2, ds.Uniform(1.0, 2.0), "out"),
         ("a", "b", ds.AllToAll(), "delta", np.full((300, 200), 0.05), 1.0, "array"),
+        ("b", "a", ds.EdgeList(gen.integers(0, 200, 3000), gen.integers(0, 300, 3000),
+                               weight=gen.choice([50.0, 60.0, -70.0], 3000)), {"kind": "exp", "tau": 2.0}, None, 1.2,
+         "dict"),
     ]
     for pre, post, conn, syn, w, d, name in projections:
         if only in (None, name):
@@ -92,14 +96,16 @@ def test_layout_sorted_by_source_then_delay_with_ports_in_order():
 
 
 @pytest.mark.parametrize("name,kinds", [("const", {st.CONST}), ("out", {st.CONST}), ("array", {st.CONST}),
-                                        ("small", {st.W32}), ("large", {st.W64})])
+                                        ("small", {st.W32}), ("large", {st.W64}), ("dict", {st.WDICT})])
 def test_weights_stored_once_in_32_or_in_64_bits(name, kinds):
     """One value (a constant, or an array whose values are all equal): stored once per
-    run; weights within 2**31 quanta: 32 bits; larger ones: 64 bits."""
+    run; weights within 2**31 quanta: 32 bits; a few distinct larger ones: once each,
+    with a 32-bit index per synapse; other larger ones: 64 bits."""
     net = network(only=name)
     t = build.synapse_table(net, build.local_populations(net, np.arange(net.size)))
     assert set(t.run_kind.tolist()) == kinds
-    n32, n64 = (t.size if k in kinds else 0 for k in (st.W32, st.W64))
+    n32 = t.size if kinds & {st.W32, st.WDICT} else 0
+    n64 = t.size if kinds == {st.W64} else 3 if kinds == {st.WDICT} else 0
     assert t.w32.size == n32 and t.w64.size == n64
     # 4 bytes per synapse, 4 more per 32-bit weight, 8 per 64-bit one; then runs and sources.
     per_run = sum(a.itemsize for a in (t.run_start, t.run_len, t.run_delay, t.run_kind, t.run_w))
