@@ -3,10 +3,10 @@
 A rank owns a set of gids. For each population it keeps the owned neurons in gid
 order; each (population, channel) gets a block of *input ports*, one per local neuron,
 numbered contiguously across populations. Synapses are built only for owned targets
-(connectivity lives on the target side) and stored as flat arrays sorted by source gid,
-with a CSR index ``indptr`` over all gids: the synapses of source ``g`` are
-``indptr[g]:indptr[g+1]``. Per synapse: ``port`` (int32), ``delay`` in steps (int32)
-and the weight in fixed-point quanta ``wq`` (int64, see :mod:`distsnn.synapses`).
+(connectivity lives on the target side), a block of targets at a time, and stored in
+runs of one source and one delay (:mod:`distsnn.synapse_table`): a port (int32) per
+synapse, the delay once per run, the weight once per projection when it is one value,
+else 32- or 64-bit fixed-point quanta (:mod:`distsnn.synapses`) per synapse.
 """
 
 from __future__ import annotations
@@ -15,12 +15,19 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
-from numba import njit
 
 from . import currents, distributions, models, rng, synapses, timegrid
+from . import synapse_table as synapse_table_mod
 from .models.common import MAX_SUBSTEPS, SYN_PREFIX, Z_G, SubstepPrepared, resolve
 from .network import Network
+from .synapse_table import SynapseTable
 from .synapses import SynapseType
+
+#: Connection rules whose synapses of a block of targets cost only that block's work:
+#: the build connects them block by block (other rules replay the projection per call).
+CHUNKED_RULES = frozenset({"all_to_all", "one_to_one", "fixed_probability", "fixed_indegree"})
+#: About this many synapses are generated at a time (bounds the connector's temporaries).
+CHUNK_SYNAPSES = 1 << 18
 
 
 @dataclass
@@ -45,25 +52,6 @@ class LocalPopulation:
         """Ports of the given population indices (which must be local) on one channel."""
         c = self.channels.index(channel)
         return self.port0 + c * self.n + np.searchsorted(self.index, index)
-
-
-@dataclass
-class SynapseTable:
-    indptr: np.ndarray   # int64, n_gids + 1
-    port: np.ndarray     # int32
-    delay: np.ndarray    # int32, steps
-    wq: np.ndarray       # int64 quanta
-
-    @property
-    def size(self) -> int:
-        return int(self.port.size)
-
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.indptr, self.port, self.delay, self.wq))
-
-    def sources(self) -> np.ndarray:
-        """Source gid of every synapse (int64, aligned with ``port``)."""
-        return np.repeat(np.arange(self.indptr.size - 1, dtype=np.int64), np.diff(self.indptr))
 
 
 @dataclass(frozen=True)
@@ -146,53 +134,72 @@ def _values(net: Network, proj, what: str, syn, post_gids: np.ndarray) -> np.nda
     return distributions.sample(spec, rng.stream_key(net.seed, f"{what}:{proj.name}"), uniq, counts)
 
 
-@njit(cache=True)
-def _scatter_by_source(src, indptr, order):
-    # Counting sort by source gid; stable, so ties keep (projection, position) order.
-    fill = indptr[:-1].copy()
-    for i in range(src.size):
-        order[fill[src[i]]] = i
-        fill[src[i]] += 1
-
-
 def synapse_table(net: Network, pops: list[LocalPopulation]) -> SynapseTable:
-    """All synapses onto owned neurons, sorted by source gid (then projection, then position)."""
-    offsets = net.offsets()
+    """All synapses onto owned neurons, in runs by source gid then delay
+    (:mod:`distsnn.synapse_table`)."""
     by_name = {p.name: p for p in pops}
-    src_l, port_l, delay_l, wq_l = [], [], [], []
-    counts = np.zeros(net.size, dtype=np.int64)
+    parts, store = [], synapse_table_mod.Store()
     for proj in net.projections.values():
-        owner = f"Projection {proj.name!r}"
-        post = by_name[proj.post]
-        n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size
-        key = rng.stream_key(net.seed, f"conn:{proj.name}")
-        syn = proj.connector.connect(key, n_pre, n_post, post.index, offsets[proj.pre],
-                                     offsets[proj.post], proj.pre == proj.post)
+        part = _projection(net, proj, by_name[proj.post], store)
+        if part is not None:
+            parts.append(part)
+    return synapse_table_mod.assemble(parts, store)
+
+
+def _projection(net: Network, proj, post: LocalPopulation,
+                store: synapse_table_mod.Store) -> synapse_table_mod.Part | None:
+    """The synapses of one projection onto ``post``'s owned neurons, generated block by
+    block of targets so no full-size temporary of the connector is ever held."""
+    owner = f"Projection {proj.name!r}"
+    offsets = net.offsets()
+    n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size
+    key = rng.stream_key(net.seed, f"conn:{proj.name}")
+    chunks, const_w, const_d = [], None, None
+    targets = post.index
+    # Rules outside CHUNKED_RULES take all targets at once; the others start with one
+    # target and size the next blocks by the synapses per target seen so far.
+    chunked = proj.connector.rule in CHUNKED_RULES
+    size, done, made = 1 if chunked else targets.size, 0, 0
+    while done < targets.size:
+        block = targets[done: done + size]
+        syn = proj.connector.connect(key, n_pre, n_post, block, offsets[proj.pre], offsets[proj.post],
+                                     proj.pre == proj.post)
         n_syn = syn.pre.size
-        if n_syn == 0:
-            continue
-        post_gids = syn.post + offsets[proj.post]
-        # Constants stay scalars (arrays of length 1) until checked and converted.
-        w = np.atleast_1d(_values(net, proj, "weight", syn, post_gids))
-        d = np.atleast_1d(_values(net, proj, "delay", syn, post_gids))
-        # Delays were checked (> 0, and warned about) when the projection was added.
-        steps = timegrid.delay_steps(d, net.dt)
-        if steps.max() > np.iinfo(np.int32).max:
-            raise ValueError(f"{owner}: delay must be < 2**31 steps, got {steps.max()} steps")
-        src = syn.pre + offsets[proj.pre]
-        counts += np.bincount(src, minlength=net.size)
-        src_l.append(src)
-        port_l.append(post.port(proj.synapse, syn.post).astype(np.int32))
-        delay_l.append(np.broadcast_to(steps.astype(np.int32), n_syn))
-        wq_l.append(np.broadcast_to(synapses.quantize(owner, w), n_syn))
-    indptr = np.zeros(net.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    if not src_l:
-        return SynapseTable(indptr, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64))
-    order = np.empty(int(indptr[-1]), dtype=np.int64)
-    _scatter_by_source(np.concatenate(src_l), indptr, order)
-    return SynapseTable(indptr, np.concatenate(port_l)[order], np.concatenate(delay_l)[order],
-                        np.concatenate(wq_l)[order])
+        if n_syn:
+            post_gids = syn.post + offsets[proj.post]
+            # A constant stays one value (a float); values per synapse are arrays, in every
+            # block alike (the spec decides).
+            w = _values(net, proj, "weight", syn, post_gids)
+            d = _values(net, proj, "delay", syn, post_gids)
+            # Delays were checked (> 0, and warned about) when the projection was added.
+            steps = timegrid.delay_steps(np.atleast_1d(d), net.dt)
+            if steps.max() > np.iinfo(np.int32).max:
+                raise ValueError(f"{owner}: delay must be < 2**31 steps, got {steps.max()} steps")
+            wq = synapses.quantize(owner, np.atleast_1d(w))
+            if np.ndim(w) == 0:
+                const_w = int(wq[0])
+            if np.ndim(d) == 0:
+                const_d = int(steps[0])
+            chunks.append(synapse_table_mod.chunk(
+                syn.pre, _ports(post, proj.synapse, syn.post),
+                None if np.ndim(d) == 0 else steps.astype(np.int32), None if np.ndim(w) == 0 else wq))
+        del syn
+        done += block.size
+        made += n_syn
+        if chunked:
+            size = max(1, int(CHUNK_SYNAPSES * done / max(made, 1)))
+    if not chunks:
+        return None
+    return synapse_table_mod.projection_part(chunks, offsets[proj.pre], const_d, const_w, store)
+
+
+def _ports(pop: LocalPopulation, channel: SynapseType, post: np.ndarray) -> np.ndarray:
+    """Ports (int32) of the targets ``post``, which come grouped by target: looked up once
+    per group."""
+    cut = np.flatnonzero(post[1:] != post[:-1]) + 1
+    first = np.concatenate(([0], cut))
+    counts = np.diff(np.append(first, post.size))
+    return np.repeat(pop.port(channel, post[first]).astype(np.int32), counts)
 
 
 def poisson_tables(net: Network, pops: list[LocalPopulation]) -> list[PoissonTable]:
@@ -249,7 +256,7 @@ def poisson_cdf(lam: float) -> np.ndarray:
 def check_input_range(pops: list[LocalPopulation], table: SynapseTable, inputs: list[PoissonTable],
                       n_ports: int) -> None:
     """Reject builds whose summed input on one port in one step could overflow int64."""
-    bound = np.bincount(table.port, weights=np.abs(table.wq).astype(np.float64), minlength=n_ports)
+    bound = table.port_bound(n_ports)
     for t in inputs:
         bound[t.ports] += abs(t.wq) * t.cdf.kmax
     limit = synapses.MAX_INPUT / synapses.QUANTUM

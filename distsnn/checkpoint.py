@@ -405,7 +405,7 @@ def _read_state(sim, ck: Checkpoint):
     order = np.lexsort((gids, steps))
     for table in (sim.short, sim.long):
         if table.size:
-            delivery.deliver(gids[order], steps[order], table.indptr, table.port, table.delay, table.wq, tmp)
+            delivery.deliver(gids[order], steps[order], table, tmp)
     ring = np.zeros_like(sim.ring)
     R = ring.shape[0]
     for a in range(T + 1, T + D + 1):

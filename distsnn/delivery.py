@@ -4,7 +4,8 @@ The ring ``ring[R, ports]`` holds int64 fixed-point input (see :mod:`distsnn.syn
 for the next ``R`` steps: the input arriving at step ``a`` lives in row ``a % R``. The
 engine reads and clears row ``n % R`` when it advances to step ``n``. ``R`` exceeds
 both the longest delay and the epoch length, so a row is never written for two
-different steps at once.
+different steps at once. Synapses come from a :class:`distsnn.synapse_table.SynapseTable`
+(runs of one source and one delay).
 """
 
 from __future__ import annotations
@@ -13,28 +14,62 @@ import numpy as np
 from numba import njit
 
 from .rng import philox4x32
+from .synapse_table import SynapseTable
 
 _MASK = np.uint64(0xFFFFFFFF)
 
 
-@njit(cache=True)
-def deliver(gids, steps, indptr, port, delay, wq, ring):
-    """Add every synapse of every spike to the row of its arrival step.
+def deliver(gids: np.ndarray, steps: np.ndarray, table: SynapseTable, ring: np.ndarray) -> int:
+    """Add every synapse of ``table`` of every spike (source ``gids[i]`` at step
+    ``steps[i]``, int64) to the ring row of its arrival step; returns the number of
+    synaptic events delivered."""
+    return deliver_runs(gids, steps, *table.kernel_args(), ring)
 
-    Returns the number of synaptic events delivered.
-    """
-    R = ring.shape[0]
+
+@njit(cache=True)
+def deliver_runs(gids, steps, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64,
+                 ring):
+    """:func:`deliver` on the table's arrays (:meth:`SynapseTable.kernel_args`)."""
     events = 0
     for i in range(gids.size):
-        g = gids[i]
-        s = steps[i] % R
-        for j in range(indptr[g], indptr[g + 1]):
-            # delay < R, so one conditional subtraction replaces a division per synapse.
-            r = s + delay[j]
-            if r >= R:
-                r -= R
-            ring[r, port[j]] += wq[j]
-        events += indptr[g + 1] - indptr[g]
+        events += deliver_one(gids[i], steps[i], src, src_ptr, run_start, run_len, run_delay, run_kind, run_w,
+                              port, w32, w64, ring)
+    return events
+
+
+@njit(cache=True, inline="always")
+def deliver_one(g, step, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64, ring):
+    """One spike of source ``g`` at ``step`` through the table's arrays, for compiled
+    callers (a model's epoch loop). The source is found by binary search in ``src``; its
+    runs come by ascending delay, each run's ports ascending. Returns the events."""
+    k = np.searchsorted(src, g)
+    if k == src.size or src[k] != g:
+        return 0
+    R = ring.shape[0]
+    s = step % R
+    events = 0
+    for r in range(src_ptr[k], src_ptr[k + 1]):
+        # delay < R, so one conditional subtraction replaces a division.
+        row = s + run_delay[r]
+        if row >= R:
+            row -= R
+        a = run_start[r]
+        n = run_len[r]
+        w = run_w[r]
+        kind = run_kind[r]
+        if kind == 0:
+            for j in range(a, a + n):
+                ring[row, port[j]] += w
+        elif kind == 1:
+            for j in range(n):
+                ring[row, port[a + j]] += w32[w + j]
+        elif kind == 2:
+            for j in range(n):
+                ring[row, port[a + j]] += w64[w + j]
+        else:
+            for j in range(n):
+                ring[row, port[a + j]] += w64[w32[w + j]]
+        events += n
     return events
 
 

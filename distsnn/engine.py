@@ -20,7 +20,10 @@ cross ranks (or of all synapses on one rank), so a spike at step ``s > t0`` reac
 another rank at ``s + d >= t0 + 1 + D > t0 + L``, after the epoch: no step of an epoch
 needs a remote spike of the same epoch, and delivery can wait for the exchange at its
 end. Synapses with ``d < L`` are within a rank and are delivered at once, before the
-row of their arrival step is read. The ring has ``R > max(max delay, L)`` rows, so
+row of their arrival step is read. When no synapse crosses ranks and the local
+populations have a compiled loop that also delivers (``advance_delivering``), the epoch
+may be longer than ``D`` (up to ``DEFAULT_EPOCH`` steps): every synapse is then short and
+delivered inside that loop, step by step. The ring has ``R > max(max delay, L)`` rows, so
 between a delivery (arrivals up to max_delay ahead) and the read of a row, no row
 stands for two steps.
 
@@ -51,6 +54,9 @@ DEFAULT_EPOCH = 100
 #: neuron spiking (a call stops early, and is called again, rather than overflow).
 SPIKE_BUFFER_STEPS = 4
 _NEVER = np.iinfo(np.int64).max
+#: Ring memory (bytes per rank) a fused epoch loop may use to lengthen the epoch beyond
+#: the shortest delay when no synapse crosses ranks.
+FUSED_RING_BYTES = 32 * 2 ** 20
 
 
 @dataclass
@@ -141,24 +147,40 @@ class Simulation:
         build.check_input_range(self.pops, table, self.inputs, self.n_ports)
         self.n_synapses = table.size
         self.synapse_bytes = table.nbytes()
-        src = table.sources()
-        cross = owner.of(src) != self.comm.rank
+        # Everything below is per source with a local target or per run, never per gid.
+        cross_src = owner.of(table.src) != self.comm.rank
+        cross = np.repeat(cross_src, np.diff(table.src_ptr))
         big = np.iinfo(np.int64).max
-        self.min_delay = int(self.comm.allreduce(int(table.delay.min()) if table.size else big, "min"))
-        self.max_delay = int(self.comm.allreduce(int(table.delay.max()) if table.size else 0, "max"))
-        cross_min = int(self.comm.allreduce(int(table.delay[cross].min()) if cross.any() else big, "min"))
+        self.min_delay = int(self.comm.allreduce(table.min_delay() if table.size else big, "min"))
+        self.max_delay = int(self.comm.allreduce(table.max_delay() if table.size else 0, "max"))
+        cross_min = int(self.comm.allreduce(int(table.run_delay[cross].min()) if cross.any() else big, "min"))
         if cross_min < big:
             self.epoch = min(cross_min, routing.MAX_EPOCH)
         elif self.min_delay < big:
             self.epoch = min(self.min_delay, routing.MAX_EPOCH)
         else:
             self.epoch = DEFAULT_EPOCH
-        self.short, self.long = _split_by_delay(table, src, self.epoch)
+        # Populations of one model whose compiled loop also delivers (lif_cond's
+        # advance_delivering) need no Python between steps; when no synapse crosses ranks,
+        # every rank's epoch may then be longer than the shortest delay (up to
+        # DEFAULT_EPOCH, within FUSED_RING_BYTES of ring), all its synapses short.
+        self._fused = self._fused_model()
+        alone = int(self._fused is not None and cross_min == big and self.min_delay < big)
+        alone = int(self.comm.allreduce(alone, "min"))
+        rows = int(self.comm.allreduce(FUSED_RING_BYTES // max(8 * self.n_ports, 1), "min"))
+        if alone:
+            self.epoch = max(self.epoch, min(DEFAULT_EPOCH, rows - 1))
+        self.short, self.long = table.split(self.epoch)
         # Populations may advance alone for this many steps (no short spike arrives sooner).
-        self.short_span = int(self.short.delay.min()) if self.short.size else _NEVER
+        self.short_span = self.short.min_delay() if self.short.size else _NEVER
         self._spike_buffers = [(np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64),
                                 np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64)) for p in self.pops]
-        setup = routing.make_router(self.comm, owner, self.owned, np.unique(src[cross]))
+        if self._fused is not None:
+            total = sum(p.n for p in self.pops)
+            self._fused_buffers = (np.empty(max(SPIKE_BUFFER_STEPS * total, 1), np.int64),
+                                   np.empty(max(SPIKE_BUFFER_STEPS * total, 1), np.int64),
+                                   np.empty(max(max(p.n for p in self.pops), 1), np.int64))
+        setup = routing.make_router(self.comm, owner, self.owned, table.src[cross_src])
         self.router = setup.router
         self.exchanger = self.comm.exchanger(setup.send_to, setup.recv_from)
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
@@ -272,19 +294,25 @@ class Simulation:
         gids, steps = [], []
         short = self.short
         n = first - 1
+        fused = self._fused is not None and short.size > 0
         while n < last:
-            # A segment: every population advances alone through steps n+1..end (one
-            # compiled call per population), which is exact because no spike of the
-            # segment arrives within it (end - n <= the shortest short delay) and no
-            # state monitor samples inside it.
-            end = min(last, n + self.short_span, self._next_sample(n + 1))
-            g, st = self._advance_populations(n + 1, end)
+            if fused:
+                # One compiled call through steps n+1..end for all populations, each
+                # step's short spikes delivered inside; it ends where a monitor samples.
+                end = min(last, self._next_sample(n + 1))
+                g, st = self._advance_fused(n + 1, end)
+            else:
+                # A segment: every population advances alone through steps n+1..end (one
+                # compiled call per population), which is exact because no spike of the
+                # segment arrives within it (end - n <= the shortest short delay) and no
+                # state monitor samples inside it.
+                end = min(last, n + self.short_span, self._next_sample(n + 1))
+                g, st = self._advance_populations(n + 1, end)
+                if g.size and short.size:
+                    self.n_events += delivery.deliver(g, st, short, self.ring)
             if g.size:
                 gids.append(g)
                 steps.append(st)
-                if short.size:
-                    self.n_events += delivery.deliver(g, st, short.indptr, short.port, short.delay,
-                                                      short.wq, self.ring)
             n = end
             self.recorder.sample(n)
         self.step = last
@@ -313,7 +341,7 @@ class Simulation:
             hook.spikes(gids, steps, r_gids, r_steps, first, last)
         lg = self.long
         for g, st in ((gids, steps), (r_gids, r_steps)):
-            self.n_events += delivery.deliver(g, st, lg.indptr, lg.port, lg.delay, lg.wq, self.ring)
+            self.n_events += delivery.deliver(g, st, lg, self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
     def _next_sample(self, n: int) -> int:
@@ -326,6 +354,36 @@ class Simulation:
             if k <= b.last:
                 best = min(best, k)
         return best
+
+    def _fused_model(self):
+        """The model module whose ``advance_delivering`` can take all local populations
+        in one call (one model, no current generators, states it accepts), or None."""
+        models = {p.model for p in self.pops}
+        if len(models) != 1 or any(p.drive is not None for p in self.pops):
+            return None
+        model = models.pop()
+        if not hasattr(model, "advance_delivering") or not model.fusable([p.state for p in self.pops]):
+            return None
+        return model
+
+    def _advance_fused(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """All local populations through steps first..last with the short synapses
+        delivered inside the compiled loop; returns the spikes' gids and steps."""
+        out_gid, out_step, index_buf = self._fused_buffers
+        # Built per call: a restore replaces the states.
+        pops = [(p.state, p.prepared, p.port0, len(p.channels) * p.n, p.gids) for p in self.pops]
+        gids, steps = [], []
+        t = first - 1
+        while t < last:
+            t, k, events = self._fused.advance_delivering(pops, self.ring, t + 1, last, self.short, out_gid,
+                                                           out_step, index_buf)
+            self.n_events += events
+            if k:
+                gids.append(out_gid[:k].copy())
+                steps.append(out_step[:k].copy())
+        if not gids:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(gids), np.concatenate(steps)
 
     def _advance_populations(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
         """Every local population through steps first..last (each alone: see _epoch);
@@ -435,21 +493,6 @@ class Simulation:
             "epoch_steps": self.epoch, "min_delay_steps": self.min_delay, "ranks": self.comm.size,
             "per_rank": per_rank,
         }
-
-
-def _split_by_delay(table: build.SynapseTable, src: np.ndarray,
-                    epoch: int) -> tuple[build.SynapseTable, build.SynapseTable]:
-    """The synapses with delay < epoch (delivered every step) and the rest (every epoch);
-    ``src`` is ``table.sources()``."""
-    empty = build.SynapseTable(np.zeros_like(table.indptr), table.port[:0], table.delay[:0], table.wq[:0])
-    if table.size == 0 or table.delay.min() >= epoch:
-        return empty, table
-    out = []
-    for keep in (table.delay < epoch, table.delay >= epoch):
-        indptr = np.zeros_like(table.indptr)
-        np.cumsum(np.bincount(src[keep], minlength=table.indptr.size - 1), out=indptr[1:])
-        out.append(build.SynapseTable(indptr, table.port[keep], table.delay[keep], table.wq[keep]))
-    return out[0], out[1]
 
 
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,

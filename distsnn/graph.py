@@ -187,13 +187,13 @@ def neuron_graph(net: Network, rates: Mapping[str, float] | None = None,
     table = build.synapse_table(net, pops)
     # Ports of a population: one block of its neurons per channel (distsnn.build).
     gid_of_port = np.concatenate([np.tile(p.gids, len(p.channels)) for p in pops] + [np.zeros(0, np.int64)])
-    src = table.sources()
-    dst = gid_of_port[table.port]
+    src, port, delay, _ = table.expand()
+    dst = gid_of_port[port]
     rate = gid_rates(net, rates, neuron_rates)
     cost = np.concatenate([np.full(p.size, c) for p, c in zip(net.populations.values(),
                                                                  _step_cost_ns(net).values())])
     vertex_weight = cost + EVENT_NS * np.bincount(dst, weights=rate[src], minlength=n)
-    return CommGraph.from_edges(n, src, dst, 1.0, table.delay.astype(np.int64), vertex_weight, rate)
+    return CommGraph.from_edges(n, src, dst, 1.0, delay, vertex_weight, rate)
 
 
 def chunks(net: Network, chunk: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,14 +7,16 @@ follow the arrays :mod:`distsnn.build`, :mod:`distsnn.engine` and :mod:`distsnn.
 really make (the constants below say which), at the peak of the build:
 
 - every rank, whatever its share, holds a few int64 arrays over *all* gids (the owner of
-  every gid, the router's sort of it, the synapse table's CSR index, see ``GID_BYTES``),
-  replays every fixed-out-degree source's draws and holds every edge list;
+  every gid, the router's sort of it, the owned lists, see ``GID_BYTES``), replays every
+  fixed-out-degree source's draws and holds every edge list;
 - the ranks together hold each neuron's state and prepared constants (measured by
   building one and two neurons of each population with the build's own code),
   its input ports (one ring row of int64 per step of the largest delay, per channel),
-  each synapse (``SYNAPSE_BYTES`` at the peak of sorting and splitting the table, plus
-  ``CONNECT_BYTES`` and ``DRAW_BYTES`` for the projection being generated), and the state
-  monitors' samples.
+  each synapse (its port, ``SYNAPSE_BYTES``, and a weight, ``WEIGHT_BYTES``, or a delay,
+  ``DELAY_BYTES``, when they are per synapse), each run of synapses of one source and
+  one delay (``RUN_BYTES``), the block of synapses being generated (``CONNECT_BYTES``
+  per synapse of at most :data:`distsnn.build.CHUNK_SYNAPSES` for the rules built block
+  by block, of the whole projection for the others) and the state monitors' samples.
 
 The expected synapse counts are the partitioner's (:mod:`distsnn.graph`), so the two
 never disagree. :func:`check` compares the estimate with the job's limit
@@ -36,22 +38,30 @@ if TYPE_CHECKING:
     from .network import Network
 
 #: Bytes per gid on every rank: the owner array (int64) and the copy its broadcast
-#: unpickles, the router's argsort of it, the sorted copy and the owned lists (3 x int64),
-#: and the synapse table's CSR index over all gids with its counts, the per-projection
-#: bincount and the two indices of the short/long split (4 x int64).
-GID_BYTES = 8 * 9
-#: Bytes per local synapse at the peak of building the table: the per-projection lists kept
-#: until the sort (source int64, port int32, delay int32, weight quanta int64: 24), the sort
-#: order and the concatenated sources (16), the concatenated and the sorted final columns
-#: (16); afterwards the split into short and long tables copies the 16 bytes of the table
-#: while the table, its sources (int64) and the cross-rank mask are alive (41).
-SYNAPSE_BYTES = 56
-#: Bytes per synapse of the projection being generated, on top: the connector's pre, post
-#: and edge-id arrays, the target gids, the weights and delays as float64 and the delays
-#: in steps (7 x 8).
-CONNECT_BYTES = 56
-#: Bytes per synapse, on top, for each of its weight and delay drawn from a distribution:
-#: the draws and the scaled and shifted values (2 x float64).
+#: unpickles, the router's argsort of it and the sorted copy, and the owned list
+#: (:mod:`distsnn.synapse_table` has nothing per gid).
+GID_BYTES = 8 * 5
+#: Bytes per local synapse at the peak of the build (:mod:`distsnn.synapse_table`): its
+#: port (int32), held twice: in the projection's staged blocks and in the table.
+SYNAPSE_BYTES = 2 * 4
+#: Bytes per synapse, on top, for a weight stored per synapse (int64 quanta staged and
+#: merged, and when they take few values the dictionary's sort and index of them;
+#: 32- or 64-bit afterwards) ...
+WEIGHT_BYTES = 4 * 8
+#: ... and for a delay drawn per synapse (int32 steps, staged and merged, until the
+#: synapses are cut into runs of one delay).
+DELAY_BYTES = 2 * 4
+#: Bytes per run of one source, one delay and one projection at the peak of assembling
+#: the table: the projections' runs and their concatenation (source, start, length,
+#: weight, projection: 5 x int64; delay int32; kind int8), and the sorted copy that
+#: becomes the table's runs (29 bytes, and 8 of its source).
+RUN_BYTES = 2 * 45 + 37
+#: Bytes per synapse of the block being generated, on top: the connector's pre, post and
+#: edge-id arrays, the target gids, the weights and delays as float64, the delays in steps,
+#: and the block's sort (order, sources, bounds: 3 x int64) (10 x 8).
+CONNECT_BYTES = 80
+#: Bytes per synapse of the block, on top, for each of its weight and delay drawn from a
+#: distribution: the draws and the scaled and shifted values (2 x float64).
 DRAW_BYTES = 16
 #: Bytes per (source, draw) of a fixed out-degree, on every rank: all sources' draws are
 #: replayed (int64), repeated sources (int64), the kept mask and the target ranks.
@@ -61,8 +71,9 @@ OUTDEGREE_BYTES = 8 + 8 + 1 + 8
 EDGE_BYTES = 4 * 8
 #: Bytes per local neuron outside the model state: its gid, index and owned entry (3 x int64),
 #: and the compiled epochs' spike buffers (index and step, int64, for the engine's
-#: SPIKE_BUFFER_STEPS = 4 steps of every neuron spiking).
-NEURON_BYTES = 3 * 8 + 2 * 8 * 4
+#: SPIKE_BUFFER_STEPS = 4 steps of every neuron spiking), per population and, for the fused
+#: lif_cond loop, once more over all local neurons.
+NEURON_BYTES = 3 * 8 + 2 * (2 * 8 * 4)
 #: The model state (and per-neuron constants) is held about three times during a step: the
 #: state, the new state the pure step function returns, and its temporaries.
 STATE_COPIES = 3
@@ -155,26 +166,41 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
     for proj in net.projections.values():
         count = _synapse_count(net, proj)
         synapses += count
+        per = [v is not None and not isinstance(v, distributions.Constant) for v in (proj.weight, proj.delay)]
         draws = sum(1 for v in (proj.weight, proj.delay)
                     if v is not None and not isinstance(v, (distributions.Constant, distributions.ArrayValue)))
-        connect = max(connect, (CONNECT_BYTES + DRAW_BYTES * draws) * count)
-        own = SYNAPSE_BYTES * count
-        if proj.connector.rule == "fixed_outdegree":
+        conn = proj.connector
+        n_pre, n_post = net.populations[proj.pre].size, net.populations[proj.post].size
+        block = count
+        if conn.rule in build.CHUNKED_RULES:
+            block = min(count, max(build.CHUNK_SYNAPSES, -(-count // max(n_post, 1))))
+        connect = max(connect, (CONNECT_BYTES + DRAW_BYTES * draws) * block)
+        column = [conn.max_delay()] if hasattr(conn, "max_delay") else getattr(conn, "delay", None)
+        high = _delay_high(proj.delay, column) if count else 0.0
+        per_weight = per[0] or getattr(conn, "weight", None) is not None or "weight" in getattr(conn, "columns", ())
+        per_delay = per[1] or column is not None and not hasattr(conn, "max_delay") or "delay" in getattr(
+            conn, "columns", ())
+        # Runs: at most one per synapse, and per rank at most one per (source, delay step)
+        # (delays of stored edges may have no known bound: then one per synapse).
+        runs = count
+        if not per_delay or math.isfinite(high):
+            runs = min(count, ranks * n_pre * (int(round(high / net.dt)) + 1 if per_delay else 1))
+        own = ((SYNAPSE_BYTES + WEIGHT_BYTES * per_weight + DELAY_BYTES * per_delay) * count
+               + RUN_BYTES * runs)
+        if conn.rule == "fixed_outdegree":
             rep = OUTDEGREE_BYTES * count
-        elif proj.connector.rule == "edge_list":
-            rep = EDGE_BYTES * count + 8 * net.populations[proj.post].size
-        elif proj.connector.rule == "fixed_total_number":
-            rep = 8 * net.populations[proj.post].size       # every target's count, on every rank
-        elif proj.connector.rule == "spatial":
-            rep = 48 * net.populations[proj.pre].size       # source positions and cells, on every rank
+        elif conn.rule == "edge_list":
+            rep = EDGE_BYTES * count + 8 * n_post
+        elif conn.rule == "fixed_total_number":
+            rep = 8 * n_post       # every target's count, on every rank
+        elif conn.rule == "spatial":
+            rep = 48 * n_pre       # source positions and cells, on every rank
         else:
             rep = 0
         replicated += rep
         distributed += own
         if count:
-            conn = proj.connector
-            column = [conn.max_delay()] if hasattr(conn, "max_delay") else getattr(conn, "delay", None)
-            max_delay = max(max_delay, _delay_high(proj.delay, column))
+            max_delay = max(max_delay, high)
         parts.append((f"projection {proj.name!r} ({count} synapses)", own + rep * ranks))
     distributed += connect
     parts.append(("generating the largest projection", connect))
@@ -214,5 +240,6 @@ def check(net: Any, comm: "Comm", max_memory: Any = "available", owner: str = "S
     return est
 
 
-__all__ = ["Estimate", "estimate", "check", "GID_BYTES", "SYNAPSE_BYTES", "CONNECT_BYTES", "DRAW_BYTES",
+__all__ = ["Estimate", "estimate", "check", "GID_BYTES", "SYNAPSE_BYTES", "WEIGHT_BYTES", "DELAY_BYTES",
+           "RUN_BYTES", "CONNECT_BYTES", "DRAW_BYTES",
            "OUTDEGREE_BYTES", "EDGE_BYTES", "NEURON_BYTES", "STATE_COPIES"]

@@ -236,9 +236,9 @@ def test_spatial_network_toml_round_trip_and_build():
     assert again.populations["i"].positions == Random((1.0, 1.0), None, True)
     s1, s2 = ds.Simulation(net), ds.Simulation(again)
     assert s1.n_synapses == s2.n_synapses > 0
-    np.testing.assert_array_equal(s1.long.delay, s2.long.delay)
+    np.testing.assert_array_equal(s1.long.expand()[2], s2.long.expand()[2])
     # Delays follow distance: 1 ms + 3 ms per unit over at most sqrt(2)/2 units.
-    d = np.concatenate([s1.short.delay, s1.long.delay])
+    d = np.concatenate([s1.short.expand()[2], s1.long.expand()[2]])
     assert d.min() >= 10 and d.max() <= round((1.0 + 3.0 * math.sqrt(0.5)) / 0.1)
     assert len(set(d.tolist())) > 5
 
@@ -490,7 +490,7 @@ def test_spatial_distance_dependent_weights():
     d = _distances(pr.connector, syn, 100, 100, True)[syn.pre, syn.post]
     np.testing.assert_allclose(syn.weight, -2.0 * np.exp(-0.5 * (d / 0.1) ** 2), rtol=1e-12)
     sim = ds.Simulation(net)
-    w = np.sort(sim.short.wq if sim.short.size else sim.long.wq) * 2.0 ** -36
+    w = np.sort(np.concatenate([t.expand()[3] for t in (sim.short, sim.long)])) * 2.0 ** -36
     assert w.min() >= -2.0 and w.max() < 0 and len(np.unique(np.round(w, 9))) >= 3
     with pytest.raises(ValueError, match=r"weight is given twice"):
         net.add_projection("a", "a", spec, {"kind": "exp", "tau": 2.0}, weight=1.0, delay=1.0)

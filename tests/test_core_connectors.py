@@ -331,9 +331,8 @@ def synapses_of(net: Network, owned: np.ndarray) -> list[tuple]:
     """(source gid, target gid, channel label, delay steps, weight quanta), sorted."""
     pops = build.local_populations(net, np.asarray(owned, dtype=np.int64))
     table = build.synapse_table(net, pops)
-    src = np.repeat(np.arange(net.size), np.diff(table.indptr))
     out = []
-    for s, port, d, w in zip(src.tolist(), table.port.tolist(), table.delay.tolist(), table.wq.tolist()):
+    for s, port, d, w in zip(*(a.tolist() for a in table.expand())):
         for p in pops:
             if p.port0 <= port < p.port0 + len(p.channels) * p.n:
                 c, i = divmod(port - p.port0, p.n)

@@ -102,7 +102,8 @@ def test_purposes_with_equal_crc32_get_different_streams():
     table = Simulation(net).long
     # Two projections of the same rule onto the same ports: identical streams would give
     # every one of the ~0.2 x 2500 pairs twice; independent ones about 0.2**2 x 2500 = 100.
-    pairs = list(zip(table.sources().tolist(), table.port.tolist()))
+    src, port, _, _ = table.expand()
+    pairs = list(zip(src.tolist(), port.tolist()))
     doubled = len(pairs) - len(set(pairs))
     assert 50 < doubled < 200
 

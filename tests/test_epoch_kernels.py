@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import distsnn as ds
-from distsnn import build, synapses
+from distsnn import build, engine, synapses
 from distsnn.models import lif, lif_cond
 
 CHANNELS = (ds.SynapseType("delta"), ds.SynapseType("exp", tau=2.0), ds.SynapseType("alpha", tau=1.5),
@@ -92,3 +92,46 @@ def test_segmented_epochs_equal_single_steps_and_sample_every_due_step(monkeypat
     a, b = slow.traces[("a", "V_m")], slow.traces[("b", "V_m")]
     assert a.steps.tolist() == list(range(0, 601, 3))
     assert b.steps.tolist() == list(range(50, 401, 7))
+
+
+def _coba(seed: int) -> ds.Network:
+    """Two lif_cond populations, one-step delays (every step has short spikes)."""
+    net = ds.Network(dt=0.1, seed=seed, t_stop=80.0)
+    for name, n in (("e", 80), ("i", 20)):
+        net.add_population(name, n, "lif_cond", dict(I_e=300.0), {"V_m": ds.Uniform(-70.0, -52.0)})
+    exc = ds.SynapseType("exp", mode="conductance", tau=5.0, e_rev=0.0)
+    inh = ds.SynapseType("exp", mode="conductance", tau=10.0, e_rev=-80.0)
+    for post in ("e", "i"):
+        net.add_projection("e", post, ds.FixedProbability(0.2), exc, ds.Uniform(2.0, 8.0), 0.1)
+        net.add_projection("i", post, ds.FixedProbability(0.2), inh, 20.0, ds.Uniform(0.1, 0.5))
+    net.add_spike_monitor("e")
+    net.add_spike_monitor("i")
+    net.add_state_monitor("e", ["V_m"], neurons=[0, 5], interval=0.7)
+    return net
+
+
+@pytest.mark.parametrize("buffer_steps", [4, 1])
+def test_fused_epochs_deliver_inside_and_equal_the_segment_loop(monkeypatch, buffer_steps):
+    """lif_cond populations alone on a rank: one compiled call per epoch (cut by the
+    samples), delivery included, with a longer epoch; the same spikes, V_m samples and
+    events as the segment loop. One step of buffer makes every call stop early."""
+    monkeypatch.setattr(engine, "SPIKE_BUFFER_STEPS", buffer_steps)
+    net = _coba(5)
+    sim = ds.Simulation(net, max_memory=None)
+    assert sim._fused is lif_cond and sim.epoch == engine.DEFAULT_EPOCH and sim.long.size == 0
+    fast = sim.run()
+    monkeypatch.setattr(engine.Simulation, "_fused_model", lambda self: None)
+    ref = ds.Simulation(net, max_memory=None)
+    assert ref.epoch == 1 and ref.short.size == 0
+    slow = ref.run()
+    assert len(fast.spikes) > 100 and sim.n_events == ref.n_events > 1000
+    assert np.array_equal(fast.spikes.gid, slow.spikes.gid) and np.array_equal(fast.spikes.step, slow.spikes.step)
+    tr, tr_ref = fast.traces[("e", "V_m")], slow.traces[("e", "V_m")]
+    assert np.array_equal(tr.steps, tr_ref.steps) and np.array_equal(tr.values, tr_ref.values)
+
+
+def test_mixed_models_or_current_generators_are_not_fused():
+    assert ds.Simulation(_mixed(4), max_memory=None)._fused is None
+    net = _coba(5)
+    net.add_current_input("dc", "e", "dc", amplitude=10.0)
+    assert ds.Simulation(net, max_memory=None)._fused is None

@@ -508,7 +508,7 @@ def test_a_billion_in_degree_is_refused_at_once_with_the_estimate(tmp_path, caps
     net.add_projection("a", "b", ds.FixedInDegree(10 ** 9), weight=0.1, delay=1.0, name="huge")
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match=LIMIT + r"1010 neurons and 1000000000000 synapses on 1 rank\(s\); "
-                                               r"largest: projection 'huge' \(1000000000000 synapses\) 50\.9 TiB"):
+                                               r"largest: projection 'huge' \(1000000000000 synapses\) 7\.28 TiB"):
         ds.Simulation(net)
     assert time.perf_counter() - t0 < 5.0
     path = tmp_path / "huge.toml"
@@ -603,8 +603,11 @@ def test_estimate_splits_over_ranks_what_is_split():
     net = _lif(1000)
     net.add_projection("e", "e", ds.FixedInDegree(10), weight=0.1, delay=1.0)
     one, four = resources.estimate(net, 1), resources.estimate(net, 4)
-    assert four.distributed == one.distributed and four.replicated == one.replicated == resources.GID_BYTES * 1000
-    assert four.total == 4 * (one.replicated + -(-one.distributed // 4))
+    assert four.replicated == one.replicated == resources.GID_BYTES * 1000
+    # Everything is split but the runs of one source and one delay: every rank may hold one
+    # per source (10,000 synapses from 1,000 sources: 1,000 runs on one rank, 4,000 on four).
+    assert four.distributed - one.distributed == resources.RUN_BYTES * 3000
+    assert four.total == 4 * (four.replicated + -(-four.distributed // 4))
     # Every rank replays all draws of a fixed out-degree.
     out = _lif(1000)
     out.add_projection("e", "e", ds.FixedOutDegree(10), weight=0.1, delay=1.0)
@@ -616,9 +619,11 @@ def test_estimate_counts_the_ring_of_the_largest_delay():
     near.add_projection("e", "e", ds.FixedInDegree(5), weight=0.1, delay=1.0)
     far.add_projection("e", "e", ds.FixedInDegree(5), weight=0.1, delay=ds.Normal(10.0, 1.0, low=1.0))
     # 1 ms: 11 ring rows; normal without an upper bound: mean + 8 sd = 18 ms, 181 rows (8 bytes a port);
-    # and the 500 delays are drawn.
+    # the 500 delays are drawn and held per synapse until the runs are cut, and the runs go
+    # from one per source (100) to as many as synapses (500).
     assert (resources.estimate(far).distributed - resources.estimate(near).distributed
-            == 100 * 8 * (181 - 11) + 500 * resources.DRAW_BYTES)
+            == 100 * 8 * (181 - 11) + 500 * (resources.DRAW_BYTES + resources.DELAY_BYTES)
+            + 400 * resources.RUN_BYTES)
 
 
 def test_running_out_of_memory_anyway_is_one_line(tmp_path, capsys):

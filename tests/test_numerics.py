@@ -188,13 +188,13 @@ def test_delay_bounds_apply_after_rounding():
         net.add_projection("a", "a", {"rule": "fixed_indegree", "indegree": 50}, "delta", 0.1,
                            {"dist": "normal", "mean": 0.1, "std": 0.1, "low": 0.05})
     sim = ds.Simulation(net)
-    delays = np.concatenate([sim.short.delay, sim.long.delay])
+    delays = np.concatenate([t.expand()[2] for t in (sim.short, sim.long)])
     assert delays.min() == 1 and np.mean(delays == 1) > 0.3
     # A distribution reaching below half a step (a lognormal) rounds those draws up, warning once.
     with pytest.warns(timegrid.TimeGridWarning, match=r"delay draws can fall below half a step \(0.05 ms"):
         net.add_projection("a", "a", {"rule": "fixed_indegree", "indegree": 5}, "delta", 0.1,
                            {"dist": "lognormal", "mu": -2.0, "sigma": 1.0}, name="ln")
-    assert min(t.delay.min() for t in (ds.Simulation(net).short, ds.Simulation(net).long) if t.size) == 1
+    assert min(t.min_delay() for t in (ds.Simulation(net).short, ds.Simulation(net).long) if t.size) == 1
 
 
 def test_off_grid_values_warn_once_per_object_naming_the_value_in_effect():

@@ -48,6 +48,7 @@ import numpy as np
 from numba import njit
 
 from .. import synapses
+from ..delivery import deliver_one
 from ..synapses import QUANTUM, Kernels, SynapseType
 from . import common
 
@@ -194,6 +195,54 @@ def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, f
     compiled loop as :func:`step`; see :func:`distsnn.models.lif.advance`."""
     return _advance(s.V, s.refr, s.S, ring, QUANTUM, port0, n_ports, first, last, out_index, out_step,
                     *_constants(c, s.V.size))
+
+
+def advance_delivering(pops: list[tuple[State, Prepared, int, int, np.ndarray]], ring: np.ndarray, first: int,
+                       last: int, table: Any, out_gid: np.ndarray, out_step: np.ndarray,
+                       index_buf: np.ndarray) -> tuple[int, int, int]:
+    """Advance several populations through steps ``first..last`` in one compiled call,
+    delivering each step's spikes through ``table`` (a
+    :class:`distsnn.synapse_table.SynapseTable` whose delays are all shorter than what is
+    left of the ring) before the next step. ``pops``: (state, prepared, port0, n_ports,
+    gids) of each population; the per-population update is :func:`advance`'s loop, one
+    step at a time. Spikes go to ``out_gid`` / ``out_step`` (room for one step of every
+    neuron is checked before each step; ``index_buf`` holds at least the largest
+    population). Returns (last step done, spikes written, synaptic events)."""
+    args = tuple((s.V, s.refr, s.S, np.int64(port0), np.int64(n_ports), gids.astype(np.int64, copy=False),
+                  _constants(c, s.V.size)) for s, c, port0, n_ports, gids in pops)
+    total = sum(s.V.size for s, *_ in pops)
+    return _advance_delivering(args, np.int64(total), ring, QUANTUM, first, last, out_gid, out_step, index_buf,
+                               np.empty_like(index_buf), *table.kernel_args())
+
+
+def fusable(states: list[State]) -> bool:
+    """Whether these states can go through :func:`advance_delivering` together (its
+    compiled loop takes them in one homogeneous tuple: C-contiguous arrays)."""
+    return all(a.flags.c_contiguous for s in states for a in (s.V, s.refr, s.S))
+
+
+@njit(cache=True)
+def _advance_delivering(pops, total, ring, scale, first, last, out_gid, out_step, idx_buf, step_buf, src, src_ptr,
+                        run_start, run_len, run_delay, run_kind, run_w, port, w32, w64):
+    # The step's spikes are delivered after every population has done the step: they
+    # arrive at step + delay >= step + 1, in a row no population has read yet.
+    count = 0
+    events = 0
+    for t in range(first, last + 1):
+        if count + total > out_gid.size:
+            return t - 1, count, events
+        start = count
+        for p in pops:
+            V, refr, S, port0, n_ports, gids, consts = p
+            k = _advance(V, refr, S, ring, scale, port0, n_ports, t, t, idx_buf, step_buf, *consts)[1]
+            for j in range(k):
+                out_gid[count] = gids[idx_buf[j]]
+                out_step[count] = t
+                count += 1
+        for j in range(start, count):
+            events += deliver_one(out_gid[j], t, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port,
+                                  w32, w64, ring)
+    return last, count, events
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
