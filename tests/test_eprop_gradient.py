@@ -210,3 +210,23 @@ def test_targets_per_iteration():
         np.testing.assert_array_equal(ts.values[rows].T, want)
     # the weights do not move (eta 0) and the network is reset: the same trial, the same loss
     assert loss[0] == loss[2] and loss[1] != loss[0]
+
+
+def test_training_changes_only_plastic_weights_in_the_engine_tables():
+    # constant-weight projections share one weight per run: the trained one gets weights of
+    # its own, the static one keeps its single value
+    w_in, w_out, target, spikes = _weights()
+    net = _net(0.2, w_out, [np.concatenate([s + T * it for it in range(3)]) for s in spikes])
+    net.add_projection("in", "out", {"rule": "all_to_all"}, "delta", weight=0.05, delay=1.0)
+    sim = Simulation(net, max_memory=None)
+    tr = Trainer(sim, ["in_rec", "rec_out"], target, feedback={"rec": w_out},
+                 optimizer={"type": "adam", "eta": 0.01})
+    tr.train(2)
+    src, port, _, wq = (np.concatenate(x) for x in zip(*(t.expand() for t in (sim.short, sim.long))))
+    out0 = sim.pops[2].port0
+    static = (src < N_IN) & (port >= out0)
+    plastic = (src < N_IN) & (port < out0)
+    assert static.sum() == N_IN * N_OUT and np.all(wq[static] == round(0.05 / 2.0 ** -36))
+    assert plastic.sum() == N_IN * N_REC and np.unique(wq[plastic]).size > 1
+    s, t, w = tr.weights()["in_rec"]
+    assert np.array_equal(np.sort(w), np.sort(wq[plastic] * 2.0 ** -36))   # the simulated weights are the trained

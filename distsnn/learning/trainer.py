@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
-from .. import synapses, validate
+from .. import synapse_table, synapses, validate
 from ..models import eprop_iaf, eprop_iaf_adapt, eprop_readout
 from .eligibility import interval_gradient
 from .losses import LOSSES, readout_errors
@@ -218,7 +218,7 @@ class Trainer:
                 B[rec_row0[p.name]: rec_row0[p.name] + p.n] = self.feedback[p.name][p.index]
         self.B = B
         tables = (sim.short, sim.long)
-        srcs = [t.sources() for t in tables]
+        flat = [_own_weights(t, self._plastic_runs(t)) for t in tables]
         parts: dict[bool, list] = {True: [], False: []}
         for pi, name in enumerate(self.plastic):
             proj = net.projections[name]
@@ -228,13 +228,12 @@ class Trainer:
                 continue
             is_out = pop.model.NAME == READOUT
             row0 = (out_row0 if is_out else rec_row0)[pop.name]
-            for ti, (t, src) in enumerate(zip(tables, srcs)):
-                port = t.port.astype(np.int64)
-                sel = np.flatnonzero((src >= lo) & (src < hi) & (port >= pop.port0) & (port < pop.port0 + pop.n))
+            for ti, (src, port, delay, wq, slot) in enumerate(flat):
+                sel = np.flatnonzero((src >= lo) & (src < hi) & (port >= pop.port0) & (port < pop.port0 + pop.n)
+                                     & (slot >= 0))
                 local = port[sel] - pop.port0
-                parts[is_out].append((np.full(sel.size, ti), sel, src[sel], pop.gids[local], np.full(sel.size, pi),
-                                      row0 + local, t.delay[sel].astype(np.int64),
-                                      t.wq[sel] * synapses.QUANTUM))
+                parts[is_out].append((np.full(sel.size, ti), slot[sel], src[sel], pop.gids[local],
+                                      np.full(sel.size, pi), row0 + local, delay[sel], wq[sel] * synapses.QUANTUM))
         self.dmax = 1
         groups = []
         for is_out in (False, True):
@@ -292,6 +291,23 @@ class Trainer:
                                  f"readout's target is set by the trainer, and current generators are not "
                                  f"supported there")
 
+    def _plastic_runs(self, t: Any) -> np.ndarray:
+        """Which runs of table ``t`` hold plastic synapses (a run is one source's synapses
+        of one projection with one delay: its first port tells the target population)."""
+        net, offsets = self.net, self.net.offsets()
+        keep = np.zeros(t.n_runs, bool)
+        if not t.n_runs:
+            return keep
+        rsrc = t.run_sources()
+        first = t.port[t.run_start].astype(np.int64)
+        for name in self.plastic:
+            proj = net.projections[name]
+            lo, hi = offsets[proj.pre], offsets[proj.pre] + net.populations[proj.pre].size
+            for p in self.sim.pops:
+                if p.name == proj.post:
+                    keep |= (rsrc >= lo) & (rsrc < hi) & (first >= p.port0) & (first < p.port0 + p.n)
+        return keep
+
     def _readout_delay(self) -> int:
         """``D``: the one delay (steps) of the synapses from recurrent neurons to readouts."""
         sim, net = self.sim, self.net
@@ -301,15 +317,14 @@ class Trainer:
         for t in (sim.short, sim.long):
             if not t.size:
                 continue
-            src = t.sources()
-            port = t.port.astype(np.int64)
+            src, port, delay, _ = t.expand()
             into = np.zeros(t.size, bool)
             for p in self.out_pops:
                 into |= (port >= p.port0) & (port < p.port0 + p.n)
             from_rec = np.zeros(t.size, bool)
             for lo, hi in lo_hi:
                 from_rec |= (src >= lo) & (src < hi)
-            d = t.delay[into & from_rec]
+            d = delay[into & from_rec]
             if d.size:
                 dmin, dmax = min(dmin, int(d.min())), max(dmax, int(d.max()))
         dmin = int(sim.comm.allreduce(dmin, "min"))
@@ -440,7 +455,7 @@ class Trainer:
         wq = np.rint(w / synapses.QUANTUM).astype(np.int64)
         for ti, t in enumerate((self.sim.short, self.sim.long)):
             sel = g.table == ti
-            t.wq[g.index[sel]] = wq[sel]
+            t.w64[g.index[sel]] = wq[sel]
         g.w = wq * synapses.QUANTUM
 
     def train(self, iterations: int, out: str | None = None, gather: bool = True,
@@ -489,6 +504,28 @@ class Trainer:
             o = np.lexsort((s, t))
             out[name] = (s[o], t[o], w[o])
         return out
+
+
+def _own_weights(t: Any, plastic: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Give the synapses of the runs ``plastic`` of table ``t`` weights of their own (64-bit,
+    appended to ``t.w64``: a run's weights may be one shared value or a dictionary's), so
+    that training can change each; returns per synapse, run by run, the source, port,
+    delay, weight (quanta) and the index of its own weight in ``t.w64`` (-1: not plastic)."""
+    src, port, delay, wq = t.expand() if t.size else (np.zeros(0, np.int64),) * 4
+    run = np.repeat(np.arange(t.n_runs), t.run_len)
+    mine = plastic[run] if run.size else np.zeros(0, bool)
+    slot = np.full(src.size, -1, np.int64)
+    if mine.any():
+        base = t.w64.size
+        slot[mine] = base + np.arange(int(mine.sum()))
+        runs = np.flatnonzero(plastic)
+        offsets = base + np.concatenate(([0], np.cumsum(t.run_len[runs])[:-1]))
+        t.w64 = np.concatenate([t.w64, wq[mine]])
+        t.run_kind = t.run_kind.copy()
+        t.run_w = t.run_w.copy()
+        t.run_kind[runs] = synapse_table.W64
+        t.run_w[runs] = offsets
+    return src, port, delay, wq, slot
 
 
 def write_training(out: str, res: TrainResult, interval: int, dt: float) -> str:
