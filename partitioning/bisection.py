@@ -5,7 +5,7 @@ hypergraph in two, then each half, until there are ``k`` parts. Every bisection 
 multilevel: cluster (:func:`partitioning.multilevel.cluster`, no part constraint)
 and contract down to about ``COARSEST`` vertices, bisect the coarsest level by the best
 of ``TRIES`` greedy starts (seeded random orders and breadth-first growing from a
-random vertex, each refined by 2-way FM, :mod:`partitioning.fm`), then project back,
+random vertex, each refined by 2-way FM with balance relaxation, :func:`partitioning.fm.refine`), then project back,
 refining with FM on every level.
 
 Cut-net splitting keeps the objective exact: a net cut by a bisection continues, in
@@ -21,12 +21,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .fm import fm, km1
+from .fm import km1, refine
 from .multilevel import cluster, contract, incidence
 
 COARSEST = 160
 """A bisection coarsens its hypergraph to about this many vertices (Mt-KaHyPar's 160 per part)."""
-TRIES = 16
+TRIES = 4
 """Greedy starts per coarsest bisection, each refined by FM; the best is kept."""
 
 
@@ -73,9 +73,11 @@ def _grow(ptr, pin, vptr, vnet, vw, target0, bfs, seed):  # pragma: no cover
     return part
 
 
-def bisect(ptr: np.ndarray, pin: np.ndarray, w: np.ndarray, vw: np.ndarray, cap: np.ndarray,
-           seed: int, *, stop_after: int = 100) -> np.ndarray:
-    """Multilevel 2-way partition (module docstring) with part loads within ``cap``."""
+def bisect(ptr: np.ndarray, pin: np.ndarray, w: np.ndarray, vw: np.ndarray, target: np.ndarray,
+           imbalance: float, seed: int, *, stop_after: int = 100) -> np.ndarray:
+    """Multilevel 2-way partition (module docstring), part ``i`` at most ``(1 + imbalance)
+    * target[i]``; FM with balance relaxation (:func:`partitioning.fm.refine`) on every
+    level, so that whole clusters can change sides past a tight cap."""
     n = vw.shape[0]
     vptr, vnet = incidence(ptr, pin, n)
     zero = np.zeros(n, dtype=np.int64)
@@ -94,19 +96,20 @@ def bisect(ptr: np.ndarray, pin: np.ndarray, w: np.ndarray, vw: np.ndarray, cap:
         vw = np.bincount(label, weights=vw, minlength=nc)
         zero, movable = zero[:nc], movable[:nc]
         level += 1
-    target0 = cap[0] / (cap[0] + cap[1]) * total
+    target0 = float(target[0])
     best, best_cost = None, np.inf
     for t in range(TRIES):
         part = _grow(ptr, pin, vptr, vnet, vw, target0, t % 2 == 1, seed * 1000 + t)
-        fm(ptr, pin, vptr, vnet, w, vw, part, 2, cap, movable, stop_after, 10)
+        part = refine((ptr, pin, vptr, vnet, w), vw, part, 2, target, imbalance, movable,
+                      stop_after=stop_after)
         cost = km1(ptr, pin, w, part, 2)
         if cost < best_cost:
             best, best_cost = part, cost
     part = best
     for (lptr, lpin, lvptr, lvnet, lw, lvw, label) in reversed(levels):
         part = part[label]
-        fm(lptr, lpin, lvptr, lvnet, lw, lvw, part, 2, cap, np.ones(lvw.shape[0], dtype=np.bool_),
-           stop_after, 10)
+        part = refine((lptr, lpin, lvptr, lvnet, lw), lvw, part, 2, target, imbalance,
+                      np.ones(lvw.shape[0], dtype=np.bool_), relaxed=(), stop_after=stop_after)
     return part
 
 
@@ -146,11 +149,12 @@ def recursive_bisection(ptr: np.ndarray, pin: np.ndarray, w: np.ndarray, vw: np.
         k0 = count // 2
         weight = float(vw[vertices].sum())
         s0, s1 = float(share[first:first + k0].sum()), float(share[first + k0:first + count].sum())
-        cap = factor * weight * np.array([s0, s1]) / (s0 + s1)
+        target = weight * np.array([s0, s1]) / (s0 + s1)
         inside = np.full(n, -1, dtype=np.int64)
         inside[vertices] = np.arange(vertices.shape[0])
         sptr, spin, sw = _restrict(ptr, pin, w, inside)
-        half = bisect(sptr, spin, sw, vw[vertices], cap, seed * 7919 + first * 131 + count)
+        half = bisect(sptr, spin, sw, vw[vertices], target, factor - 1.0,
+                      seed * 7919 + first * 131 + count)
         if (half == 0).sum() < k0 or (half == 1).sum() < count - k0:
             # Too few vertices on one side for its parts: split by weight in order instead.
             middle = np.cumsum(vw[vertices]) - 0.5 * vw[vertices]

@@ -85,18 +85,23 @@ def _cache(ptr, pin, vptr, vnet, w, part, k):  # pragma: no cover
     conn = np.zeros((n, k))
     benefit = np.zeros(n)
     wsum = np.zeros(n)
+    parts = np.empty(k, np.int64)
     for e in range(m):
         we = w[e]
         if we == 0.0:
             continue
+        lam = 0
+        for p in range(k):
+            if phi[e, p] > 0:
+                parts[lam] = p
+                lam += 1
         for i in range(ptr[e], ptr[e + 1]):
             v = pin[i]
             wsum[v] += we
             if phi[e, part[v]] == 1:
                 benefit[v] += we
-            for p in range(k):
-                if phi[e, p] > 0:
-                    conn[v, p] += we
+            for j in range(lam):
+                conn[v, parts[j]] += we
     return phi, conn, benefit, wsum
 
 
@@ -164,6 +169,22 @@ def _move(v, b, ptr, pin, vptr, vnet, w, part, phi, conn, benefit, dirty, stamp,
 
 
 @numba.njit(cache=True)
+def km1(ptr, pin, w, part, k):  # pragma: no cover
+    """``sum_e w_e (lambda_e - 1)``: the connectivity objective of ``part``."""
+    seen = np.full(k, -1, np.int64)
+    total = 0.0
+    for e in range(ptr.shape[0] - 1):
+        lam = 0
+        for i in range(ptr[e], ptr[e + 1]):
+            p = part[pin[i]]
+            if seen[p] != e:
+                seen[p] = e
+                lam += 1
+        total += w[e] * (lam - 1)
+    return total
+
+
+@numba.njit(cache=True)
 def _offer(u, part, conn, benefit, wsum, load, cap, vw, k, keys, vals, size,
            pushed):  # pragma: no cover
     """Queue ``u``'s best move if its gain rose above ``u``'s newest entry."""
@@ -175,9 +196,15 @@ def _offer(u, part, conn, benefit, wsum, load, cap, vw, k, keys, vals, size,
 
 
 @numba.njit(cache=True)
-def fm(ptr, pin, vptr, vnet, w, vw, part, k, cap, movable, stop_after, max_passes):  # pragma: no cover
-    """FM passes on ``part`` (changed in place); returns the volume removed (>= 0)."""
+def fm(ptr, pin, vptr, vnet, w, vw, part, k, cap, movable, stop_after, max_passes,
+       min_gain=0.0):  # pragma: no cover
+    """FM passes on ``part`` (changed in place); returns the volume removed (>= 0).
+
+    Passes stop after ``max_passes``, or after one that removed no more than
+    ``min_gain`` times the volume it started from.
+    """
     n = vptr.shape[0] - 1
+    current = km1(ptr, pin, w, part, k)
     phi, conn, benefit, wsum = _cache(ptr, pin, vptr, vnet, w, part, k)
     load = np.zeros(k)
     members = np.zeros(k, np.int64)
@@ -259,8 +286,9 @@ def fm(ptr, pin, vptr, vnet, w, vw, part, k, cap, movable, stop_after, max_passe
             members[t] -= 1
             members[a] += 1
         removed += best_gain
-        if best_moves == 0:
+        if best_moves == 0 or best_gain <= min_gain * current:
             break
+        current -= best_gain
     return removed
 
 
@@ -308,32 +336,19 @@ def rebalance(ptr, pin, vptr, vnet, w, vw, part, k, cap, movable):  # pragma: no
     return added
 
 
-@numba.njit(cache=True)
-def km1(ptr, pin, w, part, k):  # pragma: no cover
-    """``sum_e w_e (lambda_e - 1)``: the connectivity objective of ``part``."""
-    seen = np.full(k, -1, np.int64)
-    total = 0.0
-    for e in range(ptr.shape[0] - 1):
-        lam = 0
-        for i in range(ptr[e], ptr[e + 1]):
-            p = part[pin[i]]
-            if seen[p] != e:
-                seen[p] = e
-                lam += 1
-        total += w[e] * (lam - 1)
-    return total
-
-
 RELAXED = (0.10, 0.06)
 """Imbalances FM works under before the target one (balance relaxation, below)."""
+MIN_GAIN = 1e-3
+"""FM passes stop after one that removed at most this fraction of the volume."""
 
 
 def refine(hypergraph: tuple[np.ndarray, ...], vw: np.ndarray, part: np.ndarray, k: int,
            target: np.ndarray, imbalance: float, movable: np.ndarray, *,
-           stop_after: int = 100, max_passes: int = 20) -> np.ndarray:
+           relaxed: tuple[float, ...] = RELAXED, stop_after: int = 100,
+           max_passes: int = 20, min_gain: float = MIN_GAIN) -> np.ndarray:
     """FM under relaxed balance, tightened step by step to ``imbalance``.
 
-    For each imbalance of :data:`RELAXED` above ``imbalance``, then ``imbalance``
+    For each imbalance of ``relaxed`` above ``imbalance``, then ``imbalance``
     itself: :func:`rebalance` to caps ``(1 + eps) * target``, then :func:`fm` under
     them. A looser cap lets FM reach structures that a tight one walls off (on the
     multi-area study network at 64 parts: 1.046 -> 1.031 of Mt-KaHyPar's volume); the
@@ -356,10 +371,14 @@ def refine(hypergraph: tuple[np.ndarray, ...], vw: np.ndarray, part: np.ndarray,
         Final cap: every part at most ``(1 + imbalance) * target``.
     movable : numpy.ndarray
         bool per vertex; others never move.
+    relaxed : tuple of float
+        The looser imbalances, default :data:`RELAXED`; ``()`` for FM at ``imbalance`` only.
     stop_after : int
         Moves without a new best before an FM pass stops.
     max_passes : int
         FM passes per cap at most.
+    min_gain : float
+        FM under a cap stops after a pass that removed at most this fraction of the volume.
 
     Returns
     -------
@@ -368,10 +387,10 @@ def refine(hypergraph: tuple[np.ndarray, ...], vw: np.ndarray, part: np.ndarray,
     """
     ptr, pin, vptr, vnet, w = hypergraph
     out = np.array(part, dtype=np.int64)
-    for eps in [e for e in RELAXED if e > imbalance] + [imbalance]:
+    for eps in sorted((e for e in relaxed if e > imbalance), reverse=True) + [imbalance]:
         cap = (1.0 + eps) * target
         rebalance(ptr, pin, vptr, vnet, w, vw, out, k, cap, movable)
-        fm(ptr, pin, vptr, vnet, w, vw, out, k, cap, movable, stop_after, max_passes)
+        fm(ptr, pin, vptr, vnet, w, vw, out, k, cap, movable, stop_after, max_passes, min_gain)
     cap = (1.0 + imbalance) * target * (1 + 1e-12)
     start_fits = bool((np.bincount(part, weights=vw, minlength=k) <= cap).all())
     if start_fits and km1(ptr, pin, w, out, k) >= km1(ptr, pin, w, np.asarray(part, np.int64), k):

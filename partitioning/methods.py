@@ -58,7 +58,7 @@ VOLUME_TRIALS = 1
 VOLUME_STOP = 100
 """FM moves without a new best before a pass stops, for every start of ``volume``."""
 VOLUME_LONG_STOP = 400
-"""The same for the second refinement of the best start (longer uphill paths)."""
+"""The same for the refinement of the best start (longer uphill paths)."""
 
 
 def available_methods() -> tuple[str, ...]:
@@ -311,14 +311,15 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
     (the vertex order often follows the structure: populations, areas, positions),
     and, on graphs of exact counts, multilevel recursive bisection of the spike
     hypergraph (:mod:`partitioning.bisection`). On graphs of exact counts with one
-    neuron per vertex each start is refined by k-way FM with balance relaxation
-    (:func:`partitioning.fm.refine`), otherwise by
+    neuron per vertex each start is refined by k-way FM (:func:`partitioning.fm.refine`),
+    otherwise by
     :func:`partitioning.refine.refine_volume`; either keeps the start's epoch (vertices
     with an edge shorter than the start's shortest cut delay stay put). The refined start of
     lowest volume among those within the load tolerance and, with ``min_epoch``, whose
-    epoch reaches ``min_epoch`` if any does, wins; it gets a second, longer FM
-    (``stop_after`` :data:`VOLUME_LONG_STOP`), kept if it is lower. Parameters as
-    :func:`metis`.
+    epoch reaches ``min_epoch`` if any does, wins; it is refined again with balance
+    relaxation (:data:`partitioning.fm.RELAXED`) and FM passes that stop only after
+    :data:`VOLUME_LONG_STOP` moves without a new best (longer uphill paths), kept if
+    lower. Parameters as :func:`metis`.
 
     Returns
     -------
@@ -343,16 +344,16 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
                                                     shares, tolerance, _check_seed(seed)))
         target = float(graph.vertex_weight.sum()) * shares
 
-    def refined(start: np.ndarray, stop_after: int) -> np.ndarray:
+    def refined(start: np.ndarray, stop_after: int, relaxed: tuple[float, ...]) -> np.ndarray:
         if not exact:
             return _refined(graph, start, k, tolerance, share)
-        movable = local_search._movable(graph, min_cross_delay(graph, start))
+        movable = local_search.movable(graph, min_cross_delay(graph, start))
         return fm.refine(hg, graph.vertex_weight, start, k, target, tolerance, movable,
-                         stop_after=stop_after)
+                         relaxed=relaxed, stop_after=stop_after)
 
     best, best_key = None, None
     for start in starts:
-        p = refined(start, VOLUME_STOP)
+        p = refined(start, VOLUME_STOP, ())
         epoch = min_cross_delay(graph, p)
         short = min_epoch is not None and epoch is not None and epoch < min_epoch
         over = share is None and load_imbalance(graph, p, k) > 1.0 + tolerance + 1e-9
@@ -360,7 +361,7 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
         if best_key is None or key < best_key:
             best, best_key = p, key
     if exact:
-        best = refined(best, VOLUME_LONG_STOP)
+        best = refined(best, VOLUME_LONG_STOP, fm.RELAXED)
     return best
 
 

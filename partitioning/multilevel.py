@@ -1,20 +1,15 @@
-"""Multilevel refinement (V-cycles) of a partition of a hypergraph for the (lambda - 1) volume.
+"""Coarsening of a hypergraph: vertex clustering and contraction (multilevel partitioning).
 
-A V-cycle (KaHyPar's iterated multilevel scheme): coarsen the hypergraph by clustering
-vertices *of the same part*, level after level, so the given partition is a partition
-of every coarse level with the same volume; then refine with k-way FM
-(:mod:`partitioning.fm`) on the coarsest level and again on every level on the way
-back. Moving a coarse vertex moves a whole cluster at once: moves that FM cannot find
-one vertex at a time (each step uphill) become single steps. Different seeds give
-different clusterings, so repeated V-cycles keep finding new moves.
+Used by :mod:`partitioning.bisection`, which coarsens every hypergraph it bisects, bisects
+the coarsest level and refines on the way back with FM (:mod:`partitioning.fm`).
 
 Clustering (heavy-edge rating, as Mt-KaHyPar's coarsening): vertices visited in a
 seeded random order; an unclustered vertex ``u`` joins the cluster ``C`` of a
 neighbour in its part with the largest ``sum over nets e containing u and a pin of
 C of w_e / (|e| - 1)``, if ``C`` stays within the weight limit; otherwise ``u`` starts
 a cluster of its own. Nets larger than ``max_net`` are left out of the rating (their
-contribution is small and costly to count). Coarsening stops when a level shrinks
-by less than 10 % or has at most ``limit`` vertices.
+contribution is small and costly to count). With a ``part`` per vertex, clusters stay
+inside parts, so the partition carries over to the coarse level with the same volume.
 
 Contraction keeps the volume exact: a coarse net has the distinct clusters of its pins,
 its weight is the fine net's, and nets left with one pin are dropped (they cannot be
@@ -24,8 +19,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-
-from .fm import fm
 
 
 @numba.njit(cache=True)
@@ -116,39 +109,3 @@ def incidence(ptr: np.ndarray, pin: np.ndarray, n: int) -> tuple[np.ndarray, np.
     vptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(pin, minlength=n), out=vptr[1:])
     return vptr, net[order]
-
-
-def vcycle(hypergraph: tuple[np.ndarray, ...], vw: np.ndarray, part: np.ndarray, k: int,
-           cap: np.ndarray, movable: np.ndarray, *, seed: int, limit: int, max_weight: float,
-           max_net: int = 1000, stop_after: int = 100, max_passes: int = 10) -> float:
-    """One V-cycle on ``part`` (changed in place); returns the volume removed (>= 0).
-
-    ``hypergraph`` is ``(ptr, pin, vptr, vnet, w)``; ``limit`` the vertex count at
-    which coarsening stops, ``max_weight`` the heaviest cluster allowed.
-    """
-    levels = []
-    ptr, pin, vptr, vnet, w = hypergraph
-    fine_vw, fine_part, fine_movable = vw, part, movable
-    level = 0
-    while fine_vw.shape[0] > limit:
-        label, nc = cluster(ptr, pin, vptr, vnet, w, fine_vw, fine_part, fine_movable,
-                            float(max_weight), int(max_net), int(seed) * 64 + level)
-        if nc > 0.9 * fine_vw.shape[0]:
-            break
-        levels.append(((ptr, pin, vptr, vnet, w), fine_vw, fine_part, fine_movable, label))
-        ptr, pin, w = contract(ptr, pin, w, label, nc)
-        vptr, vnet = incidence(ptr, pin, nc)
-        coarse_part = np.empty(nc, dtype=np.int64)
-        coarse_part[label] = fine_part
-        coarse_movable = np.ones(nc, dtype=np.bool_)
-        coarse_movable[label[~fine_movable]] = False
-        fine_vw = np.bincount(label, weights=fine_vw, minlength=nc)
-        fine_part, fine_movable = coarse_part, coarse_movable
-        level += 1
-    removed = fm(ptr, pin, vptr, vnet, w, fine_vw, fine_part, k, cap, fine_movable, stop_after,
-                 max_passes)
-    for (hg, lvw, lpart, lmovable, label) in reversed(levels):
-        lpart[:] = fine_part[label]
-        removed += fm(*hg, lvw, lpart, k, cap, lmovable, stop_after, max_passes)
-        fine_part = lpart
-    return removed

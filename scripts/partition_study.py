@@ -5,7 +5,7 @@ Networks (``scripts/study_networks.py``, partitioned at the neuron level so ever
 is exact): a 2-D spatial ``sheet`` (Gaussian connectivity on a torus, distance-dependent
 delays), a heterogeneous ``multi_area`` network (areas of unequal size and rate, 1.5 ms
 inside, 3.2 ms between) and the Potjans & Diesmann (2014) ``microcircuit`` (published
-connection probabilities, scaled down; published rates as ``rate_hz``). ``--scale``
+connection probabilities, scaled down; full-scale rates (NEST's) as ``rate_hz``). ``--scale``
 multiplies every network's neuron count (default 0.5: about 1,800-1,900 neurons each, so
 the study runs in a few minutes on 2 cores; 1.0 is 3,300-3,900 neurons).
 
