@@ -309,10 +309,10 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
     Starts: METIS with seeds ``seed .. seed + VOLUME_TRIALS - 1`` (each with the
     given options), without ``target_weights`` the contiguous :func:`block` ranges
     (the vertex order often follows the structure: populations, areas, positions),
-    and, on graphs of exact counts, multilevel recursive bisection of the spike
-    hypergraph (:mod:`partitioning.bisection`). On graphs of exact counts with one
-    neuron per vertex each start is refined by k-way FM (:func:`partitioning.fm.refine`),
-    otherwise by
+    and, on graphs of exact counts without ``min_epoch``, multilevel recursive bisection
+    of the spike hypergraph (:mod:`partitioning.bisection`, which knows no delays). On
+    graphs of exact counts with one neuron per vertex each start is refined by k-way FM
+    (:func:`partitioning.fm.refine`), otherwise by
     :func:`partitioning.refine.refine_volume`; either keeps the start's epoch (vertices
     with an edge shorter than the start's shortest cut delay stay put). The refined start of
     lowest volume among those within the load tolerance and, with ``min_epoch``, whose
@@ -340,9 +340,10 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
     if exact:
         hg = local_search.nets_csr(graph)
         shares = np.full(k, 1.0 / k) if share is None else share
-        starts.append(bisection.recursive_bisection(hg[0], hg[1], hg[4], graph.vertex_weight,
-                                                    shares, tolerance, _check_seed(seed)))
         target = float(graph.vertex_weight.sum()) * shares
+        if min_epoch is None:  # bisection knows no delays: with min_epoch, METIS's starts
+            starts.append(bisection.recursive_bisection(hg[0], hg[1], hg[4], graph.vertex_weight,
+                                                        shares, tolerance, _check_seed(seed)))
 
     def refined(start: np.ndarray, stop_after: int, relaxed: tuple[float, ...]) -> np.ndarray:
         if not exact:
