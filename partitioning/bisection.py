@@ -5,14 +5,15 @@ hypergraph in two, then each half, until there are ``k`` parts. Every bisection 
 multilevel: cluster (:func:`partitioning.multilevel.cluster`, no part constraint)
 and contract down to about ``COARSEST`` vertices, bisect the coarsest level by the best
 of ``TRIES`` greedy starts (seeded random orders and breadth-first growing from a
-random vertex, each refined by 2-way FM with balance relaxation, :func:`partitioning.fm.refine`), then project back,
-refining with FM on every level.
+random vertex, each refined by 2-way FM with balance relaxation,
+:func:`partitioning.fm.refine`), then project back, refining with FM on every level.
 
 Cut-net splitting keeps the objective exact: a net cut by a bisection continues, in
 each half, with its pins in that half, so ``sum_e w_e (lambda_e - 1)`` over the final
 parts equals the sum of the cuts made on the way (each split of a net adds one part
 to it). A block to split into two groups of parts is cut with caps ``(1 + eps') W S_i /
-(S_0 + S_1)`` for its weight ``W`` and the groups' target shares ``S_i``, with ``1 + eps' = (1 + imbalance) ** (1 / depth)``
+(S_0 + S_1)`` for its weight ``W`` and the groups' target shares ``S_i``, with
+``1 + eps' = (1 + imbalance) ** (1 / depth)``
 over the ``depth = ceil(log2 k)`` levels, so that the final parts end within
 ``(1 + imbalance)`` of their target (up to the granularity of the vertex weights).
 """

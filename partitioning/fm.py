@@ -61,10 +61,10 @@ def _pop(keys, vals, size):  # pragma: no cover
     i = 0
     while True:
         left, right, top = 2 * i + 1, 2 * i + 2, i
-        if left < size and (keys[left] > keys[top] or (keys[left] == keys[top] and vals[left] < vals[top])):
-            top = left
-        if right < size and (keys[right] > keys[top] or (keys[right] == keys[top] and vals[right] < vals[top])):
-            top = right
+        for child in (left, right):
+            if child < size and (keys[child] > keys[top]
+                                 or (keys[child] == keys[top] and vals[child] < vals[top])):
+                top = child
         if top == i:
             break
         keys[top], keys[i] = keys[i], keys[top]

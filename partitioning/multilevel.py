@@ -22,7 +22,8 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def cluster(ptr, pin, vptr, vnet, w, vw, part, movable, max_weight, max_net, seed):  # pragma: no cover
+def cluster(ptr, pin, vptr, vnet, w, vw, part, movable, max_weight, max_net,
+            seed):  # pragma: no cover
     """Cluster label per vertex (0 .. n_clusters - 1, in order of first vertex) and the count."""
     n = vptr.shape[0] - 1
     rep = np.full(n, -1, np.int64)

@@ -1,4 +1,8 @@
 """k-way FM, rebalancing, coarsening and recursive bisection on the exact spike hypergraph."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -167,3 +171,16 @@ def test_volume_from_fm_beats_the_parallel_refinement(make_modular, make_random)
         assert comm_volume(graph, best) <= comm_volume(graph, metis_refined(graph, k)) + 1e-9
         assert imbalance(graph, best, k) <= 1.03 + 1e-9
         np.testing.assert_array_equal(best, volume(graph, k))
+
+
+def test_volume_is_the_same_in_another_process(make_random):
+    # No hidden global state (numba's or numpy's random streams, caches): a fresh
+    # interpreter computes the same partition for the same inputs and seed.
+    g = make_random(800, 8000, 4)
+    here = volume(g, 8, seed=2)
+    code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
+            "from conftest import build_random; from partitioning import volume;"
+            "sys.stdout.write(','.join(map(str, volume(build_random(800, 8000, 4), 8, seed=2))))")
+    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    np.testing.assert_array_equal(np.array(out.split(","), dtype=np.int64), here)
