@@ -17,7 +17,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
     rate_hz = 5.0                    # optional: expected rate, weighs spikes for the partitioner
-    # lif and lif_cond parameters may also be per neuron: a list (one value per neuron) or a
+    # model parameters (lif, lif_cond, adex, izhikevich, hh, li) may also be per neuron: a list (one value per neuron) or a
     # distribution, e.g. tau_m = { dist = "normal", mean = 10.0, std = 1.0, low = 5.0 };
     # initial values may start a synapse channel: "syn:<projection>" = { dist = ... } (pA or nS)
     # optional, for spatial connectors (distsnn.spatial):
