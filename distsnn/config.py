@@ -36,7 +36,8 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # { rule = "spatial", p = { kind = "gaussian", p0 = 0.8, sigma = 0.2 }, radius = 0.5,
     #   delay = { offset = 0.5, slope = 2.0 } }  (then leave out the projection's delay;
     #   instead of radius: mask = { kind = "rectangular", lower_left = [..], upper_right = [..] };
-    #   indegree = 50: exactly 50 sources per target, drawn in proportion to p;
+    #   indegree = 50: exactly 50 sources per target, drawn in proportion to p (or
+    #   outdegree = 50: exactly 50 targets per source, the mask centred on the source);
     #   weight = { scale = -2.0, kernel = { kind = "gaussian", p0 = 1.0, sigma = 0.1 } })
     synapse = "delta"                # or { kind = "exp", tau = 5.0 },
                                      # { kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0 },
