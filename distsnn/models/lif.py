@@ -118,18 +118,23 @@ class Prepared:
 @dataclass(frozen=True)
 class State:
     """``y = V - E_L`` (mV), refractory steps left, synaptic components ``I[k]``;
-    ``readout[k]``: whether component k is a current (not an alpha derivative)."""
+    ``readout[k]``: whether component k is a current (not an alpha derivative);
+    ``E_L`` a number or one value per neuron."""
 
     y: np.ndarray
     refr: np.ndarray
     I: np.ndarray
-    E_L: float
+    E_L: Any
     readout: tuple[bool, ...]
 
     @property
     def V(self) -> np.ndarray:
         """Membrane potential (mV)."""
         return self.y + self.E_L
+
+
+#: Smallest normal double (NEST's std::numeric_limits<double>::min()).
+_DBL_MIN = sys.float_info.min
 
 
 @njit(cache=True)
@@ -156,9 +161,6 @@ def _alpha_propagators(tau_syn, tau_m, c_m, h):
     if h > h_min_regular:
         return gamma * exp_h_tau_syn * (beta * expm1_h_tau - h), P32
     return 0.5 * h * h * (1 / c_m) * exp_h_tau, P32
-
-
-_DBL_MIN = sys.float_info.min
 
 
 @njit(cache=True)
