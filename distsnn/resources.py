@@ -59,8 +59,10 @@ OUTDEGREE_BYTES = 8 + 8 + 1 + 8
 #: Bytes per edge of an edge list on every rank while connecting: pre and post as int64,
 #: the targets' rank lookup and the rows kept.
 EDGE_BYTES = 4 * 8
-#: Bytes per local neuron outside the model state: its gid, index and owned entry (3 x int64).
-NEURON_BYTES = 3 * 8
+#: Bytes per local neuron outside the model state: its gid, index and owned entry (3 x int64),
+#: and the compiled epochs' spike buffers (index and step, int64, for the engine's
+#: SPIKE_BUFFER_STEPS = 4 steps of every neuron spiking).
+NEURON_BYTES = 3 * 8 + 2 * 8 * 4
 #: The model state (and per-neuron constants) is held about three times during a step: the
 #: state, the new state the pure step function returns, and its temporaries.
 STATE_COPIES = 3
