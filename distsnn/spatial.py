@@ -33,8 +33,8 @@ The pair (source j, target gid) uses draw j of row gid of the projection's strea
 fixed in-degree: draw i for its i-th source), so a target's synapses are the same
 whichever rank builds them. A fixed out-degree uses draw i of row (source gid) for the
 source's i-th target: every rank makes every source's draws (as NEST's processes do,
-O(sources x K) work, in blocks of ``OUT_BLOCK`` sources, so no rank holds the whole
-projection) and keeps the synapses onto its own targets.
+O(sources x K) work, in blocks of at most ``OUT_BLOCK`` draws, so no rank holds the
+whole projection) and keeps the synapses onto its own targets.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ from .connectors import Synapses
 from .positions import Free, Grid, Layout, Random, axis_values, parse_positions
 
 
-#: Sources whose fixed out-degree draws are made at once (bounds the memory of a build).
-OUT_BLOCK = 65536
+#: Draws of a fixed out-degree made at once (sources x outdegree, at least one source):
+#: bounds the memory of a build to about 25 bytes each.
+OUT_BLOCK = 1 << 22
 
 
 # -- kernels --------------------------------------------------------------------------
@@ -411,8 +412,9 @@ class Spatial:
         wanted = np.zeros(n_post, dtype=bool)
         wanted[targets] = True
         pres, posts, dists = [], [], []
-        for lo in range(0, n_pre, OUT_BLOCK):
-            sources = np.arange(lo, min(n_pre, lo + OUT_BLOCK), dtype=np.int64)
+        block = max(1, OUT_BLOCK // max(k, 1))
+        for lo in range(0, n_pre, block):
+            sources = np.arange(lo, min(n_pre, lo + block), dtype=np.int64)
             spos = np.ascontiguousarray(self.pre_layout.coordinates(key[0], self.names[0], pre_gid0, sources))
             exclude = sources if (same and not self.autapses) else np.full(sources.size, -1, np.int64)
             post = np.empty(sources.size * k, dtype=np.int64)

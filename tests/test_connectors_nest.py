@@ -526,7 +526,7 @@ def test_spatial_fixed_outdegree_counts_law_and_invariance(monkeypatch):
     assert D[syn.pre, syn.post].max() <= 0.3
     assert np.bincount(syn.post, minlength=n).std() > 1     # in-degrees vary: not an in-degree rule
     assert conn.expected_counts(n, n, True, 100).sum() == pytest.approx(12 * n)
-    monkeypatch.setattr(sp, "OUT_BLOCK", 7)
+    monkeypatch.setattr(sp, "OUT_BLOCK", 7 * 12 + 5)          # blocks of 7 sources
     again = conn.connect(KEY, n, n, np.arange(n), 0, 0, True)
     np.testing.assert_array_equal(again.pre, syn.pre)
     np.testing.assert_array_equal(again.post, syn.post)
