@@ -12,6 +12,10 @@ then run it (:class:`Simulation` or :func:`simulate`). Units: ms, mV, pA, nS, pF
   ``load_nir(graph, dt=..., time_unit=...)``: NIR graphs in (optional ``nir`` package).
 """
 
+from .numba_cache import configure as _configure_numba_cache
+
+_configure_numba_cache()   # before any module with a cached kernel is imported
+
 from .config import dump, dumps, loads
 from .config import load as load_network
 from .connectors import (AllToAll, EdgeList, FixedInDegree, FixedOutDegree, FixedProbability, FixedTotalNumber,

@@ -6,6 +6,7 @@
                 [--max-memory SIZE] [--strict-time] [--quiet]
                 [--partition OWNERS.h5] [partition options]
                 [--checkpoint DIR [--checkpoint-every MS] [--checkpoint-keep K]] [--restore DIR]
+                [--dry-run RANKS]
     distsnn inspect RUN_DIR
     distsnn partition CONFIG.toml --parts N [--method NAME] [--compare] [--hosts H]
                       [--json FILE] [--plot FILE.png] [--save OWNERS.h5] [partition options]
@@ -57,6 +58,11 @@ summary gives per rank the spike records sent and received (one per spike and re
 rank holding a target), the records sent to each rank, and the bytes sent, headers
 included: the units of ``partition``'s prediction. Before anything is built, the memory
 the run needs is estimated (:mod:`distsnn.resources`) and checked against
+``--dry-run RANKS`` partitions the network for RANKS ranks, builds only rank 0's share in
+this process (no MPI) and prints what that rank would hold: neurons, synapses, bytes of
+every engine structure, the route table and the traffic the partition predicts
+(:mod:`distsnn.dryrun`); it simulates nothing.
+
 ``--max-memory`` (default: the memory available on the ranks' machines; ``none`` skips
 the check).
 
@@ -94,6 +100,8 @@ def _run(args: argparse.Namespace) -> int:
                             compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
     options.check()
     spec = partition_cli.spec_from_args(args, args.partitioner, args.partition)
+    if args.dry_run is not None:
+        return _dry_run(args, spec)
     limit = memory.job_limit(args.comm, args.max_memory, "distsnn run", "--max-memory")
     # Every rank reads the edge-list files: each may hold its share of the limit.
     share = None if limit.bytes is None else limit.bytes // args.comm.size
@@ -171,6 +179,26 @@ def _run(args: argparse.Namespace) -> int:
         from .checkpoint import describe
 
         print(f"  checkpoint     {describe(written[-1])}")
+    return 0
+
+
+def _dry_run(args: argparse.Namespace, spec: placement.PartitionSpec) -> int:
+    """``run --dry-run RANKS``: build rank 0's share of a RANKS-rank job, print what it holds."""
+    from .dryrun import dry_run
+
+    if args.comm.size != 1:
+        raise ValueError(f"run: --dry-run builds one rank's share in one process; got {args.comm.size} "
+                         f"MPI ranks (run it without mpiexec)")
+    if args.dry_run < 1:
+        raise ValueError(f"run: --dry-run must be an integer >= 1 (ranks), got {args.dry_run}")
+    if args.config.lower().endswith(".json"):
+        net = load_sonata(args.config, seed=args.seed).network
+    else:
+        net = config.load(args.config, seed=args.seed, t_stop=args.t_stop, strict_time=args.strict_time or None)
+    t0 = time.perf_counter()
+    report = dry_run(net, args.dry_run, spec)
+    print(report.text())
+    print(f"  built in       {time.perf_counter() - t0:.3f} s (partition and rank 0's share)")
     return 0
 
 
@@ -280,6 +308,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--restore", metavar="DIR",
                      help="continue from a checkpoint (a step-<N> directory, or the newest complete one "
                           "in DIR) to --t-stop; the network must be the same (hash, dt, seed)")
+    run.add_argument("--dry-run", metavar="RANKS", type=int,
+                     help="build only rank 0's share of a RANKS-rank job in this process and print what "
+                          "it would hold (neurons, synapses, bytes by structure, route table, predicted "
+                          "traffic); simulates nothing")
     partition_cli.add_partition_options(run, for_run=True)
     run.set_defaults(func=_run)
     ins = sub.add_parser("inspect", help="what a run directory holds",

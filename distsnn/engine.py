@@ -9,8 +9,9 @@ Schedule (one epoch of ``L`` steps, from step ``t0`` to ``t0 + L``)::
              compiled call for models with ``advance``: read and clear its ring ports of
              each row, update, record spikes), then the segment's spikes go through the
              short synapses (they arrive after the segment) and the monitors sample
-    exchange the epoch's spikes go, as (local index, step offset), to the ranks that
-             hold at least one of their targets
+    exchange the epoch's spikes go, as (gid, step offset), to the ranks that hold at
+             least one of their targets: one collective with the counts inside
+             (:class:`distsnn.comm.mpi.SlotExchanger`)
     deliver  every received or local spike adds its *long* synapses' (delay >= L)
              weights to the ring row of its arrival step (spike step + delay)
 
@@ -42,7 +43,7 @@ from .io.output import OutputOptions, RunOutput
 from .network import Network
 from .results import Rates, Result, Spikes, Trace, merge
 from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
-from .placement import PartitionSpec, assign
+from .placement import OwnerMap, PartitionSpec, assign
 
 #: Epoch length (steps) of a network without synapses.
 DEFAULT_EPOCH = 100
@@ -70,8 +71,9 @@ class Simulation:
         The description; not modified.
     comm : Comm, optional
         The communicator (default: one process).
-    owner : ndarray of int, optional
-        Rank of every gid (default: computed by :func:`distsnn.placement.assign`).
+    owner : ndarray of int or OwnerMap, optional
+        Rank of every gid (default: computed by :func:`distsnn.placement.assign`); held
+        as an :class:`~distsnn.placement.OwnerMap` (runs of gids) in ``self.owner``.
     partitioner : str or PartitionSpec
         How to split the network over the ranks when ``owner`` is not given: a method
         name of :data:`distsnn.placement.METHODS` or a full
@@ -94,7 +96,7 @@ class Simulation:
         machines; ``None``: no check.
     """
 
-    def __init__(self, network: Network, comm: Comm | None = None, owner: np.ndarray | None = None,
+    def __init__(self, network: Network, comm: Comm | None = None, owner: "np.ndarray | OwnerMap | None" = None,
                  partitioner: str | PartitionSpec = "metis", out: str | None = None,
                  output: OutputOptions | None = None, keep_records: bool = True,
                  max_memory: int | str | None = "available") -> None:
@@ -115,16 +117,23 @@ class Simulation:
             raise
         self.timers.build = time.perf_counter() - t0
 
-    def _build(self, network: Network, owner: np.ndarray | None, partitioner: "str | PartitionSpec") -> None:
+    def _build(self, network: Network, owner: "np.ndarray | OwnerMap | None",
+               partitioner: "str | PartitionSpec") -> None:
         n = network.size
         if owner is None:
             owner = assign(network, self.comm, partitioner)
-        owner = np.asarray(owner, dtype=np.int64)
-        if owner.shape != (n,) or (n and (owner.min() < 0 or owner.max() >= self.comm.size)):
+        elif not isinstance(owner, OwnerMap):
+            owner = np.asarray(owner)
+            if owner.shape != (n,) or not np.issubdtype(owner.dtype, np.integer):
+                raise ValueError(f"Simulation: owner must give a rank in [0, {self.comm.size - 1}] "
+                                 f"for each of the {n} neurons, got an array of shape {owner.shape}")
+            owner = OwnerMap.from_array(owner)
+        if owner.n != n or (n and (owner.ranks.min() < 0 or owner.max_rank() >= self.comm.size)):
             raise ValueError(f"Simulation: owner must give a rank in [0, {self.comm.size - 1}] "
                              f"for each of the {n} neurons")
+        # Runs of gids per rank, never an array over the whole network (see OwnerMap).
         self.owner = owner
-        self.owned = np.flatnonzero(owner == self.comm.rank).astype(np.int64)
+        self.owned = owner.owned(self.comm.rank)
         self.pops = build.local_populations(network, self.owned)
         self.n_ports = sum(len(p.channels) * p.n for p in self.pops)
         table = build.synapse_table(network, self.pops)
@@ -133,7 +142,7 @@ class Simulation:
         self.n_synapses = table.size
         self.synapse_bytes = table.nbytes()
         src = table.sources()
-        cross = owner[src] != self.comm.rank
+        cross = owner.of(src) != self.comm.rank
         big = np.iinfo(np.int64).max
         self.min_delay = int(self.comm.allreduce(int(table.delay.min()) if table.size else big, "min"))
         self.max_delay = int(self.comm.allreduce(int(table.delay.max()) if table.size else 0, "max"))
@@ -149,7 +158,9 @@ class Simulation:
         self.short_span = int(self.short.delay.min()) if self.short.size else _NEVER
         self._spike_buffers = [(np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64),
                                 np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64)) for p in self.pops]
-        self.router = routing.make_router(self.comm, owner, np.unique(src[cross]))
+        setup = routing.make_router(self.comm, owner, self.owned, np.unique(src[cross]))
+        self.router = setup.router
+        self.exchanger = self.comm.exchanger(setup.send_to, setup.recv_from)
         self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
         self.history = ckpt.SpikeHistory(self.max_delay)   # the spikes a checkpoint re-sends
         self.step = 0
@@ -212,7 +223,8 @@ class Simulation:
         progress.finish()
         self.timers.record = self.recorder.seconds
         if self.output is not None:
-            self.output.finish(self.summary(), self.owner, self.partitioner)
+            owner = self.owner.to_array() if self.comm.rank == 0 else np.zeros(0, np.int64)  # rank 0 writes it
+            self.output.finish(self.summary(), owner, self.partitioner)
 
     def checkpoint(self, path: str, keep: int | None = None) -> str:
         """Write the state at the current step to ``path/step-<N>/`` (collective; keep the
@@ -283,9 +295,9 @@ class Simulation:
         self.recorder.end_epoch(gids, steps, last)      # timed by the recorder
         self._recorded = last
         t2 = time.perf_counter()
-        buf, counts = self.router.pack(np.searchsorted(self.owned, gids), steps - first)
-        recv, recv_counts = self.comm.alltoallv(buf, counts)
-        r_gids, r_steps = self.router.unpack(recv, recv_counts, first)
+        buf, counts = self.router.pack(np.searchsorted(self.owned, gids), gids, steps - first)
+        recv, recv_counts = self.exchanger.exchange(buf, counts)
+        r_gids, r_steps = self.router.unpack(recv, first)
         self.n_sent += buf.size
         self.sent_to += counts
         self.n_received += recv.size

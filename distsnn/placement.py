@@ -43,6 +43,90 @@ _GRAPH_METHODS = ("metis", "metis_refined", "volume", "mtkahypar")
 _ORDER_METHODS = ("round_robin", "block", "random")
 
 
+class OwnerMap:
+    """The rank of every gid, held as runs of consecutive gids (a range per run).
+
+    A partition at the chunk level (every large network) gives at most one run per chunk,
+    so every rank holds a map of a few kilobytes whatever the network's size, where an
+    array of one rank per gid would take 8 bytes per neuron of the whole network on every
+    rank. A neuron-level partition of a small network may have a run per neuron.
+
+    Parameters
+    ----------
+    starts : ndarray of int
+        First gid of every run, ascending, ``starts[0] == 0``.
+    ranks : ndarray of int
+        Rank of every run (neighbouring runs differ).
+    n : int
+        Number of gids.
+    """
+
+    def __init__(self, starts: np.ndarray, ranks: np.ndarray, n: int) -> None:
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.ranks = np.asarray(ranks, dtype=np.int32)
+        self.n = int(n)
+        self.ends = np.append(self.starts[1:], self.n).astype(np.int64)
+
+    @classmethod
+    def from_runs(cls, ranks: np.ndarray, sizes: np.ndarray) -> "OwnerMap":
+        """Runs of ``sizes[i]`` consecutive gids on rank ``ranks[i]`` (gid order); empty
+        runs are dropped and neighbouring runs on one rank merged."""
+        ranks = np.asarray(ranks, dtype=np.int64)
+        sizes = np.asarray(sizes, dtype=np.int64)
+        keep = sizes > 0
+        ranks, sizes = ranks[keep], sizes[keep]
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        new = np.ones(ranks.size, dtype=bool)
+        new[1:] = ranks[1:] != ranks[:-1]
+        return cls(starts[new], ranks[new], int(sizes.sum()))
+
+    @classmethod
+    def from_array(cls, owner: np.ndarray) -> "OwnerMap":
+        """The runs of an array of one rank per gid."""
+        owner = np.asarray(owner, dtype=np.int64)
+        return cls.from_runs(owner, np.ones(owner.size, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.n,)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (the runs' starts, ends and ranks)."""
+        return int(self.starts.nbytes + self.ends.nbytes + self.ranks.nbytes)
+
+    def max_rank(self) -> int:
+        return int(self.ranks.max()) if self.ranks.size else -1
+
+    def of(self, gids: np.ndarray) -> np.ndarray:
+        """Rank of each gid (int64)."""
+        return self.ranks[np.searchsorted(self.starts, np.asarray(gids), side="right") - 1].astype(np.int64)
+
+    def __getitem__(self, gids: np.ndarray) -> np.ndarray:
+        return self.of(gids)
+
+    def owned(self, rank: int) -> np.ndarray:
+        """The gids of ``rank``, ascending."""
+        mine = np.flatnonzero(self.ranks == rank)
+        lo, hi = self.starts[mine], self.ends[mine]
+        if not mine.size:
+            return np.zeros(0, dtype=np.int64)
+        lengths = hi - lo
+        return (np.repeat(lo - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+                + np.arange(int(lengths.sum()), dtype=np.int64))
+
+    def counts(self, size: int) -> np.ndarray:
+        """Neurons per rank, ``size`` ranks."""
+        return np.bincount(self.ranks, weights=self.ends - self.starts, minlength=size).astype(np.int64)
+
+    def to_array(self) -> np.ndarray:
+        """One rank per gid (int64): for files and reports, never held by a running rank."""
+        return np.repeat(self.ranks.astype(np.int64), self.ends - self.starts)
+
+
 @dataclass(frozen=True)
 class PartitionSpec:
     """The inputs of a partition.
@@ -220,8 +304,9 @@ def vertex_parts(ng: NetworkGraph, parts: int, method: str, spec: PartitionSpec,
     return partitioning.partition(ng.graph, k, method, **opts)
 
 
-def owner_of(net: Network, parts: int, method: str | PartitionSpec = "metis", seed: int = 0) -> np.ndarray:
-    """The rank of every gid for ``parts`` ranks (no communication).
+def owner_map(net: Network, parts: int, method: str | PartitionSpec = "metis", seed: int = 0) -> OwnerMap:
+    """The rank of every gid for ``parts`` ranks (no communication), as runs of gids:
+    never an array over all gids unless the partition is at the neuron level.
 
     ``method`` is a :class:`PartitionSpec`, or a method name (with ``seed``) for the
     default spec of that method.
@@ -230,22 +315,28 @@ def owner_of(net: Network, parts: int, method: str | PartitionSpec = "metis", se
     spec.check()
     parts = validate.integer("Partition", "parts", parts, minimum=1)
     if spec.file is not None:
-        return load(spec.file, net, parts)
+        return OwnerMap.from_array(load(spec.file, net, parts))
     if parts == 1:
-        return np.zeros(net.size, dtype=np.int64)
+        return OwnerMap.from_runs(np.zeros(1, dtype=np.int64), np.array([net.size]))
     if spec.method in _ORDER_METHODS:  # no graph needed: no synapse drawn on rank 0
         sizes = _vertex_sizes(net, parts, spec)
-        return np.repeat(_by_order(sizes, parts, spec.method, spec.seed), sizes)
+        return OwnerMap.from_runs(_by_order(sizes, parts, spec.method, spec.seed), sizes)
     ng = network_graph(net, parts, spec)
-    return ng.neuron_parts(vertex_parts(ng, parts, spec.method, spec, net.dt))
+    return OwnerMap.from_runs(vertex_parts(ng, parts, spec.method, spec, net.dt), ng.graph.size)
 
 
-def assign(net: Network, comm: Comm, method: str | PartitionSpec = "metis", seed: int = 0) -> np.ndarray:
-    """The rank of every gid, computed on rank 0 and broadcast (collective)."""
+def owner_of(net: Network, parts: int, method: str | PartitionSpec = "metis", seed: int = 0) -> np.ndarray:
+    """The rank of every gid for ``parts`` ranks (no communication), one entry per gid;
+    :func:`owner_map` without the expansion."""
+    return owner_map(net, parts, method, seed).to_array()
+
+
+def assign(net: Network, comm: Comm, method: str | PartitionSpec = "metis", seed: int = 0) -> OwnerMap:
+    """The rank of every gid, computed on rank 0 and broadcast as runs (collective)."""
     spec = method if isinstance(method, PartitionSpec) else PartitionSpec(method=method, seed=seed)
     spec.check()
-    owner = owner_of(net, comm.size, spec) if comm.rank == 0 else None
-    return np.asarray(comm.bcast(owner), dtype=np.int64)
+    owner = owner_map(net, comm.size, spec) if comm.rank == 0 else None
+    return comm.bcast(owner)
 
 
 def save(path: str, owner: np.ndarray, parts: int, spec: PartitionSpec, net: Network) -> None:
@@ -284,5 +375,5 @@ def load(path: str, net: Network, parts: int) -> np.ndarray:
     return owner
 
 
-__all__ = ["METHODS", "PartitionSpec", "assign", "owner_of", "network_graph", "vertex_parts",
-           "measured_rates", "measured_populations", "save", "load"]
+__all__ = ["METHODS", "OwnerMap", "PartitionSpec", "assign", "owner_map", "owner_of", "network_graph",
+           "vertex_parts", "measured_rates", "measured_populations", "save", "load"]

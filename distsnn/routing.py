@@ -1,20 +1,19 @@
 """Spike routing between ranks: who needs whose spikes, and the wire format.
 
-Set-up (once, :func:`make_router`): every rank knows the owner of every gid (the
-partition is replicated) and which source gids its own synapses need. It sends each
-owner the list of that owner's gids it needs; each owner turns what it receives into
-a *route table*: for each of its local neurons, the remote ranks that hold at least
-one of its targets. A spike is then sent once to each such rank, and to no other (the
-(lambda - 1) communication volume of the partitioning metrics).
+Set-up (once, :func:`make_router`): every rank holds the owner map as runs of gids
+(:class:`~distsnn.placement.OwnerMap`) and knows which source gids its own synapses
+need. It sends each owner the list of that owner's gids it needs; each owner turns what
+it receives into a *route table*: for each of its local neurons, the remote ranks that
+hold at least one of its targets. A spike is then sent once to each such rank, and to no
+other (the (lambda - 1) communication volume of the partitioning metrics). Nothing here
+holds an entry per neuron of the whole network.
 
-Wire format: one int64 per (spike, destination), ``local_index << 16 | offset``, where
-``local_index`` is the neuron's position in the sender's owned list (ascending gids) and
-``offset`` the spike's step minus the epoch's first step (an epoch is shorter than
-2**16 steps). The receiver maps ``local_index`` back to a gid through the sender's
-owned list.
+Wire format: one int64 per (spike, destination), ``gid << 16 | offset``, where
+``offset`` is the spike's step minus the epoch's first step (an epoch is shorter than
+2**16 steps; gids are below 2**47). The receiver needs no table to decode it.
 
-The functions here are pure numpy; the only collective calls go through the
-communicator, in the same order on every rank.
+The functions here are pure numpy (and one compiled packing loop); the only collective
+calls go through the communicator, in the same order on every rank.
 """
 
 from __future__ import annotations
@@ -22,52 +21,71 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .comm import Comm
+from .placement import OwnerMap
 
 #: Epochs are shorter than this many steps (the offset field of the wire format).
 MAX_EPOCH = 2 ** 16 - 1
+#: Gids are below this (the gid field of the wire format).
+MAX_GID = 2 ** 47
 _OFFSET_MASK = np.int64(0xFFFF)
+
+
+@njit(cache=True)
+def _pack(local_index, gids, offsets, ptr, dst, size):
+    # Grouped by destination, spikes in their given order within a destination.
+    counts = np.zeros(size, np.int64)
+    for i in range(local_index.size):
+        for j in range(ptr[local_index[i]], ptr[local_index[i] + 1]):
+            counts[dst[j]] += 1
+    fill = np.zeros(size, np.int64)
+    for r in range(1, size):
+        fill[r] = fill[r - 1] + counts[r - 1]
+    out = np.empty(fill[size - 1] + counts[size - 1], np.int64)
+    for i in range(local_index.size):
+        msg = (gids[i] << 16) | offsets[i]
+        for j in range(ptr[local_index[i]], ptr[local_index[i] + 1]):
+            out[fill[dst[j]]] = msg
+            fill[dst[j]] += 1
+    return out, counts
 
 
 @dataclass
 class Router:
     rank: int
     size: int
-    owned_of: list[np.ndarray]    # owned gids of every rank, ascending
     route_ptr: np.ndarray         # CSR over this rank's local neurons ...
-    route_dst: np.ndarray         # ... of destination ranks (never this rank)
+    route_dst: np.ndarray         # ... of destination ranks (int32, never this rank)
 
-    def pack(self, local_index: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Messages for a batch of local spikes, grouped by destination rank; and their counts."""
-        n_dst = self.route_ptr[local_index + 1] - self.route_ptr[local_index]
-        if n_dst.sum() == 0:
-            return np.zeros(0, np.int64), np.zeros(self.size, np.int64)
-        rep = np.repeat(np.arange(local_index.size), n_dst)
-        starts = np.repeat(self.route_ptr[local_index], n_dst)
-        within = np.arange(rep.size) - np.repeat(np.cumsum(n_dst) - n_dst, n_dst)
-        dst = self.route_dst[starts + within]
-        msg = (local_index[rep].astype(np.int64) << 16) | offset[rep].astype(np.int64)
-        order = np.argsort(dst, kind="stable")
-        return msg[order], np.bincount(dst, minlength=self.size).astype(np.int64)
+    def pack(self, local_index: np.ndarray, gids: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Messages for a batch of local spikes (their positions among this rank's owned
+        gids, their gids and step offsets), grouped by destination rank; and their counts."""
+        return _pack(np.asarray(local_index, np.int64), np.asarray(gids, np.int64), np.asarray(offset, np.int64),
+                     self.route_ptr, self.route_dst, self.size)
 
-    def unpack(self, buf: np.ndarray, counts: np.ndarray, first_step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Gids and steps of received messages (``counts[r]`` came from rank ``r``)."""
-        src_rank = np.repeat(np.arange(self.size), counts)
-        local_index = buf >> 16
-        steps = (buf & _OFFSET_MASK) + first_step
-        gids = np.empty(buf.size, dtype=np.int64)
-        for r in np.flatnonzero(counts):
-            sel = src_rank == r
-            gids[sel] = self.owned_of[r][local_index[sel]]
-        return gids, steps
+    @staticmethod
+    def unpack(buf: np.ndarray, first_step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Gids and steps of received messages."""
+        return buf >> 16, (buf & _OFFSET_MASK) + first_step
+
+    @property
+    def peers(self) -> np.ndarray:
+        """The ranks this rank may send spikes to."""
+        return np.unique(self.route_dst)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.route_ptr.nbytes + self.route_dst.nbytes)
 
 
-def requests(owner: np.ndarray, needed: np.ndarray, rank: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+def requests(owner: OwnerMap, needed: np.ndarray, rank: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Remote source gids this rank needs, grouped by owner rank; and their counts."""
     needed = np.unique(needed)
-    remote = needed[owner[needed] != rank]
-    by_owner = owner[remote]
+    by_owner = owner.of(needed)
+    remote = needed[by_owner != rank]
+    by_owner = by_owner[by_owner != rank]
     order = np.argsort(by_owner, kind="stable")
     return remote[order], np.bincount(by_owner, minlength=size).astype(np.int64)
 
@@ -80,16 +98,25 @@ def routes(owned: np.ndarray, asked: np.ndarray, asked_counts: np.ndarray) -> tu
     local, from_rank = local[order], from_rank[order]
     ptr = np.zeros(owned.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(local, minlength=owned.size), out=ptr[1:])
-    return ptr, from_rank.astype(np.int64)
+    return ptr, from_rank.astype(np.int32)   # ranks fit in 32 bits: half the table
 
 
-def make_router(comm: Comm, owner: np.ndarray, needed: np.ndarray) -> Router:
-    """Set up routing (collective): ``needed`` are the source gids of this rank's synapses."""
+@dataclass
+class Routing:
+    """What :func:`make_router` sets up: the route table, and the ranks this rank sends
+    to and receives from (the pairs the exchange reserves room for)."""
+
+    router: Router
+    send_to: np.ndarray
+    recv_from: np.ndarray
+
+
+def make_router(comm: Comm, owner: OwnerMap, owned: np.ndarray, needed: np.ndarray) -> Routing:
+    """Set up routing (collective): ``owned`` are this rank's gids (ascending), ``needed``
+    the source gids of its synapses."""
     size, rank = comm.size, comm.rank
-    order = np.argsort(owner, kind="stable")
-    bounds = np.searchsorted(owner[order], np.arange(size + 1))
-    owned_of = [order[bounds[r]:bounds[r + 1]].astype(np.int64) for r in range(size)]
     send, counts = requests(owner, needed, rank, size)
     asked, asked_counts = comm.alltoallv(send, counts)
-    ptr, dst = routes(owned_of[rank], asked, asked_counts)
-    return Router(rank, size, owned_of, ptr, dst)
+    ptr, dst = routes(owned, asked, asked_counts)
+    router = Router(rank, size, ptr, dst)
+    return Routing(router, router.peers, np.flatnonzero(counts).astype(np.int64))

@@ -10,6 +10,7 @@ drive per neuron at eta * nu_thr * C_E. The same network as
 
     python scripts/bench_brunel.py --neurons 12500 --time-ms 1000
     .venv/bin/mpiexec -n 2 .venv/bin/python scripts/bench_brunel.py --neurons 12500
+    .venv/bin/python scripts/bench_brunel.py --compare   # + NEST 2 threads, Brian2 standalone
 
 Under mpiexec the network is split by ``--partitioner`` (default metis); times are the
 slowest rank's, memory is summed over ranks, and rank 0 prints.
@@ -24,11 +25,16 @@ import benchlib
 import distsnn as ds
 
 
-def brunel(n_total: int, seed: int, t_stop: float) -> ds.Network:
+def brunel(n_total: int, seed: int, t_stop: float, indegree: int | None = None) -> ds.Network:
+    """The network of ``n_total`` neurons; ``indegree``: C_E + C_I instead of 0.1 N, with
+    J scaled by 0.1 N_E / C_E so that J C_E (the mean input) stays that of C = 0.1 N."""
     ne = int(round(0.8 * n_total))
     ni = n_total - ne
     ce, ci = int(round(0.1 * ne)), int(round(0.1 * ni))
     J, g, eta, D = 0.1, 5.0, 2.0, 1.5
+    if indegree is not None:
+        J *= ce / round(0.8 * indegree)
+        ce, ci = int(round(0.8 * indegree)), indegree - int(round(0.8 * indegree))
     params = dict(C_m=250.0, tau_m=20.0, t_ref=2.0, E_L=0.0, V_th=20.0, V_reset=10.0)
     nu_thr = params["V_th"] / (J * ce * params["tau_m"])   # per ms
     p_rate = 1000.0 * eta * nu_thr * ce                     # Hz, total per neuron
@@ -46,8 +52,12 @@ def brunel(n_total: int, seed: int, t_stop: float) -> ds.Network:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    benchlib.add_compare_arguments(ap)
     benchlib.add_arguments(ap, neurons=12500)
     args = ap.parse_args(argv)
+    if args.compare:
+        benchlib.compare("brunel", __file__, args)
+        return
     benchlib.run("brunel", lambda: brunel(args.neurons, args.seed, args.time_ms), args)
 
 

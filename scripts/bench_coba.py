@@ -12,6 +12,7 @@ printed figures and the ``RESULT {json}`` line compare side by side with the anc
 
     python scripts/bench_coba.py --neurons 4000 --time-ms 1000
     .venv/bin/mpiexec -n 2 .venv/bin/python scripts/bench_coba.py
+    .venv/bin/python scripts/bench_coba.py --compare   # + NEST 2 threads, Brian2 standalone
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def coba(n_total: int, seed: int, t_stop: float) -> ds.Network:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    benchlib.add_compare_arguments(ap)
     benchlib.add_arguments(ap, neurons=4000)
     args = ap.parse_args(argv)
+    if args.compare:
+        benchlib.compare("coba", __file__, args)
+        return
     benchlib.run("coba", lambda: coba(args.neurons, args.seed, args.time_ms), args)
 
 

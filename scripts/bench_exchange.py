@@ -1,82 +1,74 @@
 #!/usr/bin/env python
-"""Spike exchange primitives, side by side: MPI_Alltoallv against MPI_Neighbor_alltoallv.
+"""Microseconds per spike exchange, as the engine makes it: pack, exchange, unpack.
 
-    .venv/bin/mpiexec -n 4 .venv/bin/python scripts/bench_exchange.py
+    .venv/bin/mpiexec -n 2 .venv/bin/python scripts/bench_exchange.py
 
-Each rank sends ``--spikes`` int64 messages per epoch, split over its neighbours: in
-the *dense* pattern every other rank (a random network), in the *ring* pattern only the
-two adjacent ranks (a modular network split by METIS). Alltoallv needs a count
-exchange (Alltoall) first; the neighbour collective exchanges counts with
-Neighbor_alltoall over a distributed-graph communicator made once. Prints the mean time
-per epoch of each. This is a measurement of MPI itself, so it uses mpi4py directly.
+A 12,500-neuron network dealt out round robin, every neuron needed by every rank (the
+Brunel network's routes). Each rank sends ``--spikes`` spikes per epoch (``small``: 2, a
+microcircuit step; ``brunel``: 350, a 1.5 ms Brunel epoch at 37 Hz on 2 ranks), through
+
+- ``alltoallv``: :meth:`Comm.alltoallv`, the counts exchanged first (two collectives);
+- ``slots``: the engine's :meth:`Comm.exchanger`, counts inside the data (one collective).
+
+Prints the mean time per exchange (slowest rank) and the part spent in the collective
+calls, alternating the two methods so that machine load hits both alike, and one
+``RESULT {json}`` line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
-from mpi4py import MPI
 
-
-def epoch_alltoallv(comm, send, counts):
-    rc = np.empty_like(counts)
-    comm.Alltoall(counts, rc)
-    recv = np.empty(int(rc.sum()), dtype=np.int64)
-    comm.Alltoallv([send, (counts, None), MPI.INT64_T], [recv, (rc, None), MPI.INT64_T])
-    return recv
-
-
-def epoch_neighbor(gcomm, send, counts):
-    rc = np.empty_like(counts)
-    gcomm.Neighbor_alltoall(counts, rc)
-    recv = np.empty(int(rc.sum()), dtype=np.int64)
-    gcomm.Neighbor_alltoallv([send, (counts, None), MPI.INT64_T], [recv, (rc, None), MPI.INT64_T])
-    return recv
+from distsnn import routing
+from distsnn.comm import world
+from distsnn.placement import OwnerMap
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--spikes", type=int, default=2000, help="messages per rank per epoch")
     ap.add_argument("--epochs", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    comm = MPI.COMM_WORLD
-    rank, size = comm.Get_rank(), comm.Get_size()
-    results = {}
-    for pattern in ("dense", "ring"):
-        if pattern == "dense":
-            nbrs = [r for r in range(size) if r != rank]
-        else:
-            nbrs = sorted({(rank - 1) % size, (rank + 1) % size} - {rank})
-        gcomm = comm.Create_dist_graph_adjacent(nbrs, nbrs, reorder=False)
-        full = np.zeros(size, dtype=np.int64)
-        share = np.full(len(nbrs), args.spikes // max(len(nbrs), 1), dtype=np.int64)
-        full[nbrs] = share
-        send_full = np.arange(int(full.sum()), dtype=np.int64)
-        send_nb = np.arange(int(share.sum()), dtype=np.int64)
-        for name, fn, a, b in (("alltoallv", epoch_alltoallv, comm, full),
-                               ("neighbor", epoch_neighbor, gcomm, share)):
-            send = send_full if name == "alltoallv" else send_nb
-            for _ in range(50):
-                fn(a, send, b)
-            comm.Barrier()
-            t0 = time.perf_counter()
-            for _ in range(args.epochs):
-                got = fn(a, send, b)
-            dt = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX) / args.epochs
-            expect = comm.allreduce(int(b.sum()), op=MPI.SUM)
-            total = comm.allreduce(got.size, op=MPI.SUM)
-            if total != expect:
-                raise RuntimeError(f"{name}/{pattern}: received {total} of {expect} messages")
-            results[(pattern, name)] = dt
-        gcomm.Free()
+    comm = world()
+    size, rank = comm.size, comm.rank
+    n = 12500
+    owner = OwnerMap.from_array(np.arange(n) % size)
+    owned = owner.owned(rank)
+    setup = routing.make_router(comm, owner, owned, np.arange(n))
+    router = setup.router
+    ex = comm.exchanger(setup.send_to, setup.recv_from)
+    result = {"ranks": size}
+    for label, spikes in (("small", 2), ("brunel", 350)):
+        rng = np.random.default_rng(rank)
+        gids = np.sort(rng.choice(owned, spikes, replace=False))
+        steps = rng.integers(0, 15, spikes)
+        best = {}
+        for _ in range(args.repeats):
+            for method in ("alltoallv", "slots"):
+                fn = comm.alltoallv if method == "alltoallv" else ex.exchange
+                comm.barrier()
+                t0, t_coll = time.perf_counter(), 0.0
+                for _ in range(args.epochs):
+                    buf, counts = router.pack(np.searchsorted(owned, gids), gids, steps)
+                    t1 = time.perf_counter()
+                    recv, rc = fn(buf, counts)
+                    t_coll += time.perf_counter() - t1
+                    router.unpack(recv, 100)
+                total = comm.allreduce(time.perf_counter() - t0, "max") / args.epochs
+                coll = comm.allreduce(t_coll, "max") / args.epochs
+                if method not in best or total < best[method][0]:
+                    best[method] = (total, coll)
+        for method, (total, coll) in best.items():
+            result[f"{label}_{method}_us"] = total * 1e6
+            if rank == 0:
+                print(f"{label:>6} ({spikes} spikes/rank): {method:>9} {total * 1e6:7.1f} us/exchange "
+                      f"({coll * 1e6:.1f} in the collective calls), best of {args.repeats}")
     if rank == 0:
-        print(f"ranks {size}, {args.spikes} messages per rank per epoch, {args.epochs} epochs")
-        for pattern in ("dense", "ring"):
-            a, n = results[(pattern, "alltoallv")], results[(pattern, "neighbor")]
-            print(f"  {pattern:>5}: alltoallv {a * 1e6:8.1f} us/epoch, neighbor {n * 1e6:8.1f} us/epoch, "
-                  f"ratio neighbor/alltoallv {n / a:.2f}")
+        print("RESULT " + json.dumps(result, sort_keys=True))
 
 
 if __name__ == "__main__":

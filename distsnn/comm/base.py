@@ -12,6 +12,24 @@ from typing import Any, Protocol
 import numpy as np
 
 
+class Exchanger(Protocol):
+    """A personalised all-to-all set up once for a fixed set of peers (the spike exchange).
+
+    Same contract as :meth:`Comm.alltoallv`, but only ``send_to`` ranks may be sent
+    items and only ``recv_from`` ranks send any, which lets a communicator reserve room
+    per pair and exchange the counts inside the data (one collective per call).
+    ``collectives`` counts the collective calls made so far; ``overflows`` the calls in
+    which some pair needed more than its reserved room (sent point to point).
+    """
+
+    collectives: int
+    overflows: int
+
+    def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Items for each rank (grouped by rank, ``counts[r]`` to rank ``r``) in; items
+        received (from rank 0, then 1, ...) and their counts out. Collective."""
+
+
 class Comm(Protocol):
     rank: int
     size: int
@@ -23,6 +41,11 @@ class Comm(Protocol):
         rank ``r``. Returns the received items (from rank 0, then 1, ...) and how many
         came from each rank.
         """
+
+    def exchanger(self, send_to: np.ndarray, recv_from: np.ndarray) -> Exchanger:
+        """An :class:`Exchanger` for items sent only to ``send_to`` and received only
+        from ``recv_from`` (ranks; rank ``s`` lists ``r`` in ``recv_from`` exactly when
+        rank ``r`` lists ``s`` in ``send_to``). Every rank calls it, once per set-up."""
 
     def allreduce(self, value: Any, op: str) -> Any:
         """Reduce a number or array over ranks; ``op`` is 'sum', 'min' or 'max'."""

@@ -22,10 +22,83 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
+from . import slots
+
 # Seconds between writing an error and aborting, for the launcher to forward the text.
 ABORT_FLUSH_S = 0.3
 
 _OPS = {"sum": MPI.SUM, "min": MPI.MIN, "max": MPI.MAX}
+#: Tag of the point-to-point messages that carry a slot's overflow.
+OVERFLOW_TAG = 0x5D15
+
+
+class SlotExchanger:
+    """Spike exchange in one ``MPI_Alltoallv`` per call, the counts piggy-backed.
+
+    Each pair that may talk (the route table says which) reserves a slot of words in the
+    sender's and in the receiver's buffer (:mod:`distsnn.comm.slots`): the first word is
+    the count, then as many items as fit. Items beyond a slot go point to point (``Isend``
+    before the collective, ``Irecv`` once the count has arrived), which both ends know to
+    do from the count alone; then both ends resize the slot by the same rule. The
+    collective is the same on every rank in every call; the common case costs
+    one collective instead of two (counts, then data), and a burst one extra message on
+    each pair it overflows.
+    """
+
+    def __init__(self, comm: Any, send_to: np.ndarray, recv_from: np.ndarray) -> None:
+        self.comm = comm
+        self.size = comm.Get_size()
+        self.rank = comm.Get_rank()
+        self.sslot = np.zeros(self.size, dtype=np.int64)
+        self.rslot = np.zeros(self.size, dtype=np.int64)
+        self.sslot[np.asarray(send_to, dtype=np.int64)] = slots.MIN_SLOT
+        self.rslot[np.asarray(recv_from, dtype=np.int64)] = slots.MIN_SLOT
+        self.rcounts = np.zeros(self.size, dtype=np.int64)
+        self.collectives = 0
+        self.overflows = 0
+        self._layout()
+
+    def _layout(self) -> None:
+        self.sdispl, self.rdispl = slots.displacements(self.sslot), slots.displacements(self.rslot)
+        self.sbuf = np.zeros(int(self.sslot.sum()), dtype=np.int64)
+        self.rbuf = np.zeros(int(self.rslot.sum()), dtype=np.int64)
+        self._args = ([self.sbuf, (self.sslot, self.sdispl), MPI.INT64_T],
+                      [self.rbuf, (self.rslot, self.rdispl), MPI.INT64_T])
+
+    def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        send = np.ascontiguousarray(send, dtype=np.int64)
+        counts = np.ascontiguousarray(counts, dtype=np.int64)
+        over = slots.fill(send, counts, self.sdispl, self.sslot, self.sbuf)
+        if over < 0:
+            raise RuntimeError(f"SlotExchanger: rank {self.rank} sends items to a rank that is not its peer")
+        requests = []
+        if over:
+            first = np.cumsum(counts) - counts
+            for r in np.flatnonzero((self.sslot > 0) & (counts > self.sslot - 1)):
+                lo = int(first[r] + self.sslot[r] - 1)
+                requests.append(self.comm.Isend([send[lo: int(first[r] + counts[r])], MPI.INT64_T], int(r),
+                                                OVERFLOW_TAG))
+        # Not a persistent collective (MPI_Alltoallv_init): re-creating it when a slot
+        # changes would be a collective call that only the ranks with that change make.
+        self.comm.Alltoallv(*self._args)
+        self.collectives += 1
+        rcounts = self.rcounts
+        recv, r_over = slots.extract(self.rbuf, self.rdispl, self.rslot, rcounts)
+        if r_over:
+            first = np.cumsum(rcounts) - rcounts
+            for r in np.flatnonzero((self.rslot > 0) & (rcounts > self.rslot - 1)):
+                lo = int(first[r] + self.rslot[r] - 1)
+                requests.append(self.comm.Irecv([recv[lo: int(first[r] + rcounts[r])], MPI.INT64_T], int(r),
+                                                OVERFLOW_TAG))
+        if requests:
+            self.overflows += 1
+            MPI.Request.Waitall(requests)
+        rcounts = rcounts.copy()
+        changed = slots.resize(self.sslot, counts)
+        changed = slots.resize(self.rslot, rcounts) or changed
+        if changed:
+            self._layout()
+        return recv, rcounts
 
 
 class MPIComm:
@@ -48,6 +121,9 @@ class MPIComm:
         rdispl = np.concatenate(([0], np.cumsum(recv_counts)[:-1]))
         self.comm.Alltoallv([send, (counts, sdispl), MPI.INT64_T], [recv, (recv_counts, rdispl), MPI.INT64_T])
         return recv, recv_counts
+
+    def exchanger(self, send_to: np.ndarray, recv_from: np.ndarray) -> SlotExchanger:
+        return SlotExchanger(self.comm, send_to, recv_from)
 
     def allreduce(self, value: Any, op: str) -> Any:
         if op not in _OPS:
