@@ -17,7 +17,7 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # poisson: params = { rate = 10.0 } or { schedule = { times = [0.0, 100.0], rates = [10.0, 50.0] } }
     initial = { V_m = { dist = "uniform", low = 0.0, high = 20.0 } }
     rate_hz = 5.0                    # optional: expected rate, weighs spikes for the partitioner
-    # lif and lif_cond parameters may also be per neuron: a list (one value per neuron) or a
+    # model parameters (lif, lif_cond, adex, izhikevich, hh, li) may also be per neuron: a list (one value per neuron) or a
     # distribution, e.g. tau_m = { dist = "normal", mean = 10.0, std = 1.0, low = 5.0 };
     # initial values may start a synapse channel: "syn:<projection>" = { dist = ... } (pA or nS)
     # optional, for spatial connectors (distsnn.spatial):
@@ -36,7 +36,8 @@ Layout (units ms, mV, pA, nS, pF, Hz)::
     # { rule = "spatial", p = { kind = "gaussian", p0 = 0.8, sigma = 0.2 }, radius = 0.5,
     #   delay = { offset = 0.5, slope = 2.0 } }  (then leave out the projection's delay;
     #   instead of radius: mask = { kind = "rectangular", lower_left = [..], upper_right = [..] };
-    #   indegree = 50: exactly 50 sources per target, drawn in proportion to p;
+    #   indegree = 50: exactly 50 sources per target, drawn in proportion to p (or
+    #   outdegree = 50: exactly 50 targets per source, the mask centred on the source);
     #   weight = { scale = -2.0, kernel = { kind = "gaussian", p0 = 1.0, sigma = 0.1 } })
     synapse = "delta"                # or { kind = "exp", tau = 5.0 },
                                      # { kind = "double_exp", tau_rise = 1.0, tau_decay = 5.0 },

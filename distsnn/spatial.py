@@ -24,11 +24,17 @@ profile); the projection's own ``delay`` / ``weight`` must then be left out.
 
 With ``indegree = K`` (NEST's spatial ``fixed_indegree``) each target instead draws
 exactly K sources among those in its mask, with probability proportional to ``p(d)``
-(without ``multapses``, a repeat is redrawn).
+(without ``multapses``, a repeat is redrawn). With ``outdegree = K`` (NEST's spatial
+``fixed_outdegree``) each source draws exactly K targets among those in the mask
+centred on the source (the displacement taken from source to target, as NEST does),
+with probability proportional to ``p(d)``.
 
 The pair (source j, target gid) uses draw j of row gid of the projection's stream (a
 fixed in-degree: draw i for its i-th source), so a target's synapses are the same
-whichever rank builds them.
+whichever rank builds them. A fixed out-degree uses draw i of row (source gid) for the
+source's i-th target: every rank makes every source's draws (as NEST's processes do,
+O(sources x K) work, in blocks of at most ``OUT_BLOCK`` draws, so no rank holds the
+whole projection) and keeps the synapses onto its own targets.
 """
 
 from __future__ import annotations
@@ -42,6 +48,11 @@ from . import spatial_loops as loops
 from . import validate
 from .connectors import Synapses
 from .positions import Free, Grid, Layout, Random, axis_values, parse_positions
+
+
+#: Draws of a fixed out-degree made at once (sources x outdegree, at least one source):
+#: bounds the memory of a build to about 25 bytes each.
+OUT_BLOCK = 1 << 22
 
 
 # -- kernels --------------------------------------------------------------------------
@@ -226,12 +237,16 @@ class Spatial:
     autapses : bool
         Whether a neuron may connect to itself (same population only).
     multapses : bool
-        With ``indegree``: whether a source may be drawn twice for one target.
+        With ``indegree`` (``outdegree``): whether a source (target) may be drawn twice
+        for one target (source).
     indegree : int, optional
         NEST's spatial ``fixed_indegree``: each target draws exactly this many sources
         from those in its mask, with probability proportional to ``p(d)``.
     weight : WeightRule or dict, optional
         Distance-dependent weight ``{"scale": w, "kernel": {...}}``: ``w kernel(d)``.
+    outdegree : int, optional
+        NEST's spatial ``fixed_outdegree``: each source draws exactly this many targets
+        from those in the mask centred on it, with probability proportional to ``p(d)``.
     """
 
     p: Any
@@ -242,6 +257,7 @@ class Spatial:
     mask: Mask | None = None
     indegree: int | None = None
     weight: WeightRule | None = None
+    outdegree: int | None = None
     rule = "spatial"
     # Filled in by Network.add_projection: the layouts and names of the two populations.
     pre_layout: Layout | None = field(default=None, compare=False)
@@ -264,27 +280,32 @@ class Spatial:
     def from_plain(cls, owner: str, spec: dict[str, Any]) -> "Spatial":
         validate.known_fields(f"{owner} connector (spatial)", spec,
                               ("rule", "p", "radius", "mask", "delay", "weight", "autapses", "multapses",
-                               "indegree"))
+                               "indegree", "outdegree"))
         if "p" not in spec:
             raise ValueError(f"{owner}: connector.p is required for rule 'spatial'")
         delay = None if spec.get("delay") is None else _parse_delay(owner, spec["delay"])
         mask = None if spec.get("mask") is None else parse_mask(owner, spec["mask"])
         weight = None if spec.get("weight") is None else _parse_weight(owner, spec["weight"])
         return cls(parse_kernel(owner, spec["p"]), spec.get("radius"), delay,
-                   spec.get("autapses", True), spec.get("multapses", True), mask, spec.get("indegree"), weight)
+                   spec.get("autapses", True), spec.get("multapses", True), mask, spec.get("indegree"), weight,
+                   spec.get("outdegree"))
 
     def bind(self, pre: Layout | None, post: Layout | None, names: tuple[str, str], seed: int,
              gid0s: tuple[int, int]) -> "Spatial":
         """A copy that knows its populations' layouts, names and first gids and the seed
         (for :meth:`expected_counts`; :meth:`connect` takes the seed from its key)."""
         return Spatial(self.p, self.radius, self.delay, self.autapses, self.multapses, self.mask, self.indegree,
-                       self.weight, pre, post, names, seed, gid0s)
+                       self.weight, self.outdegree, pre, post, names, seed, gid0s)
 
     def check(self, owner: str, n_pre: int, n_post: int, same: bool) -> None:
         validate.boolean(owner, "connector.autapses", self.autapses)
         validate.boolean(owner, "connector.multapses", self.multapses)
         if self.indegree is not None:
             validate.integer(owner, "connector.indegree", self.indegree, minimum=0)
+        if self.outdegree is not None:
+            validate.integer(owner, "connector.outdegree", self.outdegree, minimum=0)
+            if self.indegree is not None:
+                raise ValueError(f"{owner}: connector takes indegree or outdegree, not both")
         if self.radius is not None:
             validate.positive(owner, "connector.radius", self.radius)
             if self.mask is not None:
@@ -325,13 +346,15 @@ class Spatial:
         spos = self.pre_layout.coordinates(seed, self.names[0], gid0s[0], np.arange(n_pre))
         tpos = self.post_layout.coordinates(seed, self.names[1], gid0s[1], targets)
         ext = self.pre_layout.box()[0]
-        if self.mask is not None:
-            mcode, mprm = self.mask.arrays()
-        elif self.radius is not None:
-            mcode, mprm = 1, np.array([0.0, float(self.radius)] + [0.0] * 6)
-        else:
-            mcode, mprm = 0, np.zeros(8)
+        mcode, mprm = self._mask_arrays()
         return spos, np.ascontiguousarray(tpos), ext, mcode, mprm
+
+    def _mask_arrays(self) -> tuple[int, np.ndarray]:
+        if self.mask is not None:
+            return self.mask.arrays()
+        if self.radius is not None:
+            return 1, np.array([0.0, float(self.radius)] + [0.0] * 6)
+        return 0, np.zeros(8)
 
     def _reach(self, dim: int) -> np.ndarray | None:
         if self.mask is not None:
@@ -340,6 +363,8 @@ class Spatial:
 
     def connect(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
         targets = targets.astype(np.int64)
+        if self.outdegree is not None:
+            return self._connect_out(key, n_pre, n_post, targets, pre_gid0, post_gid0, same)
         spos, tpos, ext, mcode, mprm = self._arrays(key[0], (pre_gid0, post_gid0), n_pre, targets)
         rows = (targets + post_gid0).astype(np.uint64)
         exclude = targets if (same and not self.autapses) else np.full(targets.size, -1, np.int64)
@@ -364,9 +389,53 @@ class Spatial:
             pre = np.empty(int(counts.sum()), dtype=np.int64)
             dist = np.empty(pre.size)
             loops.pairwise_rows(*args, True, pre, dist, counts)
+        return self._synapses(pre, np.repeat(targets, counts), dist)
+
+    def _synapses(self, pre: np.ndarray, post: np.ndarray, dist: np.ndarray) -> Synapses:
         delay = None if self.delay is None else self.delay.offset + self.delay.slope * dist
         weight = None if self.weight is None else self.weight.scale * self.weight.kernel(dist)
-        return Synapses(pre, np.repeat(targets, counts), None, weight=weight, delay=delay)
+        return Synapses(pre, post, None, weight=weight, delay=delay)
+
+    def _connect_out(self, key, n_pre, n_post, targets, pre_gid0, post_gid0, same) -> Synapses:
+        # Fixed out-degree: the in-degree loop with the roles swapped (rows are sources,
+        # candidates every target, the mask centred on the source and the displacement
+        # target - source), over every source in blocks; the synapses onto ``targets``
+        # are kept and grouped by target in the caller's order, by (source, draw) within.
+        k = int(self.outdegree)
+        all_targets = np.arange(n_post)
+        tpos_all = self.post_layout.coordinates(key[0], self.names[1], post_gid0, all_targets)
+        ext_post, cen = self.post_layout.box()
+        buckets = loops.buckets(tpos_all, cen - ext_post / 2, ext_post, self._reach(tpos_all.shape[1]))
+        ext = self.pre_layout.box()[0]
+        mcode, mprm = self._mask_arrays()
+        code, prm = _KERNEL_CODE[self.p.kind], self.p.params()
+        wanted = np.zeros(n_post, dtype=bool)
+        wanted[targets] = True
+        pres, posts, dists = [], [], []
+        block = max(1, OUT_BLOCK // max(k, 1))
+        for lo in range(0, n_pre, block):
+            sources = np.arange(lo, min(n_pre, lo + block), dtype=np.int64)
+            spos = np.ascontiguousarray(self.pre_layout.coordinates(key[0], self.names[0], pre_gid0, sources))
+            exclude = sources if (same and not self.autapses) else np.full(sources.size, -1, np.int64)
+            post = np.empty(sources.size * k, dtype=np.int64)
+            dist = np.empty(post.size)
+            bad = loops.indegree_rows(key[0], key[1], (sources + pre_gid0).astype(np.uint64), spos, tpos_all, exclude,
+                                      self.pre_layout.edge_wrap, ext, code, prm, mcode, mprm, *buckets, k,
+                                      self.multapses, post, dist)
+            if bad >= 0:
+                raise ValueError(f"Projection {self.names[0]}->{self.names[1]} (spatial): source "
+                                 f"{int(sources[bad])} has fewer than outdegree = {k} targets with p > 0 in its "
+                                 f"mask{'' if self.multapses else ' (multapses are off)'}")
+            keep = wanted[post]
+            pres.append(np.repeat(sources, k)[keep])
+            posts.append(post[keep])
+            dists.append(dist[keep])
+        pre, post, dist = (np.concatenate(a) if a else np.zeros(0, t) for a, t in
+                           ((pres, np.int64), (posts, np.int64), (dists, np.float64)))
+        rank_of = np.empty(n_post, dtype=np.int64)
+        rank_of[targets] = np.arange(targets.size)
+        order = np.argsort(rank_of[post], kind="stable")
+        return self._synapses(pre[order], post[order], dist[order])
 
     def expected_counts(self, n_pre: int, n_post: int, same: bool, chunk: int) -> np.ndarray:
         """Expected synapses between chunks of ``chunk`` neurons (pre chunks x post chunks):
@@ -375,6 +444,12 @@ class Spatial:
         spos, tpos, ext, mcode, mprm = self._arrays(self.seed, self.gid0s, n_pre, np.arange(n_post))
         na, nb = -(-n_pre // chunk), -(-n_post // chunk)
         stride = max(1, -(-n_pre * n_post // loops.EXPECTED_MAX_PAIRS))
+        if self.outdegree is not None:
+            # per source, outdegree x p / sum(p) over its targets: the in-degree sum with
+            # the roles swapped (displacement target - source), transposed
+            return loops.expected_chunks(tpos, spos, same, self.autapses, self.pre_layout.edge_wrap, ext,
+                                         _KERNEL_CODE[self.p.kind], self.p.params(), mcode, mprm, chunk, nb, na,
+                                         stride, int(self.outdegree)).T.copy()
         k = -1 if self.indegree is None else int(self.indegree)
         return loops.expected_chunks(spos, tpos, same, self.autapses, self.pre_layout.edge_wrap, ext,
                                 _KERNEL_CODE[self.p.kind], self.p.params(), mcode, mprm, chunk, na, nb, stride, k)
@@ -387,6 +462,9 @@ class Spatial:
             out["mask"] = self.mask.to_plain()
         if self.indegree is not None:
             out["indegree"] = self.indegree
+            out["multapses"] = self.multapses
+        if self.outdegree is not None:
+            out["outdegree"] = self.outdegree
             out["multapses"] = self.multapses
         if self.delay is not None:
             out["delay"] = self.delay.to_plain()

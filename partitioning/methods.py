@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pymetis
 
-from . import hypergraph, local_search
+from . import bisection, fm, hypergraph, local_search
 from .contract import SHORT_EDGE_FACTOR, contraction, rebalanced
 from .graph import CommGraph, to_metis_ints
 from .metrics import comm_volume, imbalance as load_imbalance, min_cross_delay
@@ -53,8 +53,13 @@ DEFAULT_NCUTS = 1
 """METIS trials (``ncuts``) by default; see docs/partitioning.md for the measurement."""
 DEFAULT_NITER = 10
 """METIS refinement iterations (``niter``) per level by default (METIS's own default)."""
-VOLUME_TRIALS = 2
-"""METIS seeds the ``volume`` method refines (plus the contiguous blocks)."""
+VOLUME_TRIALS = 1
+"""METIS seeds the ``volume`` method refines (plus the contiguous blocks and recursive
+bisection); seeds 0 and 1 gave the same partitions on the study networks."""
+VOLUME_STOP = 100
+"""FM moves without a new best before a pass stops, for every start of ``volume``."""
+VOLUME_LONG_STOP = 400
+"""The same for the refinement of the best start (longer uphill paths)."""
 
 
 def available_methods() -> tuple[str, ...]:
@@ -303,14 +308,19 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
     """The lowest (lambda - 1) volume among several refined starting partitions.
 
     Starts: METIS with seeds ``seed .. seed + VOLUME_TRIALS - 1`` (each with the
-    given options) and, without ``target_weights``, the contiguous :func:`block`
-    ranges (the vertex order often follows the structure: populations, areas,
-    positions). Each is refined by :func:`partitioning.refine.refine_volume` keeping
-    its epoch; the refined start of lowest volume among those within the load
-    tolerance and, with ``min_epoch``, whose epoch reaches ``min_epoch`` if any does,
-    is then improved by sequential label propagation and iterated local search
-    (:func:`partitioning.local_search.improve`; graphs of exact counts only), again
-    keeping its epoch. Parameters as :func:`metis`.
+    given options), without ``target_weights`` the contiguous :func:`block` ranges
+    (the vertex order often follows the structure: populations, areas, positions),
+    and, on graphs of exact counts without ``min_epoch``, multilevel recursive bisection
+    of the spike hypergraph (:mod:`partitioning.bisection`, which knows no delays). On
+    graphs of exact counts with one neuron per vertex each start is refined by k-way FM
+    (:func:`partitioning.fm.refine`), otherwise by
+    :func:`partitioning.refine.refine_volume`; either keeps the start's epoch (vertices
+    with an edge shorter than the start's shortest cut delay stay put). The refined start of
+    lowest volume among those within the load tolerance and, with ``min_epoch``, whose
+    epoch reaches ``min_epoch`` if any does, wins; it is refined again with balance
+    relaxation (:data:`partitioning.fm.RELAXED`) and FM passes that stop only after
+    :data:`VOLUME_LONG_STOP` moves without a new best (longer uphill paths), kept if
+    lower. Parameters as :func:`metis`.
 
     Returns
     -------
@@ -323,19 +333,38 @@ def volume(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int 
     starts = [metis(graph, k, imbalance=tolerance, seed=_check_seed(seed) + t, ncuts=ncuts,
                     niter=niter, recursive=recursive, target_weights=target_weights,
                     min_epoch=min_epoch) for t in range(VOLUME_TRIALS)]
-    if share is None and k > 1:
+    if k == 1:
+        return starts[0]
+    if share is None:
         starts.append(block(graph, k))
+    exact = local_search.applies(graph, k)
+    if exact:
+        hg = local_search.nets_csr(graph)
+        shares = np.full(k, 1.0 / k) if share is None else share
+        target = float(graph.vertex_weight.sum()) * shares
+        if min_epoch is None:  # bisection knows no delays: with min_epoch, METIS's starts
+            starts.append(bisection.recursive_bisection(hg[0], hg[1], hg[4], graph.vertex_weight,
+                                                        shares, tolerance, _check_seed(seed)))
+
+    def refined(start: np.ndarray, stop_after: int, relaxed: tuple[float, ...]) -> np.ndarray:
+        if not exact:
+            return _refined(graph, start, k, tolerance, share)
+        movable = local_search.movable(graph, min_cross_delay(graph, start))
+        return fm.refine(hg, graph.vertex_weight, start, k, target, tolerance, movable,
+                         relaxed=relaxed, stop_after=stop_after)
+
     best, best_key = None, None
     for start in starts:
-        p = _refined(graph, start, k, tolerance, share)
+        p = refined(start, VOLUME_STOP, ())
         epoch = min_cross_delay(graph, p)
         short = min_epoch is not None and epoch is not None and epoch < min_epoch
         over = share is None and load_imbalance(graph, p, k) > 1.0 + tolerance + 1e-9
         key = (short, over, comm_volume(graph, p))
         if best_key is None or key < best_key:
             best, best_key = p, key
-    return local_search.improve(graph, best, k, imbalance=tolerance, target_weights=share,
-                                min_cross_delay=min_cross_delay(graph, best), seed=_check_seed(seed))
+    if exact:
+        best = refined(best, VOLUME_LONG_STOP, fm.RELAXED)
+    return best
 
 
 def mtkahypar(graph: CommGraph, nparts: int, *, imbalance: float = 0.03, seed: int = 0,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ import numpy as np
 import microcircuit as mc
 
 import distsnn as ds
+from distsnn import resources
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NEST_PYTHONS = ("/tmp/anchors-venv/bin/python", "/tmp/anchors-venv-interop/bin/python")
@@ -49,11 +51,15 @@ def run_distsnn(comm: ds.comm.Comm, args: argparse.Namespace, seed: int) -> dict
     """One seed: rates per population (rank 0; None elsewhere), times, sizes."""
     t0 = time.perf_counter()
     net = mc.network(args.n_scaling, args.k_scaling, seed, t_stop=args.t_presim + args.t_sim)
+    estimate = resources.estimate(net, comm.size)
     sim = ds.Simulation(net, comm=comm, partitioner=args.partitioner)
     t_build = comm.allreduce(time.perf_counter() - t0, "max")
     t1 = time.perf_counter()
     res = sim.run()
     t_sim = comm.allreduce(time.perf_counter() - t1, "max")
+    # peak resident memory of the process so far (MiB; Linux reports KiB), largest rank and sum
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss_max, rss_sum = comm.allreduce(rss, "max"), comm.allreduce(rss, "sum")
     parts = comm.gather((res.spikes.gid, res.spikes.step))
     if comm.rank != 0:
         return None
@@ -65,7 +71,8 @@ def run_distsnn(comm: ds.comm.Comm, args: argparse.Namespace, seed: int) -> dict
         n = net.populations[name].size
         rates[name] = float((keep & (gid >= lo) & (gid < lo + n)).sum()) / (n * args.t_sim * 1e-3)
     return dict(seed=seed, neurons=net.size, synapses=res.summary["synapses"], build_s=t_build, sim_s=t_sim,
-                rates=rates)
+                rates=rates, peak_rss_mib_max=rss_max, peak_rss_mib_sum=rss_sum,
+                estimate_mib_per_rank=estimate.per_rank / 2**20)
 
 
 def _stats(runs: list[dict], name: str) -> tuple[float, float]:
@@ -103,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{first['synapses']} synapses, {comm.size} rank(s), seeds {args.seeds}")
     for r in runs:
         print(f"  distsnn seed {r['seed']}: build {r['build_s']:.2f} s, simulate "
-              f"{args.t_presim + args.t_sim:g} ms in {r['sim_s']:.2f} s")
+              f"{args.t_presim + args.t_sim:g} ms in {r['sim_s']:.2f} s; peak RSS {r['peak_rss_mib_max']:.0f} MiB "
+              f"per rank ({r['peak_rss_mib_sum']:.0f} MiB in all; estimated {r['estimate_mib_per_rank']:.0f} "
+              f"MiB per rank)")
     for r in nest:
         print(f"  NEST {r['simulator']} ({r['threads']} thread(s)): build {r['build_s']:.2f} s, "
               f"simulate {r['sim_s']:.2f} s, {r['synapses']} connections (incl. devices)")

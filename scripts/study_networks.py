@@ -9,7 +9,7 @@
 - :func:`microcircuit`: the Potjans & Diesmann (2014) cortical microcircuit, its 8
   populations scaled down by ``scale`` with the published connection probabilities
   (their Table 5), delays 1.5 ms (excitatory) and 0.8 ms (inhibitory), and the
-  published mean rates of the full model as ``rate_hz``.
+  full model's mean rates (NEST's figures, below) as ``rate_hz``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ LIF = {"C_m": 250.0, "tau_m": 20.0, "t_ref": 2.0, "E_L": 0.0, "V_th": 20.0, "V_r
 # Potjans & Diesmann (2014): full-scale sizes and connection probabilities (rows: target,
 # columns: source), from the microcircuit script that writes examples/microcircuit.toml.
 PD_POPS, PD_SIZES, PD_P = mc.POPULATIONS, tuple(int(n) for n in mc.FULL_NUM_NEURONS), mc.CONN_PROBS
-# Mean rates (Hz) of the full-scale model (Potjans & Diesmann 2014, Fig. 6).
-PD_RATES = (0.9, 2.8, 4.4, 5.7, 7.6, 8.1, 1.1, 7.8)
+# Mean rates (Hz) of the full-scale model, L23E..L6I: the paper shows them only as bars
+# (Potjans & Diesmann 2014, Fig. 6), so the figures are NEST's, from its Potjans_2014 example
+# (pynest/examples/Potjans_2014/network_params.py, `full_mean_rates`: measured with NEST at
+# N_scaling = K_scaling = 1), which scripts/microcircuit.py also uses. The values used here
+# before, (0.9, 2.8, 4.4, 5.7, 7.6, 8.1, 1.1, 7.8), were up to 7 % low (L23I, L5I).
+PD_RATES = tuple(float(r) for r in mc.FULL_MEAN_RATES)
 
 
 def sheet(side: int = 60, k: int = 100, sigma: float = 3.0, seed: int = 3) -> ds.Network:

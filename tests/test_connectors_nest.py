@@ -277,10 +277,12 @@ def test_positions_bad_input():
 # -- the new connectors, currents and per-neuron values over MPI ------------------------
 
 def interop_network() -> ds.Network:
-    """Fixed-total-number and spatial projections (distance delays, periodic box), DC,
+    """Fixed-total-number and spatial projections (pairwise and fixed out-degree, distance
+    delays, periodic box), DC,
     step and noise currents, per-neuron parameters and random initial conductances."""
     net = ds.Network(dt=0.1, seed=21, t_stop=120.0)
-    net.add_population("e", 144, "lif", params=dict(E_L=-65.0, V_th=-50.0, V_reset=-65.0, tau_m=10.0, C_m=250.0),
+    net.add_population("e", 144, "lif", params=dict(E_L=-65.0, V_th=-50.0, V_reset=-65.0, tau_m=ds.Uniform(8.0, 12.0),
+                                                    C_m=250.0, t_ref=[2.0 + 0.1 * (k % 7) for k in range(144)]),
                        initial={"V_m": ds.Uniform(-65.0, -50.0)},
                        positions=Grid((12, 12), extent=(1.0, 1.0), edge_wrap=True))
     net.add_population("i", 40, "lif_cond", params=dict(g_L=[15.0 + 0.1 * k for k in range(40)]),
@@ -295,10 +297,13 @@ def interop_network() -> ds.Network:
     net.add_projection("i", "i", {"rule": "pairwise_bernoulli", "p": 0.2, "allow_autapses": False},
                        {"kind": "exp", "tau": 5.0, "mode": "conductance", "e_rev": -80.0}, weight=2.0,
                        delay=0.6, name="ii")
+    net.add_projection("i", "e", Spatial({"kind": "exponential", "p0": 1.0, "beta": 0.2}, radius=0.4, outdegree=15,
+                                         multapses=False, delay={"offset": 0.7, "slope": 2.0}),
+                       {"kind": "exp", "tau": 0.5}, weight=-150.0, name="ie_out")
     net.set_initial("i", "syn:ei", ds.Uniform(0.0, 20.0))
     net.add_current_input("dc", "e", "dc", amplitude=[300.0 + k for k in range(144)])
     net.add_current_input("step", "i", "step", times=[20.0, 60.0], amplitudes=[300.0, 100.0])
-    net.add_current_input("noise", "e", "noise", mean=50.0, std=200.0, dt_noise=0.5)
+    net.add_current_input("noise", "e", "noise", mean=50.0, std=200.0, dt_noise=0.5, std_mod=150.0, frequency=20.0)
     net.add_spike_monitor("e")
     net.add_spike_monitor("i")
     net.add_state_monitor("i", ["V_m", "g_syn"], neurons=[0, 39], interval=1.0)
@@ -499,3 +504,74 @@ def test_spatial_distance_dependent_weights():
     with pytest.raises(ValueError, match=r"weight must be >= 0 nS .* got values down to -2.0"):
         net.add_projection("a", "c", spec, {"kind": "exp", "tau": 2.0, "mode": "conductance", "e_rev": 0.0},
                            delay=1.0)
+
+
+def test_spatial_fixed_outdegree_counts_law_and_invariance(monkeypatch):
+    """NEST's spatial fixed_outdegree: every source gets exactly K targets inside the mask
+    centred on it (no repeats, no autapses here), the same synapses whichever targets a
+    rank builds and however the sources are blocked; with multapses the draws follow
+    P(target) = p(d) / sum p."""
+    import distsnn.spatial as sp
+
+    lay = Random((1.0, 1.0), edge_wrap=True)
+    conn = _spatial(lay, lay, names=("a", "a"), same=True, p={"kind": "gaussian", "p0": 1.0, "sigma": 0.1},
+                    mask={"kind": "circular", "radius": 0.3}, outdegree=12, multapses=False, autapses=False)
+    n = 400
+    assert subsets_agree(conn, n, n, same=True) == 12 * n
+    syn = conn.connect(KEY, n, n, np.arange(n), 0, 0, True)
+    np.testing.assert_array_equal(np.bincount(syn.pre, minlength=n), np.full(n, 12))
+    assert np.all(np.diff(syn.post) >= 0)                 # grouped by target
+    assert np.unique(syn.pre * n + syn.post).size == syn.pre.size and not np.any(syn.pre == syn.post)
+    D = _distances(conn, syn, n, n, True)
+    assert D[syn.pre, syn.post].max() <= 0.3
+    assert np.bincount(syn.post, minlength=n).std() > 1     # in-degrees vary: not an in-degree rule
+    assert conn.expected_counts(n, n, True, 100).sum() == pytest.approx(12 * n)
+    monkeypatch.setattr(sp, "OUT_BLOCK", 7 * 12 + 5)          # blocks of 7 sources
+    again = conn.connect(KEY, n, n, np.arange(n), 0, 0, True)
+    np.testing.assert_array_equal(again.pre, syn.pre)
+    np.testing.assert_array_equal(again.post, syn.post)
+    # An asymmetric (box) mask is centred on the source: targets lie at displacements
+    # target - source inside it (NEST's convention for fixed_outdegree).
+    box = _spatial(lay, lay, names=("a", "b"), p=1.0, outdegree=5,
+                   mask={"kind": "rectangular", "lower_left": [0.0, -0.1], "upper_right": [0.3, 0.1]})
+    bs = box.connect(KEY, n, n, np.arange(n), 0, 1000, False)
+    spos = lay.coordinates(KEY[0], "a", 0, np.arange(n))
+    tpos = lay.coordinates(KEY[0], "b", 1000, np.arange(n))
+    disp = tpos[bs.post] - spos[bs.pre]
+    disp -= np.floor(disp + 0.5)
+    assert bs.pre.size == 5 * n and disp[:, 0].min() >= 0 and disp[:, 0].max() <= 0.3
+    assert np.abs(disp[:, 1]).max() <= 0.1
+    # With multapses, draws are independent with P(j) = p(d_j) / sum p: one source,
+    # 20,000 draws, counts per distance bin within 5 multinomial s.d.
+    big = _spatial(lay, lay, names=("a", "b"), p={"kind": "exponential", "p0": 1.0, "beta": 0.15},
+                   mask={"kind": "circular", "radius": 0.4}, outdegree=20000)
+    one = big.connect(KEY, 1, n, np.arange(n), 0, 1000, False)
+    d = _distances(big, one, 1, n, True)[0]
+    w = np.where(d <= 0.4, big.p(d), 0.0)
+    bins = np.linspace(0, 0.4, 9)
+    got = np.histogram(d[one.post], bins)[0]
+    prob = np.histogram(d, bins, weights=w)[0] / w.sum()
+    assert one.pre.size == 20000
+    assert np.all(np.abs(got - 20000 * prob) <= 5 * np.sqrt(20000 * prob * (1 - prob)) + 1), (got, 20000 * prob)
+
+
+def test_spatial_fixed_outdegree_toml_and_bad_input():
+    net = ds.Network(seed=5)
+    net.add_population("a", 25, positions={"kind": "grid", "shape": [5, 5], "extent": [1.0, 1.0]})
+    net.add_projection("a", "a", {"rule": "spatial", "p": 1.0, "radius": 0.3, "outdegree": 3, "multapses": False,
+                                  "autapses": False, "delay": {"offset": 1.0, "slope": 2.0}}, weight=1.0, name="aa")
+    assert ds.loads(ds.dumps(net)) == net
+    sim = ds.Simulation(net)
+    assert sim.n_synapses == 75
+    with pytest.raises(ValueError, match=r"Projection 'x': connector takes indegree or outdegree, not both"):
+        net.add_projection("a", "a", {"rule": "spatial", "p": 1.0, "indegree": 2, "outdegree": 2}, weight=1.0,
+                           delay=1.0, name="x")
+    with pytest.raises(ValueError, match=r"Projection 'x': connector.outdegree must be >= 0, got -1"):
+        net.add_projection("a", "a", {"rule": "spatial", "p": 1.0, "outdegree": -1}, weight=1.0, delay=1.0,
+                           name="x")
+    net.add_projection("a", "a", {"rule": "spatial", "p": 1.0, "radius": 0.3, "outdegree": 5, "multapses": False,
+                                  "autapses": False}, weight=1.0, delay=1.0, name="bad")
+    # A corner neuron has 3 neighbours within 0.3 (spacing 0.2).
+    with pytest.raises(ValueError, match=r"source 0 has fewer than outdegree = 5 targets with p > 0 in its mask "
+                                         r"\(multapses are off\)"):
+        ds.Simulation(net)

@@ -304,3 +304,56 @@ def test_step_times_off_the_grid_round_up_when_allowed():
     with pytest.raises(ValueError, match=r"times 1.01 and 1.05 ms round up to the same step"):
         net.add_current_input("x", "a", "step", times=[1.01, 1.05], amplitudes=[1.0, 0.0], allow_offgrid_times=True)
     assert ds.loads(ds.dumps(net)) == net
+
+
+def test_noise_std_mod_variance_follows_nest_modulation():
+    """NEST's modulated noise: interval j's current has variance std^2 + std_mod^2
+    sin(2 pi f t_j + phase), t_j = (j every + 1) dt from the first active step. The
+    currents are recovered exactly from V at the interval ends (V_{j+1} = a V_j + R (1 -
+    a) I_j, a = exp(-dt_noise / tau_m)), and their variance over the neurons of each
+    interval matches the closed form to sampling error (chi-square-like over 100
+    intervals; a wrong phase, frequency or the std of an unmodulated generator fails)."""
+    n, dt, d_noise, mean, std, std_mod, f, phase = 4000, 0.1, 1.0, 50.0, 300.0, 250.0, 40.0, 30.0
+    net = ds.Network(dt=dt, seed=11, t_stop=100.0)
+    net.add_population("a", n, "lif", params=dict(LIF, V_th=1e9))
+    net.add_current_input("nz", "a", "noise", mean=mean, std=std, std_mod=std_mod, frequency=f, phase=phase,
+                          dt_noise=d_noise, delay=0.0)
+    net.add_state_monitor("a", ["V_m"], interval=d_noise)
+    v = ds.simulate(net).trace("a", "V_m").values
+    a = math.exp(-d_noise / 10.0)
+    I = (v[1:] - a * v[:-1]) / (R * (1 - a))            # I[j]: interval j, one row per interval
+    every = round(d_noise / dt)
+    j = np.arange(I.shape[0])
+    var_th = std ** 2 + std_mod ** 2 * np.sin(2 * np.pi * f * 1e-3 * dt * (j * every + 1) + np.radians(phase))
+    z = (I.var(axis=1) - var_th) / (var_th * math.sqrt(2.0 / n))
+    assert I.shape[0] == 100 and var_th.min() < 0.35 * std ** 2 and var_th.max() > 1.6 * std ** 2
+    assert np.abs(z).max() < 5 and np.mean(z ** 2) < 2.0
+    assert np.all(np.abs(I.mean(axis=1) - mean) < 5 * np.sqrt(var_th / n))
+    # half a period later the variance is the mirror image: the phase is where NEST puts it
+    shifted = std ** 2 - (var_th - std ** 2)
+    assert np.mean(((I.var(axis=1) - shifted) / (shifted * math.sqrt(2.0 / n))) ** 2) > 50
+    # std_mod = 0: unmodulated and the same draws as a generator without the fields
+    plain = ds.Network(dt=dt, seed=11, t_stop=5.0)
+    plain.add_population("a", 5, "lif", params=dict(LIF, V_th=1e9))
+    plain.add_current_input("nz", "a", "noise", std=std, dt_noise=d_noise)
+    again = ds.Network(dt=dt, seed=11, t_stop=5.0)
+    again.add_population("a", 5, "lif", params=dict(LIF, V_th=1e9))
+    again.add_current_input("nz", "a", "noise", std=std, dt_noise=d_noise, std_mod=0.0, frequency=10.0)
+    np.testing.assert_array_equal(trace(plain), trace(again))
+    assert ds.loads(ds.dumps(net)) == net and net.currents["nz"].spec["std_mod"] == std_mod
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ({"std": 1.0, "std_mod": 2.0}, r"CurrentInput 'x': std_mod must be <= std = 1.0 pA \(NEST's bound: the variance "
+                                   r"std\^2 \+ std_mod\^2 sin\(...\) must stay >= 0\), got 2.0"),
+    ({"std": [1.0, 2.0, 3.0, 4.0], "std_mod": [1.0, 2.0, 3.5, 0.0]}, r"got 3.5 \(targeted neuron 2\)"),
+    ({"std": 1.0, "std_mod": -0.5}, r"std_mod must be >= 0 pA, got -0.5"),
+    ({"std": 1.0, "std_mod": 0.5, "frequency": -1.0}, r"frequency must be >= 0 \(Hz\), got -1.0"),
+    ({"std": 1.0, "std_mod": 0.5, "phase": "x"}, r"phase"),
+])
+def test_noise_modulation_bad_input(spec, msg):
+    net = ds.Network(dt=0.1)
+    net.add_population("a", 4, "lif")
+    with pytest.raises(ValueError, match=msg):
+        net.add_current_input("x", "a", "noise", **spec)
+    assert net.currents == {}

@@ -8,7 +8,7 @@ import pytest
 
 import distsnn as ds
 from distsnn import build, engine, synapses
-from distsnn.models import lif, lif_cond
+from distsnn.models import common, lif, lif_cond
 
 CHANNELS = (ds.SynapseType("delta"), ds.SynapseType("exp", tau=2.0), ds.SynapseType("alpha", tau=1.5),
             ds.SynapseType("double_exp", tau_rise=0.5, tau_decay=3.0))
@@ -22,15 +22,19 @@ def _state_arrays(model, s):
 
 @pytest.mark.parametrize("model, params, channels", [
     (lif, dict(I_e=300.0, tau_m=10.0), CHANNELS),
+    (lif, dict(I_e=ds.Uniform(250.0, 350.0), tau_m=ds.Uniform(5.0, 20.0), C_m=ds.Uniform(150.0, 300.0),
+               V_th=ds.Uniform(-57.0, -53.0), E_L=ds.Uniform(-72.0, -68.0), t_ref=ds.Uniform(0.0, 3.0)), CHANNELS),
     (lif_cond, dict(I_e=250.0), COND),
 ])
 def test_advance_equals_step_by_step_bit_for_bit(model, params, channels):
+    """Also with per-neuron parameters (lif: propagators, threshold, reset and
+    refractory period of each neuron)."""
     n, steps, dt = 40, 300, 0.1
-    p = model.params_from("t", params, n, dt)
+    gids = np.arange(n)
+    p = common.resolve(model.params_from("t", params, n, dt), 5, "t", gids, gids)
     prep = model.prepare(p, dt, channels)
     rng = np.random.default_rng(3)
     init = {"V_m": rng.uniform(-70.0, -56.0, n)}
-    gids = np.arange(n)
     nch = len(channels)
     # arrivals in whole quanta, so the float step() input and the int64 ring are the same numbers
     q = rng.integers(-2, 6, size=(steps + 1, nch, n)) * rng.integers(0, 2, size=(steps + 1, nch, n))

@@ -1,6 +1,5 @@
-"""Per-neuron parameters (arrays and keyed distributions) for lif_cond, izhikevich and hh
-(lif keeps NEST-exact scalar propagators), and
-initial values of synapse channel states, against closed forms and single-valued runs;
+"""Per-neuron parameters (arrays and keyed distributions) for lif, lif_cond, adex,
+izhikevich and hh, and initial values of synapse channel states, against closed forms and single-valued runs;
 keyed draws independent of the neurons a rank builds; TOML; bad input."""
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ def traces(net, pop, var="V_m"):
     return ds.simulate(net).trace(pop, var).values
 
 
-@pytest.mark.parametrize("model", ["lif_cond"])
+@pytest.mark.parametrize("model", ["lif", "lif_cond"])
 def test_array_params_equal_one_population_per_value(model):
     """A population with per-neuron tau_m / C_m / I_e / V_th / g_L behaves neuron by
-    neuron as populations with those values as constants (driven by exp synapses too)."""
+    neuron as populations with those values as constants (driven by exp synapses too;
+    lif's NEST-order kernel bit for bit)."""
     if model == "lif":
         base = dict(LIF)
         per = dict(tau_m=[5.0, 10.0, 20.0], C_m=[100.0, 250.0, 400.0], I_e=[500.0, 400.0, 900.0],
@@ -38,15 +38,22 @@ def test_array_params_equal_one_population_per_value(model):
     net = ds.Network(dt=0.1, t_stop=60.0, seed=2)
     net.add_population("src", 3, "spike_train", params={"times": [[5.0, 20.0], [7.0], [9.0, 30.0]]})
     net.add_population("a", 3, model, params={**base, **per})
-    net.add_projection("src", "a", ds.AllToAll(), syn, weight=3.0, delay=1.0)
+    # lif: an alpha channel too (its propagators depend on tau_m and C_m)
+    syns = [syn, {"kind": "alpha", "tau": 1.5}] if model == "lif" else [syn]
+    for j, sy in enumerate(syns):
+        net.add_projection("src", "a", ds.AllToAll(), sy, weight=3.0 + 40 * j, delay=1.0)
     net.add_spike_monitor("a")
     v = traces(net, "a")
     for i in range(3):
         one = ds.Network(dt=0.1, t_stop=60.0, seed=2)
         one.add_population("src", 3, "spike_train", params={"times": [[5.0, 20.0], [7.0], [9.0, 30.0]]})
         one.add_population("a", 1, model, params={**base, **{k: vals[i] for k, vals in per.items()}})
-        one.add_projection("src", "a", ds.AllToAll(), syn, weight=3.0, delay=1.0)
-        np.testing.assert_allclose(v[:, i], traces(one, "a")[:, 0], rtol=1e-12, atol=1e-12)
+        for j, sy in enumerate(syns):
+            one.add_projection("src", "a", ds.AllToAll(), sy, weight=3.0 + 40 * j, delay=1.0)
+        if model == "lif":
+            np.testing.assert_array_equal(v[:, i], traces(one, "a")[:, 0])
+        else:
+            np.testing.assert_allclose(v[:, i], traces(one, "a")[:, 0], rtol=1e-12, atol=1e-12)
     assert len(set(np.round(v[-1], 6))) == 3
 
 
@@ -224,3 +231,52 @@ def test_hh_per_neuron_conductances():
         np.testing.assert_allclose(v[:, i], run({k: vals[i] for k, vals in per.items()}, 1)[:, 0],
                                    rtol=1e-12, atol=1e-12)
     assert not np.allclose(v[:, 0], v[:, 1])
+
+
+def test_adex_per_neuron_parameters_as_naud_patterns():
+    """Per-neuron adex parameters (Naud et al. 2008's tonic, adapting and bursting sets in
+    one population, with conductance synapses and a refractory period on one of them)
+    behave neuron by neuron, bit for bit, as populations with those constants."""
+    per = dict(C_m=[200.0, 200.0, 200.0], g_L=[10.0, 12.0, 10.0], E_L=[-70.0, -70.0, -58.0],
+               V_th=[-50.0, -50.0, -50.0], Delta_T=[2.0, 2.0, 2.0], a=[2.0, 2.0, 2.0], tau_w=[30.0, 300.0, 120.0],
+               b=[0.0, 60.0, 100.0], V_reset=[-58.0, -58.0, -46.0], I_e=[500.0, 500.0, 210.0],
+               t_ref=[0.0, 0.0, 1.0])
+    syn = {"kind": "exp", "tau": 3.0, "mode": "conductance", "e_rev": 0.0}
+
+    def run(params, n):
+        net = ds.Network(dt=0.1, t_stop=300.0)
+        net.add_population("src", 2, "spike_train", params={"times": [[20.0, 50.0, 51.0], [80.0]]})
+        net.add_population("a", n, "adex", params=params)
+        net.add_projection("src", "a", ds.AllToAll(), syn, weight=5.0, delay=1.0)
+        net.add_spike_monitor("a")
+        return ds.simulate(net).spikes, traces(net, "a", "w")
+
+    spikes, w = run(per, 3)
+    counts = []
+    for i in range(3):
+        one_spikes, one_w = run({k: vals[i] for k, vals in per.items()}, 1)
+        np.testing.assert_array_equal(spikes.step[spikes.gid == 2 + i], one_spikes.step)   # gids after src
+        np.testing.assert_array_equal(w[:, i], one_w[:, 0])
+        counts.append(len(one_spikes))
+    assert min(counts) >= 3 and len(set(counts)) == 3
+
+
+@pytest.mark.parametrize("model,params,msg", [
+    ("lif", dict(V_reset=[-70.0, -50.0, -70.0], V_th=[-55.0, -55.0, -55.0]),
+     r"Population 'a': V_reset must be < V_th for every neuron, got -50.0 >= -55.0 mV at neuron 1"),
+    ("lif", dict(tau_m=[10.0, -1.0, 5.0]), r"Population 'a': tau_m must be > 0 ms, got values down to -1.0"),
+    ("lif", dict(t_ref=ds.Normal(1.0, 0.5)), r"t_ref must be >= 0 ms, got values down to -inf"),
+    ("adex", dict(Delta_T=[2.0, 0.01, 2.0]),
+     r"Population 'a': \(V_peak - V_th\) / Delta_T must be <= 600 \(the exponential term must stay finite\), "
+     r"got 5040 at neuron 1"),
+    ("adex", dict(Delta_T=ds.Uniform(0.05, 2.0)),
+     r"\(V_peak - V_th\) / Delta_T must be <= 600 \(the exponential term must stay finite\) for every value "
+     r"the parameters can take, got up to 1008"),
+    ("adex", dict(V_reset=ds.Uniform(-60.0, 5.0)), r"V_reset must be < V_peak = 0.0 mV \(its smallest value\)"),
+    ("adex", dict(tau_w=[1.0, 2.0]), r"tau_w array must have one value per neuron, shape \(3,\), got \(2,\)"),
+])
+def test_lif_adex_per_neuron_bad_input(model, params, msg):
+    net = ds.Network()
+    with pytest.raises(ValueError, match=msg):
+        net.add_population("a", 3, model, params=params)
+    assert net.populations == {}

@@ -75,7 +75,7 @@ MAX_EXPONENT = 600.0
 
 @dataclass(frozen=True)
 class Params:
-    """NEST ``aeif_cond_exp`` defaults.
+    """NEST ``aeif_cond_exp`` defaults. Each may be per neuron (see :mod:`distsnn.models.lif`).
 
     C_m: capacitance (pF); g_L: leak conductance (nS); E_L: leak reversal potential (mV);
     V_th: threshold of the exponential term (mV); Delta_T: slope factor (mV); tau_w:
@@ -103,14 +103,35 @@ _UNITS = {"C_m": "pF", "g_L": "nS", "E_L": "mV", "V_th": "mV", "Delta_T": "mV", 
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
+    """Validated parameters; each may be per neuron (an array over the population or a
+    keyed distribution, :func:`distsnn.models.common.param_value`)."""
     p = common.parse(owner, Params, given, _UNITS, positive=("C_m", "g_L", "Delta_T", "tau_w"),
-                     non_negative=("t_ref",))
-    common.require_below(owner, p, "V_th", "V_peak")
-    common.require_below(owner, p, "V_reset", "V_peak")
-    if (p.V_peak - p.V_th) / p.Delta_T > MAX_EXPONENT:
-        raise ValueError(f"{owner}: (V_peak - V_th) / Delta_T must be <= {MAX_EXPONENT:g} (the exponential "
-                         f"term must stay finite), got {(p.V_peak - p.V_th) / p.Delta_T:g}")
+                     non_negative=("t_ref",), size=size)
+    common.check_below(owner, p, "V_th", "V_peak")
+    common.check_below(owner, p, "V_reset", "V_peak")
+    _check_exponent(owner, p)
     return p
+
+
+def _check_exponent(owner: str, p: Params) -> None:
+    # (V_peak - V_th) / Delta_T <= MAX_EXPONENT for every neuron: elementwise where all
+    # three are numbers or arrays, else on the bounds of the values they can take.
+    from .. import distributions
+
+    values = [getattr(p, k) for k in ("V_peak", "V_th", "Delta_T")]
+    if all(isinstance(v, (float, distributions.ArrayValue)) for v in values):
+        vp, vt, d = (np.asarray(v.values if isinstance(v, distributions.ArrayValue) else v) for v in values)
+        x = np.atleast_1d((vp - vt) / d)
+        worst = int(np.argmax(x))
+        if x[worst] > MAX_EXPONENT:
+            where = f" at neuron {worst}" if x.size > 1 else ""
+            raise ValueError(f"{owner}: (V_peak - V_th) / Delta_T must be <= {MAX_EXPONENT:g} (the exponential "
+                             f"term must stay finite), got {x[worst]:g}{where}")
+        return
+    worst = (common.value_bounds(p.V_peak)[1] - common.value_bounds(p.V_th)[0]) / common.value_bounds(p.Delta_T)[0]
+    if not worst <= MAX_EXPONENT:
+        raise ValueError(f"{owner}: (V_peak - V_th) / Delta_T must be <= {MAX_EXPONENT:g} (the exponential term "
+                         f"must stay finite) for every value the parameters can take, got up to {worst:g}")
 
 
 Prepared = common.SubstepPrepared
@@ -179,19 +200,21 @@ def _make_integrate(refined_pass: bool):
     neurons that need more) or for the marked ones (:func:`distsnn.models.common.run_split`)."""
 
     @njit(cache=True)
-    def kernel(refined, V, w, free, spiked, S, WA, WG, ca, cg, inv_tau, jumps, C, gL, EL, VT, DT, tau_w, a, b, Ie_,
-               V_peak, V_reset, hold, dt, m):
+    def kernel(refined, V, w, free, spiked, S, WA, WG, ca, cg, inv_tau, jumps, C_, gL_, EL_, VT_, DT_, tau_w_, a_,
+               b_, Ie_, V_peak_, V_reset_, hold_, dt, m):
         # RK4 over the neuron's sub-steps, in place; on the base grid the drive at stage
         # time j h / 2 comes from common.stage_drive. Where the upswing makes a sub-step
         # stiff (V above v_stiff) it is split into spans of Z_EXP / rate (see the module
         # docstring), with the drive in closed form. A crossing of V_peak within a span is
         # placed by bisection; the reset state then integrates (or, if held, relaxes w)
         # for the rest of the sub-step. A held neuron (free[i] false) stays at V_reset
-        # while w relaxes. Ie_: I_e plus current generators, per neuron.
+        # while w relaxes. Parameters come per neuron (arrays); Ie_: I_e plus current
+        # generators; hold_: whether the neuron has a refractory period.
         for i in range(V.size):
             if refined_pass and not refined[i]:
                 continue
-            Ie = Ie_[i]
+            C, gL, EL, VT, DT, tau_w, a, b = C_[i], gL_[i], EL_[i], VT_[i], DT_[i], tau_w_[i], a_[i], b_[i]
+            Ie, V_peak, V_reset, hold = Ie_[i], V_peak_[i], V_reset_[i], hold_[i]
             mi, h, fine = substeps_for(cg, inv_tau, S, i, m, dt, C)
             if fine and not refined_pass:
                 refined[i] = True
@@ -258,10 +281,12 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     V, w = s.V.copy(), s.w.copy()
     free = s.refr == 0
     spiked = np.zeros(V.shape, dtype=bool)
+    C, gL, EL, VT, DT, tau_w, a, b, Ie, V_peak, V_reset = common.columns(
+        p, ("C_m", "g_L", "E_L", "V_th", "Delta_T", "tau_w", "a", "b", "I_e", "V_peak", "V_reset"), V.size)
+    hold = np.ascontiguousarray(np.broadcast_to(np.asarray(c.ref_steps) > 0, V.shape))
     common.run_split(_INTEGRATE, V.size, V, w, free, spiked, s.S, c.WA, c.WG, c.ca, c.cg, c.inv_tau,
-                     common.jumps(c.k, x, V.size), p.C_m, p.g_L, p.E_L, p.V_th, p.Delta_T, p.tau_w, p.a, p.b,
-                     np.ascontiguousarray(np.broadcast_to(p.I_e + c.I_ext, V.shape), dtype=np.float64),
-                     p.V_peak, p.V_reset, c.ref_steps > 0, c.dt, c.substeps)
+                     common.jumps(c.k, x, V.size), C, gL, EL, VT, DT, tau_w, a, b, Ie + c.I_ext, V_peak, V_reset,
+                     hold, c.dt, c.substeps)
     refr = np.where(spiked, c.ref_steps, np.maximum(s.refr - 1, 0))
     return State(V, w, refr, c.k.arrive(s.S, x), s.k), spiked
 

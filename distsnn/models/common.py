@@ -247,8 +247,7 @@ def refractory_steps(t_ref: Any, dt: float) -> Any:
 
 # -- per-neuron parameters and synaptic initial state ------------------------------------
 #
-# A model that accepts per-neuron parameters (``lif_cond``, ``izhikevich``,
-# ``hh``) parses each value
+# Every neuron model accepts per-neuron parameters and parses each value
 # with :func:`param_value`: a number stays a float, a list or array becomes an
 # ``ArrayValue`` over the population, a table ``{dist = ...}`` a keyed distribution
 # (NEST's ``nest.random``). Bounds are checked on every value the parameter can take.

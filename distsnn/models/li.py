@@ -43,7 +43,7 @@ _UNITS = {"C_m": "pF", "tau_m": "ms", "E_L": "mV", "I_e": "pA"}
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    return common.parse(owner, Params, given, _UNITS, positive=("C_m", "tau_m"))
+    return common.parse(owner, Params, given, _UNITS, positive=("C_m", "tau_m"), size=size)
 
 
 def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],

@@ -48,7 +48,7 @@ from typing import Any, Mapping
 import numpy as np
 from numba import njit
 
-from .. import synapses, validate
+from .. import synapses
 from ..synapses import QUANTUM, SynapseType
 from . import common
 
@@ -62,7 +62,10 @@ DURATIONS = ("t_ref",)
 
 @dataclass(frozen=True)
 class Params:
-    """Parameters, with NEST's ``iaf_psc_delta`` defaults.
+    """Parameters, with NEST's ``iaf_psc_delta`` defaults. Each may be per neuron (an
+    array over the population or a keyed distribution); the propagators are then
+    computed neuron by neuron with the same expressions, so a neuron's trace is bit for
+    bit the one it has in a population with its values as constants.
 
     C_m: membrane capacitance (pF); tau_m: membrane time constant (ms); t_ref: absolute
     refractory period (ms); E_L: resting potential (mV); V_th: threshold (mV); V_reset:
@@ -82,36 +85,32 @@ UNITS = {"C_m": "pF", "tau_m": "ms", "t_ref": "ms", "E_L": "mV", "V_th": "mV", "
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
-    names = [f.name for f in fields(Params)]
-    validate.known_fields(owner, given, names, "parameter")
-    p = {k: validate.number(owner, k, v, UNITS[k]) for k, v in given.items()}
-    for k in ("C_m", "tau_m"):
-        if k in p:
-            validate.positive(owner, k, p[k], "pF" if k == "C_m" else "ms")
-    if "t_ref" in p:
-        validate.non_negative(owner, "t_ref", p["t_ref"], "ms")
-    out = Params(**p)
-    if not out.V_reset < out.V_th:
-        raise ValueError(f"{owner}: V_reset must be < V_th = {out.V_th} mV, got {out.V_reset}")
-    return out
+    """Validated parameters; each may be per neuron (an array over the population or a
+    keyed distribution, :func:`distsnn.models.common.param_value`)."""
+    p = common.parse(owner, Params, given, UNITS, positive=("C_m", "tau_m"), non_negative=("t_ref",), size=size)
+    common.check_below(owner, p, "V_reset", "V_th")
+    return p
 
 
 @dataclass(frozen=True)
 class Prepared:
     """Propagators; ``P22 = exp(-h / tau_m)``, ``expm1 = P22 - 1`` (from ``expm1``),
     ``P20`` (= NEST's ``P30``), and per synaptic component k: ``P21[k]`` (its effect on
-    V), ``P11[k]`` (its decay), and the :class:`~distsnn.synapses.Kernels` ``k``."""
+    V), ``P11[k]`` (its decay), and the :class:`~distsnn.synapses.Kernels` ``k``.
+    With scalar parameters the membrane constants are numbers and ``P21`` has shape
+    (components,); with any parameter per neuron every membrane constant is an array over
+    the local neurons and ``P21`` has shape (components, neurons)."""
 
     p: Params
-    P22: float
-    expm1: float
-    P20: float
+    P22: Any
+    expm1: Any
+    P20: Any
     P11: np.ndarray
     P21: np.ndarray
     k: synapses.Kernels
-    theta: float
-    y_reset: float
-    ref_steps: int
+    theta: Any
+    y_reset: Any
+    ref_steps: Any
     #: External current (pA; 0 or one value per local neuron) for the step: current generators.
     I_ext: Any = 0.0
 
@@ -119,12 +118,13 @@ class Prepared:
 @dataclass(frozen=True)
 class State:
     """``y = V - E_L`` (mV), refractory steps left, synaptic components ``I[k]``;
-    ``readout[k]``: whether component k is a current (not an alpha derivative)."""
+    ``readout[k]``: whether component k is a current (not an alpha derivative);
+    ``E_L`` a number or one value per neuron."""
 
     y: np.ndarray
     refr: np.ndarray
     I: np.ndarray
-    E_L: float
+    E_L: Any
     readout: tuple[bool, ...]
 
     @property
@@ -133,41 +133,82 @@ class State:
         return self.y + self.E_L
 
 
-def _alpha_propagators(tau_syn: float, tau_m: float, c_m: float, h: float) -> tuple[float, float]:
-    """``(P31, P32)`` exactly as NEST 3's ``IAFPropagatorAlpha::evaluate`` computes them:
-    the effect on V over ``h`` of a unit alpha derivative and a unit alpha current."""
-    beta = tau_syn * tau_m / (tau_m - tau_syn) if tau_m != tau_syn else math.inf
+#: Smallest normal double (NEST's std::numeric_limits<double>::min()).
+_DBL_MIN = sys.float_info.min
+
+
+@njit(cache=True)
+def _alpha_propagators(tau_syn, tau_m, c_m, h):
+    # (P31, P32) exactly as NEST 3's IAFPropagatorAlpha::evaluate computes them: the
+    # effect on V over h of a unit alpha derivative and a unit alpha current. (math.* in
+    # numba calls the C library, as NEST's std::exp does: the same bits.)
+    if tau_m != tau_syn:
+        beta = tau_syn * tau_m / (tau_m - tau_syn)
+    else:
+        beta = math.inf
     gamma = beta / c_m
     inv_beta = (tau_m - tau_syn) / (tau_syn * tau_m)
     exp_h_tau_syn = math.exp(-h * (1 / tau_syn))
     expm1_h_tau = math.expm1(h * inv_beta)
     P32 = gamma * exp_h_tau_syn * expm1_h_tau if math.isfinite(gamma) else math.nan
     exp_h_tau = math.exp(-h * (1 / tau_m))
-    if not (math.isfinite(P32) and P32 > 0 and abs(P32) >= sys.float_info.min):
+    if not (math.isfinite(P32) and P32 > 0 and abs(P32) >= _DBL_MIN):
         P32 = h * (1 / c_m) * exp_h_tau
-    h_min_regular = 1e-7 * tau_m * tau_m / abs(tau_m - tau_syn) if tau_m != tau_syn else math.inf
+    if tau_m != tau_syn:
+        h_min_regular = 1e-7 * tau_m * tau_m / abs(tau_m - tau_syn)
+    else:
+        h_min_regular = math.inf
     if h > h_min_regular:
         return gamma * exp_h_tau_syn * (beta * expm1_h_tau - h), P32
     return 0.5 * h * h * (1 / c_m) * exp_h_tau, P32
 
 
+@njit(cache=True)
+def _propagators(tau_m, C_m, h, tau, feed):
+    # The membrane constants of every neuron (NEST's expressions, one neuron at a time):
+    # P22, expm1, P20, and P21 per component; tau_m, C_m: one value per neuron.
+    n, K = tau_m.size, tau.size
+    P22, em1, P20 = np.empty(n), np.empty(n), np.empty(n)
+    P21 = np.empty((K, n))
+    for i in range(n):
+        P22[i] = math.exp(-h / tau_m[i])
+        em1[i] = math.expm1(-h / tau_m[i])
+        P20[i] = -tau_m[i] / C_m[i] * em1[i]
+        for k in range(K):
+            # exp(-h / tau_m) expm1(y) / y: no cancellation when tau_k is close to tau_m
+            y = h * (1.0 / tau_m[i] - 1.0 / tau[k])
+            ratio = 1.0 if y == 0.0 else math.expm1(y) / y
+            P21[k, i] = h / C_m[i] * P22[i] * ratio
+        for j in range(K):
+            if feed[j] >= 0:     # an alpha pair: j the alpha function, feed[j] its derivative
+                P21[feed[j], i], P21[j, i] = _alpha_propagators(tau[j], tau_m[i], C_m[i], h)
+    return P22, em1, P20, P21
+
+
 def prepare(p: Params, dt: float, channels: tuple[SynapseType, ...],
             key: tuple[int, int] | None = None) -> Prepared:
-    """Propagators for step ``dt``; ``key`` (the population's random stream) is unused."""
-    h = dt
-    P22 = math.exp(-h / p.tau_m)
+    """Propagators for step ``dt``; ``key`` (the population's random stream) is unused.
+    ``p`` holds numbers or, per neuron, arrays over the local neurons
+    (:func:`distsnn.models.common.resolve`)."""
     k = synapses.kernels(channels, dt)
-    y = h * (1.0 / p.tau_m - 1.0 / k.tau)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(y == 0.0, 1.0, np.expm1(y) / np.where(y == 0.0, 1.0, y))
-    P21 = h / p.C_m * P22 * ratio
-    for j in np.flatnonzero(k.feed >= 0):
-        # an alpha pair: component j is the alpha function, k.feed[j] its derivative
-        P21[k.feed[j]], P21[j] = _alpha_propagators(float(k.tau[j]), p.tau_m, p.C_m, h)
-    return Prepared(
-        p=p, P22=P22, expm1=math.expm1(-h / p.tau_m), P20=-p.tau_m / p.C_m * math.expm1(-h / p.tau_m),
-        P11=k.decay, P21=P21, k=k, theta=p.V_th - p.E_L, y_reset=p.V_reset - p.E_L,
-        ref_steps=common.refractory_steps(p.t_ref, dt))
+    sizes = {np.size(getattr(p, f.name)) for f in fields(Params) if np.ndim(getattr(p, f.name)) > 0}
+    if len(sizes) > 1:
+        raise ValueError(f"lif: per-neuron parameters must have one length, got {sorted(sizes)}")
+    per_neuron = bool(sizes)
+    n = sizes.pop() if per_neuron else 1
+
+    def column(v: Any) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)))
+
+    P22, em1, P20, P21 = _propagators(column(p.tau_m), column(p.C_m), float(dt), k.tau, k.feed)
+    theta, y_reset = column(p.V_th) - column(p.E_L), column(p.V_reset) - column(p.E_L)
+    ref_steps = common.refractory_steps(p.t_ref, dt)
+    if not per_neuron:
+        return Prepared(p=p, P22=float(P22[0]), expm1=float(em1[0]), P20=float(P20[0]), P11=k.decay,
+                        P21=np.ascontiguousarray(P21[:, 0]), k=k, theta=float(theta[0]),
+                        y_reset=float(y_reset[0]), ref_steps=ref_steps)
+    return Prepared(p=p, P22=P22, expm1=em1, P20=P20, P11=k.decay, P21=P21, k=k, theta=theta, y_reset=y_reset,
+                    ref_steps=np.ascontiguousarray(np.broadcast_to(np.asarray(ref_steps, dtype=np.int64), (n,))))
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
@@ -182,7 +223,7 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
 
 @njit(cache=True)
 def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, out_step, P20Ie_, P21, expm1,
-             delta_rows, channel, decay, coef, feed, feed_coef, theta, y_reset, ref_steps):
+             delta_rows, channel, decay, coef, feed, feed_coef, theta, y_reset, ref_steps, per):
     # Steps first..last of one population, in place. The arrival of step t on channel c
     # of local neuron i is ring[t % R, port0 + c * n + i] * scale (int64 quanta with
     # scale QUANTUM from the engine's ring, or floats with scale 1 from step(): both
@@ -192,6 +233,7 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
     # Per neuron, NEST's iaf_psc_alpha::update term by term (no fused multiply-add, no
     # reordering), so that the rounding is NEST's. (One loop, not a per-neuron function:
     # numba's calls with array arguments cost ~50 ns each in reference counting.)
+    # The membrane constants have one column (per = 0) or one per neuron (per = 1).
     R = ring.shape[0]
     n = y.size
     count = 0
@@ -200,11 +242,12 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
             return t - 1, count
         row = ring[t % R]
         for i in range(n):
+            c = i * per
             if refr[i] == 0:
                 v = P20Ie_[i]
-                for j in range(P21.size):
-                    v = v + P21[j] * I[j, i]
-                v = v + expm1 * y[i]
+                for j in range(P21.shape[0]):
+                    v = v + P21[j, c] * I[j, i]
+                v = v + expm1[c] * y[i]
                 v = v + y[i]
                 if delta_rows.size:
                     jump = row[port0 + delta_rows[0] * n + i] * scale
@@ -224,9 +267,9 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
             for j in range(feed.size):
                 if feed[j] < 0:
                     I[j, i] = I[j, i] * decay[j] + coef[j] * (row[port0 + channel[j] * n + i] * scale)
-            if v >= theta:
-                v = y_reset
-                r = ref_steps
+            if v >= theta[c]:
+                v = y_reset[c]
+                r = ref_steps[c]
                 out_index[count] = i
                 out_step[count] = t
                 count += 1
@@ -241,8 +284,11 @@ def _constants(c: Prepared, n: int) -> tuple:
     k = c.k
     # (I_e + current generators) * P20, NEST's (I_e + i_0) * P20, one value per neuron.
     P20Ie = np.ascontiguousarray(np.broadcast_to(c.P20 * (c.p.I_e + c.I_ext), (n,)), dtype=np.float64)
-    return (P20Ie, c.P21, c.expm1, k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef,
-            c.theta, c.y_reset, c.ref_steps)
+    per = int(np.ndim(c.theta) > 0)
+    P21 = c.P21 if c.P21.ndim == 2 else c.P21.reshape(-1, 1)
+    return (P20Ie, P21, np.atleast_1d(c.expm1), k.delta_rows, k.channel, k.decay,
+            k.coef, k.feed, k.feed_coef, np.atleast_1d(c.theta), np.atleast_1d(c.y_reset),
+            np.atleast_1d(np.asarray(c.ref_steps, dtype=np.int64)), per)
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
