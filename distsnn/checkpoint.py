@@ -137,6 +137,15 @@ def write(sim, path: str, keep: int | None = None) -> str:
     """
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
         raise ValueError(f"checkpoint: keep must be an integer >= 1 (checkpoints), got {keep!r}")
+    # A restore rebuilds the synapse tables from the description, so weights changed by
+    # learning (and the traces and optimiser state of a Trainer, held by its hook) would
+    # silently revert: refused until checkpoints store plastic synapse state. Every rank
+    # holds the same hooks, so every rank refuses alike before any collective.
+    learning = [type(h).__name__ for h in getattr(sim, "hooks", ())]
+    if learning:
+        raise ValueError(f"checkpoint: the simulation has learning attached ({', '.join(learning)}); "
+                         f"checkpoints do not store plastic weights, traces or optimiser state yet, so a "
+                         f"restore would silently lose the training: checkpoint before attaching a Trainer")
     comm, step = sim.comm, int(sim.step)
     final = os.path.join(path, f"step-{step:010d}")
     tmp = comm.bcast(os.path.join(path, f".tmp-step-{step:010d}-{os.getpid()}-{int(time.time())}")

@@ -230,3 +230,20 @@ def test_training_changes_only_plastic_weights_in_the_engine_tables():
     assert plastic.sum() == N_IN * N_REC and np.unique(wq[plastic]).size > 1
     s, t, w = tr.weights()["in_rec"]
     assert np.array_equal(np.sort(w), np.sort(wq[plastic] * 2.0 ** -36))   # the simulated weights are the trained
+
+
+def test_checkpoint_with_a_trainer_attached_is_refused_and_writes_nothing(tmp_path):
+    """A restore rebuilds the synapses from the description: trained weights would revert
+    without a word, so a checkpoint of a simulation that learns is refused up front."""
+    w_in, w_out, target, spikes = _weights()
+    tr, _, _ = _one_iteration(w_in, w_out, target, spikes)
+    with pytest.raises(ValueError, match=r"checkpoint: the simulation has learning attached \(Trainer\).*"
+                                         r"plastic weights"):
+        tr.sim.checkpoint(str(tmp_path / "ck"))
+    assert not (tmp_path / "ck").exists()
+    # Without learning the same network checkpoints as before.
+    sim = Simulation(_net(w_in, w_out, spikes), max_memory=None)
+    sim.run(5.0)
+    written = sim.checkpoint(str(tmp_path / "plain"))
+    assert written.startswith(str(tmp_path / "plain")) and (tmp_path / "plain").is_dir()
+    assert any((tmp_path / "plain").iterdir())
