@@ -281,6 +281,27 @@ class LocalCurrent:
             return None if i < 0 else i
         return (t - self.first) // self.every
 
+    def next_change(self, n: int) -> float:
+        """The first step after ``n`` whose :meth:`segment` may differ from step ``n``'s
+        (``inf``: none)."""
+        t = n - 1 - self.delay
+        if t >= self.stop:
+            return math.inf
+        if t < self.first:
+            # a step current stays off until its first time within the window
+            nxt = max(self.first, int(self.times[0])) if self.kind == "step" and self.times.size else self.first
+            nxt = min(nxt, self.stop)
+        elif self.kind == "ac":
+            nxt = t + 1
+        elif self.kind == "dc":
+            nxt = self.stop
+        elif self.kind == "step":
+            i = int(np.searchsorted(self.times, t, side="right"))
+            nxt = min(self.times[i], self.stop) if i < self.times.size else self.stop
+        else:
+            nxt = min(self.first + ((t - self.first) // self.every + 1) * self.every, self.stop)
+        return nxt + 1 + self.delay
+
     def values(self, seg: Any) -> np.ndarray | None:
         """Per-neuron currents (pA, over the population's local neurons) of a segment."""
         if seg is None or self.where.size == 0:
@@ -329,6 +350,12 @@ class CurrentDrive:
             self._prepared = self.base if total is None else self.model.with_current(self.base, total)
             self._key = key
         return self._prepared
+
+    def constant_through(self, n: int, last: int) -> int:
+        """The last step in ``n..last`` up to which :meth:`prepared` stays that of step ``n``
+        (so a compiled model may advance through them in one call)."""
+        nxt = min((c.next_change(n) for c in self.currents), default=math.inf)
+        return int(min(last, nxt - 1))
 
 
 __all__ = ["CurrentInput", "LocalCurrent", "CurrentDrive", "parse", "KINDS"]

@@ -392,13 +392,17 @@ class Simulation:
         R = self.ring.shape[0]
         for pop, (idx_buf, step_buf) in zip(self.pops, self._spike_buffers):
             n_ports = len(pop.channels) * pop.n
-            # A population with current generators changes its constants from step to
-            # step (drive.prepared(t)): it is stepped one step at a time.
-            advance = getattr(pop.model, "advance", None) if pop.drive is None else None
+            # A population with current generators advances through the spans over which
+            # its constants (drive.prepared) stay the same: a DC current is one span.
+            advance = getattr(pop.model, "advance", None)
             if advance is not None:
                 t = first - 1
                 while t < last:
-                    t, k = advance(pop.state, pop.prepared, self.ring, pop.port0, n_ports, t + 1, last,
+                    if pop.drive is None:
+                        prep, end = pop.prepared, last
+                    else:
+                        prep, end = pop.drive.prepared(t + 1), pop.drive.constant_through(t + 1, last)
+                    t, k = advance(pop.state, prep, self.ring, pop.port0, n_ports, t + 1, end,
                                    idx_buf, step_buf)
                     if k:
                         gids.append(pop.gids[idx_buf[:k]])

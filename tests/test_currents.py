@@ -357,3 +357,58 @@ def test_noise_modulation_bad_input(spec, msg):
     with pytest.raises(ValueError, match=msg):
         net.add_current_input("x", "a", "noise", **spec)
     assert net.currents == {}
+
+
+def _generator_zoo(model):
+    net = ds.Network(dt=0.1, seed=3, t_stop=40.0)
+    params = dict(LIF, V_th=8.0) if model == "lif" else dict(V_th=-55.0)
+    net.add_population("a", 6, model, params)
+    net.add_population("b", 4, model, params)
+    net.add_projection("a", "b", ds.AllToAll(), weight=30.0 if model == "lif" else 5.0, delay=0.5)
+    net.add_current_input("dc", "a", "dc", amplitude=[400.0, 500.0, 600.0], neurons=[0, 2, 4], start=3.0,
+                          stop=31.0, delay=1.0)
+    net.add_current_input("st", "a", "step", times=[2.0, 9.0, 9.5, 20.0], amplitudes=[300.0, 0.0, 450.0, 200.0],
+                          neurons=[1, 3, 5])
+    net.add_current_input("nz", "b", "noise", mean=350.0, std=150.0, std_mod=60.0, frequency=50.0,
+                          dt_noise=0.7, start=1.0, stop=35.0)
+    net.add_current_input("ac", "b", "ac", amplitude=100.0, offset=200.0, frequency=40.0, start=10.0, stop=12.0)
+    net.add_spike_monitor("a")
+    net.add_spike_monitor("b")
+    net.add_state_monitor("a", ["V_m"], interval=0.3)
+    return net
+
+
+@pytest.mark.parametrize("model", ["lif", "lif_cond"])
+def test_generators_through_compiled_spans_equal_one_step_at_a_time(model, monkeypatch):
+    """A population under generators advances in compiled calls over the spans where its
+    constants stay put (CurrentDrive.constant_through); the same bits as stepping each step."""
+    fast = ds.simulate(_generator_zoo(model))
+    mod = {"lif": ds.models.lif, "lif_cond": ds.models.lif_cond}[model]
+    monkeypatch.delattr(mod, "advance")
+    slow = ds.simulate(_generator_zoo(model))
+    for pop in ("a", "b"):
+        f, s = fast.spikes_of(pop), slow.spikes_of(pop)
+        assert len(f) > 5
+        np.testing.assert_array_equal(f.gid, s.gid)
+        np.testing.assert_array_equal(f.step, s.step)
+    np.testing.assert_array_equal(fast.trace("a", "V_m").values, slow.trace("a", "V_m").values)
+
+
+@pytest.mark.parametrize("kind,spec", [
+    ("dc", dict(amplitude=1.0, start=0.7, stop=2.3, delay=0.3)),
+    ("dc", dict(amplitude=1.0, delay=0.0)),
+    ("step", dict(times=[0.5, 0.6, 1.9], amplitudes=[1.0, 2.0, 3.0], stop=2.6, delay=0.2)),
+    ("noise", dict(std=1.0, dt_noise=0.3, start=0.4, stop=2.9, delay=0.1)),
+    ("ac", dict(amplitude=1.0, frequency=10.0, start=0.5, stop=1.0))])
+def test_next_change_bounds_the_spans_where_the_segment_is_constant(kind, spec):
+    net = ds.Network(dt=0.1, seed=1, t_stop=5.0)
+    net.add_population("a", 2)
+    inp = net.add_current_input("g", "a", kind, **spec)
+    gen = currents.LocalCurrent(inp, 1, np.arange(2), np.arange(2), 0.1)
+    for n in range(0, 45):
+        nxt = gen.next_change(n)
+        seg = gen.segment(n)
+        end = 45 if nxt == math.inf else int(nxt)
+        assert all(gen.segment(k) == seg for k in range(n, min(end, 45))), (n, nxt)
+        if nxt != math.inf:
+            assert nxt > n and gen.segment(int(nxt)) != seg, (n, nxt)   # the span is maximal
