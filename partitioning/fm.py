@@ -107,6 +107,17 @@ def _cache(ptr, pin, vptr, vnet, w, part, k):  # pragma: no cover
 
 
 @numba.njit(cache=True)
+def _loads(part, vw, k):  # pragma: no cover
+    """Vertex weight and vertex count of every part."""
+    load = np.zeros(k)
+    members = np.zeros(k, np.int64)
+    for v in range(part.shape[0]):
+        load[part[v]] += vw[v]
+        members[part[v]] += 1
+    return load, members
+
+
+@numba.njit(cache=True)
 def _best_move(v, part, conn, benefit, wsum, load, cap, vw, k):  # pragma: no cover
     """Best target of ``v`` among adjacent parts with room (-1 if none) and its gain."""
     a = part[v]
@@ -207,11 +218,7 @@ def fm(ptr, pin, vptr, vnet, w, vw, part, k, cap, movable, stop_after, max_passe
     n = vptr.shape[0] - 1
     current = km1(ptr, pin, w, part, k)
     phi, conn, benefit, wsum = _cache(ptr, pin, vptr, vnet, w, part, k)
-    load = np.zeros(k)
-    members = np.zeros(k, np.int64)
-    for v in range(n):
-        load[part[v]] += vw[v]
-        members[part[v]] += 1
+    load, members = _loads(part, vw, k)
     dirty = np.empty(n, np.int64)
     mark = np.full(n, -1, np.int64)
     locked = np.zeros(n, np.bool_)
@@ -303,11 +310,7 @@ def rebalance(ptr, pin, vptr, vnet, w, vw, part, k, cap, movable):  # pragma: no
     """
     n = vptr.shape[0] - 1
     phi, conn, benefit, wsum = _cache(ptr, pin, vptr, vnet, w, part, k)
-    load = np.zeros(k)
-    members = np.zeros(k, np.int64)
-    for v in range(n):
-        load[part[v]] += vw[v]
-        members[part[v]] += 1
+    load, members = _loads(part, vw, k)
     dirty = np.empty(n, np.int64)
     mark = np.full(n, -1, np.int64)
     added = 0.0
