@@ -31,7 +31,7 @@ import partitioning
 from partitioning import metrics
 
 from . import placement, validate
-from .comm.local import LocalExchanger
+from .comm.local import LocalComm
 from .network import Network
 from .placement import OwnerMap, PartitionSpec
 
@@ -39,12 +39,12 @@ from .placement import OwnerMap, PartitionSpec
 _NOT_HELD = ("comm",)
 
 
-class DryRunComm:
+class DryRunComm(LocalComm):
     """Rank ``rank`` of a job of ``size`` ranks, alone in this process (Arbor's
     ``dry_run_context``). Reductions return this rank's value (the other ranks are taken
-    to be alike), gathers and broadcasts act as on one rank, ``alltoallv`` returns
-    ``incoming`` (what the dry run predicts the other ranks send), and exchanges receive
-    nothing."""
+    to be alike), gathers and broadcasts act as on one rank (as :class:`LocalComm`),
+    ``alltoallv`` returns ``incoming`` (what the dry run predicts the other ranks send),
+    and exchanges receive nothing."""
 
     def __init__(self, size: int, rank: int = 0,
                  incoming: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -55,21 +55,6 @@ class DryRunComm:
         if self.incoming is None:
             return np.zeros(0, np.int64), np.zeros(self.size, np.int64)
         return self.incoming
-
-    def exchanger(self, send_to: np.ndarray, recv_from: np.ndarray) -> LocalExchanger:
-        return LocalExchanger()
-
-    def allreduce(self, value: Any, op: str) -> Any:
-        return value
-
-    def gather(self, obj: Any) -> list[Any]:
-        return [obj]
-
-    def bcast(self, obj: Any) -> Any:
-        return obj
-
-    def barrier(self) -> None:
-        return None
 
 
 def held_bytes(obj: Any) -> dict[str, int]:
