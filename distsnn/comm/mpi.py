@@ -73,11 +73,8 @@ class SlotExchanger:
             raise RuntimeError(f"SlotExchanger: rank {self.rank} sends items to a rank that is not its peer")
         requests = []
         if over:
-            first = np.cumsum(counts) - counts
-            for r in np.flatnonzero((self.sslot > 0) & (counts > self.sslot - 1)):
-                lo = int(first[r] + self.sslot[r] - 1)
-                requests.append(self.comm.Isend([send[lo: int(first[r] + counts[r])], MPI.INT64_T], int(r),
-                                                OVERFLOW_TAG))
+            for r, lo, hi in slots.overflow(self.sslot, counts):
+                requests.append(self.comm.Isend([send[lo:hi], MPI.INT64_T], r, OVERFLOW_TAG))
         # Not a persistent collective (MPI_Alltoallv_init): re-creating it when a slot
         # changes would be a collective call that only the ranks with that change make.
         self.comm.Alltoallv(*self._args)
@@ -85,11 +82,8 @@ class SlotExchanger:
         rcounts = self.rcounts
         recv, r_over = slots.extract(self.rbuf, self.rdispl, self.rslot, rcounts)
         if r_over:
-            first = np.cumsum(rcounts) - rcounts
-            for r in np.flatnonzero((self.rslot > 0) & (rcounts > self.rslot - 1)):
-                lo = int(first[r] + self.rslot[r] - 1)
-                requests.append(self.comm.Irecv([recv[lo: int(first[r] + rcounts[r])], MPI.INT64_T], int(r),
-                                                OVERFLOW_TAG))
+            for r, lo, hi in slots.overflow(self.rslot, rcounts):
+                requests.append(self.comm.Irecv([recv[lo:hi], MPI.INT64_T], r, OVERFLOW_TAG))
         if requests:
             self.overflows += 1
             MPI.Request.Waitall(requests)

@@ -92,3 +92,12 @@ def resize(slots, used):
 
 def displacements(slots: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(slots)[:-1])).astype(np.int64)
+
+
+def overflow(slots: np.ndarray, counts: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(rank, lo, hi)`` for every pair whose ``counts`` items do not fit its slot (the
+    first word is the count): the items ``lo:hi`` of the packed items, which go point to
+    point. The sender and the receiver compute the same ranges from the same count."""
+    first = np.cumsum(counts) - counts
+    return [(int(r), int(first[r] + slots[r] - 1), int(first[r] + counts[r]))
+            for r in np.flatnonzero((slots > 0) & (counts > slots - 1))]
