@@ -44,7 +44,7 @@ class DryRunComm(LocalComm):
     ``dry_run_context``). Reductions return this rank's value (the other ranks are taken
     to be alike), gathers and broadcasts act as on one rank (as :class:`LocalComm`),
     ``alltoallv`` returns ``incoming`` (what the dry run predicts the other ranks send),
-    and exchanges receive nothing."""
+    and its exchanger is the single-process one (a dry run builds; it never exchanges)."""
 
     def __init__(self, size: int, rank: int = 0,
                  incoming: tuple[np.ndarray, np.ndarray] | None = None) -> None:
