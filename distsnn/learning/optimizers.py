@@ -31,8 +31,11 @@ KINDS = ("gradient_descent", "adam")
 class OptimizerSpec:
     """type (``"gradient_descent"`` or ``"adam"``), eta (learning rate, weight unit per
     gradient unit), Wmin and Wmax (weight bounds, the synapse's weight unit), batch_size
-    (update intervals per optimizer step), beta_1, beta_2, epsilon (Adam). Defaults:
-    NEST 3.10's (``nest.GetDefaults("eprop_synapse")["optimizer"]``, Adam's from
+    (update intervals per optimizer step; in the online mode, :mod:`distsnn.learning.online`,
+    steps, as NEST's ``eprop_synapse``), beta_1, beta_2, epsilon (Adam), optimize_each_step
+    (online mode only: an optimizer call at every step of an inter-spike interval, or one
+    per presynaptic spike). Defaults: NEST 3.10's
+    (``nest.GetDefaults("eprop_synapse")["optimizer"]``, Adam's from
     ``WeightOptimizerCommonPropertiesAdam``)."""
 
     type: str = "gradient_descent"
@@ -43,6 +46,7 @@ class OptimizerSpec:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
+    optimize_each_step: bool = True
 
     @classmethod
     def parse(cls, owner: str, given: "Mapping[str, Any] | OptimizerSpec | None") -> "OptimizerSpec":
@@ -54,6 +58,8 @@ class OptimizerSpec:
         for k, v in given.items():
             if k == "type":
                 out[k] = validate.choice(f"{owner} optimizer", k, v, KINDS)
+            elif k == "optimize_each_step":
+                out[k] = validate.boolean(f"{owner} optimizer", k, v)
             elif k == "batch_size":
                 out[k] = validate.integer(f"{owner} optimizer", k, v, minimum=1)
             else:
