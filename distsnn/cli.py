@@ -286,7 +286,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .learning import Trainer
+    from .learning import make_trainer
     from .learning.spec import load_task
 
     if args.iterations is not None and args.iterations < 1:
@@ -298,8 +298,7 @@ def _train(args: argparse.Namespace) -> int:
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out,
                      output=OutputOptions(overwrite=args.overwrite) if args.out else None, max_memory=args.max_memory)
     try:
-        trainer = Trainer(sim, spec.plastic, spec.target, feedback=spec.feedback, optimizer=spec.optimizer,
-                          reset=spec.reset, loss=spec.loss)
+        trainer = make_trainer(sim, spec.plastic, spec.target, **spec.trainer_options())
         build = time.perf_counter() - t0
 
         def report(i: int, loss: float) -> None:

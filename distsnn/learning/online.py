@@ -134,14 +134,18 @@ class OnlineTrainer(Trainer):
                                               list(net.populations))
         _one_step_epochs(sim)
         super().__init__(sim, plastic, target, feedback=feedback, optimizer=optimizer, reset=False, loss=loss)
-        self._setup_online(owner)
+        try:
+            self._setup_online(owner)
+        except BaseException:
+            sim.hooks.remove(self)
+            raise
 
     @staticmethod
     def _per_population(owner: str, field: str, given: Any, net: Any, allowed: list[str]) -> dict[str, float]:
         if given is None:
             return {}
         if not isinstance(given, Mapping):
-            value = validate.non_negative(owner, field, given, "ms") if not (
+            value = validate.positive(owner, field, given, "ms") if not (
                 isinstance(given, float) and math.isinf(given) and given > 0) else math.inf
             return {n: value for n in allowed}
         out = {}

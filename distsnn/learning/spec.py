@@ -11,8 +11,13 @@
     optimizer = { type = "adam", eta = 0.005, Wmin = -100.0, Wmax = 100.0, batch_size = 1 }
     reset = true                                 # reset neurons at each interval (NEST's default)
     loss = "mean_squared_error"                  # or "cross_entropy" (targets: probabilities)
+    mode = "interval"                            # or "online": NEST's eprop_synapse, an update per
+                                                 # presynaptic spike (distsnn.learning.online)
+    isi_trace_cutoff = 100.0                     # online: ms, or { rec = 100.0 } per target population
+    flush_interval = { in = 1000.0 }             # online: ms per source population (flush events)
 
-Arrays are files (relative to the TOML file) or inline lists of numbers. ``distsnn
+``reset`` defaults to true in the interval mode; the online mode never resets (NEST's
+online neurons have no reset), so there it must be false or absent. Arrays are files (relative to the TOML file) or inline lists of numbers. ``distsnn
 train TASK.toml`` runs it (:func:`distsnn.learning.train`).
 """
 
@@ -20,8 +25,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -29,7 +34,11 @@ from .. import config, validate
 from .losses import LOSSES
 from ..network import Network
 
-_FIELDS = ("plastic", "iterations", "target", "feedback", "optimizer", "reset", "loss")
+_FIELDS = ("plastic", "iterations", "target", "feedback", "optimizer", "reset", "loss", "mode", "isi_trace_cutoff",
+           "flush_interval")
+#: The gradient modes: an update per interval (:mod:`distsnn.learning.trainer`) or per
+#: presynaptic spike (:mod:`distsnn.learning.online`).
+MODES = ("interval", "online")
 
 
 @dataclass
@@ -41,6 +50,19 @@ class TrainingSpec:
     optimizer: dict[str, Any]
     reset: bool
     loss: str = "mean_squared_error"
+    mode: str = "interval"
+    isi_trace_cutoff: Any = None
+    flush_interval: dict[str, float] = field(default_factory=dict)
+
+    def trainer_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`distsnn.learning.make_trainer` besides the
+        simulation, ``plastic`` and ``target``."""
+        out: dict[str, Any] = dict(feedback=self.feedback, optimizer=self.optimizer, loss=self.loss, mode=self.mode)
+        if self.mode == "online":
+            out.update(isi_trace_cutoff=self.isi_trace_cutoff, flush_interval=self.flush_interval)
+        else:
+            out["reset"] = self.reset
+        return out
 
 
 def _array(owner: str, field: str, value: Any, base: str) -> np.ndarray:
@@ -84,13 +106,30 @@ def load_task(path: str, max_memory: int | str | None = "available") -> tuple[Ne
     plastic = t["plastic"]
     if not isinstance(plastic, list) or not plastic or not all(isinstance(p, str) for p in plastic):
         raise ValueError(f"{where}: plastic must be a non-empty list of projection names, got {plastic!r}")
+    mode = validate.choice(where, "mode", t.get("mode", "interval"), MODES)
+    if mode == "online":
+        if validate.boolean(where, "reset", t.get("reset", False)):
+            raise ValueError(f"{where}: reset must be false with mode = 'online' (NEST's online e-prop neurons "
+                             f"are never reset), got true")
+    else:
+        for k in ("isi_trace_cutoff", "flush_interval"):
+            if k in t:
+                raise ValueError(f"{where}: {k} applies to mode = 'online' only, got mode = {mode!r}")
+    cutoff = t.get("isi_trace_cutoff")
+    if isinstance(cutoff, Mapping):
+        cutoff = {k: validate.positive(where, f"isi_trace_cutoff.{k}", v, "ms") for k, v in cutoff.items()}
+    elif cutoff is not None:
+        cutoff = validate.positive(where, "isi_trace_cutoff", cutoff, "ms")
+    flush = {k: validate.positive(where, f"flush_interval.{k}", v, "ms")
+             for k, v in validate.optional_mapping(where, "flush_interval", t.get("flush_interval")).items()}
     spec = TrainingSpec(
         plastic=plastic, iterations=validate.integer(where, "iterations", t["iterations"], minimum=1),
         target=_array(where, "target", t["target"], base),
         feedback={k: _array(where, f"feedback.{k}", v, base)
                   for k, v in validate.optional_mapping(where, "feedback", t.get("feedback")).items()},
         optimizer=dict(validate.optional_mapping(where, "optimizer", t.get("optimizer"))),
-        reset=validate.boolean(where, "reset", t.get("reset", True)),
-        loss=validate.choice(where, "loss", t.get("loss", "mean_squared_error"), LOSSES))
+        reset=validate.boolean(where, "reset", t.get("reset", mode == "interval")),
+        loss=validate.choice(where, "loss", t.get("loss", "mean_squared_error"), LOSSES),
+        mode=mode, isi_trace_cutoff=cutoff, flush_interval=flush)
     net = config.from_dict(doc, base_dir=base, max_memory=max_memory)
     return net, spec
