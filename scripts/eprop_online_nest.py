@@ -64,6 +64,8 @@ def run(cfg: dict) -> tuple[list[float], dict[str, list[float]]]:
                                          "receptor_type": 1})
     mm = nest.Create("multimeter", {"interval": 1.0, "record_from": ["error_signal"]})
     nest.Connect(mm, out)
+    mr = nest.Create("multimeter", {"interval": 1.0, "record_from": ["learning_signal"]})
+    nest.Connect(mr, rec)
     nest.Simulate(float(ITERATIONS * T + 2))
     ev = mm.get("events")
     t, err = np.asarray(ev["times"]), np.asarray(ev["error_signal"])
@@ -74,15 +76,31 @@ def run(cfg: dict) -> tuple[list[float], dict[str, list[float]]]:
         s, tt, w = (np.asarray(c[k]) for k in ("source", "target", "weight"))
         o = np.lexsort((s, tt))       # by target, then source (distsnn's Trainer.weights order)
         weights[name] = w[o].tolist()
-    return loss, weights
+    ev = mr.get("events")
+    ls = {}
+    for t0 in LS_TIMES:
+        for j in range(N_REC):
+            sel = (np.asarray(ev["times"]) == t0) & (np.asarray(ev["senders"]) == rec[j].global_id)
+            ls.setdefault(t0, []).append(float(np.asarray(ev["learning_signal"])[sel][0]))
+    return loss, weights, ls
+
+
+#: Times (ms) at which the recurrent neurons' learning_signal is pinned. Not 4 ms: NEST
+#: records 0 there, because its history entry of step 2 is erased by the first input
+#: spikes' bookkeeping before it is read (no synapse needs it); distsnn records
+#: sum_k B_jk err_k(3) as at every other step.
+LS_TIMES = (3, 5, 6, 7, 8, 100, 101, 199, 200)
 
 
 if __name__ == "__main__":
     nest.set_verbosity("M_ERROR")
     print("NEST = {")
     for name in CASES:
-        loss, weights = run(case(name))
+        loss, weights, ls = run(case(name))
         print(f"    {name!r}: ({[float(f'{x:.12g}') for x in loss]},")
         print("        {" + ",\n         ".join(f"{k!r}: {[float(f'{x:.12g}') for x in v]}" for k, v in weights.items())
               + "}),")
+        if name == "gd_per_spike":
+            learning = {t: [float(f"{x:.12g}") for x in v] for t, v in ls.items()}
     print("}")
+    print(f"LEARNING_SIGNAL = {learning!r}")

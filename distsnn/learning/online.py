@@ -197,7 +197,6 @@ class OnlineTrainer(Trainer):
         self.h_R = np.zeros((self.C, self.n_rec))
         self.h_err = np.zeros((self.C, self.n_out_local))
         self.err_now = np.zeros(self.n_out)
-        self.learning_signal = np.zeros(self.n_rec)    # L of two steps ago (NEST's recordable)
         self._loss_acc = 0.0
         self._Y = np.zeros((self.n_out, self.T))
         g = self.rec
@@ -261,12 +260,13 @@ class OnlineTrainer(Trainer):
         for k in range(self.n_out):
             L += err[k] * self.B[:, k]
         self.h_L[(s - 1) % C] = L
-        self.learning_signal = self.h_L[(s - 2) % C].copy()
         dt = self.net.dt
         for p in self.rec_pops:
             r0, _ = self._rows[p.name]
             sl = slice(r0, r0 + p.n)
             st = p.state
+            # NEST's recordable at step s + 1: L of step s - 1 (carried into the next state)
+            st.learning_signal[:] = L[sl]
             self.h_psi[h, sl] = st.psi
             kr = self.cst["kappa_reg"][sl]
             self.f_av[sl] = kr * self.f_av[sl] + (1.0 - kr) * st.z / dt

@@ -12,7 +12,9 @@ Equations (units ms, mV, pA, pF; ``v = V_m - E_L``; one step ``h``)::
 the first step, as NEST's state). The refractory count is decremented at the start of
 the step, so ``psi`` is 0 for ``ceil(t_ref / h) - 1`` steps after a spike
 (:mod:`distsnn.models.surrogate`). This is NEST's ``eprop_iaf::update`` operation for
-operation; ``surrogate_gradient`` is a recordable.
+operation; ``surrogate_gradient`` is a recordable, and so is ``learning_signal`` (mV, NEST's:
+``L_j`` of two steps before, written by the online trainer, :mod:`distsnn.learning.online`;
+0 otherwise).
 
 The learning parameters (``c_reg``, ``f_target``, ``kappa``, ``kappa_reg``) are read by
 :mod:`distsnn.learning` (eligibility traces and firing-rate regularisation); the model
@@ -33,7 +35,7 @@ from .surrogate import FUNCTIONS, surrogate
 
 NAME = "eprop_iaf"
 SYNAPSE_KINDS = (("delta", "current"),)
-RECORDABLE = ("V_m", "surrogate_gradient")
+RECORDABLE = ("V_m", "surrogate_gradient", "learning_signal")
 INITIAL = ("V_m",)
 DURATIONS = ("t_ref",)
 
@@ -121,7 +123,8 @@ def prepare(p: Params, dt: float, channels: tuple[synapses.SynapseType, ...],
 @dataclass(frozen=True)
 class State:
     """``v = V_m - E_L`` (mV), refractory steps left ``r``, this step's spike ``z`` (0/1),
-    surrogate gradient ``psi``, the current ``i_in`` (pA) that acts on the next step."""
+    surrogate gradient ``psi``, the current ``i_in`` (pA) that acts on the next step;
+    ``learning_signal``: one array carried from step to step, which a trainer fills."""
 
     v: np.ndarray
     r: np.ndarray
@@ -129,13 +132,15 @@ class State:
     psi: np.ndarray
     i_in: np.ndarray
     E_L: float
+    learning_signal: np.ndarray = None
 
 
 def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarray,
                index: np.ndarray | None = None) -> State:
     n = gids.size
     v = common.initial(initial, "V_m", prep.p.E_L, n) - prep.p.E_L
-    return State(v=v, r=np.zeros(n, np.int64), z=np.zeros(n), psi=np.zeros(n), i_in=np.zeros(n), E_L=prep.p.E_L)
+    return State(v=v, r=np.zeros(n, np.int64), z=np.zeros(n), psi=np.zeros(n), i_in=np.zeros(n), E_L=prep.p.E_L,
+                 learning_signal=np.zeros(n))
 
 
 def spike_input(x: np.ndarray, n: int) -> np.ndarray:
@@ -159,7 +164,8 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     v = np.where(spiked, v - c.theta, v)
     r = np.where(spiked, c.ref_steps, r)
     i_in = np.broadcast_to(p.I_e + c.I_ext, v.shape).astype(np.float64)
-    return State(v=v, r=r, z=spiked.astype(np.float64), psi=psi, i_in=i_in, E_L=s.E_L), spiked
+    return State(v=v, r=r, z=spiked.astype(np.float64), psi=psi, i_in=i_in, E_L=s.E_L,
+                 learning_signal=s.learning_signal), spiked
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
@@ -170,4 +176,6 @@ def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.v + s.E_L
+    if var == "learning_signal":
+        return s.learning_signal.copy()      # the trainer writes into it in place
     return s.psi

@@ -8,7 +8,7 @@ raises and that decays with ``adapt_tau`` (ms)::
     spike: v -= V_th (the base threshold, as NEST), r = t_ref
 
 in NEST's order: membrane, adaptation, surrogate, threshold. Recordables ``V_m``,
-``surrogate_gradient``, ``V_th_adapt`` (mV) and ``adaptation``.
+``surrogate_gradient``, ``learning_signal``, ``V_th_adapt`` (mV) and ``adaptation``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .surrogate import surrogate
 
 NAME = "eprop_iaf_adapt"
 SYNAPSE_KINDS = eprop_iaf.SYNAPSE_KINDS
-RECORDABLE = ("V_m", "surrogate_gradient", "V_th_adapt", "adaptation")
+RECORDABLE = ("V_m", "surrogate_gradient", "learning_signal", "V_th_adapt", "adaptation")
 INITIAL = ("V_m", "adaptation")
 DURATIONS = ("t_ref",)
 
@@ -93,7 +93,8 @@ def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarra
     v = np.where(spiked, v - c.theta, v)
     r = np.where(spiked, c.ref_steps, r)
     i_in = np.broadcast_to(p.I_e + c.I_ext, v.shape).astype(np.float64)
-    return State(v=v, r=r, z=spiked.astype(np.float64), psi=psi, i_in=i_in, E_L=s.E_L, a=a, v_th=v_th), spiked
+    return State(v=v, r=r, z=spiked.astype(np.float64), psi=psi, i_in=i_in, E_L=s.E_L, a=a, v_th=v_th,
+                 learning_signal=s.learning_signal), spiked
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
