@@ -75,6 +75,9 @@ def check_channels(net: Network) -> None:
 def value(pop: LocalPopulation, var: str) -> np.ndarray:
     """A recordable of every local neuron of ``pop`` (a new array)."""
     m = CHANNEL_VARIABLE.match(var)
+    if var == "surrogate_gradient" and hasattr(pop.model, "surrogate_gradient"):
+        # computed from the state and the population's constants (V_th, the function)
+        return np.array(pop.model.surrogate_gradient(pop.state, pop.prepared), dtype=np.float64)
     if m is None:
         return np.array(pop.model.record(pop.state, var), dtype=np.float64)
     c = int(m.group(2)) - 1

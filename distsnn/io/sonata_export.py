@@ -122,7 +122,9 @@ def dump_sonata(net: Network, directory: str | os.PathLike) -> str:
             row["model_template"] = f"nest:{nest}" if nest else f"distsnn:{pop.model}"
             row["dynamics_params"] = f"{name}.json"
             if nest:
-                dyn = dict(tables[name]["params"])
+                # lif's surrogate-gradient settings only shape a recordable, which NEST's
+                # iaf_psc_* do not have: the dynamics lose nothing without them
+                dyn = {k: v for k, v in tables[name]["params"].items() if not k.startswith("surrogate_gradient_")}
                 v = pop.initial.get("V_m")
                 dyn["V_m"] = float(v.value) if v is not None else pop.params.E_L
                 chans = net.channels(name)

@@ -51,10 +51,11 @@ from numba import njit
 from .. import synapses
 from ..synapses import QUANTUM, SynapseType
 from . import common
+from .surrogate import FUNCTIONS, surrogate
 
 NAME = "lif"
 SYNAPSE_KINDS = synapses.CURRENT_PAIRS
-RECORDABLE = ("V_m", "I_syn")
+RECORDABLE = ("V_m", "I_syn", "surrogate_gradient")
 INITIAL = ("V_m",)
 #: Parameters (ms) that become whole steps, rounded up (NEST's rule for refractory periods).
 DURATIONS = ("t_ref",)
@@ -70,6 +71,11 @@ class Params:
     C_m: membrane capacitance (pF); tau_m: membrane time constant (ms); t_ref: absolute
     refractory period (ms); E_L: resting potential (mV); V_th: threshold (mV); V_reset:
     reset potential (mV); I_e: constant bias current (pA).
+
+    surrogate_gradient_function (a name of :data:`~distsnn.models.surrogate.FUNCTIONS`),
+    surrogate_gradient_height (gamma, 1) and surrogate_gradient_width (w, mV): the
+    recordable ``surrogate_gradient`` (:func:`surrogate_gradient`), NEST's e-prop
+    parameters and defaults; they do not change the dynamics.
     """
 
     C_m: float = 250.0
@@ -79,15 +85,21 @@ class Params:
     V_th: float = -55.0
     V_reset: float = -70.0
     I_e: float = 0.0
+    surrogate_gradient_function: str = "piecewise_linear"
+    surrogate_gradient_height: float = 0.3
+    surrogate_gradient_width: float = 1.0
 
 
-UNITS = {"C_m": "pF", "tau_m": "ms", "t_ref": "ms", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "I_e": "pA"}
+UNITS = {"C_m": "pF", "tau_m": "ms", "t_ref": "ms", "E_L": "mV", "V_th": "mV", "V_reset": "mV", "I_e": "pA",
+         "surrogate_gradient_width": "mV"}
 
 
 def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> Params:
     """Validated parameters; each may be per neuron (an array over the population or a
     keyed distribution, :func:`distsnn.models.common.param_value`)."""
-    p = common.parse(owner, Params, given, UNITS, positive=("C_m", "tau_m"), non_negative=("t_ref",), size=size)
+    p = common.parse(owner, Params, given, UNITS, positive=("C_m", "tau_m", "surrogate_gradient_height",
+                                                             "surrogate_gradient_width"),
+                     non_negative=("t_ref",), choices={"surrogate_gradient_function": tuple(FUNCTIONS)}, size=size)
     common.check_below(owner, p, "V_reset", "V_th")
     return p
 
@@ -313,6 +325,17 @@ def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
     """The constants with an external current (pA, per local neuron) added to ``I_e`` for
     one step: how current generators (:mod:`distsnn.currents`) enter the model."""
     return replace(prep, I_ext=current)
+
+
+def surrogate_gradient(s: State, c: Prepared) -> np.ndarray:
+    """The surrogate gradient (pseudo-derivative, 1) of the sampled state: the population's
+    ``surrogate_gradient_function`` of ``V_m - V_th`` with its height and width
+    (:mod:`distsnn.models.surrogate`, NEST's e-prop forms), 0 while refractory. The
+    state is sampled after the step's threshold: at a spike step the neuron is reset
+    and, with t_ref > 0, refractory (0)."""
+    p = c.p
+    return surrogate(p.surrogate_gradient_function, s.refr, s.y, c.theta, p.surrogate_gradient_height,
+                     p.surrogate_gradient_width)
 
 
 def record(s: State, var: str) -> np.ndarray:
