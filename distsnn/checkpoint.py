@@ -19,6 +19,10 @@ Everything is keyed by gid, never by rank (NEURON's BBSaveState design):
   the same keyed streams, exactly once.
 - ``/rates/<pop>``: the count of the rate bin the checkpoint cuts (this rank's neurons),
   so the restored run completes that bin.
+- ``/hooks/<i>``: the state of the simulation's i-th hook, a
+  :class:`~distsnn.learning.Trainer` (:mod:`distsnn.learning.snapshot`: trained weights,
+  traces, optimizer state, position, keyed by gid), which ``Trainer.restore`` reads
+  after the trainer is rebuilt on the restored simulation.
 
 The master holds the step, dt, seed, the network hash (the description without
 ``t_stop``, ``dt``, ``seed`` and monitors, which do not change the dynamics; dt and seed
@@ -26,7 +30,8 @@ are compared on their own so the refusal names them), the distsnn version, and t
 and SHA-256 of every rank file: a truncated or corrupt file is refused before any state
 is touched. Writing is atomic: the files go to a temporary directory that rank 0 renames
 into place after the master is written, so a job killed while checkpointing leaves the
-previous checkpoint intact. Static synapses are rebuilt from the description.
+previous checkpoint intact. Static synapses are rebuilt from the description; plastic
+ones from the description and then the trainer's state.
 """
 
 from __future__ import annotations
@@ -137,15 +142,15 @@ def write(sim, path: str, keep: int | None = None) -> str:
     """
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
         raise ValueError(f"checkpoint: keep must be an integer >= 1 (checkpoints), got {keep!r}")
-    # A restore rebuilds the synapse tables from the description, so weights changed by
-    # learning (and the traces and optimiser state of a Trainer, held by its hook) would
-    # silently revert: refused until checkpoints store plastic synapse state. Every rank
-    # holds the same hooks, so every rank refuses alike before any collective.
-    learning = [type(h).__name__ for h in getattr(sim, "hooks", ())]
+    # A restore rebuilds the synapse tables from the description, so the weights changed
+    # by learning live in the hook's own state (a Trainer's ``checkpoint_state``, restored
+    # by its ``restore``); a hook without one would silently lose its state: refused.
+    # Every rank holds the same hooks, so every rank refuses alike before any collective.
+    learning = [type(h).__name__ for h in getattr(sim, "hooks", ()) if not hasattr(h, "checkpoint_state")]
     if learning:
-        raise ValueError(f"checkpoint: the simulation has learning attached ({', '.join(learning)}); "
-                         f"checkpoints do not store plastic weights, traces or optimiser state yet, so a "
-                         f"restore would silently lose the training: checkpoint before attaching a Trainer")
+        raise ValueError(f"checkpoint: the simulation has {', '.join(learning)} attached, which cannot store its "
+                         f"state in a checkpoint: a restore would silently lose it")
+    hooks = [h.checkpoint_state() for h in getattr(sim, "hooks", ())]     # collective (every rank, same hooks)
     comm, step = sim.comm, int(sim.step)
     final = os.path.join(path, f"step-{step:010d}")
     tmp = comm.bcast(os.path.join(path, f".tmp-step-{step:010d}-{os.getpid()}-{int(time.time())}")
@@ -160,7 +165,7 @@ def write(sim, path: str, keep: int | None = None) -> str:
     _collective_check(comm, error)
     info = None
     try:
-        info = _write_rank(sim, os.path.join(tmp, rank_name(comm.rank)), step)
+        info = _write_rank(sim, os.path.join(tmp, rank_name(comm.rank)), step, hooks)
     except OSError as e:
         error = f"checkpoint: rank {comm.rank} cannot write its file in {path!r}: {e}"
     infos = comm.gather(info)
@@ -178,7 +183,7 @@ def write(sim, path: str, keep: int | None = None) -> str:
     return final
 
 
-def _write_rank(sim, path: str, step: int) -> dict:
+def _write_rank(sim, path: str, step: int, hooks: list = ()) -> dict:
     state_bytes = 0
     with h5py.File(path + ".part", "w", locking=False) as f:
         f.attrs.update({"magic": MAGIC, "format": FORMAT, "rank": sim.comm.rank, "step": step})
@@ -198,6 +203,12 @@ def _write_rank(sim, path: str, step: int) -> dict:
             count = int(r.pending[i]) if 0 <= i < r.pending.size else 0
             g = f.create_group(f"rates/{r.population}")
             g.attrs["bin"], g.attrs["count"] = b, count
+        for i, (attrs, arrays) in enumerate(hooks):
+            g = f.create_group(f"hooks/{i}")
+            g.attrs.update(attrs)
+            for name, arr in arrays.items():
+                g.create_dataset(name, data=arr)
+                state_bytes += arr.nbytes
     os.replace(path + ".part", path)
     return {"file": os.path.basename(path), "size": os.path.getsize(path), "sha256": _sha256(path),
             "state_bytes": state_bytes, "inflight": int(gids.size)}

@@ -232,13 +232,22 @@ def test_training_changes_only_plastic_weights_in_the_engine_tables():
     assert np.array_equal(np.sort(w), np.sort(wq[plastic] * 2.0 ** -36))   # the simulated weights are the trained
 
 
-def test_checkpoint_with_a_trainer_attached_is_refused_and_writes_nothing(tmp_path):
-    """A restore rebuilds the synapses from the description: trained weights would revert
-    without a word, so a checkpoint of a simulation that learns is refused up front."""
+def test_checkpoint_with_a_hook_that_cannot_store_its_state_is_refused_and_writes_nothing(tmp_path):
+    """A restore rebuilds the synapses from the description: a hook whose state the
+    checkpoint cannot hold would be lost without a word, so it is refused up front (a
+    Trainer stores its own: tests/test_eprop_checkpoint.py)."""
     w_in, w_out, target, spikes = _weights()
     tr, _, _ = _one_iteration(w_in, w_out, target, spikes)
-    with pytest.raises(ValueError, match=r"checkpoint: the simulation has learning attached \(Trainer\).*"
-                                         r"plastic weights"):
+
+    class Observer:
+        def stepped(self, pop, t):
+            pass
+
+        def spikes(self, *args):
+            pass
+
+    tr.sim.hooks.append(Observer())
+    with pytest.raises(ValueError, match=r"checkpoint: the simulation has Observer attached, which cannot store"):
         tr.sim.checkpoint(str(tmp_path / "ck"))
     assert not (tmp_path / "ck").exists()
     # Without learning the same network checkpoints as before.

@@ -476,6 +476,17 @@ class Trainer:
             write_training(out, res, self.T, self.net.dt)
         return res
 
+    def checkpoint_state(self) -> tuple[dict, dict]:
+        """This rank's training state for a checkpoint (:mod:`distsnn.learning.snapshot`)."""
+        from .snapshot import capture
+        return capture(self)
+
+    def restore(self, path: str | None = None) -> None:
+        """Continue from the training state of the checkpoint the simulation was restored
+        from (or ``path``), on any rank count (:mod:`distsnn.learning.snapshot`)."""
+        from .snapshot import restore
+        restore(self, path)
+
     def weights(self, gather: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``{projection: (source gids, target gids, weights)}`` sorted by (target, source):
         this rank's synapses, or with ``gather`` (collective) all of them on rank 0."""
