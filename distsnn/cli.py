@@ -286,7 +286,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .learning import make_trainer
+    from .learning import check_memory, make_trainer
     from .learning.spec import load_task
 
     if args.iterations is not None and args.iterations < 1:
@@ -295,8 +295,9 @@ def _train(args: argparse.Namespace) -> int:
     iterations = args.iterations or spec.iterations
     rank = args.comm.rank
     t0 = time.perf_counter()
+    check_memory(net, args.comm, args.max_memory, spec.plastic, spec.target, spec.mode)   # with the trainer's
     sim = Simulation(net, comm=args.comm, partitioner=args.partitioner, out=args.out,
-                     output=OutputOptions(overwrite=args.overwrite) if args.out else None, max_memory=args.max_memory)
+                     output=OutputOptions(overwrite=args.overwrite) if args.out else None, max_memory=None)
     try:
         trainer = make_trainer(sim, spec.plastic, spec.target, **spec.trainer_options())
         build = time.perf_counter() - t0

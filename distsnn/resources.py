@@ -18,6 +18,12 @@ really make (the constants below say which), at the peak of the build:
   per synapse of at most :data:`distsnn.build.CHUNK_SYNAPSES` for the rules built block
   by block, of the whole projection for the others) and the state monitors' samples.
 
+With ``training`` (:class:`Training`: the plastic projections, the interval or sequence
+length ``T``, the mode), the e-prop trainer's memory is added (:func:`training_parts`):
+per plastic synapse its location and weight, eligibility traces and optimizer state
+(``TRAIN_SYNAPSE_BYTES`` or, online, ``ONLINE_SYNAPSE_BYTES``); per recurrent neuron,
+readout and plastic source their histories over about ``T`` steps; the targets.
+
 The expected synapse counts are the partitioner's (:mod:`distsnn.graph`), so the two
 never disagree. :func:`check` compares the estimate with the job's limit
 (:func:`distsnn.memory.job_limit`).
@@ -82,6 +88,34 @@ NO_SYNAPSE_RING_ROWS = 101
 #: A normal or lognormal delay without an upper bound: its largest draw taken this many
 #: standard deviations above the mean (a probability of about 1e-15 per draw).
 TAIL_SIGMAS = 8.0
+
+#: Bytes per plastic synapse of an e-prop Trainer (:mod:`distsnn.learning.trainer`): where
+#: it is and what it is (table, index, source, target, projection, source column, target
+#: row, delay, weight: 9 x 8), its own 64-bit weight in the engine's table (8), the four
+#: traces (4 x 8), the optimizer's cumulative gradient and Adam's moments (3 x 8), and the
+#: gradient of the last interval and its temporary (2 x 8).
+TRAIN_SYNAPSE_BYTES = 9 * 8 + 8 + 4 * 8 + 3 * 8 + 2 * 8
+#: ... in the online mode (:mod:`distsnn.learning.online`): the above, and NEST's
+#: per-synapse state (16 x 8: previous event, flush flag, spike buffer, traces, gradient,
+#: cutoff and decay counters, cumulative gradient, Adam's moments and powers, step) and
+#: its position in the by-source order (8).
+ONLINE_SYNAPSE_BYTES = TRAIN_SYNAPSE_BYTES + 16 * 8 + 8
+#: Bytes per synapse of the engine's tables, on every rank while a trainer locates its
+#: synapses: the tables expanded per synapse (source, port, delay, weight, slot: 5 x int64).
+LOCATE_BYTES = 5 * 8
+
+
+@dataclass(frozen=True)
+class Training:
+    """What :func:`estimate` needs of an e-prop training: the plastic projections'
+    names, ``T`` (steps per interval / iteration), the mode (``"interval"`` or
+    ``"online"``) and the number of target trials."""
+
+    plastic: tuple[str, ...]
+    T: int
+    mode: str = "interval"
+    trials: int = 1
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -155,9 +189,40 @@ def _monitor_shape(net: Any, m: Any) -> tuple[int, int]:
     return samples, m.neurons.count(net.populations[m.population].size)
 
 
-def estimate(net: Any, ranks: int = 1) -> Estimate:
+def training_parts(net: Any, training: Training, ranks: int, max_delay_steps: int,
+                   synapses: int) -> tuple[int, int, list[tuple[str, int]]]:
+    """(replicated, distributed, parts) bytes of an e-prop trainer of ``net``: see the
+    module docstring. ``max_delay_steps``: the network's longest delay (the histories'
+    reach); ``synapses``: all synapses (the tables a trainer expands once)."""
+    recurrent = ("eprop_iaf", "eprop_iaf_adapt")
+    n_rec = sum(p.size for p in net.populations.values() if p.model in recurrent)
+    n_out = sum(p.size for p in net.populations.values() if p.model == "eprop_readout")
+    plastic = [net.projections[n] for n in training.plastic if n in net.projections]
+    count = sum(_synapse_count(net, p) for p in plastic)
+    sources = sum(net.populations[n].size for n in {p.pre for p in plastic})
+    T = int(training.T)
+    H = T + 2 * max_delay_steps + max_delay_steps + 1       # the interval trainer's history rows
+    online = training.mode == "online"
+    per_syn = ONLINE_SYNAPSE_BYTES if online else TRAIN_SYNAPSE_BYTES
+    # per recurrent neuron: psi and R over H rows, f_av and 7 constants, its feedback row
+    # and the interval's learning signal; online also psi, L, R over C >= 2 (T + 2) rows
+    rows = 2 * H + 3 * 2 * (T + 2) if online else 2 * H + T
+    rec = 8 * (rows + 8 + n_out) * n_rec
+    out = 8 * (H + (2 * (T + 2) if online else 2 * T)) * n_out
+    # every rank may hold every plastic source's spike history (and the interval's copy)
+    src = 8 * (H + T + max_delay_steps + (2 if online else 0)) * sources
+    targets = 8 * n_out * T * (training.trials + 2)          # the targets, readouts and errors
+    distributed = per_syn * count + rec + out
+    replicated = src + targets + LOCATE_BYTES * -(-synapses // max(ranks, 1))
+    parts = [(f"e-prop training ({training.mode}): {count} plastic synapses, {n_rec} recurrent neurons, "
+              f"{n_out} readouts, {T} steps", distributed + replicated * ranks)]
+    return replicated, distributed, parts
+
+
+def estimate(net: Any, ranks: int = 1, training: Training | None = None) -> Estimate:
     """The bytes a :class:`~distsnn.engine.Simulation` of ``net`` on ``ranks`` ranks needs
-    (from the description alone: nothing of the network's size is allocated)."""
+    (from the description alone: nothing of the network's size is allocated), with an
+    e-prop trainer's when ``training`` is given."""
     n = net.size
     parts: list[tuple[str, int]] = [("the per-gid index on every rank", GID_BYTES * n * ranks)]
     replicated = GID_BYTES * n
@@ -221,15 +286,21 @@ def estimate(net: Any, ranks: int = 1) -> Estimate:
             b = 2 * 8 * samples * neurons * len(m.variables)   # the samples and their concatenation
             distributed += b
             parts.append((f"state monitor on {m.population!r} ({samples} samples of {neurons} neurons)", b))
+    if training is not None:
+        rep, dist, more = training_parts(net, training, ranks, rows - 1, synapses)
+        replicated += rep
+        distributed += dist
+        parts.extend(more)
     parts.sort(key=lambda p: -p[1])
     return Estimate(ranks, n, synapses, replicated, distributed, tuple(parts))
 
 
-def check(net: Any, comm: "Comm", max_memory: Any = "available", owner: str = "Simulation") -> Estimate:
-    """Refuse (``ValueError``, on every rank alike) a network whose estimated memory exceeds
-    the job's limit (collective)."""
+def check(net: Any, comm: "Comm", max_memory: Any = "available", owner: str = "Simulation",
+          training: Training | None = None) -> Estimate:
+    """Refuse (``ValueError``, on every rank alike) a network whose estimated memory (with
+    its training's) exceeds the job's limit (collective)."""
     limit = memory.job_limit(comm, max_memory, owner)
-    est = estimate(net, comm.size)
+    est = estimate(net, comm.size, training)
     if limit.bytes is not None and est.total > limit.bytes:
         big = ", ".join(f"{what} {memory.fmt(b)}" for what, b in est.parts[:2])
         raise ValueError(
@@ -240,6 +311,7 @@ def check(net: Any, comm: "Comm", max_memory: Any = "available", owner: str = "S
     return est
 
 
-__all__ = ["Estimate", "estimate", "check", "GID_BYTES", "SYNAPSE_BYTES", "WEIGHT_BYTES", "DELAY_BYTES",
+__all__ = ["Estimate", "Training", "estimate", "training_parts", "check", "TRAIN_SYNAPSE_BYTES",
+           "ONLINE_SYNAPSE_BYTES", "LOCATE_BYTES", "GID_BYTES", "SYNAPSE_BYTES", "WEIGHT_BYTES", "DELAY_BYTES",
            "RUN_BYTES", "CONNECT_BYTES", "DRAW_BYTES",
            "OUTDEGREE_BYTES", "EDGE_BYTES", "NEURON_BYTES", "STATE_COPIES"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from .online import OnlineTrainer
 from .optimizers import OptimizerSpec
 from .spec import MODES
@@ -35,6 +37,21 @@ def make_trainer(sim: Any, plastic: Sequence[str], target: Any, mode: str = "int
     return Trainer(sim, plastic, target, **options)
 
 
+def check_memory(network: Any, comm: Any, max_memory: int | str | None, plastic: Sequence[str], target: Any,
+                 mode: str = "interval", owner: str = "train") -> None:
+    """Refuse, before anything is built, a network whose estimated memory with its
+    trainer's (:func:`distsnn.resources.estimate` with a
+    :class:`~distsnn.resources.Training`) exceeds the job's limit (collective)."""
+    from .. import resources
+
+    shape = np.shape(target) if isinstance(target, (list, tuple, np.ndarray)) else ()
+    T = int(shape[-1]) if shape else 1
+    trials = int(shape[0]) if len(shape) == 3 else 1
+    training = resources.Training(tuple(plastic) if not isinstance(plastic, str) else (plastic,), T,
+                                  "online" if mode == "online" else "interval", trials)
+    resources.check(network, comm, max_memory, owner, training=training)
+
+
 def train(network: Any, plastic: Sequence[str], target: Any, iterations: int,
           feedback: Mapping[str, Any] | None = None, optimizer: Mapping[str, Any] | None = None,
           reset: bool | None = None, loss: str = "mean_squared_error", comm: Any = None, partitioner: Any = "metis",
@@ -47,9 +64,13 @@ def train(network: Any, plastic: Sequence[str], target: Any, iterations: int,
     :class:`TrainResult` (weights gathered on rank 0). ``mode`` and ``online`` (the
     online mode's ``isi_trace_cutoff``, ``flush_interval``): :func:`make_trainer`;
     ``reset`` defaults to True in the interval mode and False in the online one."""
+    from ..comm import world
     from ..engine import Simulation
 
-    sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, max_memory=max_memory)
+    comm = world() if comm is None else comm
+    check_memory(network, comm, max_memory, plastic, target, mode)
+    # the check above covers the simulation too
+    sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, max_memory=None)
     try:
         opts = dict(online, feedback=feedback, optimizer=optimizer, loss=loss)
         if reset is not None or mode != "online":
@@ -60,4 +81,4 @@ def train(network: Any, plastic: Sequence[str], target: Any, iterations: int,
         sim.close()
 
 
-__all__ = ["Trainer", "OnlineTrainer", "make_trainer", "TrainResult", "OptimizerSpec", "train", "write_training", "TRAINING_FILE"]
+__all__ = ["Trainer", "OnlineTrainer", "make_trainer", "check_memory", "TrainResult", "OptimizerSpec", "train", "write_training", "TRAINING_FILE"]
