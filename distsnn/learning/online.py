@@ -190,12 +190,13 @@ class OnlineTrainer(Trainer):
             self.by_src.append((order, ptr.astype(np.int64)))
         self.state = (SynapseState.zeros(self.rec.src.size), SynapseState.zeros(self.out.src.size))
         self.f_av = np.zeros(self.n_rec)
-        # histories (rows by step modulo C): psi, L, R of the recurrent targets, err of the readouts
+        # histories (neurons x C: columns by step modulo C, so that a synapse's loop reads
+        # its target's row in order): psi, L, R of the recurrent targets, err of the readouts
         self.C = 2 * (self.T + 2)
-        self.h_psi = np.zeros((self.C, self.n_rec))
-        self.h_L = np.zeros((self.C, self.n_rec))
-        self.h_R = np.zeros((self.C, self.n_rec))
-        self.h_err = np.zeros((self.C, self.n_out_local))
+        self.h_psi = np.zeros((self.n_rec, self.C))
+        self.h_L = np.zeros((self.n_rec, self.C))
+        self.h_R = np.zeros((self.n_rec, self.C))
+        self.h_err = np.zeros((self.n_out_local, self.C))
         self.err_now = np.zeros(self.n_out)
         self._loss_acc = 0.0
         self._Y = np.zeros((self.n_out, self.T))
@@ -226,8 +227,8 @@ class OnlineTrainer(Trainer):
         rows = np.arange(lo - 1, self.sim.step + 1)
         for name in ("h_psi", "h_L", "h_R", "h_err"):
             old = getattr(self, name)
-            new = np.zeros((C, old.shape[1]))
-            new[rows % C] = old[rows % self.C]
+            new = np.zeros((old.shape[0], C))
+            new[:, rows % C] = old[:, rows % self.C]
             setattr(self, name, new)
         self.C = C
 
@@ -254,12 +255,12 @@ class OnlineTrainer(Trainer):
             self._Y[:, col] = Y
         else:
             err = np.zeros(self.n_out)
-        self.h_err[h] = err[self.out_k]
+        self.h_err[:, h] = err[self.out_k]
         # L_j(s - 1) = sum_k B_jk err_k(s), in the order of k
         L = np.zeros(self.n_rec)
         for k in range(self.n_out):
             L += err[k] * self.B[:, k]
-        self.h_L[(s - 1) % C] = L
+        self.h_L[:, (s - 1) % C] = L
         dt = self.net.dt
         for p in self.rec_pops:
             r0, _ = self._rows[p.name]
@@ -267,10 +268,10 @@ class OnlineTrainer(Trainer):
             st = p.state
             # NEST's recordable at step s + 1: L of step s - 1 (carried into the next state)
             st.learning_signal[:] = L[sl]
-            self.h_psi[h, sl] = st.psi
+            self.h_psi[sl, h] = st.psi
             kr = self.cst["kappa_reg"][sl]
             self.f_av[sl] = kr * self.f_av[sl] + (1.0 - kr) * st.z / dt
-            self.h_R[h, sl] = self.cst["c_reg"][sl] * (self.f_av[sl] - self.cst["f_t"][sl] * dt)
+            self.h_R[sl, h] = self.cst["c_reg"][sl] * (self.f_av[sl] - self.cst["f_t"][sl] * dt)
         if not self.sources.size:
             return
         # this step's events: spikes, then flushes of the silent sources
@@ -358,29 +359,29 @@ def _one_step_epochs(sim: Any) -> None:
 
 
 @njit(cache=True, inline="always")
-def _optimize(k, idx, g, w, adam, batch, eta, beta_1, beta_2, epsilon, Wmin, Wmax,
-              cumulative, m, v, b1p, b2p, opt_step):
-    """NEST's ``WeightOptimizer::optimized_weight`` for synapse ``k``; returns the weight."""
-    cumulative[k] += g
+def _optimize(idx, g, w, adam, batch, eta, beta_1, beta_2, epsilon, Wmin, Wmax, cum, m, v, b1p, b2p, step):
+    """NEST's ``WeightOptimizer::optimized_weight`` on one synapse's optimizer state
+    (scalars in, scalars out: the caller keeps them in registers)."""
+    cum += g
     current = 1 + idx // batch
-    if opt_step[k] < current:
-        cumulative[k] /= batch
+    if step < current:
+        cum /= batch
         if adam:
-            while opt_step[k] < current:
-                b1p[k] *= beta_1
-                b2p[k] *= beta_2
-                alpha = eta * math.sqrt(1.0 - b2p[k]) / (1.0 - b1p[k])
-                m[k] = beta_1 * m[k] + (1.0 - beta_1) * cumulative[k]
-                v[k] = beta_2 * v[k] + (1.0 - beta_2) * cumulative[k] * cumulative[k]
-                w -= alpha * m[k] / (math.sqrt(v[k]) + epsilon)
-                cumulative[k] = 0.0
-                opt_step[k] += 1
+            while step < current:
+                b1p *= beta_1
+                b2p *= beta_2
+                alpha = eta * math.sqrt(1.0 - b2p) / (1.0 - b1p)
+                m = beta_1 * m + (1.0 - beta_1) * cum
+                v = beta_2 * v + (1.0 - beta_2) * cum * cum
+                w -= alpha * m / (math.sqrt(v) + epsilon)
+                cum = 0.0
+                step += 1
         else:
-            w -= eta * cumulative[k]
-            cumulative[k] = 0.0
+            w -= eta * cum
+            cum = 0.0
         w = min(max(w, Wmin), Wmax)
-        opt_step[k] = current
-    return w
+        step = current
+    return w, cum, m, v, b1p, b2p, step
 
 
 @njit(cache=True)
@@ -391,10 +392,10 @@ def synapse_events(events, flushes, s, order, ptr, post, is_out, psi, L, R, alph
     """The events at step ``s`` of the sources ``events`` (columns; ``flushes``: a flush,
     else a spike) through their synapses ``order[ptr[c]:ptr[c + 1]]``: NEST's
     ``eprop_synapse::send`` and ``compute_gradient`` (module docstring). Histories
-    ``psi``, ``L``, ``R`` (rows: step modulo their length; a readout's error in ``L``);
+    ``psi``, ``L``, ``R`` (targets x C, column: step modulo C; a readout's error in ``L``);
     per-target constants; per-synapse state, updated in place; new weights into
     ``w`` and, in quanta, into ``w64[index]``."""
-    C = L.shape[0]
+    C = L.shape[1]
     for e in range(events.size):
         c = events[e]
         is_flush = flushes[e]
@@ -422,26 +423,32 @@ def synapse_events(events, flushes, s, order, ptr, post, is_out, psi, L, R, alph
                 ep = eps[k]
                 gk = grad[k]
                 wk = w[k]
-                for u in range(t_prev[k], t_prev[k] + n):
+                cu, mk, vk, p1, p2, st = cumulative[k], m[k], v[k], b1p[k], b2p[k], opt_step[k]
+                u = t_prev[k]
+                row = u % C
+                for _ in range(n):
                     z = zp
                     zp = z_cur
                     z_cur = 0.0
-                    row = u % C
                     zb = a * zb + z
                     if is_out:
-                        inc = L[row, j] * zb
+                        inc = L[j, row] * zb
                     else:
-                        ee = psi[row, j] * (zb - b * ep)
+                        ee = psi[j, row] * (zb - b * ep)
                         ep = r * ep + ee
                         eb = kp * eb + ee
                         er = kr * er + (1.0 - kr) * ee
-                        inc = L[row, j] * eb + R[row, j] * er
+                        inc = L[j, row] * eb + R[j, row] * er
                     if each_step:
                         gk = inc
-                        wk = _optimize(k, u, gk, wk, adam, batch, eta, beta_1, beta_2, epsilon, Wmin, Wmax,
-                                       cumulative, m, v, b1p, b2p, opt_step)
+                        wk, cu, mk, vk, p1, p2, st = _optimize(u, gk, wk, adam, batch, eta, beta_1, beta_2, epsilon,
+                                                               Wmin, Wmax, cu, mk, vk, p1, p2, st)
                     else:
                         gk += inc
+                    u += 1
+                    row += 1
+                    if row == C:
+                        row = 0
                 remaining[k] -= n
                 decay[k] += isi - n
                 if not is_flush and decay[k] > 0:
@@ -453,8 +460,8 @@ def synapse_events(events, flushes, s, order, ptr, post, is_out, psi, L, R, alph
                         ep *= math.pow(r, d)
                     decay[k] = 0
                 if not is_flush and not each_step:
-                    wk = _optimize(k, s - 1, gk, wk, adam, batch, eta, beta_1, beta_2, epsilon, Wmin, Wmax,
-                                   cumulative, m, v, b1p, b2p, opt_step)
+                    wk, cu, mk, vk, p1, p2, st = _optimize(s - 1, gk, wk, adam, batch, eta, beta_1, beta_2, epsilon,
+                                                           Wmin, Wmax, cu, mk, vk, p1, p2, st)
                 z_buf[k] = zp
                 z_bar[k] = zb
                 e_bar[k] = eb
@@ -462,6 +469,7 @@ def synapse_events(events, flushes, s, order, ptr, post, is_out, psi, L, R, alph
                 eps[k] = ep
                 grad[k] = gk
                 w[k] = wk
+                cumulative[k], m[k], v[k], b1p[k], b2p[k], opt_step[k] = cu, mk, vk, p1, p2, st
                 w64[index[k]] = np.int64(np.rint(wk / quantum))
             t_prev[k] = s
             prev_flush[k] = is_flush

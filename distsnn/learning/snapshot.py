@@ -73,8 +73,9 @@ def _synapse_arrays(trainer: Any, gi: int) -> dict[str, np.ndarray]:
 def _neuron_arrays(trainer: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per recurrent row and per local readout row: rows over time (history x neurons)."""
     if _online(trainer):
-        rec = {"f_av": trainer.f_av[None, :], "h_psi": trainer.h_psi, "h_L": trainer.h_L, "h_R": trainer.h_R}
-        out = {"h_err": trainer.h_err}
+        # (time x neurons, as the interval trainer's)
+        rec = {"f_av": trainer.f_av[None, :], "h_psi": trainer.h_psi.T, "h_L": trainer.h_L.T, "h_R": trainer.h_R.T}
+        out = {"h_err": trainer.h_err.T}
     else:
         rec = {"f_av": trainer.f_av[None, :], "psi": trainer.psi, "R": trainer.R}
         out = {"y": trainer.y}
@@ -257,8 +258,8 @@ def restore(trainer: Any, path: str | None = None) -> None:
         trainer.C = max(trainer.C, W)
         steps = np.arange(sim.step - W + 1, sim.step + 1)
         for name, src in list(rec.items()) + list(out.items()):
-            new = np.zeros((trainer.C, src.shape[1]))
-            new[steps % trainer.C] = src
+            new = np.zeros((src.shape[1], trainer.C))
+            new[:, steps % trainer.C] = src.T
             setattr(trainer, name, new)
         trainer.last_event = src_val[src_cols].astype(np.int64)
         ta = trainer._window(trainer.iteration)
