@@ -196,6 +196,7 @@ optimizer = {{ type = "adam", eta = 0.02, batch_size = 5, Wmin = -2.0, Wmax = 2.
     with h5py.File(out / "training.h5", "r") as f:
         assert np.array_equal(f["loss"][()], ref.loss)
         assert np.array_equal(f["weights/a_a/weight"][()], ref.weights["a_a"][2])
+        assert f.attrs["rule"].startswith("eprop (online")
     interval = ds.train(net, plastic, target, 2, feedback=feedback, reset=False,
                         optimizer={"type": "adam", "eta": 0.02, "Wmin": -2.0, "Wmax": 2.0})
     assert not np.array_equal(interval.weights["a_a"][2], ref.weights["a_a"][2])   # the mode matters

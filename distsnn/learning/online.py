@@ -44,15 +44,17 @@ synapse's weight is the same bits on any number of ranks and with any partition.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
+import h5py
 import numpy as np
 from numba import njit
 
 from .. import synapse_table, synapses, validate
 from .losses import readout_errors
-from .trainer import READOUT, RECURRENT, Trainer
+from .trainer import READOUT, RECURRENT, TRAINING_FILE, Trainer
 
 #: Cutoff / flush interval "never" (steps).
 NEVER = np.iinfo(np.int64).max // 4
@@ -324,6 +326,14 @@ class OnlineTrainer(Trainer):
         self.loss.append(loss)
         self.iteration += 1
         return loss
+
+    def train(self, iterations: int, out: str | None = None, gather: bool = True, report: Any = None) -> Any:
+        """As :meth:`Trainer.train`; ``out/training.h5`` names the online rule."""
+        res = super().train(iterations, out=out, gather=gather, report=report)
+        if out is not None and self.sim.comm.rank == 0:
+            with h5py.File(os.path.join(out, TRAINING_FILE), "r+") as f:
+                f.attrs["rule"] = "eprop (online: per presynaptic spike, NEST's eprop_synapse)"
+        return res
 
     def gradients(self, gather: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """As :meth:`weights`, with each synapse's last gradient (NEST's ``gradient_``:
