@@ -81,4 +81,5 @@ def train(network: Any, plastic: Sequence[str], target: Any, iterations: int,
         sim.close()
 
 
-__all__ = ["Trainer", "OnlineTrainer", "make_trainer", "check_memory", "TrainResult", "OptimizerSpec", "train", "write_training", "TRAINING_FILE"]
+__all__ = ["Trainer", "OnlineTrainer", "make_trainer", "check_memory", "TrainResult", "OptimizerSpec", "train",
+           "write_training", "TRAINING_FILE"]

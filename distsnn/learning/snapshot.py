@@ -244,7 +244,9 @@ def restore(trainer: Any, path: str | None = None) -> None:
             sel = g.table == ti
             w64[ti][g.index[sel]] = wq[sel]
         if kind == "online":
-            trainer.state = tuple(trainer.state[:gi]) + (type(trainer.state[gi])(**vals),) + tuple(trainer.state[gi + 1:])
+            states = list(trainer.state)
+            states[gi] = type(states[gi])(**vals)
+            trainer.state = tuple(states)
         else:
             g.traces = tuple(vals[f"trace{j}"].copy() for j in range(len(g.traces)))
             opt = trainer.opt[gi]

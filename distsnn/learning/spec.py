@@ -17,7 +17,8 @@
     flush_interval = { in = 1000.0 }             # online: ms per source population (flush events)
 
 ``reset`` defaults to true in the interval mode; the online mode never resets (NEST's
-online neurons have no reset), so there it must be false or absent. Arrays are files (relative to the TOML file) or inline lists of numbers. ``distsnn
+online neurons have no reset), so there it must be false or absent. Arrays are files
+(relative to the TOML file) or inline lists of numbers. ``distsnn
 train TASK.toml`` runs it (:func:`distsnn.learning.train`).
 """
 
