@@ -41,3 +41,28 @@ def test_training_resumes_from_a_checkpoint_on_another_rank_count(tmp_path, mode
             assert np.array_equal(resumed[key], full[key]), key             # bit for bit
             changed += not np.array_equal(first[key], full[key])
     assert changed >= 5                                                       # training went on after the restore
+
+
+def test_restore_refuses_a_checkpoint_without_or_with_another_trainer(tmp_path):
+    import distsnn as ds
+    from distsnn.learning import make_trainer
+
+    from .mpi.eprop_online_train import network
+
+    net, plastic, target, feedback = network()
+    plain_sim = ds.Simulation(net)
+    plain_sim.run(5.0)
+    bare = plain_sim.checkpoint(str(tmp_path / "bare"))
+    sim = ds.Simulation.restore(bare, net)
+    tr = make_trainer(sim, plastic, target, mode="online", feedback=feedback)
+    with pytest.raises(ValueError, match="holds no trainer state"):
+        tr.restore()
+    sim = ds.Simulation(net)
+    make_trainer(sim, plastic, target, feedback=feedback, reset=False).train(1)
+    written = sim.checkpoint(str(tmp_path / "interval"))
+    sim = ds.Simulation.restore(written, net)
+    tr = make_trainer(sim, plastic, target, mode="online", feedback=feedback)
+    with pytest.raises(ValueError, match="holds a trainer of mode 'interval' and T = 40 steps, this one has mode 'online'"):
+        tr.restore()
+    with pytest.raises(ValueError, match="not restored from a checkpoint"):
+        make_trainer(ds.Simulation(net), plastic, target, feedback=feedback).restore()

@@ -208,8 +208,8 @@ def restore(trainer: Any, path: str | None = None) -> None:
         parts = [a for _, a in loaded]
         kind = "online" if _online(trainer) else "interval"
         if attrs["kind"] != kind or int(attrs["T"]) != trainer.T:
-            raise ValueError(f"the checkpoint holds a {attrs['kind']} trainer of T = {int(attrs['T'])} steps, this "
-                             f"is a {kind} trainer of T = {trainer.T}")
+            raise ValueError(f"the checkpoint holds a trainer of mode {attrs['kind']!r} and T = {int(attrs['T'])} "
+                             f"steps, this one has mode {kind!r} and T = {trainer.T}")
         syn = [_by_key(parts, f"syn{gi}", _keys(g), owner) for gi, g in enumerate((trainer.rec, trainer.out))]
         rec_names, out_names = (list(d) for d in _neuron_arrays(trainer))
         rec = _rows(parts, "rec", rec_names, _rec_gids(trainer), owner)
