@@ -142,7 +142,7 @@ def test_per_channel_state_adds_up_to_the_total(memory):
                        r"3 synapse channel\(s\): delta, exp\(tau=2\), exp\(tau=8\)"),
     ("exc", "I_syn_1", r"StateMonitor on 'exc': variable 'I_syn_1': channel 1 is a delta synapse, which has "
                        r"no synaptic state"),
-    ("exc", "g_syn_1", r"variables must be one of 'V_m', 'I_syn', got 'g_syn_1'"),
+    ("exc", "g_syn_1", r"variables must be one of 'V_m', 'I_syn', 'surrogate_gradient', got 'g_syn_1'"),
     ("cond", "g_syn_3", r"names channel 3"),
 ])
 def test_per_channel_variables_are_checked_before_the_run(pop, var, message):
