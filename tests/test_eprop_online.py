@@ -222,3 +222,25 @@ optimizer = {{ type = "adam", eta = 0.02, batch_size = 5, Wmin = -2.0, Wmax = 2.
     path.write_text(base + 'flush_interval = { in = 20.0 }\n')
     with pytest.raises(ValueError, match="flush_interval applies to mode = 'online' only"):
         load_task(str(path))
+
+
+def test_flush_events_bound_the_history_without_changing_the_weights():
+    """NEST's flush events only close the interval of a silent source early (to free the
+    history it would read): the weights are the same with and without them, and the
+    history no longer grows with the silence."""
+    cfg = case("adam_each_step")
+    cfg["times"][0] = [2]                          # input 0 falls silent after one spike
+    cfg["opt"]["optimize_each_step"] = False
+    runs = {}
+    for flush in (None, 30.0):
+        net = network(cfg)
+        net.t_stop = T * (3 * ITERATIONS + 1)
+        tr = OnlineTrainer(ds.Simulation(net), ["in_rec", "rec_rec", "rec_out"], np.array(cfg["target"]),
+                           feedback={"rec": np.array(cfg["B"])}, optimizer=cfg["opt"],
+                           flush_interval={"in": flush, "rec": flush} if flush else None)
+        runs[flush] = (tr.train(3 * ITERATIONS), tr.C)
+    (a, c_none), (b, c_flush) = runs[None], runs[30.0]
+    for name in a.weights:
+        assert np.array_equal(a.weights[name][2], b.weights[name][2]), name
+    assert np.array_equal(a.loss, b.loss)
+    assert c_none > 4 * T and c_flush == 2 * (T + 2)          # never grown with flush events
