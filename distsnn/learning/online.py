@@ -165,7 +165,6 @@ class OnlineTrainer(Trainer):
         if int(sim.comm.allreduce(bad, "max")):
             raise ValueError(f"{owner}: every plastic synapse must have a delay of one step ({dt} ms), as "
                              f"NEST's eprop_synapse")
-        self.n_rec_local = self.n_rec
         # per-source flush interval (steps) over this rank's plastic sources
         offsets = net.offsets()
         self.flush_steps = np.full(self.sources.size, NEVER, np.int64)
@@ -199,11 +198,8 @@ class OnlineTrainer(Trainer):
         self.h_L = np.zeros((self.n_rec, self.C))
         self.h_R = np.zeros((self.n_rec, self.C))
         self.h_err = np.zeros((self.n_out_local, self.C))
-        self.err_now = np.zeros(self.n_out)
         self._loss_acc = 0.0
         self._Y = np.zeros((self.n_out, self.T))
-        g = self.rec
-        self.rec_w_start = g.w.copy()
 
     # -- the schedule ---------------------------------------------------------------------
 
