@@ -64,5 +64,9 @@ def test_restore_refuses_a_checkpoint_without_or_with_another_trainer(tmp_path):
     tr = make_trainer(sim, plastic, target, mode="online", feedback=feedback)
     with pytest.raises(ValueError, match="holds a trainer of mode 'interval' and T = 40 steps, this one has mode 'online'"):
         tr.restore()
+    sim.advance(sim.step * 1.0 + 3.0)
+    with pytest.raises(ValueError, match="checkpointed between iterations"):
+        sim.checkpoint(str(tmp_path / "mid"))
+    assert not (tmp_path / "mid").exists()
     with pytest.raises(ValueError, match="not restored from a checkpoint"):
         make_trainer(ds.Simulation(net), plastic, target, feedback=feedback).restore()

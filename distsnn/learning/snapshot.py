@@ -93,6 +93,11 @@ def _out_gids(trainer: Any) -> np.ndarray:
 def capture(trainer: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """This rank's share of ``trainer``: (attributes, arrays) for a checkpoint."""
     sim = trainer.sim
+    boundary = trainer._window(trainer.iteration) - 1 + trainer.D
+    if sim.step != boundary and not (trainer.iteration == 0 and sim.step == trainer.s0):
+        # the same on every rank (a global step and count): every rank refuses alike
+        raise ValueError(f"checkpoint: a Trainer is checkpointed between iterations (here at step {boundary}), "
+                         f"the simulation is at step {sim.step}")
     attrs: dict[str, Any] = {"kind": "online" if _online(trainer) else "interval", "iteration": trainer.iteration,
                              "s0": trainer.s0, "T": trainer.T, "step": sim.step}
     arrays: dict[str, np.ndarray] = {"loss": np.asarray(trainer.loss, np.float64)}
