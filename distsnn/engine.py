@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, checkpoint as ckpt, delivery, monitors, resources, routing, synapses, timegrid
+from . import build, checkpoint as ckpt, delivery, fused, monitors, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
@@ -175,11 +175,11 @@ class Simulation:
         self.short_span = self.short.min_delay() if self.short.size else _NEVER
         self._spike_buffers = [(np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64),
                                 np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64)) for p in self.pops]
-        if self._fused is not None:
-            total = sum(p.n for p in self.pops)
-            self._fused_buffers = (np.empty(max(SPIKE_BUFFER_STEPS * total, 1), np.int64),
-                                   np.empty(max(SPIKE_BUFFER_STEPS * total, 1), np.int64),
-                                   np.empty(max(max(p.n for p in self.pops), 1), np.int64))
+        # One compiled call per epoch for all populations, its spikes batched for the
+        # recorder (see distsnn.fused).
+        self._group = None if self._fused is None else fused.FusedGroup(self._fused, self.pops, SPIKE_BUFFER_STEPS)
+        self._send = np.empty(1024, np.int64)            # messages of an epoch (grows)
+        self._counts = np.zeros(self.comm.size, np.int64)
         setup = routing.make_router(self.comm, owner, self.owned, table.src[cross_src])
         self.router = setup.router
         self.exchanger = self.comm.exchanger(setup.send_to, setup.recv_from)
@@ -236,14 +236,19 @@ class Simulation:
         progress = reporter(report, self.comm.rank, first * self.net.dt,
                             max(end - first, 0) * self.net.dt, report_period)
         progress.start()
+        if self._group is not None:
+            self._group.bind()          # a restore may have replaced the states
         try:
             while self.step < end:
                 self._epoch(min(self.epoch, end - self.step))
                 progress.update((self.step - first) / (end - first))
+            if self._group is not None:
+                self._hand_over(self.step)
             self.recorder.flush(self.step, final=True)
         except BaseException:
             progress.close()
             if self.output is not None:
+                self._hand_over_after_failure()
                 self.output.fail(self.recorder, self._recorded)
             raise
         progress.close()
@@ -291,42 +296,17 @@ class Simulation:
         for table in self.inputs:
             delivery.poisson_into_ring(table.key[0], table.key[1], table.gids, table.ports, table.wq,
                                        table.cdf, first, last, self.ring)
-        gids, steps = [], []
-        short = self.short
-        n = first - 1
-        fused = self._fused is not None and short.size > 0
-        while n < last:
-            if fused:
-                # One compiled call through steps n+1..end for all populations, each
-                # step's short spikes delivered inside; it ends where a monitor samples.
-                end = min(last, self._next_sample(n + 1))
-                g, st = self._advance_fused(n + 1, end)
-            else:
-                # A segment: every population advances alone through steps n+1..end (one
-                # compiled call per population), which is exact because no spike of the
-                # segment arrives within it (end - n <= the shortest short delay) and no
-                # state monitor samples inside it.
-                end = min(last, n + self.short_span, self._next_sample(n + 1))
-                g, st = self._advance_populations(n + 1, end)
-                if g.size and short.size:
-                    self.n_events += delivery.deliver(g, st, short, self.ring)
-            if g.size:
-                gids.append(g)
-                steps.append(st)
-            n = end
-            self.recorder.sample(n)
+        if self._group is not None:
+            gids, steps = self._update_fused(first, last)
+        else:
+            gids, steps = self._update_segments(first, last)
         self.step = last
-        gids = np.concatenate(gids) if gids else np.zeros(0, np.int64)
-        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-        if gids.size:
-            # records in the order of the step-by-step loop: by step, then gid
-            order = np.lexsort((gids, steps))
-            gids, steps = gids[order], steps[order]
-        self.n_spikes += gids.size
-        self.history.add(gids, steps, last)
         self.timers.update += time.perf_counter() - t
-        self.recorder.end_epoch(gids, steps, last)      # timed by the recorder
-        self._recorded = last
+        if self._group is None:
+            self._record(gids, steps, last)
+        elif not self.hooks:
+            self._exchange_deliver_fused(gids, steps, first)
+            return
         t2 = time.perf_counter()
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), gids, steps - first)
         recv, recv_counts = self.exchanger.exchange(buf, counts)
@@ -344,6 +324,105 @@ class Simulation:
             self.n_events += delivery.deliver(g, st, lg, self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
+    def _exchange_deliver_fused(self, gids: np.ndarray, steps: np.ndarray, first: int) -> None:
+        """The exchange and long delivery of :meth:`_epoch` with preallocated buffers and
+        one compiled call each for packing and delivery: with one-step epochs (COBA on
+        several ranks) numpy's per-call costs were most of an epoch."""
+        t2 = time.perf_counter()
+        counts = self._counts
+        n = self.router.pack_into(self.owned, gids, steps, first, self._send, counts)
+        if n > self._send.size:
+            self._send = np.empty(2 * n, np.int64)
+            self.router.pack_into(self.owned, gids, steps, first, self._send, counts)
+        recv, _ = self.exchanger.exchange(self._send[:n], counts)
+        self.n_sent += n
+        self.sent_to += counts
+        self.n_received += recv.size
+        self.bytes_sent += 8 * (n + self.comm.size - 1)
+        t3 = time.perf_counter()
+        self.timers.exchange += t3 - t2
+        self.n_events += fused.deliver_epoch(gids, steps, recv, first, *self.long.kernel_args(), self.ring)
+        self.timers.deliver += time.perf_counter() - t3
+
+    def _update_segments(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every local population through steps first..last in segments; returns the
+        spikes by step, then gid."""
+        gids, steps = [], []
+        short = self.short
+        n = first - 1
+        while n < last:
+            # A segment: every population advances alone through steps n+1..end (one
+            # compiled call per population), which is exact because no spike of the
+            # segment arrives within it (end - n <= the shortest short delay) and no
+            # state monitor samples inside it.
+            end = min(last, n + self.short_span, self._next_sample(n + 1))
+            g, st = self._advance_populations(n + 1, end)
+            if g.size and short.size:
+                self.n_events += delivery.deliver(g, st, short, self.ring)
+            if g.size:
+                gids.append(g)
+                steps.append(st)
+            n = end
+            self.recorder.sample(n)
+        gids = np.concatenate(gids) if gids else np.zeros(0, np.int64)
+        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+        if gids.size:
+            # records in the order of the step-by-step loop: by step, then gid
+            order = np.lexsort((gids, steps))
+            gids, steps = gids[order], steps[order]
+        return gids, steps
+
+    def _update_fused(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """All local populations through steps first..last in compiled calls (one unless
+        a state monitor samples inside, or the batch fills) that deliver the short
+        synapses inside; returns the epoch's spikes (by step, then gid), a view of the
+        batch unless it filled."""
+        g = self._group
+        if not g.room or g.epochs >= self.recorder.flush_every:
+            self._hand_over(first - 1)
+        start, kept = g.count, []
+        n = first - 1
+        while n < last:
+            end = min(last, self._next_sample(n + 1))
+            while n < end:
+                n, events = g.advance(self.ring, n + 1, end, self.short)
+                self.n_events += events
+                if n < end:
+                    # The batch is full: it goes to the recorder, this epoch's part is kept.
+                    kept.append((g.gid[start:g.count].copy(), g.step[start:g.count].copy()))
+                    self._hand_over(n)
+                    start = 0
+            self.recorder.sample(n)
+        g.epochs += 1
+        gids, steps = g.gid[start:g.count], g.step[start:g.count]
+        if kept:
+            gids = np.concatenate([k[0] for k in kept] + [gids])
+            steps = np.concatenate([k[1] for k in kept] + [steps])
+        return gids, steps
+
+    def _record(self, gids: np.ndarray, steps: np.ndarray, completed: int, epochs: int = 1) -> None:
+        """Spikes (all local spikes up to step ``completed``, by step then gid) to the
+        counters, the checkpoint history and the recorder."""
+        self.n_spikes += gids.size
+        self.history.add(gids, steps, completed)
+        self.recorder.end_epoch(gids, steps, completed, epochs)      # timed by the recorder
+        self._recorded = completed
+
+    def _hand_over(self, completed: int) -> None:
+        """The fused group's batch (spikes up to step ``completed``) to :meth:`_record`."""
+        epochs = self._group.epochs
+        gids, steps = self._group.take()
+        self._record(gids, steps, completed, epochs)
+
+    def _hand_over_after_failure(self) -> None:
+        """Keep the batched spikes of the steps done before a failure in the records."""
+        if self._group is None or not self._group.count:
+            return
+        try:
+            self._hand_over(int(self._group.step[self._group.count - 1]))
+        except Exception:   # the run's own exception is the one to report
+            pass
+
     def _next_sample(self, n: int) -> int:
         """The first step >= ``n`` at which a state monitor samples (a large number if none)."""
         best = _NEVER
@@ -356,34 +435,9 @@ class Simulation:
         return best
 
     def _fused_model(self):
-        """The model module whose ``advance_delivering`` can take all local populations
-        in one call (one model, no current generators, states it accepts), or None."""
-        models = {p.model for p in self.pops}
-        if len(models) != 1 or any(p.drive is not None for p in self.pops):
-            return None
-        model = models.pop()
-        if not hasattr(model, "advance_delivering") or not model.fusable([p.state for p in self.pops]):
-            return None
-        return model
-
-    def _advance_fused(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-        """All local populations through steps first..last with the short synapses
-        delivered inside the compiled loop; returns the spikes' gids and steps."""
-        out_gid, out_step, index_buf = self._fused_buffers
-        # Built per call: a restore replaces the states.
-        pops = [(p.state, p.prepared, p.port0, len(p.channels) * p.n, p.gids) for p in self.pops]
-        gids, steps = [], []
-        t = first - 1
-        while t < last:
-            t, k, events = self._fused.advance_delivering(pops, self.ring, t + 1, last, self.short, out_gid,
-                                                           out_step, index_buf)
-            self.n_events += events
-            if k:
-                gids.append(out_gid[:k].copy())
-                steps.append(out_step[:k].copy())
-        if not gids:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(gids), np.concatenate(steps)
+        """The model whose compiled loop takes all local populations (see
+        :func:`distsnn.fused.fused_model`), or None."""
+        return fused.fused_model(self.pops)
 
     def _advance_populations(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
         """Every local population through steps first..last (each alone: see _epoch);

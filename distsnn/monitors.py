@@ -271,8 +271,9 @@ class Recorder:
                 self.nbytes += (8 * b.local.size + ROW_OVERHEAD) * len(b.spec.variables) + 8
                 self.seconds += time.perf_counter() - t
 
-    def end_epoch(self, gids: np.ndarray, steps: np.ndarray, completed: int) -> None:
-        """Take the epoch's spikes (all local spikes, steps up to ``completed``) and flush if due."""
+    def end_epoch(self, gids: np.ndarray, steps: np.ndarray, completed: int, epochs: int = 1) -> None:
+        """Take the spikes of the last ``epochs`` epochs (all local spikes, steps up to
+        ``completed``; the engine batches short epochs) and flush if due."""
         t = time.perf_counter()
         for b in self.spikes:
             k = b.add(gids, steps)
@@ -280,7 +281,7 @@ class Recorder:
             self.nbytes += 16 * k
         for r in self.rates:
             r.add(gids, steps, completed)
-        self.epochs += 1
+        self.epochs += epochs
         self.peak_bytes = max(self.peak_bytes, self.nbytes)
         self.seconds += time.perf_counter() - t      # flush counts its own time
         if self.epochs >= self.flush_every or self.nbytes >= self.buffer_bytes:

@@ -1,0 +1,120 @@
+"""All local populations of one model advanced by one compiled call per epoch, and the
+spike batch that the engine hands to the recorder every few epochs.
+
+A model offers this with ``bind(pops)`` (the compiled loop's arguments for its
+populations, built once) and ``advance_delivering(bound, ring, first, last, table,
+out_gid, out_step, count)`` (steps ``first..last``, each step's spikes delivered through
+``table`` inside the loop, spikes appended to the buffers); ``lif_cond`` does.
+
+Why a batch: a network with one-step delays across ranks makes every step an epoch
+(COBA on two ranks: 10,000 epochs a second of model time). Handing each epoch's spikes
+to the recorder and the checkpoint history cost 25 us of numpy per epoch, more than the
+update of 2,000 neurons. Here the compiled loop appends each epoch's spikes to one
+preallocated buffer, the engine exchanges and delivers the epoch's slice of it, and the
+whole buffer goes to the recorder and the history only when it is full, after the
+recorder's ``flush_every`` epochs, or at the end of a run: the records and the flush
+points are those of one hand-over per epoch.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+from numba import njit
+
+from .build import LocalPopulation
+from .delivery import deliver_one
+from .routing import decode
+
+
+def fused_model(pops: list[LocalPopulation]) -> ModuleType | None:
+    """The model module whose ``advance_delivering`` can take all of ``pops`` in one call
+    (one model, no current generators, states it accepts), or None."""
+    models = {p.model for p in pops}
+    if len(models) != 1 or any(p.drive is not None for p in pops):
+        return None
+    model = models.pop()
+    if not hasattr(model, "advance_delivering") or not model.fusable([p.state for p in pops]):
+        return None
+    return model
+
+
+class FusedGroup:
+    """The local populations of one fused model and their spike batch.
+
+    Parameters
+    ----------
+    model : module
+        The model (see :func:`fused_model`).
+    pops : list of LocalPopulation
+        This rank's populations, in ascending gid order.
+    buffer_steps : int
+        The batch holds this many steps of every neuron spiking; a call stops before a
+        step that might not fit.
+    """
+
+    def __init__(self, model: ModuleType, pops: list[LocalPopulation], buffer_steps: int) -> None:
+        self.model = model
+        self.pops = pops
+        self.total = sum(p.n for p in pops)
+        size = max(buffer_steps * self.total, 1)
+        self.gid = np.empty(size, np.int64)
+        self.step = np.empty(size, np.int64)
+        self.count = 0          # spikes in the batch
+        self.epochs = 0         # epochs completed since the last hand-over
+        gids = np.concatenate([p.gids for p in pops]) if pops else np.zeros(0, np.int64)
+        # The loop writes a step's spikes by population, then neuron: by gid if this holds.
+        self.by_gid = bool(np.all(np.diff(gids) > 0))
+        self._bound_to: list = []
+        self.bind()
+
+    def bind(self) -> None:
+        """Build the compiled loop's arguments anew if a population's state or constants
+        were replaced (a restored checkpoint) since the last call."""
+        now = [(p.state, p.prepared) for p in self.pops]
+        if len(now) == len(self._bound_to) and all(a is c and b is d for (a, b), (c, d) in zip(now, self._bound_to)):
+            return
+        self.bound = self.model.bind([(p.state, p.prepared, p.port0, len(p.channels) * p.n, p.gids)
+                                      for p in self.pops])
+        self._bound_to = now
+
+    @property
+    def room(self) -> bool:
+        """Whether one more step of every neuron spiking fits in the batch."""
+        return self.count + self.total <= self.gid.size
+
+    def advance(self, ring: np.ndarray, first: int, last: int, table) -> tuple[int, int]:
+        """Steps ``first..last`` (stops early when the batch is full); returns the last
+        step done and the synaptic events delivered through ``table``."""
+        t, self.count, events = self.model.advance_delivering(self.bound, ring, first, last, table, self.gid,
+                                                              self.step, self.count)
+        return t, events
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's spikes (copies, by step then gid), emptying it."""
+        gids, steps = self.gid[:self.count].copy(), self.step[:self.count].copy()
+        if not self.by_gid and gids.size:
+            order = np.lexsort((gids, steps))
+            gids, steps = gids[order], steps[order]
+        self.count = 0
+        self.epochs = 0
+        return gids, steps
+
+
+@njit(cache=True)
+def deliver_epoch(gids, steps, recv, first, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32,
+                  w64, ring):
+    """An epoch's local spikes (``gids``, ``steps``) and received messages (``recv``, the
+    wire format of :mod:`distsnn.routing` for an epoch that starts at step ``first``)
+    through a table's arrays (:meth:`SynapseTable.kernel_args`) into the ring, in one
+    call; returns the synaptic events."""
+    events = 0
+    for i in range(gids.size):
+        events += deliver_one(gids[i], steps[i], src, src_ptr, run_start, run_len, run_delay, run_kind, run_w,
+                              port, w32, w64, ring)
+    for i in range(recv.size):
+        g, s = decode(recv[i], first)
+        events += deliver_one(g, s, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64,
+                              ring)
+    return events
