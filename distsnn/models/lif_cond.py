@@ -121,8 +121,8 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
 
 
 @njit(cache=True, error_model="numpy")
-def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, out_step, g_L, a0, neg_h_C, V_reset,
-             V_th, ref_steps, wg, wa, delta_rows, channel, decay, coef, feed, feed_coef, work, fired):
+def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, out_step, per_neuron, ref_steps,
+             per_component, component_index, delta_rows, work, fired):
     # Steps first..last of one population, in place, in the module docstring's order
     # (ring, scale, buffers and return value as in lif._advance). Each phase of a step is
     # a loop over the neurons that LLVM vectorises (a loop over components inside one
@@ -131,9 +131,15 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
     # vectorises; numba's exp is scalar) and the threshold into ``fired``, the synaptic
     # components, then the spikes in neuron order. Every neuron's arithmetic is the same
     # whatever its position, so the result does not depend on the partition.
+    # The constants come packed (see _constants): each array passed costs the caller's
+    # dispatch about 0.1 us, which a one-step epoch pays every step.
+    g_L, a0, neg_h_C, V_reset, V_th = per_neuron[0], per_neuron[1], per_neuron[2], per_neuron[3], per_neuron[4]
+    wg, wa, decay, coef, feed_coef = (per_component[0], per_component[1], per_component[2], per_component[3],
+                                      per_component[4])
+    channel, feed = component_index[0], component_index[1]
+    gsum, asum, jump = work[0], work[1], work[2]
     R = ring.shape[0]
     n = V.size
-    gsum, asum, jump = work[0], work[1], work[2]
     count = 0
     for t in range(first, last + 1):
         if count + n > out_index.size:
@@ -198,16 +204,22 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
 
 
 def _per_neuron(value: Any, n: int, dtype: Any = np.float64) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=dtype), (n,)))
+    # A copy, always writable: a read-only view (a broadcast scalar for one neuron) would
+    # be another type to numba, and the fused loop's tuple of populations must be uniform.
+    return np.array(np.broadcast_to(np.asarray(value, dtype=dtype), (n,)))
 
 
 def _constants(c: Prepared, n: int) -> tuple:
-    # Parameters may be per neuron: every one becomes an array of n (the same numbers
-    # the numpy expressions broadcast). The last two are the kernel's scratch arrays.
+    # Parameters may be per neuron: every one becomes a row of n (the same numbers the
+    # numpy expressions broadcast). Rows of one array per kind (see _advance); the last
+    # is the kernel's scratch.
     p, k = c.p, c.k
-    return (_per_neuron(p.g_L, n), _per_neuron(p.g_L * p.E_L + p.I_e, n), _per_neuron(-c.h / p.C_m, n),
-            _per_neuron(p.V_reset, n), _per_neuron(p.V_th, n), _per_neuron(c.ref_steps, n, np.int64), c.wg, c.wa,
-            k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef, np.empty((3, n)), np.empty(n, np.bool_))
+    per_neuron = np.array([_per_neuron(v, n) for v in (p.g_L, p.g_L * p.E_L + p.I_e, -c.h / p.C_m, p.V_reset,
+                                                        p.V_th)]).reshape(5, n)
+    per_component = np.array([c.wg, c.wa, k.decay, k.coef, k.feed_coef], dtype=np.float64).reshape(5, -1)
+    component_index = np.array([k.channel, k.feed], dtype=np.int64).reshape(2, -1)
+    return (per_neuron, _per_neuron(c.ref_steps, n, np.int64), per_component, component_index, k.delta_rows,
+            np.empty((3, n)), np.empty(n, np.bool_))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
