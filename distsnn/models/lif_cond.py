@@ -126,41 +126,65 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
     # Steps first..last of one population, in place, in the module docstring's order
     # (ring, scale, buffers and return value as in lif._advance). Each phase of a step is
     # a loop over the neurons that LLVM vectorises (a loop over components inside one
-    # over neurons would not be): the sums over components (in order, from 0.0, as
-    # synapses.sum_rows does) into ``work``, the membrane update with vmath.exp (which
-    # vectorises; numba's exp is scalar) and the threshold into ``fired``, the synaptic
-    # components, then the spikes in neuron order. Every neuron's arithmetic is the same
-    # whatever its position, so the result does not depend on the partition.
-    # The constants come packed (see _constants): each array passed costs the caller's
-    # dispatch about 0.1 us, which a one-step epoch pays every step.
+    # over neurons would not be), and as few passes over the neurons as the phases
+    # allow: the sums over components (in order, from 0.0, as synapses.sum_rows does),
+    # the delta arrivals, the membrane update with vmath.exp (numba's exp does not
+    # vectorise) and the threshold, the synaptic components with their arrivals (each
+    # port cleared by its last reader), then the spikes in neuron order. Every neuron's
+    # arithmetic is the same whatever its position, so the result does not depend on
+    # the partition. The constants come packed (see _constants): each array passed costs
+    # the caller's dispatch about 0.1 us, which a one-step epoch pays every step.
     g_L, a0, neg_h_C, V_reset, V_th = per_neuron[0], per_neuron[1], per_neuron[2], per_neuron[3], per_neuron[4]
     wg, wa, decay, coef, feed_coef = (per_component[0], per_component[1], per_component[2], per_component[3],
                                       per_component[4])
     channel, feed = component_index[0], component_index[1]
-    gsum, asum, jump = work[0], work[1], work[2]
+    gsum, asum, jump = work[0], work[1], work[2]   # jump stays 0.0 without delta channels (_constants)
     R = ring.shape[0]
     n = V.size
+    C = wg.size
+    # The last component to read each channel's ports clears them; channels nobody reads
+    # are cleared apart.
+    clears = np.zeros(C, np.bool_)
+    n_channels = n_ports // n if n else 0
+    unread = np.ones(n_channels, np.bool_)
+    for d in range(delta_rows.size):
+        unread[delta_rows[d]] = False
+    for j in range(C - 1, -1, -1):
+        if feed[j] < 0 and unread[channel[j]]:
+            clears[j] = True
+            unread[channel[j]] = False
     count = 0
     for t in range(first, last + 1):
         if count + n > out_index.size:
             return t - 1, count
         row = ring[t % R]
-        for i in range(n):
-            gsum[i] = 0.0
-            asum[i] = 0.0
-            jump[i] = 0.0
-        for k in range(wg.size):
-            w = wg[k]
+        if C == 0:
             for i in range(n):
-                gsum[i] = gsum[i] + w * S[k, i]
-        for k in range(wa.size):
+                gsum[i] = 0.0
+                asum[i] = 0.0
+        for k in range(C):
+            u = wg[k]
             w = wa[k]
-            for i in range(n):
-                asum[i] = asum[i] + w * S[k, i]
+            if k == 0:
+                for i in range(n):
+                    s = S[0, i]
+                    gsum[i] = 0.0 + u * s
+                    asum[i] = 0.0 + w * s
+            else:
+                for i in range(n):
+                    s = S[k, i]
+                    gsum[i] = gsum[i] + u * s
+                    asum[i] = asum[i] + w * s
         for d in range(delta_rows.size):
             at = port0 + delta_rows[d] * n
-            for i in range(n):
-                jump[i] = jump[i] + row[at + i] * scale
+            if d == 0:
+                for i in range(n):
+                    jump[i] = 0.0 + row[at + i] * scale
+                    row[at + i] = 0
+            else:
+                for i in range(n):
+                    jump[i] = jump[i] + row[at + i] * scale
+                    row[at + i] = 0
         spikes = 0
         for i in range(n):
             g = g_L[i] + gsum[i]
@@ -178,22 +202,29 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
             refr[i] = r
             fired[i] = f
             spikes += f
-        for j in range(feed.size):
+        for j in range(C):
             f = feed[j]
             if f >= 0:
                 c = feed_coef[j]
                 d = decay[j]
                 for i in range(n):
                     S[j, i] = c * S[f, i] + d * S[j, i]
-        for j in range(feed.size):
+        for j in range(C):
             if feed[j] < 0:
                 d = decay[j]
                 c = coef[j]
                 at = port0 + channel[j] * n
-                for i in range(n):
-                    S[j, i] = S[j, i] * d + c * (row[at + i] * scale)
-        for p in range(port0, port0 + n_ports):
-            row[p] = 0
+                if clears[j]:
+                    for i in range(n):
+                        S[j, i] = S[j, i] * d + c * (row[at + i] * scale)
+                        row[at + i] = 0
+                else:
+                    for i in range(n):
+                        S[j, i] = S[j, i] * d + c * (row[at + i] * scale)
+        for ch in range(n_channels):
+            if unread[ch]:
+                for i in range(port0 + ch * n, port0 + (ch + 1) * n):
+                    row[i] = 0
         if spikes:
             for i in range(n):
                 if fired[i]:
@@ -219,7 +250,7 @@ def _constants(c: Prepared, n: int) -> tuple:
     per_component = np.array([c.wg, c.wa, k.decay, k.coef, k.feed_coef], dtype=np.float64).reshape(5, -1)
     component_index = np.array([k.channel, k.feed], dtype=np.int64).reshape(2, -1)
     return (per_neuron, _per_neuron(c.ref_steps, n, np.int64), per_component, component_index, k.delta_rows,
-            np.empty((3, n)), np.empty(n, np.bool_))
+            np.zeros((3, n)), np.empty(n, np.bool_))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
