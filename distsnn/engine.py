@@ -23,9 +23,16 @@ end. Synapses with ``d < L`` are within a rank and are delivered at once, before
 row of their arrival step is read. When no synapse crosses ranks and the local
 populations have a compiled loop that also delivers (``advance_delivering``), the epoch
 may be longer than ``D`` (up to ``DEFAULT_EPOCH`` steps): every synapse is then short and
-delivered inside that loop, step by step. The ring has ``R > max(max delay, L)`` rows, so
-between a delivery (arrivals up to max_delay ahead) and the read of a row, no row
-stands for two steps.
+delivered inside that loop, step by step. The ring has ``R > max delay`` rows (``R >
+max(max delay, L)`` with Poisson input, which is injected for the whole epoch at its
+start), so between a delivery (arrivals up to max_delay ahead) or an injection and the
+read of a row, no row stands for two steps.
+
+Fused populations (one model with ``advance_delivering``, :mod:`distsnn.fused`) advance
+through the epoch in one compiled call and append their spikes to a batch that goes to
+the recorder and the checkpoint history every ``flush_every`` epochs (or when full, or
+at the end of :meth:`Simulation.advance`) instead of every epoch; the exchange and long
+delivery of such an epoch use preallocated buffers and one compiled call each.
 
 Invariants: the input of a neuron is an integer sum (fixed-point quanta), so it does
 not depend on the order of delivery, hence not on the number of ranks, the partition
@@ -183,7 +190,12 @@ class Simulation:
         setup = routing.make_router(self.comm, owner, self.owned, table.src[cross_src])
         self.router = setup.router
         self.exchanger = self.comm.exchanger(setup.send_to, setup.recv_from)
-        self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
+        # Rows for the arrivals pending at any time: up to max_delay steps ahead, and the
+        # whole epoch's Poisson input, injected at its start. Without such input a long
+        # fused epoch needs no more rows (COBA on one rank: 2 instead of 101, and the
+        # rows the loop touches stay in cache).
+        rows = max(self.max_delay, self.epoch if self.inputs else 0) + 1
+        self.ring = np.zeros((rows, self.n_ports), dtype=np.int64)
         self.history = ckpt.SpikeHistory(self.max_delay)   # the spikes a checkpoint re-sends
         self.step = 0
         opts = self.options
