@@ -4,7 +4,8 @@ spike batch that the engine hands to the recorder every few epochs.
 A model offers this with ``bind(pops)`` (the compiled loop's arguments for its
 populations, built once) and ``advance_delivering(bound, ring, first, last, table,
 out_gid, out_step, count)`` (steps ``first..last``, each step's spikes delivered through
-``table`` inside the loop, spikes appended to the buffers); ``lif_cond`` does.
+``table``, a synapse table's ``kernel_args()``, inside the loop, spikes appended to the
+buffers); ``lif_cond`` does.
 
 Why a batch: a network with one-step delays across ranks makes every step an epoch
 (COBA on two ranks: 10,000 epochs a second of model time). Handing each epoch's spikes
@@ -68,6 +69,7 @@ class FusedGroup:
         self.by_gid = bool(np.all(np.diff(gids) > 0))
         self._bound_to: list = []
         self.bind()
+        self._table, self._table_args = None, ()
 
     def bind(self) -> None:
         """Build the compiled loop's arguments anew if a population's state or constants
@@ -87,8 +89,10 @@ class FusedGroup:
     def advance(self, ring: np.ndarray, first: int, last: int, table) -> tuple[int, int]:
         """Steps ``first..last`` (stops early when the batch is full); returns the last
         step done and the synaptic events delivered through ``table``."""
-        t, self.count, events = self.model.advance_delivering(self.bound, ring, first, last, table, self.gid,
-                                                              self.step, self.count)
+        if table is not self._table:
+            self._table, self._table_args = table, table.kernel_args()
+        t, self.count, events = self.model.advance_delivering(self.bound, ring, first, last, self._table_args,
+                                                              self.gid, self.step, self.count)
         return t, events
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
