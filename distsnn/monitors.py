@@ -6,7 +6,8 @@ after every epoch. Records collect in a buffer that is handed to a *sink* (a
 ``flush_every`` epochs or as soon as the buffer holds more than ``buffer_bytes``.
 
 Memory bound: between flushes the buffer holds at most ``buffer_bytes`` plus the
-records of one epoch (the check runs at epoch ends); a spike costs 16 bytes (node id
+records of one :meth:`Recorder.end_epoch` call (one epoch, or a fused group's batch of at
+most a few steps of every neuron spiking); a spike costs 16 bytes (node id
 and step), a sample 8 bytes per recorded neuron plus ``ROW_OVERHEAD`` per variable, a
 rate bin 8 bytes. A flush briefly holds one concatenated copy of the buffer (so the
 peak is twice that). So with a file sink the monitors' memory does not grow with the
