@@ -187,6 +187,7 @@ class Simulation:
         self._group = None if self._fused is None else fused.FusedGroup(self._fused, self.pops, SPIKE_BUFFER_STEPS)
         self._send = np.empty(1024, np.int64)            # messages of an epoch (grows)
         self._counts = np.zeros(self.comm.size, np.int64)
+        self._long_args = (None, ())                      # (table, its kernel_args())
         setup = routing.make_router(self.comm, owner, self.owned, table.src[cross_src])
         self.router = setup.router
         self.exchanger = self.comm.exchanger(setup.send_to, setup.recv_from)
@@ -360,7 +361,9 @@ class Simulation:
         self.bytes_sent += 8 * (n + self.comm.size - 1)
         t3 = time.perf_counter()
         self.timers.exchange += t3 - t2
-        self.n_events += fused.deliver_epoch(gids, steps, recv, first, *self.long.kernel_args(), self.ring)
+        if self._long_args[0] is not self.long:
+            self._long_args = (self.long, self.long.kernel_args())
+        self.n_events += fused.deliver_epoch(gids, steps, recv, first, *self._long_args[1], self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
     def _update_segments(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
@@ -401,8 +404,9 @@ class Simulation:
             self._hand_over(first - 1)
         start, kept = g.count, []
         n = first - 1
+        sampling = bool(self.recorder.state)
         while n < last:
-            end = min(last, self._next_sample(n + 1))
+            end = min(last, self._next_sample(n + 1)) if sampling else last
             while n < end:
                 n, events = g.advance(self.ring, n + 1, end, self.short)
                 self.n_events += events
@@ -411,7 +415,8 @@ class Simulation:
                     kept.append((g.gid[start:g.count].copy(), g.step[start:g.count].copy()))
                     self._hand_over(n)
                     start = 0
-            self.recorder.sample(n)
+            if sampling:
+                self.recorder.sample(n)
         g.epochs += 1
         gids, steps = g.gid[start:g.count], g.step[start:g.count]
         if kept:
