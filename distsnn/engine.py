@@ -443,7 +443,7 @@ class Simulation:
         if self._group is None or not self._group.count:
             return
         try:
-            self._hand_over(int(self._group.step[self._group.count - 1]))
+            self._hand_over(max(self._group.done, self._recorded))
         except Exception:   # the run's own exception is the one to report
             pass
 

@@ -64,6 +64,7 @@ class FusedGroup:
         self.step = np.empty(size, np.int64)
         self.count = 0          # spikes in the batch
         self.epochs = 0         # epochs completed since the last hand-over
+        self.done = 0           # the last step advanced: the batch is complete up to it
         gids = np.concatenate([p.gids for p in pops]) if pops else np.zeros(0, np.int64)
         # The loop writes a step's spikes by population, then neuron: by gid if this holds.
         self.by_gid = bool(np.all(np.diff(gids) > 0))
@@ -93,6 +94,7 @@ class FusedGroup:
             self._table, self._table_args = table, table.kernel_args()
         t, self.count, events = self.model.advance_delivering(self.bound, ring, first, last, self._table_args,
                                                               self.gid, self.step, self.count)
+        self.done = t
         return t, events
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:

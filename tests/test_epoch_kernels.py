@@ -3,6 +3,7 @@ segmented epochs against a step-by-step run."""
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -168,3 +169,32 @@ def test_fused_one_step_epochs_on_several_ranks_equal_one_process(tmp_path, rank
         assert res.summary["ranks"] == ranks and res.summary["epoch_steps"] == 1
         assert all(r["records_sent"] > 0 for r in res.summary["per_rank"])
         same(ref, res)
+
+
+def test_a_crash_in_a_fused_epoch_keeps_the_batched_records_of_the_steps_done(monkeypatch, tmp_path):
+    """The batch goes to the files before they are closed: spikes and samples up to the
+    last step the fused loop finished (the call before the one that fails)."""
+    net = _coba(5)
+    ref = ds.Simulation(net, max_memory=None).run()
+    advance = lif_cond.advance_delivering
+
+    def failing(bound, ring, first, last, *rest):
+        if first <= 537 <= last:
+            raise RuntimeError("fails in the call that holds step 537")
+        return advance(bound, ring, first, last, *rest)
+
+    monkeypatch.setattr(lif_cond, "advance_delivering", failing)
+    sim = ds.Simulation(net, out=str(tmp_path), output=ds.OutputOptions(flush_every=3), max_memory=None)
+    with pytest.raises(RuntimeError, match="step 537"):
+        sim.run()
+    with h5py.File(tmp_path / "rank00000.h5", "r") as f:
+        done = int(f.attrs["completed_step"])
+    assert done == 532          # calls end at the V_m samples, every 7 steps
+    with pytest.warns(RuntimeWarning, match=r"is incomplete"):
+        res = ds.load(str(tmp_path))
+    keep = ref.spikes.step <= done
+    assert keep.sum() > 100
+    np.testing.assert_array_equal(res.spikes.gid, ref.spikes.gid[keep])
+    np.testing.assert_array_equal(res.spikes.step, ref.spikes.step[keep])
+    tr, tr_ref = res.traces[("e", "V_m")], ref.traces[("e", "V_m")]
+    np.testing.assert_array_equal(tr.values, tr_ref.values[tr_ref.steps <= done])
