@@ -137,22 +137,13 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
     g_L, a0, neg_h_C, V_reset, V_th = per_neuron[0], per_neuron[1], per_neuron[2], per_neuron[3], per_neuron[4]
     wg, wa, decay, coef, feed_coef = (per_component[0], per_component[1], per_component[2], per_component[3],
                                       per_component[4])
-    channel, feed = component_index[0], component_index[1]
+    # Every channel is a delta channel or read by a component (synapses.kernels), and
+    # the last component to read a channel's ports clears them (clears, see _constants).
+    channel, feed, clears = component_index[0], component_index[1], component_index[2]
     gsum, asum, jump = work[0], work[1], work[2]   # jump stays 0.0 without delta channels (_constants)
     R = ring.shape[0]
     n = V.size
     C = wg.size
-    # The last component to read each channel's ports clears them; channels nobody reads
-    # are cleared apart.
-    clears = np.zeros(C, np.bool_)
-    n_channels = n_ports // n if n else 0
-    unread = np.ones(n_channels, np.bool_)
-    for d in range(delta_rows.size):
-        unread[delta_rows[d]] = False
-    for j in range(C - 1, -1, -1):
-        if feed[j] < 0 and unread[channel[j]]:
-            clears[j] = True
-            unread[channel[j]] = False
     count = 0
     for t in range(first, last + 1):
         if count + n > out_index.size:
@@ -214,17 +205,13 @@ def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, ou
                 d = decay[j]
                 c = coef[j]
                 at = port0 + channel[j] * n
-                if clears[j]:
+                if clears[j] != 0:
                     for i in range(n):
                         S[j, i] = S[j, i] * d + c * (row[at + i] * scale)
                         row[at + i] = 0
                 else:
                     for i in range(n):
                         S[j, i] = S[j, i] * d + c * (row[at + i] * scale)
-        for ch in range(n_channels):
-            if unread[ch]:
-                for i in range(port0 + ch * n, port0 + (ch + 1) * n):
-                    row[i] = 0
         if spikes:
             for i in range(n):
                 if fired[i]:
@@ -248,7 +235,10 @@ def _constants(c: Prepared, n: int) -> tuple:
     per_neuron = np.array([_per_neuron(v, n) for v in (p.g_L, p.g_L * p.E_L + p.I_e, -c.h / p.C_m, p.V_reset,
                                                         p.V_th)]).reshape(5, n)
     per_component = np.array([c.wg, c.wa, k.decay, k.coef, k.feed_coef], dtype=np.float64).reshape(5, -1)
-    component_index = np.array([k.channel, k.feed], dtype=np.int64).reshape(2, -1)
+    reads = k.feed < 0
+    clears = [int(reads[j] and not np.any(reads[j + 1:] & (k.channel[j + 1:] == k.channel[j])))
+              for j in range(k.channel.size)]
+    component_index = np.array([k.channel, k.feed, clears], dtype=np.int64).reshape(3, -1)
     return (per_neuron, _per_neuron(c.ref_steps, n, np.int64), per_component, component_index, k.delta_rows,
             np.zeros((3, n)), np.empty(n, np.bool_))
 
