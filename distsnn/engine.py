@@ -263,12 +263,12 @@ class Simulation:
                 self._epoch(min(self.epoch, end - self.step))
                 progress.update((self.step - first) / (end - first))
             if self._group is not None:
-                self._hand_over(self.step)
+                fused.hand_over(self, self.step)
             self.recorder.flush(self.step, final=True)
         except BaseException:
             progress.close()
             if self.output is not None:
-                self._hand_over_after_failure()
+                fused.hand_over_after_failure(self)
                 self.output.fail(self.recorder, self._recorded)
             raise
         progress.close()
@@ -317,7 +317,7 @@ class Simulation:
             delivery.poisson_into_ring(table.key[0], table.key[1], table.gids, table.ports, table.wq,
                                        table.cdf, first, last, self.ring)
         if self._group is not None:
-            gids, steps = self._update_fused(first, last)
+            gids, steps = fused.update(self, first, last)
         else:
             gids, steps = self._update_segments(first, last)
         self.step = last
@@ -325,7 +325,7 @@ class Simulation:
         if self._group is None:
             self._record(gids, steps, last)
         elif not self.hooks:
-            self._exchange_deliver_fused(gids, steps, first)
+            fused.exchange_deliver(self, gids, steps, first)
             return
         t2 = time.perf_counter()
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), gids, steps - first)
@@ -342,28 +342,6 @@ class Simulation:
         lg = self.long
         for g, st in ((gids, steps), (r_gids, r_steps)):
             self.n_events += delivery.deliver(g, st, lg, self.ring)
-        self.timers.deliver += time.perf_counter() - t3
-
-    def _exchange_deliver_fused(self, gids: np.ndarray, steps: np.ndarray, first: int) -> None:
-        """The exchange and long delivery of :meth:`_epoch` with preallocated buffers and
-        one compiled call each for packing and delivery: with one-step epochs (COBA on
-        several ranks) numpy's per-call costs were most of an epoch."""
-        t2 = time.perf_counter()
-        counts = self._counts
-        n = self.router.pack_into(self.owned, gids, steps, first, self._send, counts)
-        if n > self._send.size:
-            self._send = np.empty(2 * n, np.int64)
-            self.router.pack_into(self.owned, gids, steps, first, self._send, counts)
-        recv, _ = self.exchanger.exchange(self._send[:n], counts)
-        self.n_sent += n
-        self.sent_to += counts
-        self.n_received += recv.size
-        self.bytes_sent += 8 * (n + self.comm.size - 1)
-        t3 = time.perf_counter()
-        self.timers.exchange += t3 - t2
-        if self._long_args[0] is not self.long:
-            self._long_args = (self.long, self.long.kernel_args())
-        self.n_events += fused.deliver_epoch(gids, steps, recv, first, *self._long_args[1], self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
     def _update_segments(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
@@ -394,36 +372,6 @@ class Simulation:
             gids, steps = gids[order], steps[order]
         return gids, steps
 
-    def _update_fused(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-        """All local populations through steps first..last in compiled calls (one unless
-        a state monitor samples inside, or the batch fills) that deliver the short
-        synapses inside; returns the epoch's spikes (by step, then gid), a view of the
-        batch unless it filled."""
-        g = self._group
-        if not g.room or g.epochs >= self.recorder.flush_every:
-            self._hand_over(first - 1)
-        start, kept = g.count, []
-        n = first - 1
-        sampling = bool(self.recorder.state)
-        while n < last:
-            end = min(last, self._next_sample(n + 1)) if sampling else last
-            while n < end:
-                n, events = g.advance(self.ring, n + 1, end, self.short)
-                self.n_events += events
-                if n < end:
-                    # The batch is full: it goes to the recorder, this epoch's part is kept.
-                    kept.append((g.gid[start:g.count].copy(), g.step[start:g.count].copy()))
-                    self._hand_over(n)
-                    start = 0
-            if sampling:
-                self.recorder.sample(n)
-        g.epochs += 1
-        gids, steps = g.gid[start:g.count], g.step[start:g.count]
-        if kept:
-            gids = np.concatenate([k[0] for k in kept] + [gids])
-            steps = np.concatenate([k[1] for k in kept] + [steps])
-        return gids, steps
-
     def _record(self, gids: np.ndarray, steps: np.ndarray, completed: int, epochs: int = 1) -> None:
         """Spikes (all local spikes up to step ``completed``, by step then gid) to the
         counters, the checkpoint history and the recorder."""
@@ -431,21 +379,6 @@ class Simulation:
         self.history.add(gids, steps, completed)
         self.recorder.end_epoch(gids, steps, completed, epochs)      # timed by the recorder
         self._recorded = completed
-
-    def _hand_over(self, completed: int) -> None:
-        """The fused group's batch (spikes up to step ``completed``) to :meth:`_record`."""
-        epochs = self._group.epochs
-        gids, steps = self._group.take()
-        self._record(gids, steps, completed, epochs)
-
-    def _hand_over_after_failure(self) -> None:
-        """Keep the batched spikes of the steps done before a failure in the records."""
-        if self._group is None or not self._group.count:
-            return
-        try:
-            self._hand_over(max(self._group.done, self._recorded))
-        except Exception:   # the run's own exception is the one to report
-            pass
 
     def _next_sample(self, n: int) -> int:
         """The first step >= ``n`` at which a state monitor samples (a large number if none)."""

@@ -15,10 +15,15 @@ preallocated buffer, the engine exchanges and delivers the epoch's slice of it, 
 whole buffer goes to the recorder and the history only when it is full, after the
 recorder's ``flush_every`` epochs, or at the end of a run: the records and the flush
 points are those of one hand-over per epoch.
+
+The functions at the end are the engine's fused path (``Simulation._epoch`` calls them
+for a rank with a :class:`FusedGroup`): the update, the hand-over of the batch, and an
+exchange and long delivery with preallocated buffers and one compiled call each.
 """
 
 from __future__ import annotations
 
+import time
 from types import ModuleType
 
 import numpy as np
@@ -124,3 +129,78 @@ def deliver_epoch(gids, steps, recv, first, src, src_ptr, run_start, run_len, ru
         events += deliver_one(g, s, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64,
                               ring)
     return events
+
+
+# The engine's fused path (Simulation._epoch calls these for a rank with a FusedGroup).
+
+def update(sim, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """``sim``'s populations through steps first..last in compiled calls (one unless a
+    state monitor samples inside, or the batch fills) that deliver the short synapses
+    inside; returns the epoch's spikes (by step, then gid), a view of the batch unless
+    it filled."""
+    g = sim._group
+    if not g.room or g.epochs >= sim.recorder.flush_every:
+        hand_over(sim, first - 1)
+    start, kept = g.count, []
+    n = first - 1
+    sampling = bool(sim.recorder.state)
+    while n < last:
+        end = min(last, sim._next_sample(n + 1)) if sampling else last
+        while n < end:
+            n, events = g.advance(sim.ring, n + 1, end, sim.short)
+            sim.n_events += events
+            if n < end:
+                # The batch is full: it goes to the recorder, this epoch's part is kept.
+                kept.append((g.gid[start:g.count].copy(), g.step[start:g.count].copy()))
+                hand_over(sim, n)
+                start = 0
+        if sampling:
+            sim.recorder.sample(n)
+    g.epochs += 1
+    gids, steps = g.gid[start:g.count], g.step[start:g.count]
+    if kept:
+        gids = np.concatenate([k[0] for k in kept] + [gids])
+        steps = np.concatenate([k[1] for k in kept] + [steps])
+    return gids, steps
+
+
+def hand_over(sim, completed: int) -> None:
+    """The batch (spikes up to step ``completed``) to ``sim._record``: the counters, the
+    checkpoint history and the recorder."""
+    epochs = sim._group.epochs
+    gids, steps = sim._group.take()
+    sim._record(gids, steps, completed, epochs)
+
+
+def hand_over_after_failure(sim) -> None:
+    """Keep the batched spikes of the steps done before a failure in the records."""
+    g = sim._group
+    if g is None or not g.count:
+        return
+    try:
+        hand_over(sim, max(g.done, sim._recorded))
+    except Exception:   # the run's own exception is the one to report
+        pass
+
+
+def exchange_deliver(sim, gids: np.ndarray, steps: np.ndarray, first: int) -> None:
+    """The exchange and long delivery of ``sim``'s epoch with preallocated buffers and
+    one compiled call each for packing and delivery: with one-step epochs (COBA on
+    several ranks) numpy's per-call costs were most of an epoch."""
+    t2 = time.perf_counter()
+    counts = sim._counts
+    n = sim.router.pack_into(sim.owned, gids, steps, first, sim._send, counts)
+    if n > sim._send.size:
+        sim._send = np.empty(2 * n, np.int64)
+        sim.router.pack_into(sim.owned, gids, steps, first, sim._send, counts)
+    recv, _ = sim.exchanger.exchange(sim._send[:n], counts)
+    sim.n_sent += n
+    sim.sent_to += counts
+    sim.n_received += recv.size
+    sim.bytes_sent += 8 * (n + sim.comm.size - 1)
+    t3 = time.perf_counter()
+    sim.timers.exchange += t3 - t2
+    if sim._long_args[0] is not sim.long:
+        sim._long_args = (sim.long, sim.long.kernel_args())
+    sim.n_events += deliver_epoch(gids, steps, recv, first, *sim._long_args[1], sim.ring)
+    sim.timers.deliver += time.perf_counter() - t3
