@@ -274,11 +274,12 @@ def advance_delivering(bound: tuple, ring: np.ndarray, first: int, last: int, ta
     """Advance the populations of ``bound`` (:func:`bind`) through steps ``first..last``
     in one compiled call, delivering each step's spikes through ``table`` (the arrays of
     a :class:`distsnn.synapse_table.SynapseTable` whose delays are all shorter than what
-    is left of the ring, as its ``kernel_args()`` gives them) before the next step. The per-population update is
-    :func:`advance`'s loop, one step at a time. Spikes go to ``out_gid`` / ``out_step``
-    from position ``count`` on, by step, then population, then neuron (so by gid); the
-    call stops before a step for which there is no room for every neuron to spike.
-    Returns (last step done, spikes in the buffers, synaptic events)."""
+    is left of the ring, as its ``kernel_args()`` gives them) before the next step. The
+    per-population update is :func:`advance`'s loop, one step at a time. Spikes go to
+    ``out_gid`` / ``out_step`` from position ``count`` on, by step, then population,
+    then neuron (so by gid); the call stops before a step for which there is no room for
+    every neuron to spike. Returns (last step done, spikes in the buffers, synaptic
+    events)."""
     args, total, idx_buf, step_buf = bound
     return _advance_delivering(args, total, ring, QUANTUM, first, last, out_gid, out_step, count, idx_buf, step_buf,
                                *table)
