@@ -281,6 +281,10 @@ def advance_delivering(bound: tuple, ring: np.ndarray, first: int, last: int, ta
     every neuron to spike. Returns (last step done, spikes in the buffers, synaptic
     events)."""
     args, total, idx_buf, step_buf = bound
+    if not table[0].size:
+        # No short synapses (one-step epochs on several ranks): the loop without its
+        # table, whose ten arrays would cost a microsecond of dispatch every epoch.
+        return _advance_group(args, total, ring, QUANTUM, first, last, out_gid, out_step, count, idx_buf, step_buf)
     return _advance_delivering(args, total, ring, QUANTUM, first, last, out_gid, out_step, count, idx_buf, step_buf,
                                *table)
 
@@ -289,6 +293,19 @@ def fusable(states: list[State]) -> bool:
     """Whether these states can go through :func:`advance_delivering` together (its
     compiled loop takes them in one homogeneous tuple: C-contiguous arrays)."""
     return all(a.flags.c_contiguous for s in states for a in (s.V, s.refr, s.S))
+
+
+@njit(cache=True)
+def _group_step(pops, ring, scale, t, out_gid, out_step, count, idx_buf, step_buf):
+    # Every population through step t, their spikes appended (by population, then neuron).
+    for p in pops:
+        V, refr, S, port0, n_ports, gids, consts = p
+        k = _advance(V, refr, S, ring, scale, port0, n_ports, t, t, idx_buf, step_buf, *consts)[1]
+        for j in range(k):
+            out_gid[count] = gids[idx_buf[j]]
+            out_step[count] = t
+            count += 1
+    return count
 
 
 @njit(cache=True)
@@ -301,17 +318,21 @@ def _advance_delivering(pops, total, ring, scale, first, last, out_gid, out_step
         if count + total > out_gid.size:
             return t - 1, count, events
         start = count
-        for p in pops:
-            V, refr, S, port0, n_ports, gids, consts = p
-            k = _advance(V, refr, S, ring, scale, port0, n_ports, t, t, idx_buf, step_buf, *consts)[1]
-            for j in range(k):
-                out_gid[count] = gids[idx_buf[j]]
-                out_step[count] = t
-                count += 1
+        count = _group_step(pops, ring, scale, t, out_gid, out_step, count, idx_buf, step_buf)
         for j in range(start, count):
             events += deliver_one(out_gid[j], t, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port,
                                   w32, w64, ring)
     return last, count, events
+
+
+@njit(cache=True)
+def _advance_group(pops, total, ring, scale, first, last, out_gid, out_step, count, idx_buf, step_buf):
+    # _advance_delivering without short synapses.
+    for t in range(first, last + 1):
+        if count + total > out_gid.size:
+            return t - 1, count, 0
+        count = _group_step(pops, ring, scale, t, out_gid, out_step, count, idx_buf, step_buf)
+    return last, count, 0
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
