@@ -21,15 +21,19 @@ the split changes a bit.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .prefetch import LINE_INT32, prefetch
-from .rng import philox4x32
+from .rng import _to_unit, philox4x32
 from .synapse_table import SynapseTable
+from .threads import split
 
 _MASK = np.uint64(0xFFFFFFFF)
 #: Delivery prefetches the ports of the spike this many places ahead (1-3 measured alike).
 AHEAD = 2
+#: Batches smaller than these stay on one thread (a split costs tens of microseconds).
+MIN_SPIKES_PER_SPLIT = 16
+MIN_NEURONS_PER_SPLIT = 2048
 #: Entries of the guide table that starts each Poisson inverse-CDF search (a power of two,
 #: so that the bucket of a draw is exact in floating point).
 GUIDE = 256
@@ -39,10 +43,11 @@ def deliver(gids: np.ndarray, steps: np.ndarray, table: SynapseTable, ring: np.n
     """Add every synapse of ``table`` of every spike (source ``gids[i]`` at step
     ``steps[i]``, int64) to the ring row of its arrival step; returns the number of
     synaptic events delivered. ``threads``: split the ports over that many threads
-    (numba's ``prange``); the ring comes out the same for every value."""
-    if threads > 1:
-        return _deliver_threads(gids, steps, *table.kernel_args(), ring, threads)
-    return deliver_runs(gids, steps, *table.kernel_args(), ring)
+    (:func:`distsnn.threads.split`); the ring comes out the same for every value."""
+    args = table.kernel_args()
+    if threads > 1 and gids.size >= MIN_SPIKES_PER_SPLIT:
+        return sum(split(threads, ring.shape[1], lambda lo, hi: _deliver_ports(gids, steps, *args, ring, lo, hi)))
+    return deliver_runs(gids, steps, *args, ring)
 
 
 @njit(cache=True)
@@ -53,18 +58,7 @@ def deliver_runs(gids, steps, src, src_ptr, run_start, run_len, run_delay, run_k
                           w64, ring, 0, ring.shape[1])
 
 
-@njit(cache=True, parallel=True)
-def _deliver_threads(gids, steps, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64,
-                     ring, threads):
-    n = ring.shape[1]
-    events = np.zeros(threads, np.int64)
-    for t in prange(threads):
-        events[t] = _deliver_ports(gids, steps, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port,
-                                   w32, w64, ring, n * t // threads, n * (t + 1) // threads)
-    return events.sum()
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _deliver_ports(gids, steps, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64,
                    ring, lo, hi):
     # The batch's synapses onto ports lo..hi-1. Each run's part is found by binary search
@@ -153,8 +147,9 @@ def poisson_into_ring(k0, k1, gids, ports, wq, cdf, first, last, ring, threads: 
         return
     n = np.arange(first, last + 1, dtype=np.int64)
     seg = np.searchsorted(cdf.first_step, n - 1, side="right") - 1
-    if threads > 1:
-        _poisson_threads(k0, k1, gids, ports, wq, cdf.values, seg, first, last, ring, threads)
+    if threads > 1 and gids.size >= MIN_NEURONS_PER_SPLIT:
+        split(threads, gids.size, lambda lo, hi: _poisson_kernel(k0, k1, gids, ports, wq, cdf.values, seg, first,
+                                                                 last, ring, lo, hi))
     else:
         _poisson_kernel(k0, k1, gids, ports, wq, cdf.values, seg, first, last, ring, 0, gids.size)
 
@@ -175,7 +170,7 @@ def _guides(cdfs, s0, s1, M):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _poisson_kernel(k0, k1, gids, ports, wq, cdfs, seg, first, last, ring, lo, hi):
     # Neurons lo..hi-1. The count of neuron ``gid`` at step ``n`` is the inverse CDF (row
     # seg[n - first]) of the uniform draw ``n`` of row ``gid`` (53 bits, the layout of
@@ -192,14 +187,13 @@ def _poisson_kernel(k0, k1, gids, ports, wq, cdfs, seg, first, last, ring, lo, h
     guide = _guides(cdfs, seg[0], seg[-1], M)
     ua = np.empty(m)
     ub = np.empty(m)
-    scale = 1.0 / 9007199254740992.0
     for h in range(first >> 1, (last >> 1) + 1):
         half = np.uint64(h)
         for i in range(m):
             g = gids[lo + i]
             x0, x1, x2, x3 = philox4x32(g & _MASK, g >> np.uint64(32), half & _MASK, half >> np.uint64(32), k0, k1)
-            ua[i] = ((x0 >> np.uint64(5)) * 67108864.0 + (x1 >> np.uint64(6))) * scale
-            ub[i] = ((x2 >> np.uint64(5)) * 67108864.0 + (x3 >> np.uint64(6))) * scale
+            ua[i] = _to_unit(x0, x1)
+            ub[i] = _to_unit(x2, x3)
         for n in (2 * h, 2 * h + 1):
             if n < first or n > last:
                 continue
@@ -213,11 +207,3 @@ def _poisson_kernel(k0, k1, gids, ports, wq, cdfs, seg, first, last, ring, lo, h
                 while u >= cdf[k]:     # cdf[kmax] = 1 > u ends the walk
                     k += 1
                 ring[row, ports[lo + i]] += k * wq
-
-
-@njit(cache=True, parallel=True)
-def _poisson_threads(k0, k1, gids, ports, wq, cdfs, seg, first, last, ring, threads):
-    n = gids.size
-    for t in prange(threads):
-        _poisson_kernel(k0, k1, gids, ports, wq, cdfs, seg, first, last, ring, n * t // threads,
-                        n * (t + 1) // threads)

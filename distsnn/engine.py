@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, checkpoint as ckpt, delivery, monitors, resources, routing, synapses, timegrid
+from . import build, checkpoint as ckpt, delivery, monitors, resources, routing, synapses, threads as threading, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
@@ -100,13 +100,18 @@ class Simulation:
         estimated need (:mod:`distsnn.resources`) is larger is refused before anything is
         built or written. ``"available"`` (default): the memory available on the ranks'
         machines; ``None``: no check.
+    threads : int
+        Threads of this rank for Poisson injection and spike delivery (default 1, so that
+        ``mpiexec -n P`` on P cores does not oversubscribe them); the results are the same
+        for every value (:mod:`distsnn.threads`).
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: "np.ndarray | OwnerMap | None" = None,
                  partitioner: str | PartitionSpec = "metis", out: str | None = None,
                  output: OutputOptions | None = None, keep_records: bool = True,
-                 max_memory: int | str | None = "available") -> None:
+                 max_memory: int | str | None = "available", threads: int = 1) -> None:
         t0 = time.perf_counter()
+        self.threads = threading.check("Simulation", threads)
         self.net = network
         self.comm = world() if comm is None else comm
         self.partitioner = partitioner
@@ -263,7 +268,7 @@ class Simulation:
     def restore(cls, path: str, network: Network, comm: Comm | None = None,
                 partitioner: str | PartitionSpec = "metis", out: str | None = None,
                 output: OutputOptions | None = None, keep_records: bool = True,
-                max_memory: int | str | None = "available") -> "Simulation":
+                max_memory: int | str | None = "available", threads: int = 1) -> "Simulation":
         """A simulation continued from the checkpoint in ``path`` (a ``step-<N>`` directory,
         or a directory of them: the newest complete one), on any number of ranks and any
         partition; the other parameters as for :class:`Simulation`. Checked against
@@ -271,7 +276,7 @@ class Simulation:
         comm = world() if comm is None else comm
         ck = ckpt.open_checkpoint(path, network, comm)
         sim = cls(network, comm=comm, partitioner=partitioner, out=out, output=output,
-                  keep_records=keep_records, max_memory=max_memory)
+                  keep_records=keep_records, max_memory=max_memory, threads=threads)
         try:
             ckpt.load_into(sim, ck)
         except BaseException:
@@ -290,7 +295,7 @@ class Simulation:
         first, last = self.step + 1, self.step + length
         for table in self.inputs:
             delivery.poisson_into_ring(table.key[0], table.key[1], table.gids, table.ports, table.wq,
-                                       table.cdf, first, last, self.ring)
+                                       table.cdf, first, last, self.ring, self.threads)
         gids, steps = [], []
         short = self.short
         n = first - 1
@@ -309,7 +314,7 @@ class Simulation:
                 end = min(last, n + self.short_span, self._next_sample(n + 1))
                 g, st = self._advance_populations(n + 1, end)
                 if g.size and short.size:
-                    self.n_events += delivery.deliver(g, st, short, self.ring)
+                    self.n_events += delivery.deliver(g, st, short, self.ring, self.threads)
             if g.size:
                 gids.append(g)
                 steps.append(st)
@@ -341,7 +346,7 @@ class Simulation:
             hook.spikes(gids, steps, r_gids, r_steps, first, last)
         lg = self.long
         for g, st in ((gids, steps), (r_gids, r_steps)):
-            self.n_events += delivery.deliver(g, st, lg, self.ring)
+            self.n_events += delivery.deliver(g, st, lg, self.ring, self.threads)
         self.timers.deliver += time.perf_counter() - t3
 
     def _next_sample(self, n: int) -> int:
@@ -502,17 +507,17 @@ class Simulation:
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
              partitioner: str | PartitionSpec = "metis", out: str | None = None, output: OutputOptions | None = None,
              gather: bool = False, max_memory: int | str | None = "available", report: Report = None,
-             report_period: float = DEFAULT_PERIOD) -> Result:
+             report_period: float = DEFAULT_PERIOD, threads: int = 1) -> Result:
     """Build and run a network (over MPI when launched by mpiexec).
 
     With ``out``, the run's files are written there (as ``distsnn run --out``). Returns
     this rank's records, or with ``gather`` every rank's records on rank 0.
-    ``max_memory``: as for :class:`Simulation`; ``report`` and ``report_period`` as in
-    :meth:`Simulation.run`.
+    ``max_memory`` and ``threads``: as for :class:`Simulation`; ``report`` and
+    ``report_period`` as in :meth:`Simulation.run`.
     """
     check_report(report, report_period)
     sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, output=output,
-                     max_memory=max_memory)
+                     max_memory=max_memory, threads=threads)
     try:
         return sim.run(t_stop, gather=gather, report=report, report_period=report_period)
     finally:

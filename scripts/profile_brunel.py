@@ -49,16 +49,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     comm = ds.comm.world()
     net = bench_brunel.brunel(args.neurons, args.seed, args.time_ms)
-    kw = {"threads": args.threads} if args.threads != 1 else {}
-    sim = ds.Simulation(net, comm=comm, **kw)
+    sim = ds.Simulation(net, comm=comm, threads=args.threads)
     sim.run(20.0)                               # compile / load the kernels
     clock = Clock()
     delivery.poisson_into_ring = clock.wrap("poisson", delivery.poisson_into_ring)
     lif.advance = clock.wrap("advance", lif.advance)
     deliver = delivery.deliver
     # short and long delivery come through the same function: told apart by the table
-    delivery.deliver = lambda g, s, t, r: clock.wrap("deliver_long" if t is sim.long else "deliver_short",
-                                                      deliver)(g, s, t, r)
+    delivery.deliver = lambda g, s, t, *a: clock.wrap("deliver_long" if t is sim.long else "deliver_short",
+                                                       deliver)(g, s, t, *a)
     sim.exchanger.exchange = clock.wrap("exchange", sim.exchanger.exchange)
     comm.barrier()
     w, c = time.perf_counter(), time.process_time()
