@@ -10,10 +10,11 @@ Schedule (one epoch of ``L`` steps, from step ``t0`` to ``t0 + L``)::
              each row, update, record spikes), then the segment's spikes go through the
              short synapses (they arrive after the segment) and the monitors sample
     exchange the epoch's spikes go, as (gid, step offset), to the ranks that hold at
-             least one of their targets: one collective with the counts inside
-             (:class:`distsnn.comm.mpi.SlotExchanger`)
-    deliver  every received or local spike adds its *long* synapses' (delay >= L)
-             weights to the ring row of its arrival step (spike step + delay)
+             least one of their targets: one nonblocking collective with the counts
+             inside (:class:`distsnn.comm.mpi.SlotExchanger`), during which the local
+             spikes are delivered (below)
+    deliver  every local, then every received, spike adds its *long* synapses' (delay
+             >= L) weights to the ring row of its arrival step (spike step + delay)
 
 Why the epoch length is safe: ``L`` is the minimum delay ``D`` of the synapses that
 cross ranks (or of all synapses on one rank), so a spike at step ``s > t0`` reaches
@@ -334,20 +335,25 @@ class Simulation:
         self._recorded = last
         t2 = time.perf_counter()
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), gids, steps - first)
-        recv, recv_counts = self.exchanger.exchange(buf, counts)
+        self.exchanger.start(buf, counts)
+        # While the spikes travel, this rank's own go through the long synapses (the
+        # input is an integer sum: the order of delivery changes no bit).
+        t3 = time.perf_counter()
+        lg = self.long
+        self.n_events += delivery.deliver(gids, steps, lg, self.ring, self.threads)
+        t4 = time.perf_counter()
+        recv, recv_counts = self.exchanger.finish()
         r_gids, r_steps = self.router.unpack(recv, first)
         self.n_sent += buf.size
         self.sent_to += counts
         self.n_received += recv.size
         self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
-        t3 = time.perf_counter()
-        self.timers.exchange += t3 - t2
+        t5 = time.perf_counter()
+        self.timers.exchange += (t3 - t2) + (t5 - t4)
         for hook in self.hooks:
             hook.spikes(gids, steps, r_gids, r_steps, first, last)
-        lg = self.long
-        for g, st in ((gids, steps), (r_gids, r_steps)):
-            self.n_events += delivery.deliver(g, st, lg, self.ring, self.threads)
-        self.timers.deliver += time.perf_counter() - t3
+        self.n_events += delivery.deliver(r_gids, r_steps, lg, self.ring, self.threads)
+        self.timers.deliver += (t4 - t3) + (time.perf_counter() - t5)
 
     def _next_sample(self, n: int) -> int:
         """The first step >= ``n`` at which a state monitor samples (a large number if none)."""

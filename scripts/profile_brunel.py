@@ -6,8 +6,9 @@
     .venv/bin/mpiexec -n 2 .venv/bin/python scripts/profile_brunel.py
 
 The parts are timed by wrapping the engine's calls (``delivery.poisson_into_ring``,
-the model's ``advance``, ``delivery.deliver``, the exchanger), so the figures are the
-engine's own work; "other" is the run's wall time less the parts.
+the model's ``advance``, ``delivery.deliver``, the exchanger's ``start`` and ``finish``),
+so the figures are the engine's own work; "exchange" is the time in those two calls (the
+local spikes are delivered between them) and "other" the run's wall time less the parts.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     # short and long delivery come through the same function: told apart by the table
     delivery.deliver = lambda g, s, t, *a: clock.wrap("deliver_long" if t is sim.long else "deliver_short",
                                                        deliver)(g, s, t, *a)
-    sim.exchanger.exchange = clock.wrap("exchange", sim.exchanger.exchange)
+    sim.exchanger.start = clock.wrap("exchange", sim.exchanger.start)
+    sim.exchanger.finish = clock.wrap("exchange", sim.exchanger.finish)
     comm.barrier()
     w, c = time.perf_counter(), time.process_time()
     sim.run(args.time_ms)
