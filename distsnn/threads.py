@@ -16,7 +16,6 @@ the same compiled loop as the one-thread run.
 from __future__ import annotations
 
 import numbers
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Callable, TypeVar
@@ -31,11 +30,6 @@ def check(owner: str, threads: object) -> int:
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
         raise ValueError(f"{owner}: threads must be an integer in [1, {MAX_THREADS}], got {threads!r}")
     return int(threads)
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=None)
