@@ -41,12 +41,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, checkpoint as ckpt, delivery, monitors, resources, routing, synapses, threads as threading, timegrid
+from . import build, checkpoint as ckpt, delivery, monitors, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
 from .results import Rates, Result, Spikes, Trace, merge
 from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
+from .threads import check as check_threads
 from .placement import OwnerMap, PartitionSpec, assign
 
 #: Epoch length (steps) of a network without synapses.
@@ -112,7 +113,7 @@ class Simulation:
                  output: OutputOptions | None = None, keep_records: bool = True,
                  max_memory: int | str | None = "available", threads: int = 1) -> None:
         t0 = time.perf_counter()
-        self.threads = threading.check("Simulation", threads)
+        self.threads = check_threads("Simulation", threads)
         self.net = network
         self.comm = world() if comm is None else comm
         self.partitioner = partitioner
