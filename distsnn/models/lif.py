@@ -262,14 +262,16 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
     # branch the compiler cannot turn into a select, so it vectorises them (the same
     # operations per neuron, a few times faster than one neuron at a time); a
     # refractory neuron computes the sum too, and discards it. Membrane constants
-    # (expm1, theta, y_reset, ref_steps; P21 by component) are numbers or per-neuron
-    # arrays: see _at.
+    # (P20 I_e, expm1, theta, y_reset, ref_steps; P21 by component) are numbers or
+    # per-neuron arrays: see _at.
     R = ring.shape[0]
     n = y.size
     K = P21.shape[0]
     nd = delta_rows.size
     count = 0
-    v = P20Ie_.copy()
+    v = np.empty(n)
+    for i in range(n):
+        v[i] = _at(P20Ie_, i)
     jump = np.empty(n if nd > 1 else 0)
     spiked = np.empty(n, np.bool_)
     for t in range(first, last + 1):
@@ -281,7 +283,7 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
         # passes of their own, the rest with the threshold and reset in one loop.
         if K:
             for i in range(n):
-                v[i] = P20Ie_[i]
+                v[i] = _at(P20Ie_, i)
             for j in range(K):
                 for i in range(n):
                     v[i] = v[i] + _at2(P21, j, i) * I[j, i]
@@ -334,9 +336,12 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
 
 def _constants(c: Prepared, n: int) -> tuple:
     k = c.k
-    # (I_e + current generators) * P20, NEST's (I_e + i_0) * P20, one value per neuron.
-    P20Ie = np.ascontiguousarray(np.broadcast_to(c.P20 * (c.p.I_e + c.I_ext), (n,)), dtype=np.float64)
-    # Numbers stay numbers (a kernel compiled for them), per-neuron values arrays.
+    # (I_e + current generators) * P20, NEST's (I_e + i_0) * P20: a number, or one value
+    # per neuron. Numbers stay numbers (a kernel compiled for them; nothing allocated per
+    # call), per-neuron values arrays.
+    P20Ie = c.P20 * (c.p.I_e + c.I_ext)
+    P20Ie = float(P20Ie) if np.ndim(P20Ie) == 0 else np.ascontiguousarray(np.broadcast_to(P20Ie, (n,)),
+                                                                          dtype=np.float64)
     if np.ndim(c.theta) == 0:
         return (P20Ie, c.P21, float(c.expm1), k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef,
                 float(c.theta), float(c.y_reset), int(c.ref_steps))
