@@ -68,26 +68,21 @@ class SlotExchanger:
                       [self.rbuf, (self.rslot, self.rdispl), MPI.INT64_T])
 
     def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.start(send, counts)
-        return self.finish()
+        # The blocking collective: for one-step epochs (thousands a second) it costs less
+        # than a nonblocking one and its wait.
+        if self._pending is not None:
+            raise RuntimeError("SlotExchanger.exchange: an exchange was started and not finished")
+        send, counts, requests = self._post(send, counts)
+        self.comm.Alltoallv(*self._args)
+        self.collectives += 1
+        return self._complete(requests, counts)
 
     def start(self, send: np.ndarray, counts: np.ndarray) -> None:
         """Post the exchange of ``send`` (as :meth:`exchange`) and return at once: an
         ``MPI_Ialltoallv``, so the caller can work until :meth:`finish`. Collective."""
         if self._pending is not None:
             raise RuntimeError("SlotExchanger.start: the previous exchange has not been finished")
-        send = np.ascontiguousarray(send, dtype=np.int64)
-        counts = np.array(counts, dtype=np.int64)     # finish resizes the slots by it
-        over = slots.fill(send, counts, self.sdispl, self.sslot, self.sbuf)
-        if over < 0:
-            raise RuntimeError(f"SlotExchanger: rank {self.rank} sends items to a rank that is not its peer")
-        requests = []
-        if over:
-            send = send.copy()      # the Isends read it until finish; the caller may not
-            for r, lo, hi in slots.overflow(self.sslot, counts):
-                requests.append(self.comm.Isend([send[lo:hi], MPI.INT64_T], r, OVERFLOW_TAG))
-        # Not a persistent collective (MPI_Alltoallv_init): re-creating it when a slot
-        # changes would be a collective call that only the ranks with that change make.
+        send, counts, requests = self._post(send, counts)
         collective = self.comm.Ialltoallv(*self._args)
         self.collectives += 1
         self._pending = (collective, requests, send, counts)
@@ -99,6 +94,27 @@ class SlotExchanger:
         collective, requests, send, counts = self._pending
         self._pending = None
         collective.Wait()
+        return self._complete(requests, counts)
+
+    def _post(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+        # The send slots filled and the overflow sent point to point, before the collective.
+        send = np.ascontiguousarray(send, dtype=np.int64)
+        counts = np.array(counts, dtype=np.int64)     # _complete resizes the slots by it
+        over = slots.fill(send, counts, self.sdispl, self.sslot, self.sbuf)
+        if over < 0:
+            raise RuntimeError(f"SlotExchanger: rank {self.rank} sends items to a rank that is not its peer")
+        requests = []
+        if over:
+            send = send.copy()      # the Isends read it until the end; the caller may not
+            for r, lo, hi in slots.overflow(self.sslot, counts):
+                requests.append(self.comm.Isend([send[lo:hi], MPI.INT64_T], r, OVERFLOW_TAG))
+        # Not a persistent collective (MPI_Alltoallv_init): re-creating it when a slot
+        # changes would be a collective call that only the ranks with that change make.
+        return send, counts, requests
+
+    def _complete(self, requests: list, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # After the collective: the received items, the overflow received point to point,
+        # both ends' slots resized by the same rule.
         rcounts = self.rcounts
         recv, r_over = slots.extract(self.rbuf, self.rdispl, self.rslot, rcounts)
         if r_over:
