@@ -68,8 +68,8 @@ class SlotExchanger:
                       [self.rbuf, (self.rslot, self.rdispl), MPI.INT64_T])
 
     def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # The blocking collective: for one-step epochs (thousands a second) it costs less
-        # than a nonblocking one and its wait.
+        # The blocking collective, as before start/finish existed: one-step epochs
+        # (thousands a second) call this, and a nonblocking one was not measured there.
         if self._pending is not None:
             raise RuntimeError("SlotExchanger.exchange: an exchange was started and not finished")
         send, counts, requests = self._post(send, counts)
