@@ -223,8 +223,9 @@ class Simulation:
         self.sent_to = np.zeros(self.comm.size, dtype=np.int64)  # spike records per destination
         #: Observers of the run (e-prop training, :mod:`distsnn.learning`): after a
         #: population steps alone (models without ``advance``), ``stepped(pop, t)`` reads
-        #: or resets ``pop.state``; after each exchange, ``spikes(gids, steps, r_gids,
-        #: r_steps, first, last)`` sees the epoch's local and received spikes.
+        #: or resets ``pop.state``; after each exchange and before the epoch's delivery
+        #: through the long synapses, ``spikes(gids, steps, r_gids, r_steps, first, last)``
+        #: sees the epoch's local and received spikes (and may change their weights).
         self.hooks: list = []
         if self._group is not None:
             # Load the fused epoch's compiled calls (from numba's cache: about 70 ms) with
@@ -338,10 +339,12 @@ class Simulation:
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), gids, steps - first)
         self.exchanger.start(buf, counts)
         # While the spikes travel, this rank's own go through the long synapses (the
-        # input is an integer sum: the order of delivery changes no bit).
+        # input is an integer sum: the order of delivery changes no bit) - unless a hook
+        # may change weights before the epoch's delivery (e-prop's online form).
         t3 = time.perf_counter()
         lg = self.long
-        self.n_events += delivery.deliver(gids, steps, lg, self.ring, self.threads)
+        if not self.hooks:
+            self.n_events += delivery.deliver(gids, steps, lg, self.ring, self.threads)
         t4 = time.perf_counter()
         recv, recv_counts = self.exchanger.finish()
         r_gids, r_steps = self.router.unpack(recv, first)
@@ -353,6 +356,8 @@ class Simulation:
         self.timers.exchange += (t3 - t2) + (t5 - t4)
         for hook in self.hooks:
             hook.spikes(gids, steps, r_gids, r_steps, first, last)
+        if self.hooks:
+            self.n_events += delivery.deliver(gids, steps, lg, self.ring, self.threads)
         self.n_events += delivery.deliver(r_gids, r_steps, lg, self.ring, self.threads)
         self.timers.deliver += (t4 - t3) + (time.perf_counter() - t5)
 
