@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, checkpoint as ckpt, delivery, fused, monitors, resources, routing, synapses, timegrid
+from . import build, checkpoint as ckpt, delivery, fused, monitors, native_epochs, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
@@ -226,6 +226,12 @@ class Simulation:
             self._group.advance(self.ring, 1, 0, self.short)
             self.router.pack_into(self.owned, none, none, 1, self._send, self._counts)
             fused.deliver_epoch(none, none, none, 1, *self.long.kernel_args(), self.ring)
+        # Many epochs, exchange included, per compiled call where every rank can
+        # (distsnn.native_epochs): the same collective on every rank, whatever it decides.
+        offer = getattr(self.comm, "native", None)     # a communicator may lack it
+        bindings = offer() if offer is not None and native_epochs.NativeLoop.eligible(self) else None
+        usable = int(self.comm.allreduce(int(bindings is not None), "min"))
+        self._native = native_epochs.NativeLoop(self, bindings) if usable else None
 
     def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
             report_period: float = DEFAULT_PERIOD) -> Result:
@@ -260,7 +266,10 @@ class Simulation:
             self._group.bind()          # a restore may have replaced the states
         try:
             while self.step < end:
-                self._epoch(min(self.epoch, end - self.step))
+                if self._native is not None and not self.hooks:
+                    self._native.run(end)
+                else:
+                    self._epoch(min(self.epoch, end - self.step))
                 progress.update((self.step - first) / (end - first))
             if self._group is not None:
                 fused.hand_over(self, self.step)
