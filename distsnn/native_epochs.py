@@ -11,10 +11,13 @@ Python hands the spike batch over (:mod:`distsnn.fused`) and reports progress.
 
 When it is used (decided identically on every rank, with a reduction, at build): more
 than one rank; the local populations fused (:func:`distsnn.fused.fused_model`, the
-``lif_cond`` loop); no Poisson input (injected per epoch in Python), no state monitor
-(sampled in Python), and every rank's communicator offers :meth:`Comm.native`. Hooks
-(e-prop) switch a rank back to the Python path, which exchanges the same messages, so
-nothing needs agreeing on at run time.
+``lif_cond`` loop); no Poisson input (injected per epoch in Python), and every rank's
+communicator offers :meth:`Comm.native`. At run time a rank may take the Python path
+for some epochs, which exchanges the same messages in the same collectives, so nothing
+needs agreeing on: all its epochs while hooks (e-prop) are attached, and an epoch inside
+which a state monitor samples (the compiled call stops after an epoch that ends on a
+sample step, and Python samples: the state is then that of the step, delivery only
+touched the ring).
 
 Results: the same steps, the same deliveries in a different order (integer sums), the
 same messages: spikes identical to the Python path. Records, the checkpoint history and
@@ -74,7 +77,7 @@ class NativeLoop:
         """Whether this rank's part of ``sim`` can run in the compiled loop (the ranks then
         agree with a reduction)."""
         return (sim.comm.size > 1 and sim._group is not None and sim._fused is lif_cond and not sim.inputs
-                and not sim.recorder.state and sim.epoch * sim.router.route_dst.size <= MAX_SEND_WORDS
+                and sim.epoch * sim.router.route_dst.size <= MAX_SEND_WORDS
                 and sim.epoch * sim._group.total <= sim._group.gid.size
                 and all(hasattr(sim.exchanger, a) for a in ("sslot", "rslot", "sbuf", "rbuf", "_layout")))
 
@@ -82,6 +85,11 @@ class NativeLoop:
         """Advance ``sim`` from its step towards ``end`` (stops after a batch of epochs:
         call again while ``sim.step < end``)."""
         sim, g, ex = self.sim, self.sim._group, self.sim.exchanger
+        sample = sim._next_sample(sim.step + 1) if sim.recorder.state else end
+        if sample < min(sim.step + sim.epoch, end):
+            # A sample inside the next epoch: that epoch on the Python path.
+            sim._epoch(min(sim.epoch, end - sim.step))
+            return
         t = time.perf_counter()
         if g.count + sim.epoch * g.total > g.gid.size or g.epochs >= sim.recorder.flush_every:
             hand_over(sim, sim.step)
@@ -95,7 +103,7 @@ class NativeLoop:
         pops, total, idx_buf, step_buf = g.bound
         ints = native.c_ints(ex.sslot, ex.sdispl, ex.rslot, ex.rdispl)
         step, count, epochs, status, err = _epochs(
-            pops, total, sim.ring, lif_cond.QUANTUM, sim.step, end, sim.epoch, budget, g.gid, g.step, g.count,
+            pops, total, sim.ring, lif_cond.QUANTUM, sim.step, end, min(sample, end), sim.epoch, budget, g.gid, g.step, g.count,
             idx_buf, step_buf, g._table_args, sim._long_args[1], sim.owned, sim.router.route_ptr,
             sim.router.route_dst, self.send, sim._counts, sim.sent_to, ex.sslot, ex.sdispl, ex.rslot, ex.rdispl,
             ints, ex.sbuf, ex.rbuf, ex.rcounts, self.reqs, self.statuses, self.table, self.ts, self.stats,
@@ -121,14 +129,16 @@ class NativeLoop:
                                f"that is not its peer (step {step + 1})")
         if status == RELAYOUT:
             ex._layout()
+        if step == sample:
+            sim.recorder.sample(step)
 
 
 @njit(cache=True)
-def _epochs(pops, total, ring, scale, step, end, L, budget, out_gid, out_step, count, idx_buf, step_buf, short,
+def _epochs(pops, total, ring, scale, step, end, stop, L, budget, out_gid, out_step, count, idx_buf, step_buf, short,
             long, owned, route_ptr, route_dst, send, counts, sent_to, sslot, sdispl, rslot, rdispl, ints, sbuf,
             rbuf, rcounts, reqs, statuses, table, ts, stats, timers):
-    # Epochs of L steps from ``step`` towards ``end``; returns (step done, spikes in the
-    # batch, epochs done, why it stopped, error). Every rank makes one exchange per epoch
+    # Epochs of L steps from ``step`` towards ``end``, none past ``stop``; returns (step
+    # done, spikes in the batch, epochs done, why it stopped, error). Every rank makes one exchange per epoch
     # whatever it returns, so stopping early is local: the next call goes on.
     s_src, s_ptr, s_rs, s_rl, s_rd, s_rk, s_rw, s_port, s_w32, s_w64 = short
     l_src, l_ptr, l_rs, l_rl, l_rd, l_rk, l_rw, l_port, l_w32, l_w64 = long
@@ -139,6 +149,8 @@ def _epochs(pops, total, ring, scale, step, end, L, budget, out_gid, out_step, c
             return step, count, epochs, FULL, 0
         first = step + 1
         last = min(step + L, end)
+        if last > stop:
+            return step, count, epochs, DONE, 0
         start = count
         for t in range(first, last + 1):
             before = count

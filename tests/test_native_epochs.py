@@ -31,6 +31,8 @@ def coba(delay_steps: int) -> ds.Network:
         net.add_projection("i", post, ds.FixedProbability(0.1), inh, 15.0, ds.Uniform(d, d + 0.4))
     net.add_spike_monitor("e")
     net.add_spike_monitor("i")
+    # Every 0.7 ms: inside an epoch of two steps half of the time (that epoch on the Python path).
+    net.add_state_monitor("e", ["V_m"], neurons=list(range(0, 240, 7)), interval=0.7)
     return net
 
 
@@ -59,6 +61,9 @@ def test_compiled_exchange_equals_one_process_and_the_python_path(tmp_path, rank
     ds.dump(net, str(path))
     ref = ds.Simulation(net, max_memory=None).run()
     assert len(ref.spikes) > 500
+    trace = ref.traces[("e", "V_m")]
+    trace = trace.values[:, np.argsort(trace.gids)]
+    assert trace.shape == (86, 35)
     out = tmp_path / "out.npz"
     proc = mpirun(ranks, ["tests/mpi/native_coba.py", str(path), str(out), str(ranks), str(tmp_path / "ck")],
                   timeout=240)
@@ -68,6 +73,7 @@ def test_compiled_exchange_equals_one_process_and_the_python_path(tmp_path, rank
     for name in METHODS + ("python", "mixed"):
         np.testing.assert_array_equal(got[f"{name}_gid"], ref.spikes.gid, err_msg=name)
         np.testing.assert_array_equal(got[f"{name}_step"], ref.spikes.step, err_msg=name)
+        np.testing.assert_array_equal(got[f"{name}_trace"], trace, err_msg=name)
         native_, collectives, overflows, done = got[f"{name}_figures"].T
         # One collective per epoch on every rank, whichever path it took.
         assert np.all(collectives == steps // delay_steps) and np.all(done == steps), name
@@ -83,6 +89,7 @@ def test_compiled_exchange_equals_one_process_and_the_python_path(tmp_path, rank
     tail = ref.spikes.step > half
     np.testing.assert_array_equal(got["restored_gid"], ref.spikes.gid[tail])
     np.testing.assert_array_equal(got["restored_step"], ref.spikes.step[tail])
+    np.testing.assert_array_equal(got["restored_trace"], trace[-got["restored_trace"].shape[0]:])
 
 
 @needs_mpi

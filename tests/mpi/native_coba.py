@@ -46,6 +46,8 @@ def keep(name, sim, res):
     if comm.rank == 0:
         saved[f"{name}_gid"] = res.spikes.gid
         saved[f"{name}_step"] = res.spikes.step
+        trace = res.traces[("e", "V_m")]
+        saved[f"{name}_trace"] = trace.values[:, np.argsort(trace.gids)]
         saved[f"{name}_figures"] = np.array(every)
         saved[f"{name}_counters"] = np.array([[r["records_sent"], r["records_received"], r["bytes_sent"],
                                                r["events"], r["spikes"]] + r["sent_to"] for r in summary])
