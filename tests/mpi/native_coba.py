@@ -5,7 +5,7 @@
 
 Variants: every partitioner on the compiled path; all ranks on the Python path (a no-op
 hook on every rank); rank 1 alone on the Python path (the two paths exchange the same
-messages); a checkpoint written from the compiled path and restored. Rank 0 writes each
+messages); rank 1 without the MPI bindings (no rank builds the compiled loop); a checkpoint written from the compiled path and restored. Rank 0 writes each
 variant's merged spikes, its per-rank counters and the exchanger's figures.
 """
 
@@ -44,6 +44,7 @@ def keep(name, sim, res):
     every = comm.gather(figures)
     summary = res.summary["per_rank"]
     if comm.rank == 0:
+        saved[f"{name}_native"] = np.array([sim._native is not None])
         saved[f"{name}_gid"] = res.spikes.gid
         saved[f"{name}_step"] = res.spikes.step
         trace = res.traces[("e", "V_m")]
@@ -64,6 +65,12 @@ for name, hooked in (("python", True), ("mixed", comm.rank == 1)):
     if hooked:
         sim.hooks.append(Idle())
     keep(name, sim, sim.run(gather=True))
+# A rank whose MPI library is not one the compiled exchange knows: every rank takes the Python path.
+if comm.rank == 1:
+    comm.native = lambda: None
+sim = ds.Simulation(net, comm=comm, partitioner="metis", output=ds.OutputOptions(flush_every=7), max_memory=None)
+comm.__dict__.pop("native", None)
+keep("refused", sim, sim.run(gather=True))
 sim = ds.Simulation(net, comm=comm, partitioner="metis", max_memory=None)
 sim.advance(net.t_stop / 2)
 sim.checkpoint(ckpt_dir)
