@@ -509,7 +509,8 @@ class Simulation:
             "synapse_bytes": self.synapse_bytes, "build_s": self.timers.build,
             "update_s": self.timers.update, "exchange_s": self.timers.exchange,
             "deliver_s": self.timers.deliver, "record_s": self.recorder.seconds,
-            "flushes": self.recorder.n_flushes, "monitor_peak_bytes": self.recorder.peak_bytes})
+            "flushes": self.recorder.n_flushes, "monitor_peak_bytes": self.recorder.peak_bytes,
+            "compiled_exchange_epochs": 0 if self._native is None else self._native.epochs})
         return {
             "neurons": self.net.size, "synapses": n_syn, "spikes": n_spikes, "spikes_emitted": n_spikes,
             "spikes_recorded": n_rec, "t_sim_ms": t_sim,

@@ -66,6 +66,8 @@ class NativeLoop:
         self.timers = np.zeros(3, np.float64)
         self.ts = np.zeros(2, np.int64)
         self.reqs, self.statuses = native.scratch(sim.comm.size)
+        #: Epochs run by the compiled loop (the run summary's ``compiled_exchange_epochs``).
+        self.epochs = 0
         # Load the compiled loop (numba's cache) with the build: a call that does no
         # epoch and no MPI call, and whose time is not the update's.
         before = sim.timers.update
@@ -110,6 +112,7 @@ class NativeLoop:
             self.timers)
         g.count, g.done = count, step
         g.epochs += epochs
+        self.epochs += epochs
         sim.step = step
         st = self.stats
         sim.n_sent += int(st[SENT])
