@@ -32,7 +32,9 @@ Fused populations (one model with ``advance_delivering``, :mod:`distsnn.fused`) 
 through the epoch in one compiled call and append their spikes to a batch that goes to
 the recorder and the checkpoint history every ``flush_every`` epochs (or when full, or
 at the end of :meth:`Simulation.advance`) instead of every epoch; the exchange and long
-delivery of such an epoch use preallocated buffers and one compiled call each.
+delivery of such an epoch use preallocated buffers and one compiled call each. On
+several ranks with MPICH, such epochs run many per compiled call, the exchange's MPI
+calls made from compiled code (:mod:`distsnn.native_epochs`).
 
 Invariants: the input of a neuron is an integer sum (fixed-point quanta), so it does
 not depend on the order of delivery, hence not on the number of ranks, the partition
@@ -47,7 +49,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, checkpoint as ckpt, delivery, fused, monitors, native_epochs, resources, routing, synapses, timegrid
+from . import (build, checkpoint as ckpt, delivery, fused, monitors, native_epochs, resources, routing, synapses,
+               timegrid)
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network

@@ -105,8 +105,8 @@ class NativeLoop:
         pops, total, idx_buf, step_buf = g.bound
         ints = native.c_ints(ex.sslot, ex.sdispl, ex.rslot, ex.rdispl)
         step, count, epochs, status, err = _epochs(
-            pops, total, sim.ring, lif_cond.QUANTUM, sim.step, end, min(sample, end), sim.epoch, budget, g.gid, g.step, g.count,
-            idx_buf, step_buf, g._table_args, sim._long_args[1], sim.owned, sim.router.route_ptr,
+            pops, total, sim.ring, lif_cond.QUANTUM, sim.step, end, min(sample, end), sim.epoch, budget, g.gid,
+            g.step, g.count, idx_buf, step_buf, g._table_args, sim._long_args[1], sim.owned, sim.router.route_ptr,
             sim.router.route_dst, self.send, sim._counts, sim.sent_to, ex.sslot, ex.sdispl, ex.rslot, ex.rdispl,
             ints, ex.sbuf, ex.rbuf, ex.rcounts, self.reqs, self.statuses, self.table, self.ts, self.stats,
             self.timers)
@@ -127,9 +127,9 @@ class NativeLoop:
         sim.timers.deliver += self.timers[DELIVER]
         if err:
             # Raised on this rank only; its excepthook aborts the job (peers blocked in MPI).
-            raise RuntimeError(f"native exchange: rank {sim.comm.rank}: MPI error {err} at step {step + 1}"
-                               if err > 0 else f"native exchange: rank {sim.comm.rank} sends spikes to a rank "
-                               f"that is not its peer (step {step + 1})")
+            raise RuntimeError(f"native exchange: rank {sim.comm.rank}: MPI error {err} in the epoch that ends "
+                               f"at step {step}" if err > 0 else f"native exchange: rank {sim.comm.rank} sends "
+                               f"spikes to a rank that is not its peer (epoch ending at step {step})")
         if status == RELAYOUT:
             ex._layout()
         if step == sample:

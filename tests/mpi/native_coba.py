@@ -5,7 +5,8 @@
 
 Variants: every partitioner on the compiled path; all ranks on the Python path (a no-op
 hook on every rank); rank 1 alone on the Python path (the two paths exchange the same
-messages); rank 1 without the MPI bindings (no rank builds the compiled loop); a checkpoint written from the compiled path and restored. Rank 0 writes each
+messages); rank 1 without the MPI bindings (no rank builds the compiled loop); a
+checkpoint written from the compiled path and restored. Rank 0 writes each
 variant's merged spikes, its per-rank counters and the exchanger's figures.
 """
 
