@@ -274,9 +274,15 @@ class Simulation:
         progress.start()
         if self._group is not None:
             self._group.bind()          # a restore may have replaced the states
+        compiled = False
+        if self._native is not None:    # the same on every rank (agreed at build)
+            # Hooks (e-prop) need the Python path, whose exchange with hooks (start/finish,
+            # MPI_Ialltoallv) does not match the compiled loop's MPI_Alltoallv: if any
+            # rank has hooks, every rank takes the Python path for this call.
+            compiled = bool(self.comm.allreduce(int(not self.hooks), "min"))
         try:
             while self.step < end:
-                if self._native is not None and not self.hooks:
+                if compiled:
                     self._native.run(end)
                 else:
                     self._epoch(min(self.epoch, end - self.step))

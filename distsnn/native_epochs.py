@@ -12,11 +12,13 @@ Python hands the spike batch over (:mod:`distsnn.fused`) and reports progress.
 When it is used (decided identically on every rank, with a reduction, at build): more
 than one rank; the local populations fused (:func:`distsnn.fused.fused_model`, the
 ``lif_cond`` loop); no Poisson input (injected per epoch in Python), and every rank's
-communicator offers :meth:`Comm.native`. At run time a rank may take the Python path
-for some epochs, which exchanges the same messages in the same collectives, so nothing
-needs agreeing on: all its epochs while hooks (e-prop) are attached, and an epoch inside
-which a state monitor samples (the compiled call stops after an epoch that ends on a
-sample step, and Python samples: the state is then that of the step, delivery only
+communicator offers :meth:`Comm.native`. Every rank takes the Python path for a whole
+:meth:`Simulation.advance` when any rank has hooks (e-prop; agreed on with a reduction at
+its start: with hooks the Python path exchanges through ``MPI_Ialltoallv``, which does
+not match a blocking ``MPI_Alltoallv``), and for an epoch inside which a state monitor
+samples (the same epochs on every rank, and the same blocking exchange,
+:meth:`SlotExchanger.exchange`); the compiled call stops after an epoch that ends on a
+sample step, and Python samples (the state is then that of the step: delivery only
 touched the ring).
 
 Results: the same steps, the same deliveries in a different order (integer sums), the

@@ -15,9 +15,11 @@ as an ordinary integer argument, so the kernels that call them stay cacheable
 (``cache=True``; a ctypes function object as a global would not be). Known ABI: MPICH's
 and its derivatives' (handles are C ``int``: communicators, datatypes, requests).
 
-The protocol is :class:`distsnn.comm.mpi.SlotExchanger`'s, call for call and word for
-word (one ``MPI_Alltoallv`` per exchange, the same slots, the same overflow messages and
-tag): a rank in a compiled loop and a rank on the Python path exchange with each other.
+The protocol is :meth:`distsnn.comm.mpi.SlotExchanger.exchange`'s, call for call and
+word for word (one blocking ``MPI_Alltoallv`` per exchange, the same slots, the same
+overflow messages and tag), so the two can take turns on one exchanger; not its
+``start`` / ``finish`` pair (``MPI_Ialltoallv``: a nonblocking collective does not match
+a blocking one).
 """
 
 from __future__ import annotations
