@@ -12,6 +12,7 @@ an error that only one rank hit is still reported, by that rank, when its wait i
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from . import slots
+from . import native, slots
 
 # Seconds between writing an error and aborting, for the launcher to forward the text.
 ABORT_FLUSH_S = 0.3
@@ -154,6 +155,27 @@ class MPIComm:
 
     def exchanger(self, send_to: np.ndarray, recv_from: np.ndarray) -> SlotExchanger:
         return SlotExchanger(self.comm, send_to, recv_from)
+
+    def native(self) -> native.Bindings | None:
+        """The addresses and handles that let compiled code make the spike exchange's MPI
+        calls (:mod:`distsnn.comm.native`), or None where this MPI library's ABI is not
+        one that module knows (MPICH's: C ``int`` handles). Not collective: callers agree
+        on its use with a reduction."""
+        try:
+            known = ("MPICH" in MPI.Get_library_version()
+                     and all(MPI._sizeof(kind) == 4 for kind in (MPI.Comm, MPI.Datatype, MPI.Request))
+                     and MPI._sizeof(MPI.Status) <= native.STATUS_BYTES)
+            if not known:
+                return None
+            lib = ctypes.CDLL(MPI.__file__)     # its symbols include the MPI library it links
+            libc = ctypes.CDLL(None)
+            address = [ctypes.cast(f, ctypes.c_void_p).value
+                       for f in (lib.MPI_Alltoallv, lib.MPI_Isend, lib.MPI_Irecv, lib.MPI_Waitall, libc.clock_gettime)]
+            table = np.array(address + [MPI._handleof(self.comm), MPI._handleof(MPI.INT64_T), OVERFLOW_TAG],
+                             dtype=np.int64)
+        except (AttributeError, OSError, TypeError, OverflowError):
+            return None
+        return native.Bindings(table)
 
     def allreduce(self, value: Any, op: str) -> Any:
         if op not in _OPS:
