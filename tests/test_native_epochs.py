@@ -70,14 +70,14 @@ def test_compiled_exchange_equals_one_process_and_the_python_path(tmp_path, rank
     assert proc.returncode == 0, proc.stderr
     got = np.load(out)
     steps = int(round(net.t_stop / net.dt))
-    for name in METHODS + ("python", "refused"):
+    for name in METHODS + ("python", "one_hook", "refused"):
         np.testing.assert_array_equal(got[f"{name}_gid"], ref.spikes.gid, err_msg=name)
         np.testing.assert_array_equal(got[f"{name}_step"], ref.spikes.step, err_msg=name)
         np.testing.assert_array_equal(got[f"{name}_trace"], trace, err_msg=name)
         compiled, collectives, overflows, done = got[f"{name}_figures"].T
         # One collective per epoch on every rank, whichever path it took.
         assert np.all(collectives == steps // delay_steps) and np.all(done == steps), name
-        if name in ("python", "refused"):
+        if name in ("python", "one_hook", "refused"):
             assert np.all(compiled == 0), name
         else:
             # Epochs of two steps with a sample inside go the Python path: half of them.
@@ -89,6 +89,7 @@ def test_compiled_exchange_equals_one_process_and_the_python_path(tmp_path, rank
     # Counters (records sent and received, bytes, events, spikes, per destination) as the Python path's.
     np.testing.assert_array_equal(got["metis_counters"], got["python_counters"])
     np.testing.assert_array_equal(got["refused_counters"], got["python_counters"])
+    np.testing.assert_array_equal(got["one_hook_counters"], got["python_counters"])
     half = steps // 2
     tail = ref.spikes.step > half
     np.testing.assert_array_equal(got["restored_gid"], ref.spikes.gid[tail])

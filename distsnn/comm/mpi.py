@@ -69,14 +69,11 @@ class SlotExchanger:
                       [self.rbuf, (self.rslot, self.rdispl), MPI.INT64_T])
 
     def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # The blocking collective, as before start/finish existed: one-step epochs
-        # (thousands a second) call this, and a nonblocking one was not measured there.
-        if self._pending is not None:
-            raise RuntimeError("SlotExchanger.exchange: an exchange was started and not finished")
-        send, counts, requests = self._post(send, counts)
-        self.comm.Alltoallv(*self._args)
-        self.collectives += 1
-        return self._complete(requests, counts)
+        # The same nonblocking collective as start/finish, never MPI_Alltoallv: a blocking
+        # and a nonblocking collective do not match each other, and which of the two a
+        # rank's engine path calls may differ between ranks (hooks on some ranks only).
+        self.start(send, counts)
+        return self.finish()
 
     def start(self, send: np.ndarray, counts: np.ndarray) -> None:
         """Post the exchange of ``send`` (as :meth:`exchange`) and return at once: an

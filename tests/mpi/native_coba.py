@@ -4,7 +4,7 @@
     mpiexec -n N python tests/mpi/native_coba.py NET.toml OUT.npz N CKPT_DIR
 
 Variants: every partitioner on the compiled path; all ranks on the Python path (a no-op
-hook on every rank); rank 1 without the MPI bindings (no rank builds the compiled loop); a
+hook on every rank, or on one rank only); rank 1 without the MPI bindings (no rank builds the compiled loop); a
 checkpoint written from the compiled path and restored. Rank 0 writes each
 variant's merged spikes, its per-rank counters and the exchanger's figures.
 """
@@ -62,6 +62,12 @@ for method in ("metis", "round_robin", "block"):
 sim = ds.Simulation(net, comm=comm, partitioner="metis", output=ds.OutputOptions(flush_every=7), max_memory=None)
 sim.hooks.append(Idle())
 keep("python", sim, sim.run(gather=True))
+# A hook on the last rank only: the others take the fused path without hooks, it takes the
+# hooks' path; both must post the same collective (a mismatch hangs).
+sim = ds.Simulation(net, comm=comm, partitioner="metis", output=ds.OutputOptions(flush_every=7), max_memory=None)
+if comm.rank == comm.size - 1:
+    sim.hooks.append(Idle())
+keep("one_hook", sim, sim.run(gather=True))
 # A rank whose MPI library is not one the compiled exchange knows: every rank takes the Python path.
 if comm.rank == 1:
     comm.native = lambda: None
