@@ -80,3 +80,18 @@ def interval_gradient(col, post, delay, X, T, psi, L, R, alpha, kappa, kappa_reg
         ereg[s] = er
         eps[s] = ep
         out[s] = g
+
+
+@njit(cache=True)
+def rate_regularisation(z, f_av, kappa_reg, c_reg, f_target, dt, R):
+    """Firing-rate regularisation over an interval: per neuron ``j`` and step ``u`` (in
+    time order) NEST's ``f_av = kappa_reg f_av + (1 - kappa_reg) z / dt`` (spikes/ms) and
+    ``R[j, u] = c_reg (f_av - f_target)``. ``z`` (neurons x T): the spikes; ``f_av`` is
+    carried across intervals and updated in place."""
+    for j in range(z.shape[0]):
+        kr = kappa_reg[j]
+        f = f_av[j]
+        for u in range(z.shape[1]):
+            f = kr * f + (1.0 - kr) * z[j, u] / dt
+            R[j, u] = c_reg[j] * (f - f_target[j])
+        f_av[j] = f

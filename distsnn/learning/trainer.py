@@ -42,8 +42,9 @@ import h5py
 import numpy as np
 
 from .. import synapse_table, synapses, validate
+from ..currents import CurrentDrive
 from ..models import eprop_iaf, eprop_iaf_adapt, eprop_readout
-from .eligibility import interval_gradient
+from .eligibility import interval_gradient, rate_regularisation
 from .losses import LOSSES, readout_errors
 from .optimizers import Optimizer, OptimizerSpec
 
@@ -192,11 +193,6 @@ class Trainer:
         offsets = net.offsets()
         self.rec_pops = [p for p in sim.pops if p.model.NAME in RECURRENT]
         self.out_pops = [p for p in sim.pops if p.model.NAME == READOUT]
-        for p in self.rec_pops + self.out_pops:
-            # the engine calls ``stepped`` only for models it steps one step at a time
-            if getattr(p.model, "advance", None) is not None:
-                raise RuntimeError(f"Trainer: model {p.model.NAME!r} has a compiled advance, which the "
-                                   f"trainer's per-step hook does not see")
         rec_row0, out_row0, r = {}, {}, 0
         for p in self.rec_pops:
             rec_row0[p.name], r = r, r + p.n
@@ -263,13 +259,16 @@ class Trainer:
         # and the longest delay (the oldest spike an interval's first step can receive).
         self.H = self.T + 2 * self.D + self.dmax + 1
         self.X = np.zeros((self.H, max(sources.size, 1)))
-        self.psi = np.zeros((self.H, self.n_rec))
-        self.R = np.zeros((self.H, self.n_rec))
-        self.y = np.zeros((self.H, self.n_out_local))
+        # The models' compiled loops write each step's surrogate gradient and spike
+        # (recurrent) or readout signal (readouts) into these buffers, rows by step modulo H.
+        self.traces = {p.name: np.zeros((2, self.H, p.n)) for p in self.rec_pops}
+        self.traces.update({p.name: np.zeros((1, self.H, p.n)) for p in self.out_pops})
+        for p in self.rec_pops + self.out_pops:
+            _attach(p, self.traces[p.name])
         self.f_av = np.zeros(self.n_rec)
-        p_of = [(p, rec_row0[p.name]) for p in self.rec_pops]
         cst = {k: np.zeros(self.n_rec) for k in ("alpha", "kappa", "kappa_reg", "beta", "rho", "c_reg", "f_t")}
-        for p, r0 in p_of:
+        for p in self.rec_pops:
+            r0 = rec_row0[p.name]
             c = p.prepared
             sl = slice(r0, r0 + p.n)
             cst["alpha"][sl] = c.alpha
@@ -283,7 +282,6 @@ class Trainer:
         self.cst = cst
         self.out_alpha = np.concatenate([np.full(p.n, p.prepared.alpha) for p in self.out_pops]) \
             if self.out_pops else np.zeros(0)
-        self._rows = {p.name: (r0, p) for p, r0 in p_of}
         self._out_rows = {p.name: out_row0[p.name] for p in self.out_pops}
         for c in net.currents.values():
             if c.target in self.readouts:
@@ -359,33 +357,35 @@ class Trainer:
 
     @staticmethod
     def _reset_rec(p: Any) -> None:
-        s = p.state
-        z = np.zeros(p.n)
-        changes = dict(v=z, r=np.zeros(p.n, np.int64), z=z)
+        # arrays of their own: the compiled loops update them in place
+        changes = dict(v=np.zeros(p.n), r=np.zeros(p.n, np.int64), z=np.zeros(p.n))
         if p.model.NAME == eprop_iaf_adapt.NAME:
-            changes.update(a=z, v_th=np.full(p.n, p.prepared.theta))
-        p.state = replace(s, **changes)
+            changes.update(a=np.zeros(p.n), v_th=np.full(p.n, p.prepared.theta))
+        p.state = replace(p.state, **changes)
+
+    def _advance_to(self, end: int) -> None:
+        """Run the simulation to step ``end``, resetting the recurrent neurons (with
+        ``reset``) after the last step of each of their intervals."""
+        sim = self.sim
+        while sim.step < end:
+            stop = end
+            if self.reset:
+                stop = min(end, self.s0 + ((sim.step - self.s0) // self.T + 1) * self.T)
+            sim.advance(stop * self.net.dt)
+            if self.reset and (stop - self.s0) % self.T == 0:
+                for p in self.rec_pops:
+                    self._reset_rec(p)
+
+    def _interval(self, plane: int, pops: list, rows: np.ndarray) -> np.ndarray:
+        """Plane ``plane`` of the trace buffers of ``pops`` at ``rows``: (their neurons, rows)."""
+        parts = [self.traces[p.name][plane][rows].T for p in pops]
+        return np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, rows.size))
 
     # -- engine hooks ---------------------------------------------------------------------
 
     def stepped(self, pop: Any, t: int) -> None:
-        """After ``pop`` stepped to ``t``: record its surrogate gradients and regularisation
-        (recurrent) or readout signals (readouts); reset recurrent neurons at an interval's end."""
-        h = t % self.H
-        if pop.name in self._rows:
-            r0, _ = self._rows[pop.name]
-            sl = slice(r0, r0 + pop.n)
-            s = pop.state
-            self.psi[h, sl] = s.psi
-            kr = self.cst["kappa_reg"][sl]
-            # NEST's f_av = kappa_reg f_av + (1 - kappa_reg) z / dt (spikes/ms)
-            self.f_av[sl] = kr * self.f_av[sl] + (1.0 - kr) * s.z / self.net.dt
-            self.R[h, sl] = self.cst["c_reg"][sl] * (self.f_av[sl] - self.cst["f_t"][sl])
-            if self.reset and t > self.s0 and (t - self.s0) % self.T == 0:
-                self._reset_rec(pop)
-        elif pop.name in self._out_rows:
-            r0 = self._out_rows[pop.name]
-            self.y[h, r0:r0 + pop.n] = pop.state.y
+        """The engine's per-step hook (populations without a compiled loop): nothing to do,
+        as the e-prop models write what training needs into their trace buffers."""
 
     def spikes(self, gids: np.ndarray, steps: np.ndarray, r_gids: np.ndarray, r_steps: np.ndarray,
                first: int, last: int) -> None:
@@ -407,16 +407,20 @@ class Trainer:
         i = self.iteration
         ta = self._window(i)
         end = ta + self.T - 1 + self.D
-        self.sim.advance(end * self.net.dt)
+        self._advance_to(end)
         T, H = self.T, self.H
         rows_out = np.arange(ta + self.D, ta + self.D + T) % H
         Y = np.zeros((self.n_out, T))
         if self.n_out_local:
-            Y[self.out_k] = self.y[rows_out].T
+            Y[self.out_k] = self._interval(0, self.out_pops, rows_out)
         Y = self.sim.comm.allreduce(Y, "sum")
         errs, loss = readout_errors(Y, self.target[i % self.target.shape[0]], self.loss_kind)
         self.last_readout = Y       # every readout's signal over the window (readouts x T), on every rank
         rows = np.arange(ta, ta + T) % H
+        psi = self._interval(0, self.rec_pops, rows)
+        R = np.zeros((self.n_rec, T))
+        rate_regularisation(self._interval(1, self.rec_pops, rows), self.f_av, self.cst["kappa_reg"],
+                            self.cst["c_reg"], self.cst["f_t"], self.net.dt, R)
         # L_j(t) = sum_k B_jk err_k(t + D), in the order of k (no BLAS: see module docstring)
         L = np.zeros((T, self.n_rec))
         for k in range(self.n_out):
@@ -427,8 +431,7 @@ class Trainer:
         Xo = np.ascontiguousarray(self.X[np.arange(ta + self.D - self.dmax, ta + self.D + T) % H].T)
         g_rec = np.zeros(self.rec.src.size)
         interval_gradient(self.rec.col, self.rec.post, self.rec.delay, Xw, T,
-                          np.ascontiguousarray(self.psi[rows].T), np.ascontiguousarray(L.T),
-                          np.ascontiguousarray(self.R[rows].T), c["alpha"], c["kappa"], c["kappa_reg"], c["beta"],
+                          psi, np.ascontiguousarray(L.T), R, c["alpha"], c["kappa"], c["kappa_reg"], c["beta"],
                           c["rho"], *self.rec.traces, g_rec)
         g_out = np.zeros(self.out.src.size)
         n = self.n_out_local
@@ -504,6 +507,14 @@ class Trainer:
             o = np.lexsort((s, t))
             out[name] = (s[o], t[o], w[o])
         return out
+
+
+def _attach(p: Any, trace: np.ndarray) -> None:
+    """Give population ``p``'s constants (and those its current generators derive theirs
+    from) the trace buffer ``trace``."""
+    p.prepared = p.model.with_trace(p.prepared, trace)
+    if p.drive is not None:
+        p.drive = CurrentDrive(p.model, p.model.with_trace(p.drive.base, trace), p.drive.currents)
 
 
 def _own_weights(t: Any, plastic: np.ndarray) -> tuple[np.ndarray, ...]:
