@@ -356,12 +356,14 @@ class Simulation:
         return best
 
     def _fused_model(self):
-        """The model module whose ``advance_delivering`` can take all local populations
-        in one call (one model, no current generators, states it accepts), or None."""
+        """The module whose ``advance_delivering`` can take all local populations in one
+        call (one model's, or the one loop that the models' ``fused_loop()`` names: the
+        e-prop family; no current generators, states it accepts), or None."""
         models = {p.model for p in self.pops}
-        if len(models) != 1 or any(p.drive is not None for p in self.pops):
+        loops = {m.fused_loop() for m in models if hasattr(m, "fused_loop")} or models
+        if len(loops) != 1 or any(p.drive is not None for p in self.pops):
             return None
-        model = models.pop()
+        model = loops.pop()
         if not hasattr(model, "advance_delivering") or not model.fusable([p.state for p in self.pops]):
             return None
         return model

@@ -235,7 +235,9 @@ class Trainer:
         for is_out in (False, True):
             cols = list(zip(*parts[is_out])) if parts[is_out] else [[np.zeros(0, np.int64)]] * 7 + [[np.zeros(0)]]
             arrays = [np.concatenate(c) for c in cols]
-            groups.append(arrays)
+            # by target, then source: interval_gradient takes a target's synapses together
+            order = np.lexsort((arrays[2], arrays[5]))
+            groups.append([x[order] for x in arrays])
             if arrays[6].size:
                 self.dmax = max(self.dmax, int(arrays[6].max()))
         self.dmax = int(sim.comm.allreduce(self.dmax, "max"))
@@ -427,8 +429,8 @@ class Trainer:
             L += errs[k][:, None] * self.B[:, k][None, :]
         c = self.cst
         # the sources' spikes from dmax steps before the interval, as one contiguous window
-        Xw = np.ascontiguousarray(self.X[np.arange(ta - self.dmax, ta + T) % H].T)
-        Xo = np.ascontiguousarray(self.X[np.arange(ta + self.D - self.dmax, ta + self.D + T) % H].T)
+        Xw = self.X[np.arange(ta - self.dmax, ta + T) % H]
+        Xo = self.X[np.arange(ta + self.D - self.dmax, ta + self.D + T) % H]
         g_rec = np.zeros(self.rec.src.size)
         interval_gradient(self.rec.col, self.rec.post, self.rec.delay, Xw, T,
                           psi, np.ascontiguousarray(L.T), R, c["alpha"], c["kappa"], c["kappa_reg"], c["beta"],

@@ -252,6 +252,15 @@ def with_trace(prep: Prepared, trace: np.ndarray | None) -> Prepared:
     return replace(prep, trace=trace)
 
 
+def fused_loop() -> Any:
+    """The module of the compiled epoch loop that the e-prop models share with their
+    spike-train inputs (:mod:`distsnn.models.eprop_fused`; imported here, as it imports
+    the models)."""
+    from . import eprop_fused
+
+    return eprop_fused
+
+
 def record(s: State, var: str) -> np.ndarray:
     if var == "V_m":
         return s.v + s.E_L

@@ -111,6 +111,7 @@ def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
 
 
 with_trace = eprop_iaf.with_trace
+fused_loop = eprop_iaf.fused_loop
 
 
 def record(s: State, var: str) -> np.ndarray:

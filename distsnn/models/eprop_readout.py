@@ -184,6 +184,15 @@ def with_trace(prep: Prepared, trace: np.ndarray | None) -> Prepared:
     return replace(prep, trace=trace)
 
 
+def fused_loop() -> Any:
+    """The module of the compiled epoch loop that the e-prop models share with their
+    spike-train inputs (:mod:`distsnn.models.eprop_fused`; imported here, as it imports
+    the models)."""
+    from . import eprop_fused
+
+    return eprop_fused
+
+
 def record(s: State, var: str) -> np.ndarray:
     return {"V_m": lambda: s.v + s.E_L, "readout_signal": lambda: s.y, "target_signal": lambda: s.y_star,
             "error_signal": lambda: s.err}[var]()
