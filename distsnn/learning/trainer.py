@@ -80,10 +80,26 @@ class _Group:
     post: np.ndarray       # target's row in the group's per-target arrays
     delay: np.ndarray      # steps
     w: np.ndarray          # weight (the synapse's unit)
+    key: np.ndarray = None        # the synapse's key: one z_bar per (source, target alpha, delay)
+    key_col: np.ndarray = None    # per key: source column, alpha, delay
+    key_alpha: np.ndarray = None
+    key_delay: np.ndarray = None
     traces: tuple[np.ndarray, ...] = ()
 
+    def set_keys(self, alpha: np.ndarray) -> None:
+        """The keys of the synapses, given the ``alpha`` of each target row."""
+        a = alpha[self.post] if self.post.size else np.zeros(0)
+        triples = np.stack([self.col.astype(np.float64), a, self.delay.astype(np.float64)], axis=1)
+        uniq, self.key = np.unique(triples, axis=0, return_inverse=True) if self.post.size else (np.zeros((0, 3)),
+                                                                                                 np.zeros(0, np.int64))
+        self.key = np.ascontiguousarray(self.key.reshape(-1), dtype=np.int64)
+        self.key_col = uniq[:, 0].astype(np.int64)
+        self.key_alpha = np.ascontiguousarray(uniq[:, 1])
+        self.key_delay = uniq[:, 2].astype(np.int64)
+
     def reset_traces(self) -> None:
-        self.traces = tuple(np.zeros(self.src.size) for _ in range(4))
+        """z_bar per key; e_bar, e_reg, eps per synapse."""
+        self.traces = (np.zeros(self.key_col.size),) + tuple(np.zeros(self.src.size) for _ in range(3))
 
 
 class Trainer:
@@ -246,8 +262,6 @@ class Trainer:
         self.rec, self.out = (_Group(table=g[0], index=g[1], src=g[2], tgt=g[3], proj=g[4],
                                      col=np.searchsorted(sources, g[2]), post=g[5], delay=g[6], w=g[7])
                               for g in groups)
-        for g in (self.rec, self.out):
-            g.reset_traces()
         self.D = self._readout_delay()
         bound = max(abs(self.spec.Wmin), abs(self.spec.Wmax))
         # the largest plastic in-degree of any neuron, on every rank (so every rank refuses alike)
@@ -263,10 +277,10 @@ class Trainer:
         self.X = np.zeros((self.H, max(sources.size, 1)))
         # The models' compiled loops write each step's surrogate gradient and spike
         # (recurrent) or readout signal (readouts) into these buffers, rows by step modulo H.
-        self.traces = {p.name: np.zeros((2, self.H, p.n)) for p in self.rec_pops}
-        self.traces.update({p.name: np.zeros((1, self.H, p.n)) for p in self.out_pops})
+        self.buffers = {p.name: np.zeros((2, self.H, p.n)) for p in self.rec_pops}
+        self.buffers.update({p.name: np.zeros((1, self.H, p.n)) for p in self.out_pops})
         for p in self.rec_pops + self.out_pops:
-            _attach(p, self.traces[p.name])
+            _attach(p, self.buffers[p.name])
         self.f_av = np.zeros(self.n_rec)
         cst = {k: np.zeros(self.n_rec) for k in ("alpha", "kappa", "kappa_reg", "beta", "rho", "c_reg", "f_t")}
         for p in self.rec_pops:
@@ -284,6 +298,9 @@ class Trainer:
         self.cst = cst
         self.out_alpha = np.concatenate([np.full(p.n, p.prepared.alpha) for p in self.out_pops]) \
             if self.out_pops else np.zeros(0)
+        for g, alpha in ((self.rec, cst["alpha"]), (self.out, self.out_alpha)):
+            g.set_keys(alpha)
+            g.reset_traces()
         self._out_rows = {p.name: out_row0[p.name] for p in self.out_pops}
         for c in net.currents.values():
             if c.target in self.readouts:
@@ -380,7 +397,7 @@ class Trainer:
 
     def _interval(self, plane: int, pops: list, rows: np.ndarray) -> np.ndarray:
         """Plane ``plane`` of the trace buffers of ``pops`` at ``rows``: (their neurons, rows)."""
-        parts = [self.traces[p.name][plane][rows].T for p in pops]
+        parts = [self.buffers[p.name][plane][rows].T for p in pops]
         return np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, rows.size))
 
     # -- engine hooks ---------------------------------------------------------------------
@@ -431,15 +448,13 @@ class Trainer:
         # the sources' spikes from dmax steps before the interval, as one contiguous window
         Xw = self.X[np.arange(ta - self.dmax, ta + T) % H]
         Xo = self.X[np.arange(ta + self.D - self.dmax, ta + self.D + T) % H]
-        g_rec = np.zeros(self.rec.src.size)
-        interval_gradient(self.rec.col, self.rec.post, self.rec.delay, Xw, T,
-                          psi, np.ascontiguousarray(L.T), R, c["alpha"], c["kappa"], c["kappa_reg"], c["beta"],
-                          c["rho"], *self.rec.traces, g_rec)
-        g_out = np.zeros(self.out.src.size)
+        carried = not self.reset
+        g_rec = _gradient(self.rec, Xw, psi, np.ascontiguousarray(L.T), R, c["kappa"], c["kappa_reg"], c["beta"],
+                          c["rho"], carried)
         n = self.n_out_local
-        interval_gradient(self.out.col, self.out.post, self.out.delay, Xo, T, np.ones((n, T)),
-                          np.ascontiguousarray(errs[self.out_k]), np.zeros((n, T)), self.out_alpha, np.zeros(n),
-                          np.zeros(n), np.zeros(n), np.zeros(n), *self.out.traces, g_out)
+        z = np.zeros(n)
+        g_out = _gradient(self.out, Xo, np.ones((n, T)), np.ascontiguousarray(errs[self.out_k]), np.zeros((n, T)),
+                          z, z, z, z, carried)
         self.last_gradient = (g_rec, g_out)
         for g, grad, opt in ((self.rec, g_rec, self.opt[0]), (self.out, g_out, self.opt[1])):
             w, changed = opt.add(g.w, grad)
@@ -509,6 +524,12 @@ class Trainer:
             o = np.lexsort((s, t))
             out[name] = (s[o], t[o], w[o])
         return out
+
+
+def _gradient(g: _Group, X: np.ndarray, psi: np.ndarray, L: np.ndarray, R: np.ndarray, kappa: np.ndarray,
+              kappa_reg: np.ndarray, beta: np.ndarray, rho: np.ndarray, carried: bool) -> np.ndarray:
+    return interval_gradient(g.post, g.key, g.key_col, g.key_alpha, g.key_delay, X, psi, L, R, kappa, kappa_reg,
+                             beta, rho, g.traces, carried)
 
 
 def _attach(p: Any, trace: np.ndarray) -> None:
