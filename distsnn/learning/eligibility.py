@@ -46,16 +46,16 @@ def source_traces(X, T, col, alpha, delay, zbar, Z):
     ``col[q]`` of the spike window ``X`` ((dmax + T) x sources, row ``dmax + u - d``: the
     spikes ``d`` steps before step ``u``), its targets' ``alpha[q]``, its ``delay[q]``);
     ``zbar[q]`` carries the trace across intervals (updated in place)."""
+    # step by step, all keys at once (rows of X and Z in memory order); each key's
+    # recursion is its own, in time order
     off = X.shape[0] - T
-    for q in range(col.size):
-        a = alpha[q]
-        c = col[q]
-        o = off - delay[q]
-        z = zbar[q]
-        for u in range(T):
-            z = a * z + X[o + u, c]
-            Z[u, q] = z
-        zbar[q] = z
+    K = col.size
+    for u in range(T):
+        zu = Z[u]
+        for q in range(K):
+            z = alpha[q] * zbar[q] + X[off - delay[q] + u, col[q]]
+            zbar[q] = z
+            zu[q] = z
 
 
 @njit(cache=True)
@@ -95,34 +95,28 @@ def target_weights(psi, L, R, kappa, kappa_reg, beta, rho, mu_end, W, c_eb, c_er
 @njit(cache=True)
 def project(post, key, Z, W, out):
     """``out[s] = sum_u Z[u, key[s]] W[post[s], u]``, over ``u`` in order, skipping the
-    steps where ``W`` is 0. The synapses of one target (a run of equal ``post``: sort by
-    target, then source, for speed) go through the steps together."""
+    steps where ``W`` is 0. The synapses of one target with consecutive keys (sort by
+    target, then source: all-to-all gives long runs) go through the steps together, as
+    contiguous rows that the compiler vectorises; each synapse's sum is still its own,
+    in time order."""
     S = post.size
     T = W.shape[1]
     a0 = 0
     while a0 < S:
         j = post[a0]
         b0 = a0 + 1
-        while b0 < S and post[b0] == j:
+        while b0 < S and post[b0] == j and key[b0] == key[b0 - 1] + 1:
             b0 += 1
-        for s in range(a0, b0):
-            out[s] = 0.0
         k0 = key[a0]
-        if key[b0 - 1] - k0 == b0 - 1 - a0:
-            # consecutive keys (all-to-all): contiguous rows, which the compiler vectorises
-            o = out[a0:b0]
-            for u in range(T):
-                w = W[j, u]
-                if w != 0.0:
-                    z = Z[u, k0:k0 + b0 - a0]
-                    for s in range(b0 - a0):
-                        o[s] = o[s] + z[s] * w
-        else:
-            for u in range(T):
-                w = W[j, u]
-                if w != 0.0:
-                    for s in range(a0, b0):
-                        out[s] = out[s] + Z[u, key[s]] * w
+        m = b0 - a0
+        o = out[a0:b0]
+        o[:] = 0.0
+        for u in range(T):
+            w = W[j, u]
+            if w != 0.0:
+                z = Z[u, k0:k0 + m]
+                for s in range(m):
+                    o[s] = o[s] + z[s] * w
         a0 = b0
 
 

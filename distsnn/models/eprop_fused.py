@@ -127,21 +127,14 @@ def _advance_delivering(recs, outs, trains, total, ring, scale, first, last, out
                                    f[3], Ie, target, t0, trace)
         for p in trains:
             when, who, gids = p
-            # spike_train.step: the neurons with a spike at step t (each once)
+            # spike_train.step: the neurons with a spike at step t (at most one each:
+            # spike_train refuses two times on one step)
             lo = np.searchsorted(when, t, side="left")
             hi = np.searchsorted(when, t, side="right")
-            first_new = count
             for j in range(lo, hi):
-                g = gids[who[j]]
-                seen = False
-                for q in range(first_new, count):
-                    if out_gid[q] == g:
-                        seen = True
-                        break
-                if not seen:
-                    out_gid[count] = g
-                    out_step[count] = t
-                    count += 1
+                out_gid[count] = gids[who[j]]
+                out_step[count] = t
+                count += 1
         for j in range(start, count):
             events += deliver_one(out_gid[j], t, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port,
                                   w32, w64, ring)
