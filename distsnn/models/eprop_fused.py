@@ -32,16 +32,19 @@ _EMPTY_INT = np.zeros(0, np.int64)
 
 
 def _recurrent(s: Any, c: Any, port0: int, n_ports: int, gids: np.ndarray, model: Any) -> tuple:
-    k = model.kernel_constants(c, s.v.size)
+    # eprop_iaf._advance's constants, the numbers packed into one float and one int array
+    # so that every population has the same tuple type
+    P_i, alpha, v_min, theta, ref_steps, fn, height, width, adaptive, rho, beta, Ie, trace = \
+        model.kernel_constants(c, s.v.size)
     return (model.state_arrays(s), np.int64(port0), np.int64(n_ports), gids.astype(np.int64, copy=False),
-            np.array(k[:4] + k[6:8] + k[9:11], dtype=np.float64), np.array([k[4], k[5], int(k[8])], np.int64),
-            k[11], k[12])
+            np.array([P_i, alpha, v_min, theta, height, width, rho, beta], dtype=np.float64),
+            np.array([ref_steps, fn, int(adaptive)], np.int64), Ie, trace)
 
 
 def _readout(s: Any, c: Any, port0: int, n_ports: int, gids: np.ndarray) -> tuple:
-    k = eprop_readout.kernel_constants(c, s.v.size)
-    return (eprop_readout.state_arrays(s), np.int64(port0), np.int64(n_ports), np.array(k[:4], dtype=np.float64),
-            k[4], k[5], np.int64(k[6]), k[7])
+    P_i, alpha, v_min, E_L, Ie, target, t0, trace = eprop_readout.kernel_constants(c, s.v.size)
+    return (eprop_readout.state_arrays(s), np.int64(port0), np.int64(n_ports),
+            np.array([P_i, alpha, v_min, E_L], dtype=np.float64), Ie, target, np.int64(t0), trace)
 
 
 # Zero-size populations of each kind: the compiled loop takes one tuple per kind, and
