@@ -301,6 +301,7 @@ class Trainer:
         for g, alpha in ((self.rec, cst["alpha"]), (self.out, self.out_alpha)):
             g.set_keys(alpha)
             g.reset_traces()
+        self._rows = {p.name: (rec_row0[p.name], p) for p in self.rec_pops}
         self._out_rows = {p.name: out_row0[p.name] for p in self.out_pops}
         for c in net.currents.values():
             if c.target in self.readouts:
