@@ -75,11 +75,11 @@ def main() -> None:
             break
     wall = time.perf_counter() - t0
     if comm.rank == 0:
+        if args.plot:
+            plot(losses, accuracy, t_s, args.plot)
         print("RESULT " + json.dumps({"task": "evidence_accumulation", "loss": losses, "accuracy": accuracy,
                                       "iterations": len(losses), "batch": args.batch, "ranks": comm.size,
                                       "wall_s": round(wall, 3), "t_s": t_s, "build_s": round(build, 3)}))
-        if args.plot:
-            plot(losses, accuracy, t_s, args.plot)
 
 
 def read_log(path: str) -> tuple[list[float], list[float], list[float]]:
