@@ -106,3 +106,30 @@ def test_fused_loop_takes_only_eprop_neurons_and_spike_trains():
     assert sim._fused is None
     assert not eprop_fused.fusable([p.state for p in sim.pops])
     assert eprop_fused.fusable([p.state for p in sim.pops if p.model is not lif])
+
+
+def test_examples_end_with_a_result_line(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs = {"eprop_evidence.py": ["--iterations", "3", "--batch", "2", "--max-wall", "0",
+                                  "--plot", str(tmp_path / "evidence.png")],
+            "eprop_sine.py": ["--iterations", "2", "--n-in", "10", "--n-rec", "10"]}
+    for script, args in runs.items():
+        proc = subprocess.run([sys.executable, os.path.join(root, "examples", script), *args], capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        last = proc.stdout.strip().splitlines()[-1]
+        assert last.startswith("RESULT ")
+        res = json.loads(last[len("RESULT "):])
+        assert res["ranks"] == 1 and res["wall_s"] > 0
+        assert len(res["loss"]) == res["iterations"]
+        if script == "eprop_evidence.py":
+            assert res["iterations"] == 1                  # --max-wall 0 stops after the first iteration
+            assert len(res["accuracy"]) == 1 and 0.0 <= res["accuracy"][0] <= 1.0
+            assert (tmp_path / "evidence.png").stat().st_size > 0
+        else:
+            assert res["iterations"] == 2
