@@ -23,9 +23,16 @@ end. Synapses with ``d < L`` are within a rank and are delivered at once, before
 row of their arrival step is read. When no synapse crosses ranks and the local
 populations have a compiled loop that also delivers (``advance_delivering``), the epoch
 may be longer than ``D`` (up to ``DEFAULT_EPOCH`` steps): every synapse is then short and
-delivered inside that loop, step by step. The ring has ``R > max(max delay, L)`` rows, so
-between a delivery (arrivals up to max_delay ahead) and the read of a row, no row
-stands for two steps.
+delivered inside that loop, step by step. The ring has ``R > max delay`` rows (``R >
+max(max delay, L)`` with Poisson input, which is injected for the whole epoch at its
+start), so between a delivery (arrivals up to max_delay ahead) or an injection and the
+read of a row, no row stands for two steps.
+
+Fused populations (one model with ``advance_delivering``, :mod:`distsnn.fused`) advance
+through the epoch in one compiled call and append their spikes to a batch that goes to
+the recorder and the checkpoint history every ``flush_every`` epochs (or when full, or
+at the end of :meth:`Simulation.advance`) instead of every epoch; the exchange and long
+delivery of such an epoch use preallocated buffers and one compiled call each.
 
 Invariants: the input of a neuron is an integer sum (fixed-point quanta), so it does
 not depend on the order of delivery, hence not on the number of ranks, the partition
@@ -40,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, checkpoint as ckpt, delivery, monitors, resources, routing, synapses, timegrid
+from . import build, checkpoint as ckpt, delivery, fused, monitors, resources, routing, synapses, timegrid
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
@@ -175,15 +182,21 @@ class Simulation:
         self.short_span = self.short.min_delay() if self.short.size else _NEVER
         self._spike_buffers = [(np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64),
                                 np.empty(max(SPIKE_BUFFER_STEPS * p.n, 1), np.int64)) for p in self.pops]
-        if self._fused is not None:
-            total = sum(p.n for p in self.pops)
-            self._fused_buffers = (np.empty(max(SPIKE_BUFFER_STEPS * total, 1), np.int64),
-                                   np.empty(max(SPIKE_BUFFER_STEPS * total, 1), np.int64),
-                                   np.empty(max(max(p.n for p in self.pops), 1), np.int64))
+        # One compiled call per epoch for all populations, its spikes batched for the
+        # recorder (see distsnn.fused).
+        self._group = None if self._fused is None else fused.FusedGroup(self._fused, self.pops, SPIKE_BUFFER_STEPS)
+        self._send = np.empty(1024, np.int64)            # messages of an epoch (grows)
+        self._counts = np.zeros(self.comm.size, np.int64)
+        self._long_args = (None, ())                      # (table, its kernel_args())
         setup = routing.make_router(self.comm, owner, self.owned, table.src[cross_src])
         self.router = setup.router
         self.exchanger = self.comm.exchanger(setup.send_to, setup.recv_from)
-        self.ring = np.zeros((max(self.max_delay, self.epoch) + 1, self.n_ports), dtype=np.int64)
+        # Rows for the arrivals pending at any time: up to max_delay steps ahead, and the
+        # whole epoch's Poisson input, injected at its start. Without such input a long
+        # fused epoch needs no more rows (COBA on one rank: 2 instead of 101, and the
+        # rows the loop touches stay in cache).
+        rows = max(self.max_delay, self.epoch if self.inputs else 0) + 1
+        self.ring = np.zeros((rows, self.n_ports), dtype=np.int64)
         self.history = ckpt.SpikeHistory(self.max_delay)   # the spikes a checkpoint re-sends
         self.step = 0
         opts = self.options
@@ -206,6 +219,13 @@ class Simulation:
         #: or resets ``pop.state``; after each exchange, ``spikes(gids, steps, r_gids,
         #: r_steps, first, last)`` sees the epoch's local and received spikes.
         self.hooks: list = []
+        if self._group is not None:
+            # Load the fused epoch's compiled calls (from numba's cache: about 70 ms) with
+            # the build rather than in the first epoch: calls that do no step.
+            none = np.zeros(0, np.int64)
+            self._group.advance(self.ring, 1, 0, self.short)
+            self.router.pack_into(self.owned, none, none, 1, self._send, self._counts)
+            fused.deliver_epoch(none, none, none, 1, *self.long.kernel_args(), self.ring)
 
     def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
             report_period: float = DEFAULT_PERIOD) -> Result:
@@ -236,14 +256,19 @@ class Simulation:
         progress = reporter(report, self.comm.rank, first * self.net.dt,
                             max(end - first, 0) * self.net.dt, report_period)
         progress.start()
+        if self._group is not None:
+            self._group.bind()          # a restore may have replaced the states
         try:
             while self.step < end:
                 self._epoch(min(self.epoch, end - self.step))
                 progress.update((self.step - first) / (end - first))
+            if self._group is not None:
+                fused.hand_over(self, self.step)
             self.recorder.flush(self.step, final=True)
         except BaseException:
             progress.close()
             if self.output is not None:
+                fused.hand_over_after_failure(self)
                 self.output.fail(self.recorder, self._recorded)
             raise
         progress.close()
@@ -291,42 +316,17 @@ class Simulation:
         for table in self.inputs:
             delivery.poisson_into_ring(table.key[0], table.key[1], table.gids, table.ports, table.wq,
                                        table.cdf, first, last, self.ring)
-        gids, steps = [], []
-        short = self.short
-        n = first - 1
-        fused = self._fused is not None and short.size > 0
-        while n < last:
-            if fused:
-                # One compiled call through steps n+1..end for all populations, each
-                # step's short spikes delivered inside; it ends where a monitor samples.
-                end = min(last, self._next_sample(n + 1))
-                g, st = self._advance_fused(n + 1, end)
-            else:
-                # A segment: every population advances alone through steps n+1..end (one
-                # compiled call per population), which is exact because no spike of the
-                # segment arrives within it (end - n <= the shortest short delay) and no
-                # state monitor samples inside it.
-                end = min(last, n + self.short_span, self._next_sample(n + 1))
-                g, st = self._advance_populations(n + 1, end)
-                if g.size and short.size:
-                    self.n_events += delivery.deliver(g, st, short, self.ring)
-            if g.size:
-                gids.append(g)
-                steps.append(st)
-            n = end
-            self.recorder.sample(n)
+        if self._group is not None:
+            gids, steps = fused.update(self, first, last)
+        else:
+            gids, steps = self._update_segments(first, last)
         self.step = last
-        gids = np.concatenate(gids) if gids else np.zeros(0, np.int64)
-        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-        if gids.size:
-            # records in the order of the step-by-step loop: by step, then gid
-            order = np.lexsort((gids, steps))
-            gids, steps = gids[order], steps[order]
-        self.n_spikes += gids.size
-        self.history.add(gids, steps, last)
         self.timers.update += time.perf_counter() - t
-        self.recorder.end_epoch(gids, steps, last)      # timed by the recorder
-        self._recorded = last
+        if self._group is None:
+            self._record(gids, steps, last)
+        elif not self.hooks:
+            fused.exchange_deliver(self, gids, steps, first)
+            return
         t2 = time.perf_counter()
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), gids, steps - first)
         recv, recv_counts = self.exchanger.exchange(buf, counts)
@@ -344,6 +344,42 @@ class Simulation:
             self.n_events += delivery.deliver(g, st, lg, self.ring)
         self.timers.deliver += time.perf_counter() - t3
 
+    def _update_segments(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every local population through steps first..last in segments; returns the
+        spikes by step, then gid."""
+        gids, steps = [], []
+        short = self.short
+        n = first - 1
+        while n < last:
+            # A segment: every population advances alone through steps n+1..end (one
+            # compiled call per population), which is exact because no spike of the
+            # segment arrives within it (end - n <= the shortest short delay) and no
+            # state monitor samples inside it.
+            end = min(last, n + self.short_span, self._next_sample(n + 1))
+            g, st = self._advance_populations(n + 1, end)
+            if g.size and short.size:
+                self.n_events += delivery.deliver(g, st, short, self.ring)
+            if g.size:
+                gids.append(g)
+                steps.append(st)
+            n = end
+            self.recorder.sample(n)
+        gids = np.concatenate(gids) if gids else np.zeros(0, np.int64)
+        steps = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+        if gids.size:
+            # records in the order of the step-by-step loop: by step, then gid
+            order = np.lexsort((gids, steps))
+            gids, steps = gids[order], steps[order]
+        return gids, steps
+
+    def _record(self, gids: np.ndarray, steps: np.ndarray, completed: int, epochs: int = 1) -> None:
+        """Spikes (all local spikes up to step ``completed``, by step then gid) to the
+        counters, the checkpoint history and the recorder."""
+        self.n_spikes += gids.size
+        self.history.add(gids, steps, completed)
+        self.recorder.end_epoch(gids, steps, completed, epochs)      # timed by the recorder
+        self._recorded = completed
+
     def _next_sample(self, n: int) -> int:
         """The first step >= ``n`` at which a state monitor samples (a large number if none)."""
         best = _NEVER
@@ -356,36 +392,9 @@ class Simulation:
         return best
 
     def _fused_model(self):
-        """The module whose ``advance_delivering`` can take all local populations in one
-        call (one model's, or the one loop that the models' ``fused_loop()`` names: the
-        e-prop family; no current generators, states it accepts), or None."""
-        models = {p.model for p in self.pops}
-        loops = {m.fused_loop() for m in models if hasattr(m, "fused_loop")} or models
-        if len(loops) != 1 or any(p.drive is not None for p in self.pops):
-            return None
-        model = loops.pop()
-        if not hasattr(model, "advance_delivering") or not model.fusable([p.state for p in self.pops]):
-            return None
-        return model
-
-    def _advance_fused(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-        """All local populations through steps first..last with the short synapses
-        delivered inside the compiled loop; returns the spikes' gids and steps."""
-        out_gid, out_step, index_buf = self._fused_buffers
-        # Built per call: a restore replaces the states.
-        pops = [(p.state, p.prepared, p.port0, len(p.channels) * p.n, p.gids) for p in self.pops]
-        gids, steps = [], []
-        t = first - 1
-        while t < last:
-            t, k, events = self._fused.advance_delivering(pops, self.ring, t + 1, last, self.short, out_gid,
-                                                           out_step, index_buf)
-            self.n_events += events
-            if k:
-                gids.append(out_gid[:k].copy())
-                steps.append(out_step[:k].copy())
-        if not gids:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(gids), np.concatenate(steps)
+        """The model whose compiled loop takes all local populations (see
+        :func:`distsnn.fused.fused_model`), or None."""
+        return fused.fused_model(self.pops)
 
     def _advance_populations(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
         """Every local population through steps first..last (each alone: see _epoch);

@@ -6,7 +6,8 @@ after every epoch. Records collect in a buffer that is handed to a *sink* (a
 ``flush_every`` epochs or as soon as the buffer holds more than ``buffer_bytes``.
 
 Memory bound: between flushes the buffer holds at most ``buffer_bytes`` plus the
-records of one epoch (the check runs at epoch ends); a spike costs 16 bytes (node id
+records of one :meth:`Recorder.end_epoch` call (one epoch, or a fused group's batch of at
+most a few steps of every neuron spiking); a spike costs 16 bytes (node id
 and step), a sample 8 bytes per recorded neuron plus ``ROW_OVERHEAD`` per variable, a
 rate bin 8 bytes. A flush briefly holds one concatenated copy of the buffer (so the
 peak is twice that). So with a file sink the monitors' memory does not grow with the
@@ -271,8 +272,9 @@ class Recorder:
                 self.nbytes += (8 * b.local.size + ROW_OVERHEAD) * len(b.spec.variables) + 8
                 self.seconds += time.perf_counter() - t
 
-    def end_epoch(self, gids: np.ndarray, steps: np.ndarray, completed: int) -> None:
-        """Take the epoch's spikes (all local spikes, steps up to ``completed``) and flush if due."""
+    def end_epoch(self, gids: np.ndarray, steps: np.ndarray, completed: int, epochs: int = 1) -> None:
+        """Take the spikes of the last ``epochs`` epochs (all local spikes, steps up to
+        ``completed``; the engine batches short epochs) and flush if due."""
         t = time.perf_counter()
         for b in self.spikes:
             k = b.add(gids, steps)
@@ -280,7 +282,7 @@ class Recorder:
             self.nbytes += 16 * k
         for r in self.rates:
             r.add(gids, steps, completed)
-        self.epochs += 1
+        self.epochs += epochs
         self.peak_bytes = max(self.peak_bytes, self.nbytes)
         self.seconds += time.perf_counter() - t      # flush counts its own time
         if self.epochs >= self.flush_every or self.nbytes >= self.buffer_bytes:

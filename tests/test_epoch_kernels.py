@@ -3,12 +3,16 @@ segmented epochs against a step-by-step run."""
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
 import distsnn as ds
 from distsnn import build, engine, synapses
 from distsnn.models import common, lif, lif_cond
+
+from .mpi.launch import mpirun, needs_mpi
+from .test_models_mixed import same
 
 CHANNELS = (ds.SynapseType("delta"), ds.SynapseType("exp", tau=2.0), ds.SynapseType("alpha", tau=1.5),
             ds.SynapseType("double_exp", tau_rise=0.5, tau_decay=3.0))
@@ -139,3 +143,58 @@ def test_mixed_models_or_current_generators_are_not_fused():
     net = _coba(5)
     net.add_current_input("dc", "e", "dc", amplitude=10.0)
     assert ds.Simulation(net, max_memory=None)._fused is None
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_fused_one_step_epochs_on_several_ranks_equal_one_process(tmp_path, ranks):
+    """On several ranks the one-step delays cross ranks: every step is an epoch with an
+    exchange (the fused group's lean path: batched records, packing into preallocated
+    buffers, one delivery call), where one process runs 100-step epochs with every
+    synapse delivered inside the loop. Spikes and V_m samples bit for bit, for three
+    partitioners, records streamed to files through several batched hand-overs."""
+    net = _coba(5)
+    path = tmp_path / "coba.toml"
+    ds.dump(net, str(path))
+    sim = ds.Simulation(net, max_memory=None)
+    assert sim._group is not None and sim.epoch == engine.DEFAULT_EPOCH
+    ref = sim.run()
+    assert len(ref.spikes) > 100
+    methods = ("metis", "round_robin", "block")
+    proc = mpirun(ranks, ["tests/mpi/run_partitioners.py", str(path), str(tmp_path / "out"), ",".join(methods)],
+                  timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    for method in methods:
+        res = ds.load(str(tmp_path / "out" / method))
+        assert res.summary["ranks"] == ranks and res.summary["epoch_steps"] == 1
+        assert all(r["records_sent"] > 0 for r in res.summary["per_rank"])
+        same(ref, res)
+
+
+def test_a_crash_in_a_fused_epoch_keeps_the_batched_records_of_the_steps_done(monkeypatch, tmp_path):
+    """The batch goes to the files before they are closed: spikes and samples up to the
+    last step the fused loop finished (the call before the one that fails)."""
+    net = _coba(5)
+    ref = ds.Simulation(net, max_memory=None).run()
+    advance = lif_cond.advance_delivering
+
+    def failing(bound, ring, first, last, *rest):
+        if first <= 537 <= last:
+            raise RuntimeError("fails in the call that holds step 537")
+        return advance(bound, ring, first, last, *rest)
+
+    monkeypatch.setattr(lif_cond, "advance_delivering", failing)
+    sim = ds.Simulation(net, out=str(tmp_path), output=ds.OutputOptions(flush_every=3), max_memory=None)
+    with pytest.raises(RuntimeError, match="step 537"):
+        sim.run()
+    with h5py.File(tmp_path / "rank00000.h5", "r") as f:
+        done = int(f.attrs["completed_step"])
+    assert done == 532          # calls end at the V_m samples, every 7 steps
+    with pytest.warns(RuntimeWarning, match=r"is incomplete"):
+        res = ds.load(str(tmp_path))
+    keep = ref.spikes.step <= done
+    assert keep.sum() > 100
+    np.testing.assert_array_equal(res.spikes.gid, ref.spikes.gid[keep])
+    np.testing.assert_array_equal(res.spikes.step, ref.spikes.step[keep])
+    tr, tr_ref = res.traces[("e", "V_m")], ref.traces[("e", "V_m")]
+    np.testing.assert_array_equal(tr.values, tr_ref.values[tr_ref.steps <= done])

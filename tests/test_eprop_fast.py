@@ -75,7 +75,7 @@ def _train(fused: bool, trials: int = 3):
     sim = Simulation(task.network, max_memory=None)
     assert sim._fused is eprop_fused and sim.epoch > 1        # one rank, no synapse crosses: fused epochs
     if not fused:
-        sim._fused = None      # the population-by-population loop (segments of the shortest delay)
+        sim._fused = sim._group = None     # the population-by-population loop (segments of the shortest delay)
     tr = Trainer(sim, task.plastic, task.target, task.feedback, task.optimizer, loss="cross_entropy")
     for _ in range(trials):
         tr.step()

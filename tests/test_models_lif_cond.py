@@ -156,3 +156,15 @@ def test_bench_coba_prints_a_result_line():
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     out = json.loads(line[len("RESULT "):])
     assert out["bench"] == "coba" and out["N"] == 500 and out["spikes"] > 0
+
+
+def test_bench_coba_profile_reports_one_rank_and_one_step_epochs():
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench_coba.py"), "--profile", "--neurons",
+                           "400", "--time-ms", "50"], capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("1 rank, 400 neurons, 500 steps in epochs of 100:") and "ns per neuron-step" in lines[0]
+    # COBA's one-step delays cross ranks: rank 0 of 2 runs epochs of one step
+    assert len(lines) == 3 and all("epochs of 1 step(s), no exchange" in ln for ln in lines[1:])
+    assert "100 neurons" in lines[2]

@@ -125,3 +125,20 @@ def test_owner_map_of_chunks_holds_one_run_per_chunk_not_per_neuron():
     assert m.n == 100_000_000 and m.nbytes <= 20 * 8192
     assert m.of(np.array([0, 99_999_999])).tolist() == [parts[0], parts[-1]]
     assert m.counts(1024).sum() == 100_000_000
+
+
+def test_pack_into_preallocated_buffers_equals_pack_and_reports_what_does_not_fit():
+    """The engine's path for fused one-step epochs: the same messages and counts as
+    ``pack``, local positions found from the owned gids; a buffer too small is left
+    untouched and the number needed is returned."""
+    owned = np.array([10, 11, 12, 40])
+    r = routing.Router(0, 3, np.array([0, 2, 3, 3, 4]), np.array([1, 2, 2, 1], np.int32))
+    gids, steps = np.array([11, 10, 12, 40]), np.array([104, 105, 106, 106])
+    buf, counts = r.pack(np.searchsorted(owned, gids), gids, steps - 100)
+    small, got_counts = np.full(3, -7, np.int64), np.full(3, 99, np.int64)
+    assert r.pack_into(owned, gids, steps, 100, small, got_counts) == buf.size == 4
+    assert (small == -7).all()
+    out = np.empty(8, np.int64)
+    assert r.pack_into(owned, gids, steps, 100, out, got_counts) == 4
+    assert out[:4].tolist() == buf.tolist() and got_counts.tolist() == counts.tolist() == [0, 2, 2]
+    assert [routing.decode(m, 100) for m in out[:4]] == [(10, 105), (40, 106), (11, 104), (10, 105)]

@@ -229,8 +229,10 @@ class Trainer:
             if p.name in self.feedback:
                 B[rec_row0[p.name]: rec_row0[p.name] + p.n] = self.feedback[p.name][p.index]
         self.B = B
-        tables = (sim.short, sim.long)
-        flat = [_own_weights(t, self._plastic_runs(t)) for t in tables]
+        # New table objects (the engine's compiled calls cache a table's arrays by its identity)
+        (sim.short, flat_short), (sim.long, flat_long) = (_own_weights(t, self._plastic_runs(t))
+                                                          for t in (sim.short, sim.long))
+        flat = [flat_short, flat_long]
         parts: dict[bool, list] = {True: [], False: []}
         for pi, name in enumerate(self.plastic):
             proj = net.projections[name]
@@ -541,11 +543,12 @@ def _attach(p: Any, trace: np.ndarray) -> None:
         p.drive = CurrentDrive(p.model, p.model.with_trace(p.drive.base, trace), p.drive.currents)
 
 
-def _own_weights(t: Any, plastic: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Give the synapses of the runs ``plastic`` of table ``t`` weights of their own (64-bit,
-    appended to ``t.w64``: a run's weights may be one shared value or a dictionary's), so
-    that training can change each; returns per synapse, run by run, the source, port,
-    delay, weight (quanta) and the index of its own weight in ``t.w64`` (-1: not plastic)."""
+def _own_weights(t: Any, plastic: np.ndarray) -> tuple[Any, tuple[np.ndarray, ...]]:
+    """A copy of table ``t`` in which the synapses of the runs ``plastic`` have weights of
+    their own (64-bit, appended to ``w64``: a run's weights may be one shared value or a
+    dictionary's), so that training can change each; and per synapse, run by run, the
+    source, port, delay, weight (quanta) and the index of its own weight in the new
+    table's ``w64`` (-1: not plastic)."""
     src, port, delay, wq = t.expand() if t.size else (np.zeros(0, np.int64),) * 4
     run = np.repeat(np.arange(t.n_runs), t.run_len)
     mine = plastic[run] if run.size else np.zeros(0, bool)
@@ -555,12 +558,11 @@ def _own_weights(t: Any, plastic: np.ndarray) -> tuple[np.ndarray, ...]:
         slot[mine] = base + np.arange(int(mine.sum()))
         runs = np.flatnonzero(plastic)
         offsets = base + np.concatenate(([0], np.cumsum(t.run_len[runs])[:-1]))
-        t.w64 = np.concatenate([t.w64, wq[mine]])
-        t.run_kind = t.run_kind.copy()
-        t.run_w = t.run_w.copy()
-        t.run_kind[runs] = synapse_table.W64
-        t.run_w[runs] = offsets
-    return src, port, delay, wq, slot
+        run_kind, run_w = t.run_kind.copy(), t.run_w.copy()
+        run_kind[runs] = synapse_table.W64
+        run_w[runs] = offsets
+        t = replace(t, w64=np.concatenate([t.w64, wq[mine]]), run_kind=run_kind, run_w=run_w)
+    return t, (src, port, delay, wq, slot)
 
 
 def write_training(out: str, res: TrainResult, interval: int, dt: float) -> str:

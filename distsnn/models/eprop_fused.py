@@ -8,7 +8,7 @@ many steps in one compiled call, delivering each step's spikes before the next. 
 populations of ``eprop_iaf``, ``eprop_iaf_adapt`` and ``eprop_readout`` name this module
 as their ``FUSED`` loop; it also takes ``spike_train`` populations (their inputs).
 
-Per step, every population does the step with its own model's compiled loop
+Per step, every population (in gid order) does the step with its own model's compiled loop
 (:func:`distsnn.models.eprop_iaf._advance`, :func:`distsnn.models.eprop_readout._advance`,
 called for that one step, so the bits are those of the engine's other paths), the spike
 trains emit the step's spikes, and then the step's spikes are delivered through the
@@ -56,28 +56,41 @@ _NO_OUT = ((_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY), np.int64(0), np.int64(0), n
 _NO_TRAIN = (_EMPTY_INT, _EMPTY_INT, _EMPTY_INT)
 
 
-def advance_delivering(pops: list[tuple[Any, Any, int, int, np.ndarray]], ring: np.ndarray, first: int, last: int,
-                       table: Any, out_gid: np.ndarray, out_step: np.ndarray,
-                       index_buf: np.ndarray) -> tuple[int, int, int]:
-    """Advance the populations ``pops`` ((state, prepared, port0, n_ports, gids) each)
-    through steps ``first..last`` in one compiled call, delivering each step's spikes
-    through ``table`` (a :class:`distsnn.synapse_table.SynapseTable`) before the next
-    (as :func:`distsnn.models.lif_cond.advance_delivering`). Returns (last step done,
-    spikes written to ``out_gid`` / ``out_step``, synaptic events)."""
-    recs, outs, trains = [], [], []
+def bind(pops: list[tuple[Any, Any, int, int, np.ndarray]]) -> tuple:
+    """The arguments of :func:`advance_delivering`'s compiled loop for these populations
+    ((state, prepared, port0, n_ports, gids) each, in ascending gid order), valid as long
+    as their states and constants are these (:class:`distsnn.fused.FusedGroup` binds
+    anew when one is replaced: the trainer's resets and targets)."""
+    recs, outs, trains, order = [], [], [], []
     for s, c, port0, n_ports, gids in pops:
         if isinstance(s, eprop_iaf_adapt.State):
+            order.append((0, len(recs)))
             recs.append(_recurrent(s, c, port0, n_ports, gids, eprop_iaf_adapt))
         elif isinstance(s, eprop_iaf.State):
+            order.append((0, len(recs)))
             recs.append(_recurrent(s, c, port0, n_ports, gids, eprop_iaf))
         elif isinstance(s, eprop_readout.State):
+            order.append((1, len(outs)))
             outs.append(_readout(s, c, port0, n_ports, gids))
         else:
+            order.append((2, len(trains)))
             trains.append((s.when, s.who, gids.astype(np.int64, copy=False)))
-    total = sum(g.size for *_, g in pops)
-    return _advance_delivering(tuple(recs) or (_NO_REC,), tuple(outs) or (_NO_OUT,), tuple(trains) or (_NO_TRAIN,),
-                               np.int64(total), ring, QUANTUM, first, last, out_gid, out_step, index_buf,
-                               np.empty_like(index_buf), *table.kernel_args())
+    largest = max([g.size for *_, g in pops] + [1])
+    return (tuple(recs) or (_NO_REC,), tuple(outs) or (_NO_OUT,), tuple(trains) or (_NO_TRAIN,),
+            np.array(order, np.int64).reshape(-1, 2), np.int64(sum(g.size for *_, g in pops)),
+            np.empty(largest, np.int64), np.empty(largest, np.int64))
+
+
+def advance_delivering(bound: tuple, ring: np.ndarray, first: int, last: int, table: tuple, out_gid: np.ndarray,
+                       out_step: np.ndarray, count: int) -> tuple[int, int, int]:
+    """Advance the populations of ``bound`` (:func:`bind`) through steps ``first..last``
+    in one compiled call, delivering each step's spikes through ``table`` (a synapse
+    table's ``kernel_args()``) before the next (as
+    :func:`distsnn.models.lif_cond.advance_delivering`). Spikes go to ``out_gid`` /
+    ``out_step`` from position ``count`` on, by step, then population, then neuron; the
+    call stops before a step for which there is no room for every neuron to spike.
+    Returns (last step done, spikes in the buffers, synaptic events)."""
+    return _advance_delivering(*bound, ring, QUANTUM, first, last, out_gid, out_step, count, *table)
 
 
 def fusable(states: list[Any]) -> bool:
@@ -107,37 +120,38 @@ _INT_FIELDS = {eprop_iaf.State: (1,), eprop_iaf_adapt.State: (1,), spike_train.S
 
 
 @njit(cache=True)
-def _advance_delivering(recs, outs, trains, total, ring, scale, first, last, out_gid, out_step, idx_buf, step_buf,
-                        src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64):
-    count = 0
+def _advance_delivering(recs, outs, trains, order, total, idx_buf, step_buf, ring, scale, first, last, out_gid,
+                        out_step, count, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64):
     events = 0
     for t in range(first, last + 1):
         if count + total > out_gid.size:
             return t - 1, count, events
         start = count
-        for p in recs:
-            (v, r, z, psi, i_in, a, v_th), port0, n_ports, gids, f, k, Ie, trace = p
-            n = eprop_iaf._advance(v, r, z, psi, i_in, a, v_th, ring, scale, port0, n_ports, t, t, idx_buf,
-                                   step_buf, f[0], f[1], f[2], f[3], k[0], k[1], f[4], f[5], k[2] != 0, f[6], f[7],
-                                   Ie, trace)[1]
-            for j in range(n):
-                out_gid[count] = gids[idx_buf[j]]
-                out_step[count] = t
-                count += 1
-        for p in outs:
-            (v, i_in, y, y_star, err), port0, n_ports, f, Ie, target, t0, trace = p
-            eprop_readout._advance(v, i_in, y, y_star, err, ring, scale, port0, n_ports, t, t, f[0], f[1], f[2],
-                                   f[3], Ie, target, t0, trace)
-        for p in trains:
-            when, who, gids = p
-            # spike_train.step: the neurons with a spike at step t (at most one each:
-            # spike_train refuses two times on one step)
-            lo = np.searchsorted(when, t, side="left")
-            hi = np.searchsorted(when, t, side="right")
-            for j in range(lo, hi):
-                out_gid[count] = gids[who[j]]
-                out_step[count] = t
-                count += 1
+        for q in range(order.shape[0]):
+            kind = order[q, 0]
+            if kind == 0:
+                (v, r, z, psi, i_in, a, v_th), port0, n_ports, gids, f, k, Ie, trace = recs[order[q, 1]]
+                n = eprop_iaf._advance(v, r, z, psi, i_in, a, v_th, ring, scale, port0, n_ports, t, t, idx_buf,
+                                       step_buf, f[0], f[1], f[2], f[3], k[0], k[1], f[4], f[5], k[2] != 0, f[6],
+                                       f[7], Ie, trace)[1]
+                for j in range(n):
+                    out_gid[count] = gids[idx_buf[j]]
+                    out_step[count] = t
+                    count += 1
+            elif kind == 1:
+                (v, i_in, y, y_star, err), port0, n_ports, f, Ie, target, t0, trace = outs[order[q, 1]]
+                eprop_readout._advance(v, i_in, y, y_star, err, ring, scale, port0, n_ports, t, t, f[0], f[1], f[2],
+                                       f[3], Ie, target, t0, trace)
+            else:
+                when, who, gids = trains[order[q, 1]]
+                # spike_train.step: the neurons with a spike at step t (at most one each:
+                # spike_train refuses two times on one step), in the order of their index
+                lo = np.searchsorted(when, t, side="left")
+                hi = np.searchsorted(when, t, side="right")
+                for j in range(lo, hi):
+                    out_gid[count] = gids[who[j]]
+                    out_step[count] = t
+                    count += 1
         for j in range(start, count):
             events += deliver_one(out_gid[j], t, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port,
                                   w32, w64, ring)

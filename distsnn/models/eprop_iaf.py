@@ -214,7 +214,8 @@ def kernel_constants(c: Prepared, n: int, adaptive: bool = False, rho: float = 0
     surrogate (function index, height, width), adaptation, ``I_e + I_ext`` per neuron and
     the trace buffer."""
     p = c.p
-    Ie = np.ascontiguousarray(np.broadcast_to(np.asarray(p.I_e + c.I_ext, dtype=np.float64), (n,)))
+    # a copy: a broadcast of one value is read-only, a type the fused loop would not share
+    Ie = np.array(np.broadcast_to(np.asarray(p.I_e + c.I_ext, dtype=np.float64), (n,)))
     trace = NO_TRACE if c.trace is None else c.trace
     return (float(c.P_i), float(c.alpha), float(c.v_min), float(c.theta), int(c.ref_steps),
             FUNCTIONS.index(p.surrogate_gradient_function), float(p.surrogate_gradient_height),

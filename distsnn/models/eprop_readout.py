@@ -154,7 +154,7 @@ def state_arrays(s: State) -> tuple[np.ndarray, ...]:
 
 def kernel_constants(c: Prepared, n: int) -> tuple:
     """The constants of :func:`_advance` after its step range."""
-    Ie = np.ascontiguousarray(np.broadcast_to(np.asarray(c.p.I_e + c.I_ext, dtype=np.float64), (n,)))
+    Ie = np.array(np.broadcast_to(np.asarray(c.p.I_e + c.I_ext, dtype=np.float64), (n,)))  # writable (see eprop_iaf)
     target = _NO_TARGET if c.target is None else np.ascontiguousarray(c.target, dtype=np.float64)
     return (float(c.P_i), float(c.alpha), float(c.v_min), float(c.p.E_L), Ie, target, int(c.t0),
             _NO_TRACE if c.trace is None else c.trace)

@@ -50,6 +50,7 @@ from numba import njit
 from .. import synapses
 from ..delivery import deliver_one
 from ..synapses import QUANTUM, Kernels, SynapseType
+from ..vmath import exp
 from . import common
 
 NAME = "lif_cond"
@@ -119,68 +120,127 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                  S=common.synaptic_state(prep.k.channel, prep.k.coef, initial, n), k=prep.k)
 
 
-@njit(cache=True)
-def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, out_step, g_L, a0, neg_h_C, V_reset,
-             V_th, ref_steps, wg, wa, delta_rows, channel, decay, coef, feed, feed_coef):
+@njit(cache=True, error_model="numpy")
+def _advance(V, refr, S, ring, scale, port0, n_ports, first, last, out_index, out_step, per_neuron, ref_steps,
+             per_component, component_index, delta_rows, work, fired):
     # Steps first..last of one population, in place, in the module docstring's order
-    # (ring, scale, buffers and return value as in lif._advance). Sums run over the
-    # components in order, starting from 0.0 as synapses.sum_rows does.
+    # (ring, scale, buffers and return value as in lif._advance). Each phase of a step is
+    # a loop over the neurons that LLVM vectorises (a loop over components inside one
+    # over neurons would not be), and as few passes over the neurons as the phases
+    # allow: the sums over components (in order, from 0.0, as synapses.sum_rows does),
+    # the delta arrivals, the membrane update with vmath.exp (numba's exp does not
+    # vectorise) and the threshold, the synaptic components with their arrivals (each
+    # port cleared by its last reader), then the spikes in neuron order. Every neuron's
+    # arithmetic is the same whatever its position, so the result does not depend on
+    # the partition. The constants come packed (see _constants): each array passed costs
+    # the caller's dispatch about 0.1 us, which a one-step epoch pays every step.
+    g_L, a0, neg_h_C, V_reset, V_th = per_neuron[0], per_neuron[1], per_neuron[2], per_neuron[3], per_neuron[4]
+    wg, wa, decay, coef, feed_coef = (per_component[0], per_component[1], per_component[2], per_component[3],
+                                      per_component[4])
+    # Every channel is a delta channel or read by a component (synapses.kernels), and
+    # the last component to read a channel's ports clears them (clears, see _constants).
+    channel, feed, clears = component_index[0], component_index[1], component_index[2]
+    gsum, asum, jump = work[0], work[1], work[2]   # jump stays 0.0 without delta channels (_constants)
     R = ring.shape[0]
     n = V.size
+    C = wg.size
     count = 0
     for t in range(first, last + 1):
         if count + n > out_index.size:
             return t - 1, count
         row = ring[t % R]
+        if C == 0:
+            for i in range(n):
+                gsum[i] = 0.0
+                asum[i] = 0.0
+        for k in range(C):
+            u = wg[k]
+            w = wa[k]
+            if k == 0:
+                for i in range(n):
+                    s = S[0, i]
+                    gsum[i] = 0.0 + u * s
+                    asum[i] = 0.0 + w * s
+            else:
+                for i in range(n):
+                    s = S[k, i]
+                    gsum[i] = gsum[i] + u * s
+                    asum[i] = asum[i] + w * s
+        for d in range(delta_rows.size):
+            at = port0 + delta_rows[d] * n
+            if d == 0:
+                for i in range(n):
+                    jump[i] = 0.0 + row[at + i] * scale
+                    row[at + i] = 0
+            else:
+                for i in range(n):
+                    jump[i] = jump[i] + row[at + i] * scale
+                    row[at + i] = 0
+        spikes = 0
         for i in range(n):
-            sg = 0.0
-            sa = 0.0
-            for k in range(wg.size):
-                sg = sg + wg[k] * S[k, i]
-            for k in range(wa.size):
-                sa = sa + wa[k] * S[k, i]
-            g = g_L[i] + sg
-            a = a0[i] + sa
-            v_inf = a / g
-            jump = 0.0
-            for d in range(delta_rows.size):
-                jump = jump + row[port0 + delta_rows[d] * n + i] * scale
-            v = v_inf + (V[i] - v_inf) * np.exp(neg_h_C[i] * g) + jump
+            g = g_L[i] + gsum[i]
+            v_inf = (a0[i] + asum[i]) / g
+            v = v_inf + (V[i] - v_inf) * exp(neg_h_C[i] * g) + jump[i]
             r = refr[i]
             if r != 0:
                 v = V_reset[i]
                 r = r - 1
-            for j in range(feed.size):
-                f = feed[j]
-                if f >= 0:
-                    S[j, i] = feed_coef[j] * S[f, i] + decay[j] * S[j, i]
-            for j in range(feed.size):
-                if feed[j] < 0:
-                    S[j, i] = S[j, i] * decay[j] + coef[j] * (row[port0 + channel[j] * n + i] * scale)
-            if v >= V_th[i]:
+            f = v >= V_th[i]
+            if f:
                 v = V_reset[i]
                 r = ref_steps[i]
-                out_index[count] = i
-                out_step[count] = t
-                count += 1
             V[i] = v
             refr[i] = r
-        for p in range(port0, port0 + n_ports):
-            row[p] = 0
+            fired[i] = f
+            spikes += f
+        for j in range(C):
+            f = feed[j]
+            if f >= 0:
+                c = feed_coef[j]
+                d = decay[j]
+                for i in range(n):
+                    S[j, i] = c * S[f, i] + d * S[j, i]
+        for j in range(C):
+            if feed[j] < 0:
+                d = decay[j]
+                c = coef[j]
+                at = port0 + channel[j] * n
+                if clears[j] != 0:
+                    for i in range(n):
+                        S[j, i] = S[j, i] * d + c * (row[at + i] * scale)
+                        row[at + i] = 0
+                else:
+                    for i in range(n):
+                        S[j, i] = S[j, i] * d + c * (row[at + i] * scale)
+        if spikes:
+            for i in range(n):
+                if fired[i]:
+                    out_index[count] = i
+                    out_step[count] = t
+                    count += 1
     return last, count
 
 
 def _per_neuron(value: Any, n: int, dtype: Any = np.float64) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=dtype), (n,)))
+    # A copy, always writable: a read-only view (a broadcast scalar for one neuron) would
+    # be another type to numba, and the fused loop's tuple of populations must be uniform.
+    return np.array(np.broadcast_to(np.asarray(value, dtype=dtype), (n,)))
 
 
 def _constants(c: Prepared, n: int) -> tuple:
-    # Parameters may be per neuron: every one becomes an array of n (the same numbers
-    # the numpy expressions broadcast).
+    # Parameters may be per neuron: every one becomes a row of n (the same numbers the
+    # numpy expressions broadcast). Rows of one array per kind (see _advance); the last
+    # is the kernel's scratch.
     p, k = c.p, c.k
-    return (_per_neuron(p.g_L, n), _per_neuron(p.g_L * p.E_L + p.I_e, n), _per_neuron(-c.h / p.C_m, n),
-            _per_neuron(p.V_reset, n), _per_neuron(p.V_th, n), _per_neuron(c.ref_steps, n, np.int64), c.wg, c.wa,
-            k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef)
+    per_neuron = np.array([_per_neuron(v, n) for v in (p.g_L, p.g_L * p.E_L + p.I_e, -c.h / p.C_m, p.V_reset,
+                                                        p.V_th)]).reshape(5, n)
+    per_component = np.array([c.wg, c.wa, k.decay, k.coef, k.feed_coef], dtype=np.float64).reshape(5, -1)
+    reads = k.feed < 0
+    clears = [int(reads[j] and not np.any(reads[j + 1:] & (k.channel[j + 1:] == k.channel[j])))
+              for j in range(k.channel.size)]
+    component_index = np.array([k.channel, k.feed, clears], dtype=np.int64).reshape(3, -1)
+    return (per_neuron, _per_neuron(c.ref_steps, n, np.int64), per_component, component_index, k.delta_rows,
+            np.zeros((3, n)), np.empty(n, np.bool_))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
@@ -197,22 +257,36 @@ def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, f
                     *_constants(c, s.V.size))
 
 
-def advance_delivering(pops: list[tuple[State, Prepared, int, int, np.ndarray]], ring: np.ndarray, first: int,
-                       last: int, table: Any, out_gid: np.ndarray, out_step: np.ndarray,
-                       index_buf: np.ndarray) -> tuple[int, int, int]:
-    """Advance several populations through steps ``first..last`` in one compiled call,
-    delivering each step's spikes through ``table`` (a
-    :class:`distsnn.synapse_table.SynapseTable` whose delays are all shorter than what is
-    left of the ring) before the next step. ``pops``: (state, prepared, port0, n_ports,
-    gids) of each population; the per-population update is :func:`advance`'s loop, one
-    step at a time. Spikes go to ``out_gid`` / ``out_step`` (room for one step of every
-    neuron is checked before each step; ``index_buf`` holds at least the largest
-    population). Returns (last step done, spikes written, synaptic events)."""
+def bind(pops: list[tuple[State, Prepared, int, int, np.ndarray]]) -> tuple:
+    """The arguments of :func:`advance_delivering`'s compiled loop for these populations,
+    built once (per-neuron constants and scratch arrays included) and valid as long as
+    their states and constants are these: ``pops`` holds (state, prepared, port0,
+    n_ports, gids) of each population, in ascending gid order."""
     args = tuple((s.V, s.refr, s.S, np.int64(port0), np.int64(n_ports), gids.astype(np.int64, copy=False),
                   _constants(c, s.V.size)) for s, c, port0, n_ports, gids in pops)
-    total = sum(s.V.size for s, *_ in pops)
-    return _advance_delivering(args, np.int64(total), ring, QUANTUM, first, last, out_gid, out_step, index_buf,
-                               np.empty_like(index_buf), *table.kernel_args())
+    largest = max([s.V.size for s, *_ in pops] + [1])
+    return (args, np.int64(sum(s.V.size for s, *_ in pops)), np.empty(largest, np.int64),
+            np.empty(largest, np.int64))
+
+
+def advance_delivering(bound: tuple, ring: np.ndarray, first: int, last: int, table: tuple, out_gid: np.ndarray,
+                       out_step: np.ndarray, count: int) -> tuple[int, int, int]:
+    """Advance the populations of ``bound`` (:func:`bind`) through steps ``first..last``
+    in one compiled call, delivering each step's spikes through ``table`` (the arrays of
+    a :class:`distsnn.synapse_table.SynapseTable` whose delays are all shorter than what
+    is left of the ring, as its ``kernel_args()`` gives them) before the next step. The
+    per-population update is :func:`advance`'s loop, one step at a time. Spikes go to
+    ``out_gid`` / ``out_step`` from position ``count`` on, by step, then population,
+    then neuron (so by gid); the call stops before a step for which there is no room for
+    every neuron to spike. Returns (last step done, spikes in the buffers, synaptic
+    events)."""
+    args, total, idx_buf, step_buf = bound
+    if not table[0].size:
+        # No short synapses (one-step epochs on several ranks): the loop without its
+        # table, whose ten arrays would cost a microsecond of dispatch every epoch.
+        return _advance_group(args, total, ring, QUANTUM, first, last, out_gid, out_step, count, idx_buf, step_buf)
+    return _advance_delivering(args, total, ring, QUANTUM, first, last, out_gid, out_step, count, idx_buf, step_buf,
+                               *table)
 
 
 def fusable(states: list[State]) -> bool:
@@ -222,27 +296,43 @@ def fusable(states: list[State]) -> bool:
 
 
 @njit(cache=True)
-def _advance_delivering(pops, total, ring, scale, first, last, out_gid, out_step, idx_buf, step_buf, src, src_ptr,
-                        run_start, run_len, run_delay, run_kind, run_w, port, w32, w64):
+def _group_step(pops, ring, scale, t, out_gid, out_step, count, idx_buf, step_buf):
+    # Every population through step t, their spikes appended (by population, then neuron).
+    for p in pops:
+        V, refr, S, port0, n_ports, gids, consts = p
+        k = _advance(V, refr, S, ring, scale, port0, n_ports, t, t, idx_buf, step_buf, *consts)[1]
+        for j in range(k):
+            out_gid[count] = gids[idx_buf[j]]
+            out_step[count] = t
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _advance_delivering(pops, total, ring, scale, first, last, out_gid, out_step, count, idx_buf, step_buf, src,
+                        src_ptr, run_start, run_len, run_delay, run_kind, run_w, port, w32, w64):
     # The step's spikes are delivered after every population has done the step: they
     # arrive at step + delay >= step + 1, in a row no population has read yet.
-    count = 0
     events = 0
     for t in range(first, last + 1):
         if count + total > out_gid.size:
             return t - 1, count, events
         start = count
-        for p in pops:
-            V, refr, S, port0, n_ports, gids, consts = p
-            k = _advance(V, refr, S, ring, scale, port0, n_ports, t, t, idx_buf, step_buf, *consts)[1]
-            for j in range(k):
-                out_gid[count] = gids[idx_buf[j]]
-                out_step[count] = t
-                count += 1
+        count = _group_step(pops, ring, scale, t, out_gid, out_step, count, idx_buf, step_buf)
         for j in range(start, count):
             events += deliver_one(out_gid[j], t, src, src_ptr, run_start, run_len, run_delay, run_kind, run_w, port,
                                   w32, w64, ring)
     return last, count, events
+
+
+@njit(cache=True)
+def _advance_group(pops, total, ring, scale, first, last, out_gid, out_step, count, idx_buf, step_buf):
+    # _advance_delivering without short synapses.
+    for t in range(first, last + 1):
+        if count + total > out_gid.size:
+            return t - 1, count, 0
+        count = _group_step(pops, ring, scale, t, out_gid, out_step, count, idx_buf, step_buf)
+    return last, count, 0
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
