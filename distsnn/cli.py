@@ -2,7 +2,7 @@
 
     distsnn run CONFIG.toml|SIMULATION_CONFIG.json [--out DIR [--overwrite] [--flush-every N] [--buffer-mb MB]
                 [--compression gzip|lzf|none] [--sorted] [--collective-io]]
-                [--t-stop MS] [--seed N] [--partitioner NAME]
+                [--t-stop MS] [--seed N] [--partitioner NAME] [--threads T]
                 [--max-memory SIZE] [--strict-time] [--quiet]
                 [--partition OWNERS.h5] [partition options]
                 [--checkpoint DIR [--checkpoint-every MS] [--checkpoint-keep K]] [--restore DIR]
@@ -92,7 +92,7 @@ import warnings
 
 import numpy as np
 
-from . import config, memory, partition_cli, placement, timegrid, validate
+from . import config, memory, partition_cli, placement, threads, timegrid, validate
 from .comm import world
 from .engine import Simulation
 from .io import reader
@@ -105,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
     options = OutputOptions(overwrite=args.overwrite, flush_every=args.flush_every, buffer_mb=args.buffer_mb,
                             compression=args.compression, sort=args.sorted, collective_io=args.collective_io)
     options.check()
+    threads.check("distsnn run --threads", args.threads)
     spec = partition_cli.spec_from_args(args, args.partitioner, args.partition)
     if args.dry_run is not None:
         return _dry_run(args, spec)
@@ -125,10 +126,10 @@ def _run(args: argparse.Namespace) -> int:
     # Without --out nothing reads the records: count them, keep none (memory stays bounded).
     if args.restore:
         sim = Simulation.restore(args.restore, net, comm=args.comm, partitioner=spec, out=args.out, output=options,
-                                 keep_records=False, max_memory=limit)
+                                 keep_records=False, max_memory=limit, threads=args.threads)
     else:
         sim = Simulation(net, comm=args.comm, partitioner=spec, out=args.out, output=options,
-                         keep_records=False, max_memory=limit)
+                         keep_records=False, max_memory=limit, threads=args.threads)
     written = []
     try:
         t_build = time.perf_counter() - t0
@@ -340,6 +341,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="N", type=int, help="master seed (default: the file's)")
     run.add_argument("--partitioner", "--method", dest="partitioner", default="metis", choices=placement.METHODS,
                      help="how neurons are split over MPI ranks (default: metis)")
+    run.add_argument("--threads", metavar="T", type=int, default=1,
+                     help="threads per rank for Poisson input and spike delivery (default 1; the results "
+                          "are the same for every T)")
     run.add_argument("--strict-time", action="store_true",
                      help="durations (delays, refractory periods, schedule times) off the dt grid are "
                           "errors instead of warnings")

@@ -10,10 +10,11 @@ Schedule (one epoch of ``L`` steps, from step ``t0`` to ``t0 + L``)::
              each row, update, record spikes), then the segment's spikes go through the
              short synapses (they arrive after the segment) and the monitors sample
     exchange the epoch's spikes go, as (gid, step offset), to the ranks that hold at
-             least one of their targets: one collective with the counts inside
-             (:class:`distsnn.comm.mpi.SlotExchanger`)
-    deliver  every received or local spike adds its *long* synapses' (delay >= L)
-             weights to the ring row of its arrival step (spike step + delay)
+             least one of their targets: one nonblocking collective with the counts
+             inside (:class:`distsnn.comm.mpi.SlotExchanger`), during which the local
+             spikes are delivered (below)
+    deliver  every local, then every received, spike adds its *long* synapses' (delay
+             >= L) weights to the ring row of its arrival step (spike step + delay)
 
 Why the epoch length is safe: ``L`` is the minimum delay ``D`` of the synapses that
 cross ranks (or of all synapses on one rank), so a spike at step ``s > t0`` reaches
@@ -53,6 +54,7 @@ from .io.output import OutputOptions, RunOutput
 from .network import Network
 from .results import Rates, Result, Spikes, Trace, merge
 from .progress import DEFAULT_PERIOD, Report, check as check_report, reporter
+from .threads import check as check_threads
 from .placement import OwnerMap, PartitionSpec, assign
 
 #: Epoch length (steps) of a network without synapses.
@@ -107,13 +109,18 @@ class Simulation:
         estimated need (:mod:`distsnn.resources`) is larger is refused before anything is
         built or written. ``"available"`` (default): the memory available on the ranks'
         machines; ``None``: no check.
+    threads : int
+        Threads of this rank for Poisson injection and spike delivery (default 1, so that
+        ``mpiexec -n P`` on P cores does not oversubscribe them); the results are the same
+        for every value (:mod:`distsnn.threads`).
     """
 
     def __init__(self, network: Network, comm: Comm | None = None, owner: "np.ndarray | OwnerMap | None" = None,
                  partitioner: str | PartitionSpec = "metis", out: str | None = None,
                  output: OutputOptions | None = None, keep_records: bool = True,
-                 max_memory: int | str | None = "available") -> None:
+                 max_memory: int | str | None = "available", threads: int = 1) -> None:
         t0 = time.perf_counter()
+        self.threads = check_threads("Simulation", threads)
         self.net = network
         self.comm = world() if comm is None else comm
         self.partitioner = partitioner
@@ -288,7 +295,7 @@ class Simulation:
     def restore(cls, path: str, network: Network, comm: Comm | None = None,
                 partitioner: str | PartitionSpec = "metis", out: str | None = None,
                 output: OutputOptions | None = None, keep_records: bool = True,
-                max_memory: int | str | None = "available") -> "Simulation":
+                max_memory: int | str | None = "available", threads: int = 1) -> "Simulation":
         """A simulation continued from the checkpoint in ``path`` (a ``step-<N>`` directory,
         or a directory of them: the newest complete one), on any number of ranks and any
         partition; the other parameters as for :class:`Simulation`. Checked against
@@ -296,7 +303,7 @@ class Simulation:
         comm = world() if comm is None else comm
         ck = ckpt.open_checkpoint(path, network, comm)
         sim = cls(network, comm=comm, partitioner=partitioner, out=out, output=output,
-                  keep_records=keep_records, max_memory=max_memory)
+                  keep_records=keep_records, max_memory=max_memory, threads=threads)
         try:
             ckpt.load_into(sim, ck)
         except BaseException:
@@ -315,7 +322,7 @@ class Simulation:
         first, last = self.step + 1, self.step + length
         for table in self.inputs:
             delivery.poisson_into_ring(table.key[0], table.key[1], table.gids, table.ports, table.wq,
-                                       table.cdf, first, last, self.ring)
+                                       table.cdf, first, last, self.ring, self.threads)
         if self._group is not None:
             gids, steps = fused.update(self, first, last)
         else:
@@ -329,20 +336,25 @@ class Simulation:
             return
         t2 = time.perf_counter()
         buf, counts = self.router.pack(np.searchsorted(self.owned, gids), gids, steps - first)
-        recv, recv_counts = self.exchanger.exchange(buf, counts)
+        self.exchanger.start(buf, counts)
+        # While the spikes travel, this rank's own go through the long synapses (the
+        # input is an integer sum: the order of delivery changes no bit).
+        t3 = time.perf_counter()
+        lg = self.long
+        self.n_events += delivery.deliver(gids, steps, lg, self.ring, self.threads)
+        t4 = time.perf_counter()
+        recv, recv_counts = self.exchanger.finish()
         r_gids, r_steps = self.router.unpack(recv, first)
         self.n_sent += buf.size
         self.sent_to += counts
         self.n_received += recv.size
         self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
-        t3 = time.perf_counter()
-        self.timers.exchange += t3 - t2
+        t5 = time.perf_counter()
+        self.timers.exchange += (t3 - t2) + (t5 - t4)
         for hook in self.hooks:
             hook.spikes(gids, steps, r_gids, r_steps, first, last)
-        lg = self.long
-        for g, st in ((gids, steps), (r_gids, r_steps)):
-            self.n_events += delivery.deliver(g, st, lg, self.ring)
-        self.timers.deliver += time.perf_counter() - t3
+        self.n_events += delivery.deliver(r_gids, r_steps, lg, self.ring, self.threads)
+        self.timers.deliver += (t4 - t3) + (time.perf_counter() - t5)
 
     def _update_segments(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
         """Every local population through steps first..last in segments; returns the
@@ -358,7 +370,7 @@ class Simulation:
             end = min(last, n + self.short_span, self._next_sample(n + 1))
             g, st = self._advance_populations(n + 1, end)
             if g.size and short.size:
-                self.n_events += delivery.deliver(g, st, short, self.ring)
+                self.n_events += delivery.deliver(g, st, short, self.ring, self.threads)
             if g.size:
                 gids.append(g)
                 steps.append(st)
@@ -513,17 +525,17 @@ class Simulation:
 def simulate(network: Network, t_stop: float | None = None, comm: Comm | None = None,
              partitioner: str | PartitionSpec = "metis", out: str | None = None, output: OutputOptions | None = None,
              gather: bool = False, max_memory: int | str | None = "available", report: Report = None,
-             report_period: float = DEFAULT_PERIOD) -> Result:
+             report_period: float = DEFAULT_PERIOD, threads: int = 1) -> Result:
     """Build and run a network (over MPI when launched by mpiexec).
 
     With ``out``, the run's files are written there (as ``distsnn run --out``). Returns
     this rank's records, or with ``gather`` every rank's records on rank 0.
-    ``max_memory``: as for :class:`Simulation`; ``report`` and ``report_period`` as in
-    :meth:`Simulation.run`.
+    ``max_memory`` and ``threads``: as for :class:`Simulation`; ``report`` and
+    ``report_period`` as in :meth:`Simulation.run`.
     """
     check_report(report, report_period)
     sim = Simulation(network, comm=comm, partitioner=partitioner, out=out, output=output,
-                     max_memory=max_memory)
+                     max_memory=max_memory, threads=threads)
     try:
         return sim.run(t_stop, gather=gather, report=report, report_period=report_period)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from distsnn.comm import LocalComm
 from tests.mpi.launch import mpirun, needs_mpi
@@ -28,6 +29,17 @@ def test_local_exchange_is_the_identity():
     ex = LocalComm().exchanger(np.zeros(0, np.int64), np.zeros(0, np.int64))
     got, counts = ex.exchange(np.zeros(0, np.int64), np.zeros(1, np.int64))
     assert got.size == 0 and counts.tolist() == [0]
+
+
+def test_exchange_halves_come_in_pairs():
+    ex = LocalComm().exchanger(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    with pytest.raises(RuntimeError, match="no exchange was started"):
+        ex.finish()
+    ex.start(np.arange(3, dtype=np.int64), np.array([3]))
+    with pytest.raises(RuntimeError, match="has not been finished"):
+        ex.start(np.zeros(0, np.int64), np.zeros(1, np.int64))
+    got, counts = ex.finish()
+    assert got.tolist() == [0, 1, 2] and counts.tolist() == [3]
 
 
 @needs_mpi

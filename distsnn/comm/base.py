@@ -29,6 +29,14 @@ class Exchanger(Protocol):
         """Items for each rank (grouped by rank, ``counts[r]`` to rank ``r``) in; items
         received (from rank 0, then 1, ...) and their counts out. Collective."""
 
+    def start(self, send: np.ndarray, counts: np.ndarray) -> None:
+        """The first half of :meth:`exchange`: post it and return without waiting (the
+        caller may work meanwhile, but make no other collective call). Collective."""
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """The second half: wait for the exchange :meth:`start` posted and return what
+        :meth:`exchange` would have."""
+
 
 class Comm(Protocol):
     rank: int

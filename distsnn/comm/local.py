@@ -15,8 +15,23 @@ class LocalExchanger:
     collectives = 0
     overflows = 0
 
+    def __init__(self) -> None:
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None
+
     def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(send, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+
+    def start(self, send: np.ndarray, counts: np.ndarray) -> None:
+        if self._pending is not None:
+            raise RuntimeError("LocalExchanger.start: the previous exchange has not been finished")
+        # copies: the caller may reuse its arrays before finish
+        self._pending = (np.array(send, dtype=np.int64), np.array(counts, dtype=np.int64))
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pending is None:
+            raise RuntimeError("LocalExchanger.finish: no exchange was started")
+        out, self._pending = self._pending, None
+        return out
 
 
 class LocalComm:

@@ -42,7 +42,8 @@ class SlotExchanger:
     do from the count alone; then both ends resize the slot by the same rule. The
     collective is the same on every rank in every call; the common case costs
     one collective instead of two (counts, then data), and a burst one extra message on
-    each pair it overflows.
+    each pair it overflows. :meth:`start` and :meth:`finish` split a call in two
+    (``MPI_Ialltoallv``), so that a rank works while the spikes travel.
     """
 
     def __init__(self, comm: Any, send_to: np.ndarray, recv_from: np.ndarray) -> None:
@@ -56,6 +57,7 @@ class SlotExchanger:
         self.rcounts = np.zeros(self.size, dtype=np.int64)
         self.collectives = 0
         self.overflows = 0
+        self._pending = None
         self._layout()
 
     def _layout(self) -> None:
@@ -66,19 +68,53 @@ class SlotExchanger:
                       [self.rbuf, (self.rslot, self.rdispl), MPI.INT64_T])
 
     def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # The blocking collective, as before start/finish existed: one-step epochs
+        # (thousands a second) call this, and a nonblocking one was not measured there.
+        if self._pending is not None:
+            raise RuntimeError("SlotExchanger.exchange: an exchange was started and not finished")
+        send, counts, requests = self._post(send, counts)
+        self.comm.Alltoallv(*self._args)
+        self.collectives += 1
+        return self._complete(requests, counts)
+
+    def start(self, send: np.ndarray, counts: np.ndarray) -> None:
+        """Post the exchange of ``send`` (as :meth:`exchange`) and return at once: an
+        ``MPI_Ialltoallv``, so the caller can work until :meth:`finish`. Collective."""
+        if self._pending is not None:
+            raise RuntimeError("SlotExchanger.start: the previous exchange has not been finished")
+        send, counts, requests = self._post(send, counts)
+        collective = self.comm.Ialltoallv(*self._args)
+        self.collectives += 1
+        self._pending = (collective, requests, send, counts)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """Wait for the exchange :meth:`start` posted; returns what :meth:`exchange` does."""
+        if self._pending is None:
+            raise RuntimeError("SlotExchanger.finish: no exchange was started")
+        collective, requests, send, counts = self._pending
+        self._pending = None
+        collective.Wait()
+        return self._complete(requests, counts)
+
+    def _post(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+        # The send slots filled and the overflow sent point to point, before the collective.
         send = np.ascontiguousarray(send, dtype=np.int64)
-        counts = np.ascontiguousarray(counts, dtype=np.int64)
+        counts = np.array(counts, dtype=np.int64)     # _complete resizes the slots by it
         over = slots.fill(send, counts, self.sdispl, self.sslot, self.sbuf)
         if over < 0:
             raise RuntimeError(f"SlotExchanger: rank {self.rank} sends items to a rank that is not its peer")
         requests = []
         if over:
+            send = send.copy()      # the Isends read it until the end; the caller may not
             for r, lo, hi in slots.overflow(self.sslot, counts):
                 requests.append(self.comm.Isend([send[lo:hi], MPI.INT64_T], r, OVERFLOW_TAG))
         # Not a persistent collective (MPI_Alltoallv_init): re-creating it when a slot
         # changes would be a collective call that only the ranks with that change make.
-        self.comm.Alltoallv(*self._args)
-        self.collectives += 1
+        return send, counts, requests
+
+    def _complete(self, requests: list, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # After the collective: the received items, the overflow received point to point,
+        # both ends' slots resized by the same rule.
         rcounts = self.rcounts
         recv, r_over = slots.extract(self.rbuf, self.rdispl, self.rslot, rcounts)
         if r_over:

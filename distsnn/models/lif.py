@@ -46,7 +46,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from .. import synapses
 from ..synapses import QUANTUM, SynapseType
@@ -221,9 +222,35 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                  readout=tuple(bool(b) for b in prep.k.readout))
 
 
+def _at(x, i):
+    """``x[i]`` for a per-neuron array, ``x`` for a number (compiled: see the overload)."""
+    return x[i] if np.ndim(x) else x
+
+
+@overload(_at, inline="always")
+def _at_compiled(x, i):
+    # One source, two compiled kernels: with the membrane constants as numbers they stay
+    # in registers, with per-neuron arrays they load contiguously (both vectorise).
+    if isinstance(x, types.Array):
+        return lambda x, i: x[i]
+    return lambda x, i: x
+
+
+def _at2(x, j, i):
+    """``x[j, i]`` for a per-neuron (components, neurons) array, ``x[j]`` for (components,)."""
+    return x[j, i] if np.ndim(x) == 2 else x[j]
+
+
+@overload(_at2, inline="always")
+def _at2_compiled(x, j, i):
+    if x.ndim == 2:
+        return lambda x, j, i: x[j, i]
+    return lambda x, j, i: x[j]
+
+
 @njit(cache=True)
 def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, out_step, P20Ie_, P21, expm1,
-             delta_rows, channel, decay, coef, feed, feed_coef, theta, y_reset, ref_steps, per):
+             delta_rows, channel, decay, coef, feed, feed_coef, theta, y_reset, ref_steps):
     # Steps first..last of one population, in place. The arrival of step t on channel c
     # of local neuron i is ring[t % R, port0 + c * n + i] * scale (int64 quanta with
     # scale QUANTUM from the engine's ring, or floats with scale 1 from step(): both
@@ -231,50 +258,77 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
     # ports once read. Spikes (local index, step) go to the buffers; the call stops
     # before a step that could overflow them and returns (last step done, spikes written).
     # Per neuron, NEST's iaf_psc_alpha::update term by term (no fused multiply-add, no
-    # reordering), so that the rounding is NEST's. (One loop, not a per-neuron function:
-    # numba's calls with array arguments cost ~50 ns each in reference counting.)
-    # The membrane constants have one column (per = 0) or one per neuron (per = 1).
+    # reordering), so that the rounding is NEST's. The loops over the neurons have no
+    # branch the compiler cannot turn into a select, so it vectorises them (the same
+    # operations per neuron, a few times faster than one neuron at a time); a
+    # refractory neuron computes the sum too, and discards it. Membrane constants
+    # (P20 I_e, expm1, theta, y_reset, ref_steps; P21 by component) are numbers or
+    # per-neuron arrays: see _at.
     R = ring.shape[0]
     n = y.size
+    K = P21.shape[0]
+    nd = delta_rows.size
     count = 0
+    v = np.empty(n)
+    for i in range(n):
+        v[i] = _at(P20Ie_, i)
+    jump = np.empty(n if nd > 1 else 0)
+    spiked = np.empty(n, np.bool_)
     for t in range(first, last + 1):
         if count + n > out_index.size:
             return t - 1, count
         row = ring[t % R]
+        # y <- P20 I_e + sum_k P21_k I_k + expm1 y + y + sum(delta arrivals), left to
+        # right: the first terms and the summed arrivals of several delta channels in
+        # passes of their own, the rest with the threshold and reset in one loop.
+        if K:
+            for i in range(n):
+                v[i] = _at(P20Ie_, i)
+            for j in range(K):
+                for i in range(n):
+                    v[i] = v[i] + _at2(P21, j, i) * I[j, i]
+        if nd > 1:
+            d = port0 + delta_rows[0] * n
+            for i in range(n):
+                jump[i] = row[d + i] * scale
+            for k in range(1, nd):
+                d = port0 + delta_rows[k] * n
+                for i in range(n):
+                    jump[i] = jump[i] + row[d + i] * scale
+        d0 = port0 + delta_rows[0] * n if nd == 1 else 0
         for i in range(n):
-            c = i * per
-            if refr[i] == 0:
-                v = P20Ie_[i]
-                for j in range(P21.shape[0]):
-                    v = v + P21[j, c] * I[j, i]
-                v = v + expm1[c] * y[i]
-                v = v + y[i]
-                if delta_rows.size:
-                    jump = row[port0 + delta_rows[0] * n + i] * scale
-                    for d in range(1, delta_rows.size):
-                        jump = jump + row[port0 + delta_rows[d] * n + i] * scale
-                    v = v + jump
-                r = refr[i]
-            else:
-                v = y[i]
-                r = refr[i] - 1
-            # Fed components (alpha functions) first: they take their feeder's value from
-            # the start of the step, and no feeder is itself fed.
-            for j in range(feed.size):
-                f = feed[j]
-                if f >= 0:
+            x = v[i] + _at(expm1, i) * y[i]
+            x = x + y[i]
+            if nd == 1:
+                x = x + row[d0 + i] * scale
+            elif nd > 1:
+                x = x + jump[i]
+            # refractory neurons keep y (their sum is discarded) and count down
+            free = refr[i] == 0
+            w = x if free else y[i]
+            r = refr[i] if free else refr[i] - 1
+            hit = w >= _at(theta, i)
+            spiked[i] = hit
+            y[i] = _at(y_reset, i) if hit else w
+            refr[i] = _at(ref_steps, i) if hit else r
+        # The synaptic components take the step's arrivals. Fed components (alpha
+        # functions) first: they take their feeder's value from the start of the step,
+        # and no feeder is itself fed.
+        for j in range(feed.size):
+            f = feed[j]
+            if f >= 0:
+                for i in range(n):
                     I[j, i] = feed_coef[j] * I[f, i] + decay[j] * I[j, i]
-            for j in range(feed.size):
-                if feed[j] < 0:
-                    I[j, i] = I[j, i] * decay[j] + coef[j] * (row[port0 + channel[j] * n + i] * scale)
-            if v >= theta[c]:
-                v = y_reset[c]
-                r = ref_steps[c]
+        for j in range(feed.size):
+            if feed[j] < 0:
+                d = port0 + channel[j] * n
+                for i in range(n):
+                    I[j, i] = I[j, i] * decay[j] + coef[j] * (row[d + i] * scale)
+        for i in range(n):
+            if spiked[i]:
                 out_index[count] = i
                 out_step[count] = t
                 count += 1
-            y[i] = v
-            refr[i] = r
         for p in range(port0, port0 + n_ports):
             row[p] = 0
     return last, count
@@ -282,13 +336,17 @@ def _advance(y, refr, I, ring, scale, port0, n_ports, first, last, out_index, ou
 
 def _constants(c: Prepared, n: int) -> tuple:
     k = c.k
-    # (I_e + current generators) * P20, NEST's (I_e + i_0) * P20, one value per neuron.
-    P20Ie = np.ascontiguousarray(np.broadcast_to(c.P20 * (c.p.I_e + c.I_ext), (n,)), dtype=np.float64)
-    per = int(np.ndim(c.theta) > 0)
-    P21 = c.P21 if c.P21.ndim == 2 else c.P21.reshape(-1, 1)
-    return (P20Ie, P21, np.atleast_1d(c.expm1), k.delta_rows, k.channel, k.decay,
-            k.coef, k.feed, k.feed_coef, np.atleast_1d(c.theta), np.atleast_1d(c.y_reset),
-            np.atleast_1d(np.asarray(c.ref_steps, dtype=np.int64)), per)
+    # (I_e + current generators) * P20, NEST's (I_e + i_0) * P20: a number, or one value
+    # per neuron. Numbers stay numbers (a kernel compiled for them; nothing allocated per
+    # call), per-neuron values arrays.
+    P20Ie = c.P20 * (c.p.I_e + c.I_ext)
+    P20Ie = float(P20Ie) if np.ndim(P20Ie) == 0 else np.ascontiguousarray(np.broadcast_to(P20Ie, (n,)),
+                                                                          dtype=np.float64)
+    if np.ndim(c.theta) == 0:
+        return (P20Ie, c.P21, float(c.expm1), k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef,
+                float(c.theta), float(c.y_reset), int(c.ref_steps))
+    return (P20Ie, c.P21, c.expm1, k.delta_rows, k.channel, k.decay, k.coef, k.feed, k.feed_coef, c.theta,
+            c.y_reset, np.asarray(c.ref_steps, dtype=np.int64))
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
