@@ -33,7 +33,9 @@ Fused populations (one model with ``advance_delivering``, :mod:`distsnn.fused`) 
 through the epoch in one compiled call and append their spikes to a batch that goes to
 the recorder and the checkpoint history every ``flush_every`` epochs (or when full, or
 at the end of :meth:`Simulation.advance`) instead of every epoch; the exchange and long
-delivery of such an epoch use preallocated buffers and one compiled call each.
+delivery of such an epoch use preallocated buffers and one compiled call each. On
+several ranks with MPICH, such epochs run many per compiled call, the exchange's MPI
+calls made from compiled code (:mod:`distsnn.native_epochs`).
 
 Invariants: the input of a neuron is an integer sum (fixed-point quanta), so it does
 not depend on the order of delivery, hence not on the number of ranks, the partition
@@ -48,7 +50,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import build, checkpoint as ckpt, delivery, fused, monitors, resources, routing, synapses, timegrid
+from . import (build, checkpoint as ckpt, delivery, fused, monitors, native_epochs, resources, routing, synapses,
+               timegrid)
 from .comm import Comm, world
 from .io.output import OutputOptions, RunOutput
 from .network import Network
@@ -233,6 +236,12 @@ class Simulation:
             self._group.advance(self.ring, 1, 0, self.short)
             self.router.pack_into(self.owned, none, none, 1, self._send, self._counts)
             fused.deliver_epoch(none, none, none, 1, *self.long.kernel_args(), self.ring)
+        # Many epochs, exchange included, per compiled call where every rank can
+        # (distsnn.native_epochs): the same collective on every rank, whatever it decides.
+        offer = getattr(self.comm, "native", None)     # a communicator may lack it
+        bindings = offer() if offer is not None and native_epochs.NativeLoop.eligible(self) else None
+        usable = int(self.comm.allreduce(int(bindings is not None), "min"))
+        self._native = native_epochs.NativeLoop(self, bindings) if usable else None
 
     def run(self, t_stop: float | None = None, gather: bool = False, report: Report = None,
             report_period: float = DEFAULT_PERIOD) -> Result:
@@ -265,9 +274,18 @@ class Simulation:
         progress.start()
         if self._group is not None:
             self._group.bind()          # a restore may have replaced the states
+        compiled = False
+        if self._native is not None:    # the same on every rank (agreed at build)
+            # Hooks (e-prop) need the Python path, whose exchange with hooks (start/finish,
+            # MPI_Ialltoallv) does not match the compiled loop's MPI_Alltoallv: if any
+            # rank has hooks, every rank takes the Python path for this call.
+            compiled = bool(self.comm.allreduce(int(not self.hooks), "min"))
         try:
             while self.step < end:
-                self._epoch(min(self.epoch, end - self.step))
+                if compiled:
+                    self._native.run(end)
+                else:
+                    self._epoch(min(self.epoch, end - self.step))
                 progress.update((self.step - first) / (end - first))
             if self._group is not None:
                 fused.hand_over(self, self.step)
@@ -512,7 +530,8 @@ class Simulation:
             "synapse_bytes": self.synapse_bytes, "build_s": self.timers.build,
             "update_s": self.timers.update, "exchange_s": self.timers.exchange,
             "deliver_s": self.timers.deliver, "record_s": self.recorder.seconds,
-            "flushes": self.recorder.n_flushes, "monitor_peak_bytes": self.recorder.peak_bytes})
+            "flushes": self.recorder.n_flushes, "monitor_peak_bytes": self.recorder.peak_bytes,
+            "compiled_exchange_epochs": 0 if self._native is None else self._native.epochs})
         return {
             "neurons": self.net.size, "synapses": n_syn, "spikes": n_spikes, "spikes_emitted": n_spikes,
             "spikes_recorded": n_rec, "t_sim_ms": t_sim,

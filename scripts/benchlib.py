@@ -68,7 +68,8 @@ def run(bench: str, build: Callable[[], ds.Network], args: argparse.Namespace) -
                bytes_sent=sum(r["bytes_sent"] for r in ranks),
                synapse_bytes=sum(r["synapse_bytes"] for r in ranks), peak_rss_mb=rss,
                peak_rss_mb_per_rank=rss_per_rank, busy_s=busy, imbalance=max(busy) / np.mean(busy) - 1.0,
-               bytes_per_synapse=sum(r["synapse_bytes"] for r in ranks) / max(s["synapses"], 1))
+               bytes_per_synapse=sum(r["synapse_bytes"] for r in ranks) / max(s["synapses"], 1),
+               compiled_exchange_epochs=min(r.get("compiled_exchange_epochs", 0) for r in ranks))
     for k, v in out.items():
         print(f"  {k:>14}: {v:.4g}" if isinstance(v, float) else f"  {k:>14}: {v}")
     print("RESULT " + json.dumps(out, sort_keys=True, default=float))

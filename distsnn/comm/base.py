@@ -55,6 +55,11 @@ class Comm(Protocol):
         from ``recv_from`` (ranks; rank ``s`` lists ``r`` in ``recv_from`` exactly when
         rank ``r`` lists ``s`` in ``send_to``). Every rank calls it, once per set-up."""
 
+    def native(self) -> Any:
+        """The :class:`distsnn.comm.native.Bindings` that let compiled code make the
+        exchange's MPI calls, or None (no such path: the engine exchanges from Python).
+        Not collective; a communicator may lack it (treated as None)."""
+
     def allreduce(self, value: Any, op: str) -> Any:
         """Reduce a number or array over ranks; ``op`` is 'sum', 'min' or 'max'."""
 

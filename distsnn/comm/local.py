@@ -46,6 +46,11 @@ class LocalComm:
     def exchanger(self, send_to: np.ndarray, recv_from: np.ndarray) -> LocalExchanger:
         return LocalExchanger()
 
+    def native(self) -> None:
+        """No compiled exchange: one process has nothing to exchange (see
+        :meth:`distsnn.comm.mpi.MPIComm.native`)."""
+        return None
+
     def allreduce(self, value: Any, op: str) -> Any:
         if op not in _OPS:
             raise ValueError(f"LocalComm.allreduce: op must be one of {_OPS}, got {op!r}")

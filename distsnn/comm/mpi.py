@@ -12,6 +12,7 @@ an error that only one rank hit is still reported, by that rank, when its wait i
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from . import slots
+from . import native, slots
 
 # Seconds between writing an error and aborting, for the launcher to forward the text.
 ABORT_FLUSH_S = 0.3
@@ -68,14 +69,11 @@ class SlotExchanger:
                       [self.rbuf, (self.rslot, self.rdispl), MPI.INT64_T])
 
     def exchange(self, send: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # The blocking collective, as before start/finish existed: one-step epochs
-        # (thousands a second) call this, and a nonblocking one was not measured there.
-        if self._pending is not None:
-            raise RuntimeError("SlotExchanger.exchange: an exchange was started and not finished")
-        send, counts, requests = self._post(send, counts)
-        self.comm.Alltoallv(*self._args)
-        self.collectives += 1
-        return self._complete(requests, counts)
+        # The same nonblocking collective as start/finish, never MPI_Alltoallv: a blocking
+        # and a nonblocking collective do not match each other, and which of the two a
+        # rank's engine path calls may differ between ranks (hooks on some ranks only).
+        self.start(send, counts)
+        return self.finish()
 
     def start(self, send: np.ndarray, counts: np.ndarray) -> None:
         """Post the exchange of ``send`` (as :meth:`exchange`) and return at once: an
@@ -154,6 +152,27 @@ class MPIComm:
 
     def exchanger(self, send_to: np.ndarray, recv_from: np.ndarray) -> SlotExchanger:
         return SlotExchanger(self.comm, send_to, recv_from)
+
+    def native(self) -> native.Bindings | None:
+        """The addresses and handles that let compiled code make the spike exchange's MPI
+        calls (:mod:`distsnn.comm.native`), or None where this MPI library's ABI is not
+        one that module knows (MPICH's: C ``int`` handles). Not collective: callers agree
+        on its use with a reduction."""
+        try:
+            known = ("MPICH" in MPI.Get_library_version()
+                     and all(MPI._sizeof(kind) == 4 for kind in (MPI.Comm, MPI.Datatype, MPI.Request))
+                     and MPI._sizeof(MPI.Status) <= native.STATUS_BYTES)
+            if not known:
+                return None
+            lib = ctypes.CDLL(MPI.__file__)     # its symbols include the MPI library it links
+            libc = ctypes.CDLL(None)
+            address = [ctypes.cast(f, ctypes.c_void_p).value
+                       for f in (lib.MPI_Alltoallv, lib.MPI_Isend, lib.MPI_Irecv, lib.MPI_Waitall, libc.clock_gettime)]
+            table = np.array(address + [MPI._handleof(self.comm), MPI._handleof(MPI.INT64_T), OVERFLOW_TAG],
+                             dtype=np.int64)
+        except (AttributeError, OSError, TypeError, OverflowError):
+            return None
+        return native.Bindings(table)
 
     def allreduce(self, value: Any, op: str) -> Any:
         if op not in _OPS:
