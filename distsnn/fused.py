@@ -5,7 +5,8 @@ A model offers this with ``bind(pops)`` (the compiled loop's arguments for its
 populations, built once) and ``advance_delivering(bound, ring, first, last, table,
 out_gid, out_step, count)`` (steps ``first..last``, each step's spikes delivered through
 ``table``, a synapse table's ``kernel_args()``, inside the loop, spikes appended to the
-buffers); ``lif_cond`` does.
+buffers); ``lif_cond`` does, and so does :mod:`distsnn.models.eprop_fused` for the e-prop
+neurons with their spike-train inputs (models that name it with ``fused_loop()``).
 
 Why a batch: a network with one-step delays across ranks makes every step an epoch
 (COBA on two ranks: 10,000 epochs a second of model time). Handing each epoch's spikes
@@ -35,12 +36,14 @@ from .routing import decode
 
 
 def fused_model(pops: list[LocalPopulation]) -> ModuleType | None:
-    """The model module whose ``advance_delivering`` can take all of ``pops`` in one call
-    (one model, no current generators, states it accepts), or None."""
+    """The module whose ``advance_delivering`` can take all of ``pops`` in one call (one
+    model's, or the one loop that the models' ``fused_loop()`` names: the e-prop family,
+    :mod:`distsnn.models.eprop_fused`; no current generators, states it accepts), or None."""
     models = {p.model for p in pops}
-    if len(models) != 1 or any(p.drive is not None for p in pops):
+    loops = {m.fused_loop() for m in models if hasattr(m, "fused_loop")} or models
+    if len(loops) != 1 or any(p.drive is not None for p in pops):
         return None
-    model = models.pop()
+    model = loops.pop()
     if not hasattr(model, "advance_delivering") or not model.fusable([p.state for p in pops]):
         return None
     return model

@@ -64,7 +64,8 @@ def _synapse_arrays(trainer: Any, gi: int) -> dict[str, np.ndarray]:
         out.update({f.name: getattr(st, f.name) for f in dataclasses.fields(st)})
     else:
         for j, tr in enumerate(g.traces):
-            out[f"trace{j}"] = tr
+            # z_bar is kept once per key (source, target's alpha, delay): per synapse here
+            out[f"trace{j}"] = tr[g.key] if j == 0 and tr.size != g.src.size else tr
         opt = trainer.opt[gi]
         out.update(cumulative=opt.cumulative, m=opt.m, v=opt.v)
     return out
@@ -77,8 +78,13 @@ def _neuron_arrays(trainer: Any) -> tuple[dict[str, np.ndarray], dict[str, np.nd
         rec = {"f_av": trainer.f_av[None, :], "h_psi": trainer.h_psi.T, "h_L": trainer.h_L.T, "h_R": trainer.h_R.T}
         out = {"h_err": trainer.h_err.T}
     else:
-        rec = {"f_av": trainer.f_av[None, :], "psi": trainer.psi, "R": trainer.R}
-        out = {"y": trainer.y}
+        # the models' trace buffers (planes x H x neurons): psi and z, or the readout signal
+        def planes(pops: list, plane: int) -> np.ndarray:
+            parts = [trainer.buffers[p.name][plane] for p in pops]
+            return np.concatenate(parts, axis=1) if parts else np.zeros((trainer.H, 0))
+
+        rec = {"f_av": trainer.f_av[None, :], "psi": planes(trainer.rec_pops, 0), "z": planes(trainer.rec_pops, 1)}
+        out = {"y": planes(trainer.out_pops, 0)}
     return rec, out
 
 
@@ -253,7 +259,12 @@ def restore(trainer: Any, path: str | None = None) -> None:
             states[gi] = type(states[gi])(**vals)
             trainer.state = tuple(states)
         else:
-            g.traces = tuple(vals[f"trace{j}"].copy() for j in range(len(g.traces)))
+            traces = [vals[f"trace{j}"].copy() for j in range(len(g.traces))]
+            if g.traces[0].size != g.src.size:
+                zbar = np.zeros(g.traces[0].size)
+                zbar[g.key] = traces[0]
+                traces[0] = zbar
+            g.traces = tuple(traces)
             opt = trainer.opt[gi]
             opt.cumulative, opt.m, opt.v = vals["cumulative"].copy(), vals["m"].copy(), vals["v"].copy()
             opt.intervals, opt.steps = int(attrs[f"opt{gi}_intervals"]), int(attrs[f"opt{gi}_steps"])
@@ -271,8 +282,14 @@ def restore(trainer: Any, path: str | None = None) -> None:
         trainer.last_event = src_val[src_cols].astype(np.int64)
         ta = trainer._window(trainer.iteration)
     else:
-        for name, src in list(rec.items()) + list(out.items()):
-            setattr(trainer, name, src.copy())
+        # into the buffers the models write (in place: their constants hold them)
+        for pops, names in ((trainer.rec_pops, ("psi", "z")), (trainer.out_pops, ("y",))):
+            d = rec if names[0] == "psi" else out
+            r0 = 0
+            for p in pops:
+                for plane, name in enumerate(names):
+                    trainer.buffers[p.name][plane][...] = d[name][:, r0:r0 + p.n]
+                r0 += p.n
         X = np.zeros_like(trainer.X)
         X[:, :trainer.sources.size] = src_val[:, src_cols]
         trainer.X = X

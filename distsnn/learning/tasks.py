@@ -100,6 +100,14 @@ def evidence_inputs(rng: Any, batch: int, n_in: int, steps: dict[str, int], n_cu
     """NEST's ``generate_evidence_accumulation_input_output``: spikes (batch, steps, n_in)
     of the four input groups (left, right, recall, noise) and the right answer per trial
     (1: more right cues)."""
+    labels, blocks = evidence_blocks(rng, batch, n_in, steps, n_cues, prob_group, spike_prob)
+    return np.concatenate([b for _, b in blocks]), labels
+
+
+def evidence_blocks(rng: Any, batch: int, n_in: int, steps: dict[str, int], n_cues: int = 7,
+                    prob_group: float = 0.3, spike_prob: float = 0.04) -> tuple[np.ndarray, Any]:
+    """:func:`evidence_inputs` as the labels and an iterator over (first trial, spikes of
+    a block of trials): the same draws in the same order, in bounded memory."""
     n_pop = n_in // 4
     choices = np.array([prob_group, 1 - prob_group], dtype=np.float32)
     idx = rng.choice([0, 1], batch)
@@ -108,16 +116,26 @@ def evidence_inputs(rng: Any, batch: int, n_in: int, steps: dict[str, int], n_cu
     cues = np.zeros((batch, n_cues), dtype=int)
     for b in range(batch):
         cues[b] = rng.choice([0, 1], n_cues, p=probs[b])
-    p = np.zeros((batch, steps["sequence"], n_in))
-    for b in range(batch):
-        for c in range(n_cues):
-            start = c * (steps["cue"] + steps["spacing"]) + steps["spacing"]
-            p[b, start:start + steps["cue"], cues[b, c] * n_pop:(cues[b, c] + 1) * n_pop] = spike_prob
-    p[:, -steps["recall"]:, 2 * n_pop:3 * n_pop] = spike_prob
-    p[:, :, 3 * n_pop:] = spike_prob / 4.0
-    spikes = p > rng.rand(p.size).reshape(p.shape)
-    spikes[:, 0, :] = False
-    return spikes, (cues.sum(axis=1) > n_cues // 2).astype(int)
+    labels = (cues.sum(axis=1) > n_cues // 2).astype(int)
+
+    def blocks() -> Any:
+        # NEST draws one uniform number per (trial, step, input) in one rand over the
+        # whole array; a block of trials at a time takes the same numbers in order.
+        block = max(1, 2 ** 22 // (steps["sequence"] * n_in))
+        for b0 in range(0, batch, block):
+            b1 = min(batch, b0 + block)
+            p = np.zeros((b1 - b0, steps["sequence"], n_in))
+            for b in range(b0, b1):
+                for c in range(n_cues):
+                    start = c * (steps["cue"] + steps["spacing"]) + steps["spacing"]
+                    p[b - b0, start:start + steps["cue"], cues[b, c] * n_pop:(cues[b, c] + 1) * n_pop] = spike_prob
+            p[:, -steps["recall"]:, 2 * n_pop:3 * n_pop] = spike_prob
+            p[:, :, 3 * n_pop:] = spike_prob / 4.0
+            spikes = p > rng.rand(p.size).reshape(p.shape)
+            spikes[:, 0, :] = False
+            yield b0, spikes
+
+    return labels, blocks()
 
 
 def evidence_task(iterations: int = 50, batch: int = 32, n_in: int = 40, n_reg: int = 50, n_ad: int = 50,
@@ -145,8 +163,14 @@ def evidence_task(iterations: int = 50, batch: int = 32, n_in: int = 40, n_reg: 
     w_out = np.array(rng.uniform(-limit, limit, size=(n_rec, 2)).T, dtype=np.float32).astype(np.float64)
     B = np.array(rng.randn(n_rec, 2), dtype=np.float32).astype(np.float64)
     n_trials = iterations * batch
-    spikes, labels = evidence_inputs(rng, n_trials, n_in, steps, n_cues)
-    times = [(np.flatnonzero(spikes[:, :, i].ravel())).astype(float) for i in range(n_in)]
+    labels, blocks = evidence_blocks(rng, n_trials, n_in, steps, n_cues)
+    parts: list[list[np.ndarray]] = [[] for _ in range(n_in)]
+    for b0, spikes in blocks:
+        trial, step, i = np.nonzero(spikes)
+        t = ((b0 + trial) * T + step).astype(float)
+        for k in range(n_in):
+            parts[k].append(t[i == k])
+    times = [np.concatenate(p) for p in parts]
     kappa = float(np.exp(-1.0 / 20.0))
     rec = {"C_m": 1.0, "c_reg": 300.0 / T / (1.0 - kappa), "E_L": 0.0, "f_target": 10.0, "I_e": 0.0,
            "kappa": kappa, "kappa_reg": kappa, "surrogate_gradient_function": "piecewise_linear",
@@ -154,7 +178,7 @@ def evidence_task(iterations: int = 50, batch: int = 32, n_in: int = 40, n_reg: 
            "V_th": 0.6}
     beta = 1.7 * (1.0 - np.exp(-1.0 / 2000.0)) / (1.0 - np.exp(-1.0 / 20.0))
     net = Network(dt=1.0, seed=seed, t_stop=float(T * (n_trials + 1)))
-    net.add_population("in", n_in, "spike_train", {"times": [t.tolist() for t in times]})
+    net.add_population("in", n_in, "spike_train", {"times": times})
     net.add_population("reg", n_reg, "eprop_iaf", rec, initial={"V_m": 0.0})
     net.add_population("ad", n_ad, "eprop_iaf_adapt", dict(rec, adapt_tau=2000.0, adapt_beta=float(beta)),
                        initial={"V_m": 0.0})

@@ -42,8 +42,9 @@ import h5py
 import numpy as np
 
 from .. import synapse_table, synapses, validate
+from ..currents import CurrentDrive
 from ..models import eprop_iaf, eprop_iaf_adapt, eprop_readout
-from .eligibility import interval_gradient
+from .eligibility import interval_gradient, rate_regularisation
 from .losses import LOSSES, readout_errors
 from .optimizers import Optimizer, OptimizerSpec
 
@@ -79,10 +80,26 @@ class _Group:
     post: np.ndarray       # target's row in the group's per-target arrays
     delay: np.ndarray      # steps
     w: np.ndarray          # weight (the synapse's unit)
+    key: np.ndarray = None        # the synapse's key: one z_bar per (source, target alpha, delay)
+    key_col: np.ndarray = None    # per key: source column, alpha, delay
+    key_alpha: np.ndarray = None
+    key_delay: np.ndarray = None
     traces: tuple[np.ndarray, ...] = ()
 
+    def set_keys(self, alpha: np.ndarray) -> None:
+        """The keys of the synapses, given the ``alpha`` of each target row."""
+        a = alpha[self.post] if self.post.size else np.zeros(0)
+        triples = np.stack([self.col.astype(np.float64), a, self.delay.astype(np.float64)], axis=1)
+        uniq, self.key = np.unique(triples, axis=0, return_inverse=True) if self.post.size else (np.zeros((0, 3)),
+                                                                                                 np.zeros(0, np.int64))
+        self.key = np.ascontiguousarray(self.key.reshape(-1), dtype=np.int64)
+        self.key_col = uniq[:, 0].astype(np.int64)
+        self.key_alpha = np.ascontiguousarray(uniq[:, 1])
+        self.key_delay = uniq[:, 2].astype(np.int64)
+
     def reset_traces(self) -> None:
-        self.traces = tuple(np.zeros(self.src.size) for _ in range(4))
+        """z_bar per key; e_bar, e_reg, eps per synapse."""
+        self.traces = (np.zeros(self.key_col.size),) + tuple(np.zeros(self.src.size) for _ in range(3))
 
 
 class Trainer:
@@ -192,11 +209,6 @@ class Trainer:
         offsets = net.offsets()
         self.rec_pops = [p for p in sim.pops if p.model.NAME in RECURRENT]
         self.out_pops = [p for p in sim.pops if p.model.NAME == READOUT]
-        for p in self.rec_pops + self.out_pops:
-            # the engine calls ``stepped`` only for models it steps one step at a time
-            if getattr(p.model, "advance", None) is not None:
-                raise RuntimeError(f"Trainer: model {p.model.NAME!r} has a compiled advance, which the "
-                                   f"trainer's per-step hook does not see")
         rec_row0, out_row0, r = {}, {}, 0
         for p in self.rec_pops:
             rec_row0[p.name], r = r, r + p.n
@@ -217,8 +229,10 @@ class Trainer:
             if p.name in self.feedback:
                 B[rec_row0[p.name]: rec_row0[p.name] + p.n] = self.feedback[p.name][p.index]
         self.B = B
-        tables = (sim.short, sim.long)
-        flat = [_own_weights(t, self._plastic_runs(t)) for t in tables]
+        # New table objects (the engine's compiled calls cache a table's arrays by its identity)
+        (sim.short, flat_short), (sim.long, flat_long) = (_own_weights(t, self._plastic_runs(t))
+                                                          for t in (sim.short, sim.long))
+        flat = [flat_short, flat_long]
         parts: dict[bool, list] = {True: [], False: []}
         for pi, name in enumerate(self.plastic):
             proj = net.projections[name]
@@ -239,7 +253,9 @@ class Trainer:
         for is_out in (False, True):
             cols = list(zip(*parts[is_out])) if parts[is_out] else [[np.zeros(0, np.int64)]] * 7 + [[np.zeros(0)]]
             arrays = [np.concatenate(c) for c in cols]
-            groups.append(arrays)
+            # by target, then source: interval_gradient takes a target's synapses together
+            order = np.lexsort((arrays[2], arrays[5]))
+            groups.append([x[order] for x in arrays])
             if arrays[6].size:
                 self.dmax = max(self.dmax, int(arrays[6].max()))
         self.dmax = int(sim.comm.allreduce(self.dmax, "max"))
@@ -248,8 +264,6 @@ class Trainer:
         self.rec, self.out = (_Group(table=g[0], index=g[1], src=g[2], tgt=g[3], proj=g[4],
                                      col=np.searchsorted(sources, g[2]), post=g[5], delay=g[6], w=g[7])
                               for g in groups)
-        for g in (self.rec, self.out):
-            g.reset_traces()
         self.D = self._readout_delay()
         bound = max(abs(self.spec.Wmin), abs(self.spec.Wmax))
         # the largest plastic in-degree of any neuron, on every rank (so every rank refuses alike)
@@ -263,13 +277,16 @@ class Trainer:
         # and the longest delay (the oldest spike an interval's first step can receive).
         self.H = self.T + 2 * self.D + self.dmax + 1
         self.X = np.zeros((self.H, max(sources.size, 1)))
-        self.psi = np.zeros((self.H, self.n_rec))
-        self.R = np.zeros((self.H, self.n_rec))
-        self.y = np.zeros((self.H, self.n_out_local))
+        # The models' compiled loops write each step's surrogate gradient and spike
+        # (recurrent) or readout signal (readouts) into these buffers, rows by step modulo H.
+        self.buffers = {p.name: np.zeros((2, self.H, p.n)) for p in self.rec_pops}
+        self.buffers.update({p.name: np.zeros((1, self.H, p.n)) for p in self.out_pops})
+        for p in self.rec_pops + self.out_pops:
+            _attach(p, self.buffers[p.name])
         self.f_av = np.zeros(self.n_rec)
-        p_of = [(p, rec_row0[p.name]) for p in self.rec_pops]
         cst = {k: np.zeros(self.n_rec) for k in ("alpha", "kappa", "kappa_reg", "beta", "rho", "c_reg", "f_t")}
-        for p, r0 in p_of:
+        for p in self.rec_pops:
+            r0 = rec_row0[p.name]
             c = p.prepared
             sl = slice(r0, r0 + p.n)
             cst["alpha"][sl] = c.alpha
@@ -283,7 +300,10 @@ class Trainer:
         self.cst = cst
         self.out_alpha = np.concatenate([np.full(p.n, p.prepared.alpha) for p in self.out_pops]) \
             if self.out_pops else np.zeros(0)
-        self._rows = {p.name: (r0, p) for p, r0 in p_of}
+        for g, alpha in ((self.rec, cst["alpha"]), (self.out, self.out_alpha)):
+            g.set_keys(alpha)
+            g.reset_traces()
+        self._rows = {p.name: (rec_row0[p.name], p) for p in self.rec_pops}
         self._out_rows = {p.name: out_row0[p.name] for p in self.out_pops}
         for c in net.currents.values():
             if c.target in self.readouts:
@@ -359,33 +379,35 @@ class Trainer:
 
     @staticmethod
     def _reset_rec(p: Any) -> None:
-        s = p.state
-        z = np.zeros(p.n)
-        changes = dict(v=z, r=np.zeros(p.n, np.int64), z=z)
+        # arrays of their own: the compiled loops update them in place
+        changes = dict(v=np.zeros(p.n), r=np.zeros(p.n, np.int64), z=np.zeros(p.n))
         if p.model.NAME == eprop_iaf_adapt.NAME:
-            changes.update(a=z, v_th=np.full(p.n, p.prepared.theta))
-        p.state = replace(s, **changes)
+            changes.update(a=np.zeros(p.n), v_th=np.full(p.n, p.prepared.theta))
+        p.state = replace(p.state, **changes)
+
+    def _advance_to(self, end: int) -> None:
+        """Run the simulation to step ``end``, resetting the recurrent neurons (with
+        ``reset``) after the last step of each of their intervals."""
+        sim = self.sim
+        while sim.step < end:
+            stop = end
+            if self.reset:
+                stop = min(end, self.s0 + ((sim.step - self.s0) // self.T + 1) * self.T)
+            sim.advance(stop * self.net.dt)
+            if self.reset and (stop - self.s0) % self.T == 0:
+                for p in self.rec_pops:
+                    self._reset_rec(p)
+
+    def _interval(self, plane: int, pops: list, rows: np.ndarray) -> np.ndarray:
+        """Plane ``plane`` of the trace buffers of ``pops`` at ``rows``: (their neurons, rows)."""
+        parts = [self.buffers[p.name][plane][rows].T for p in pops]
+        return np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, rows.size))
 
     # -- engine hooks ---------------------------------------------------------------------
 
     def stepped(self, pop: Any, t: int) -> None:
-        """After ``pop`` stepped to ``t``: record its surrogate gradients and regularisation
-        (recurrent) or readout signals (readouts); reset recurrent neurons at an interval's end."""
-        h = t % self.H
-        if pop.name in self._rows:
-            r0, _ = self._rows[pop.name]
-            sl = slice(r0, r0 + pop.n)
-            s = pop.state
-            self.psi[h, sl] = s.psi
-            kr = self.cst["kappa_reg"][sl]
-            # NEST's f_av = kappa_reg f_av + (1 - kappa_reg) z / dt (spikes/ms)
-            self.f_av[sl] = kr * self.f_av[sl] + (1.0 - kr) * s.z / self.net.dt
-            self.R[h, sl] = self.cst["c_reg"][sl] * (self.f_av[sl] - self.cst["f_t"][sl])
-            if self.reset and t > self.s0 and (t - self.s0) % self.T == 0:
-                self._reset_rec(pop)
-        elif pop.name in self._out_rows:
-            r0 = self._out_rows[pop.name]
-            self.y[h, r0:r0 + pop.n] = pop.state.y
+        """The engine's per-step hook (populations without a compiled loop): nothing to do,
+        as the e-prop models write what training needs into their trace buffers."""
 
     def spikes(self, gids: np.ndarray, steps: np.ndarray, r_gids: np.ndarray, r_steps: np.ndarray,
                first: int, last: int) -> None:
@@ -407,34 +429,35 @@ class Trainer:
         i = self.iteration
         ta = self._window(i)
         end = ta + self.T - 1 + self.D
-        self.sim.advance(end * self.net.dt)
+        self._advance_to(end)
         T, H = self.T, self.H
         rows_out = np.arange(ta + self.D, ta + self.D + T) % H
         Y = np.zeros((self.n_out, T))
         if self.n_out_local:
-            Y[self.out_k] = self.y[rows_out].T
+            Y[self.out_k] = self._interval(0, self.out_pops, rows_out)
         Y = self.sim.comm.allreduce(Y, "sum")
         errs, loss = readout_errors(Y, self.target[i % self.target.shape[0]], self.loss_kind)
         self.last_readout = Y       # every readout's signal over the window (readouts x T), on every rank
         rows = np.arange(ta, ta + T) % H
+        psi = self._interval(0, self.rec_pops, rows)
+        R = np.zeros((self.n_rec, T))
+        rate_regularisation(self._interval(1, self.rec_pops, rows), self.f_av, self.cst["kappa_reg"],
+                            self.cst["c_reg"], self.cst["f_t"], self.net.dt, R)
         # L_j(t) = sum_k B_jk err_k(t + D), in the order of k (no BLAS: see module docstring)
         L = np.zeros((T, self.n_rec))
         for k in range(self.n_out):
             L += errs[k][:, None] * self.B[:, k][None, :]
         c = self.cst
         # the sources' spikes from dmax steps before the interval, as one contiguous window
-        Xw = np.ascontiguousarray(self.X[np.arange(ta - self.dmax, ta + T) % H].T)
-        Xo = np.ascontiguousarray(self.X[np.arange(ta + self.D - self.dmax, ta + self.D + T) % H].T)
-        g_rec = np.zeros(self.rec.src.size)
-        interval_gradient(self.rec.col, self.rec.post, self.rec.delay, Xw, T,
-                          np.ascontiguousarray(self.psi[rows].T), np.ascontiguousarray(L.T),
-                          np.ascontiguousarray(self.R[rows].T), c["alpha"], c["kappa"], c["kappa_reg"], c["beta"],
-                          c["rho"], *self.rec.traces, g_rec)
-        g_out = np.zeros(self.out.src.size)
+        Xw = self.X[np.arange(ta - self.dmax, ta + T) % H]
+        Xo = self.X[np.arange(ta + self.D - self.dmax, ta + self.D + T) % H]
+        carried = not self.reset
+        g_rec = _gradient(self.rec, Xw, psi, np.ascontiguousarray(L.T), R, c["kappa"], c["kappa_reg"], c["beta"],
+                          c["rho"], carried)
         n = self.n_out_local
-        interval_gradient(self.out.col, self.out.post, self.out.delay, Xo, T, np.ones((n, T)),
-                          np.ascontiguousarray(errs[self.out_k]), np.zeros((n, T)), self.out_alpha, np.zeros(n),
-                          np.zeros(n), np.zeros(n), np.zeros(n), *self.out.traces, g_out)
+        z = np.zeros(n)
+        g_out = _gradient(self.out, Xo, np.ones((n, T)), np.ascontiguousarray(errs[self.out_k]), np.zeros((n, T)),
+                          z, z, z, z, carried)
         self.last_gradient = (g_rec, g_out)
         for g, grad, opt in ((self.rec, g_rec, self.opt[0]), (self.out, g_out, self.opt[1])):
             w, changed = opt.add(g.w, grad)
@@ -517,11 +540,26 @@ class Trainer:
         return out
 
 
-def _own_weights(t: Any, plastic: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Give the synapses of the runs ``plastic`` of table ``t`` weights of their own (64-bit,
-    appended to ``t.w64``: a run's weights may be one shared value or a dictionary's), so
-    that training can change each; returns per synapse, run by run, the source, port,
-    delay, weight (quanta) and the index of its own weight in ``t.w64`` (-1: not plastic)."""
+def _gradient(g: _Group, X: np.ndarray, psi: np.ndarray, L: np.ndarray, R: np.ndarray, kappa: np.ndarray,
+              kappa_reg: np.ndarray, beta: np.ndarray, rho: np.ndarray, carried: bool) -> np.ndarray:
+    return interval_gradient(g.post, g.key, g.key_col, g.key_alpha, g.key_delay, X, psi, L, R, kappa, kappa_reg,
+                             beta, rho, g.traces, carried)
+
+
+def _attach(p: Any, trace: np.ndarray) -> None:
+    """Give population ``p``'s constants (and those its current generators derive theirs
+    from) the trace buffer ``trace``."""
+    p.prepared = p.model.with_trace(p.prepared, trace)
+    if p.drive is not None:
+        p.drive = CurrentDrive(p.model, p.model.with_trace(p.drive.base, trace), p.drive.currents)
+
+
+def _own_weights(t: Any, plastic: np.ndarray) -> tuple[Any, tuple[np.ndarray, ...]]:
+    """A copy of table ``t`` in which the synapses of the runs ``plastic`` have weights of
+    their own (64-bit, appended to ``w64``: a run's weights may be one shared value or a
+    dictionary's), so that training can change each; and per synapse, run by run, the
+    source, port, delay, weight (quanta) and the index of its own weight in the new
+    table's ``w64`` (-1: not plastic)."""
     src, port, delay, wq = t.expand() if t.size else (np.zeros(0, np.int64),) * 4
     run = np.repeat(np.arange(t.n_runs), t.run_len)
     mine = plastic[run] if run.size else np.zeros(0, bool)
@@ -531,12 +569,11 @@ def _own_weights(t: Any, plastic: np.ndarray) -> tuple[np.ndarray, ...]:
         slot[mine] = base + np.arange(int(mine.sum()))
         runs = np.flatnonzero(plastic)
         offsets = base + np.concatenate(([0], np.cumsum(t.run_len[runs])[:-1]))
-        t.w64 = np.concatenate([t.w64, wq[mine]])
-        t.run_kind = t.run_kind.copy()
-        t.run_w = t.run_w.copy()
-        t.run_kind[runs] = synapse_table.W64
-        t.run_w[runs] = offsets
-    return src, port, delay, wq, slot
+        run_kind, run_w = t.run_kind.copy(), t.run_w.copy()
+        run_kind[runs] = synapse_table.W64
+        run_w[runs] = offsets
+        t = replace(t, w64=np.concatenate([t.w64, wq[mine]]), run_kind=run_kind, run_w=run_w)
+    return t, (src, port, delay, wq, slot)
 
 
 def write_training(out: str, res: TrainResult, interval: int, dt: float) -> str:

@@ -16,6 +16,13 @@ operation; ``surrogate_gradient`` is a recordable, and so is ``learning_signal``
 ``L_j`` of two steps before, written by the online trainer, :mod:`distsnn.learning.online`;
 0 otherwise).
 
+One compiled loop (:func:`_advance`, shared with :mod:`distsnn.models.eprop_iaf_adapt`)
+holds the equations: the engine's epochs call it through :func:`advance`, the pure
+:func:`step` through :func:`distsnn.models.common.one_step`, and the fused e-prop epoch
+(:mod:`distsnn.models.eprop_fused`) one step at a time. With a ``trace`` buffer in the
+prepared constants (set by :mod:`distsnn.learning`), the loop also writes each step's
+surrogate gradient and spike into it, so that training needs no Python per step.
+
 The learning parameters (``c_reg``, ``f_target``, ``kappa``, ``kappa_reg``) are read by
 :mod:`distsnn.learning` (eligibility traces and firing-rate regularisation); the model
 itself does not use them. ``f_target`` is in spikes/s (NEST's input unit).
@@ -28,10 +35,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
+from numba import njit
 
 from .. import synapses, validate
+from ..synapses import QUANTUM
 from . import common
-from .surrogate import FUNCTIONS, surrogate
+from .surrogate import FUNCTIONS, psi as surrogate_psi
 
 NAME = "eprop_iaf"
 SYNAPSE_KINDS = (("delta", "current"),)
@@ -101,7 +110,10 @@ def params_from(owner: str, given: Mapping[str, Any], size: int, dt: float) -> P
 @dataclass(frozen=True)
 class Prepared:
     """``alpha = exp(-h / tau_m)``, ``P_i = tau_m / C_m (1 - alpha)``, thresholds relative
-    to E_L, the refractory period in steps; ``I_ext``: current generators' current (pA)."""
+    to E_L, the refractory period in steps; ``I_ext``: current generators' current (pA);
+    ``trace``: None, or a buffer (2, H, local neurons) into whose row ``t % H`` the
+    compiled loop writes the surrogate gradient (plane 0) and the spike (plane 1) of
+    step ``t`` (:mod:`distsnn.learning`)."""
 
     p: Params
     dt: float
@@ -111,6 +123,7 @@ class Prepared:
     v_min: float
     ref_steps: int
     I_ext: Any = 0.0
+    trace: np.ndarray | None = None
 
 
 def prepare(p: Params, dt: float, channels: tuple[synapses.SynapseType, ...],
@@ -143,34 +156,116 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                  learning_signal=np.zeros(n))
 
 
-def spike_input(x: np.ndarray, n: int) -> np.ndarray:
-    """The step's summed spike weights (mV) over the (delta) channels, in channel order."""
-    return synapses.sum_rows(x) if x.shape[0] else np.zeros(n)
+#: The trace buffer of constants without one (nothing is written).
+NO_TRACE = np.zeros((2, 0, 0))
 
 
-def membrane(v: np.ndarray, i_in: np.ndarray, x: np.ndarray, c: Any) -> np.ndarray:
-    """NEST's ``v_m = P_i_in i_in + z_in + P_v_m v_m``, bounded below by V_min."""
-    return np.maximum(c.P_i * i_in + spike_input(x, v.size) + c.alpha * v, c.v_min)
+@njit(cache=True)
+def _advance(v, r, z, psi, i_in, a, v_th, ring, scale, port0, n_ports, first, last, out_index, out_step,
+             P_i, alpha, v_min, theta, ref_steps, fn, height, width, adaptive, rho, beta, Ie, trace):
+    # Steps first..last of one population, in place (lif's _advance explains the ring,
+    # its scale and the spike buffers). Per neuron, NEST's eprop_iaf::update (and, with
+    # ``adaptive``, eprop_iaf_adapt::update: a and v_th) term by term:
+    #   r <- max(r - 1, 0);  v <- max(P_i i_in + z_in + alpha v, V_min)
+    #   [a <- rho a + z;  v_th <- theta + beta a]
+    #   psi <- surrogate(r, v, v_th);  spike if v >= v_th and r == 0: v -= theta, r = ref
+    # The arrivals of all channels are summed in channel order before they join v.
+    R = ring.shape[0]
+    n = v.size
+    channels = n_ports // n if n else 0
+    H = trace.shape[1]
+    count = 0
+    for t in range(first, last + 1):
+        if count + n > out_index.size:
+            return t - 1, count
+        row = ring[t % R]
+        h = t % H if H else 0
+        for i in range(n):
+            ri = r[i] - 1 if r[i] > 0 else 0
+            jump = 0.0
+            for c in range(channels):
+                jump = jump + row[port0 + c * n + i] * scale
+            vi = max(P_i * i_in[i] + jump + alpha * v[i], v_min)
+            th = theta
+            if adaptive:
+                ai = rho * a[i] + z[i]
+                th = theta + beta * ai
+                a[i] = ai
+                v_th[i] = th
+            p = surrogate_psi(fn, ri, vi, th, height, width)
+            zi = 0.0
+            if vi >= th and ri == 0:
+                vi = vi - theta
+                ri = ref_steps
+                zi = 1.0
+                out_index[count] = i
+                out_step[count] = t
+                count += 1
+            v[i] = vi
+            r[i] = ri
+            z[i] = zi
+            psi[i] = p
+            i_in[i] = Ie[i]
+            if H:
+                trace[0, h, i] = p
+                trace[1, h, i] = zi
+        for q in range(port0, port0 + n_ports):
+            row[q] = 0
+    return last, count
+
+
+def kernel_constants(c: Prepared, n: int, adaptive: bool = False, rho: float = 0.0, beta: float = 0.0) -> tuple:
+    """The constants of :func:`_advance` after its buffers: membrane, threshold,
+    surrogate (function index, height, width), adaptation, ``I_e + I_ext`` per neuron and
+    the trace buffer."""
+    p = c.p
+    # a copy: a broadcast of one value is read-only, a type the fused loop would not share
+    Ie = np.array(np.broadcast_to(np.asarray(p.I_e + c.I_ext, dtype=np.float64), (n,)))
+    trace = NO_TRACE if c.trace is None else c.trace
+    return (float(c.P_i), float(c.alpha), float(c.v_min), float(c.theta), int(c.ref_steps),
+            FUNCTIONS.index(p.surrogate_gradient_function), float(p.surrogate_gradient_height),
+            float(p.surrogate_gradient_width), bool(adaptive), float(rho), float(beta), Ie, trace)
+
+
+def state_arrays(s: State) -> tuple[np.ndarray, ...]:
+    """The arrays :func:`_advance` updates in place (no adaptation: empty ``a``, ``v_th``)."""
+    empty = np.zeros(0)
+    return s.v, s.r, s.z, s.psi, s.i_in, empty, empty
 
 
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n``; ``x``: arrivals (mV) per channel, shape (channels, neurons). Pure."""
-    r = np.maximum(s.r - 1, 0)
-    v = membrane(s.v, s.i_in, x, c)
-    p = c.p
-    psi = surrogate(p.surrogate_gradient_function, r, v, c.theta, p.surrogate_gradient_height,
-                    p.surrogate_gradient_width)
-    spiked = (v >= c.theta) & (r == 0)
-    v = np.where(spiked, v - c.theta, v)
-    r = np.where(spiked, c.ref_steps, r)
-    i_in = np.broadcast_to(p.I_e + c.I_ext, v.shape).astype(np.float64)
-    return State(v=v, r=r, z=spiked.astype(np.float64), psi=psi, i_in=i_in, E_L=s.E_L,
-                 learning_signal=s.learning_signal), spiked
+    s = State(v=s.v.copy(), r=s.r.copy(), z=s.z.copy(), psi=s.psi.copy(), i_in=s.i_in.copy(), E_L=s.E_L,
+              learning_signal=s.learning_signal)
+    spiked = common.one_step(_advance, state_arrays(s), x, n, kernel_constants(c, s.v.size))
+    return s, spiked
+
+
+def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, first: int, last: int,
+            out_index: np.ndarray, out_step: np.ndarray) -> tuple[int, int]:
+    """Advance ``s`` in place through steps ``first..last`` from the engine's ring (as
+    :func:`distsnn.models.lif.advance`): the loop of :func:`step`, so the same bits."""
+    return _advance(*state_arrays(s), ring, QUANTUM, port0, n_ports, first, last, out_index, out_step,
+                    *kernel_constants(c, s.v.size))
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
     """The constants with a current generator's current (pA, per local neuron) for one step."""
     return replace(prep, I_ext=current)
+
+
+def with_trace(prep: Prepared, trace: np.ndarray | None) -> Prepared:
+    """The constants with the trace buffer ``trace`` (2, H, local neurons), or without one."""
+    return replace(prep, trace=trace)
+
+
+def fused_loop() -> Any:
+    """The module of the compiled epoch loop that the e-prop models share with their
+    spike-train inputs (:mod:`distsnn.models.eprop_fused`; imported here, as it imports
+    the models)."""
+    from . import eprop_fused
+
+    return eprop_fused
 
 
 def record(s: State, var: str) -> np.ndarray:

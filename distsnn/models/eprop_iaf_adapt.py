@@ -7,7 +7,8 @@ raises and that decays with ``adapt_tau`` (ms)::
     V_th'(n) = V_th + adapt_beta a(n)                 (threshold and surrogate use V_th')
     spike: v -= V_th (the base threshold, as NEST), r = t_ref
 
-in NEST's order: membrane, adaptation, surrogate, threshold. Recordables ``V_m``,
+in NEST's order: membrane, adaptation, surrogate, threshold: the loop of
+:func:`distsnn.models.eprop_iaf._advance` with its adaptation switched on. Recordables ``V_m``,
 ``surrogate_gradient``, ``learning_signal``, ``V_th_adapt`` (mV) and ``adaptation``.
 """
 
@@ -20,8 +21,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import synapses
+from ..synapses import QUANTUM
 from . import common, eprop_iaf
-from .surrogate import surrogate
 
 NAME = "eprop_iaf_adapt"
 SYNAPSE_KINDS = eprop_iaf.SYNAPSE_KINDS
@@ -80,25 +81,37 @@ def init_state(prep: Prepared, initial: Mapping[str, np.ndarray], gids: np.ndarr
                  v_th=prep.theta + prep.p.adapt_beta * a)
 
 
+def state_arrays(s: State) -> tuple[np.ndarray, ...]:
+    """The arrays :func:`distsnn.models.eprop_iaf._advance` updates in place."""
+    return s.v, s.r, s.z, s.psi, s.i_in, s.a, s.v_th
+
+
+def kernel_constants(c: Prepared, n: int) -> tuple:
+    """``eprop_iaf``'s loop constants with the adaptation (rho, adapt_beta) switched on."""
+    return eprop_iaf.kernel_constants(c, n, True, c.rho, c.p.adapt_beta)
+
+
 def step(s: State, x: np.ndarray, c: Prepared, n: int) -> tuple[State, np.ndarray]:
     """Advance to step ``n`` (see the module docstring). Pure."""
-    p = c.p
-    r = np.maximum(s.r - 1, 0)
-    v = eprop_iaf.membrane(s.v, s.i_in, x, c)
-    a = c.rho * s.a + s.z
-    v_th = c.theta + p.adapt_beta * a
-    psi = surrogate(p.surrogate_gradient_function, r, v, v_th, p.surrogate_gradient_height,
-                    p.surrogate_gradient_width)
-    spiked = (v >= v_th) & (r == 0)
-    v = np.where(spiked, v - c.theta, v)
-    r = np.where(spiked, c.ref_steps, r)
-    i_in = np.broadcast_to(p.I_e + c.I_ext, v.shape).astype(np.float64)
-    return State(v=v, r=r, z=spiked.astype(np.float64), psi=psi, i_in=i_in, E_L=s.E_L, a=a, v_th=v_th,
-                 learning_signal=s.learning_signal), spiked
+    s = State(v=s.v.copy(), r=s.r.copy(), z=s.z.copy(), psi=s.psi.copy(), i_in=s.i_in.copy(), E_L=s.E_L,
+              a=s.a.copy(), v_th=s.v_th.copy(), learning_signal=s.learning_signal)
+    spiked = common.one_step(eprop_iaf._advance, state_arrays(s), x, n, kernel_constants(c, s.v.size))
+    return s, spiked
+
+
+def advance(s: State, c: Prepared, ring: np.ndarray, port0: int, n_ports: int, first: int, last: int,
+            out_index: np.ndarray, out_step: np.ndarray) -> tuple[int, int]:
+    """Advance ``s`` in place through steps ``first..last`` (:func:`eprop_iaf.advance`)."""
+    return eprop_iaf._advance(*state_arrays(s), ring, QUANTUM, port0, n_ports, first, last, out_index, out_step,
+                              *kernel_constants(c, s.v.size))
 
 
 def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
     return replace(prep, I_ext=current)
+
+
+with_trace = eprop_iaf.with_trace
+fused_loop = eprop_iaf.fused_loop
 
 
 def record(s: State, var: str) -> np.ndarray:

@@ -392,8 +392,20 @@ def surrogate_gradient(s: State, c: Prepared) -> np.ndarray:
     state is sampled after the step's threshold: at a spike step the neuron is reset
     and, with t_ref > 0, refractory (0)."""
     p = c.p
-    return surrogate(p.surrogate_gradient_function, s.refr, s.y, c.theta, p.surrogate_gradient_height,
-                     p.surrogate_gradient_width)
+    n = s.y.size
+    height, width = p.surrogate_gradient_height, p.surrogate_gradient_width
+    if np.ndim(height) == 0 and np.ndim(width) == 0:
+        return surrogate(p.surrogate_gradient_function, s.refr, s.y, c.theta, height, width)
+    # per-neuron height or width: the same function, neurons grouped by their pair
+    theta = np.broadcast_to(np.asarray(c.theta, np.float64), (n,))
+    pairs = np.stack([np.broadcast_to(np.asarray(height, np.float64), (n,)),
+                      np.broadcast_to(np.asarray(width, np.float64), (n,))], axis=1)
+    out = np.empty(n)
+    uniq, which = np.unique(pairs, axis=0, return_inverse=True)
+    for k, (h, w) in enumerate(uniq):
+        sel = np.flatnonzero(which.reshape(-1) == k)
+        out[sel] = surrogate(p.surrogate_gradient_function, s.refr[sel], s.y[sel], theta[sel], h, w)
+    return out
 
 
 def record(s: State, var: str) -> np.ndarray:
