@@ -255,7 +255,8 @@ def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
 
 
 def with_trace(prep: Prepared, trace: np.ndarray | None) -> Prepared:
-    """The constants with the trace buffer ``trace`` (2, H, local neurons), or without one."""
+    """The constants with the trace buffer ``trace`` (2, H, local neurons; a readout's:
+    1, H, local neurons), or without one."""
     return replace(prep, trace=trace)
 
 

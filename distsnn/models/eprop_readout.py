@@ -179,18 +179,10 @@ def with_current(prep: Prepared, current: np.ndarray) -> Prepared:
     return replace(prep, I_ext=current)
 
 
-def with_trace(prep: Prepared, trace: np.ndarray | None) -> Prepared:
-    """The constants with the trace buffer ``trace`` (1, H, local neurons), or without one."""
-    return replace(prep, trace=trace)
-
-
-def fused_loop() -> Any:
-    """The module of the compiled epoch loop that the e-prop models share with their
-    spike-train inputs (:mod:`distsnn.models.eprop_fused`; imported here, as it imports
-    the models)."""
-    from . import eprop_fused
-
-    return eprop_fused
+# A readout's trace buffer (1, H, local neurons) rides in the same ``trace`` field, and
+# readouts advance in the recurrent neurons' shared loop.
+with_trace = eprop_iaf.with_trace
+fused_loop = eprop_iaf.fused_loop
 
 
 def record(s: State, var: str) -> np.ndarray:
