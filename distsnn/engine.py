@@ -366,10 +366,8 @@ class Simulation:
         t4 = time.perf_counter()
         recv, recv_counts = self.exchanger.finish()
         r_gids, r_steps = self.router.unpack(recv, first)
-        self.n_sent += buf.size
         self.sent_to += counts
-        self.n_received += recv.size
-        self.bytes_sent += buf.nbytes + 8 * (self.comm.size - 1)
+        self._count_traffic(buf.size, recv.size)
         t5 = time.perf_counter()
         self.timers.exchange += (t3 - t2) + (t5 - t4)
         for hook in self.hooks:
@@ -414,6 +412,14 @@ class Simulation:
         self.history.add(gids, steps, completed)
         self.recorder.end_epoch(gids, steps, completed, epochs)      # timed by the recorder
         self._recorded = completed
+
+    def _count_traffic(self, sent: int, received: int, epochs: int = 1) -> None:
+        """Records sent and received over ``epochs`` exchanges, to the run's counters:
+        ``bytes_sent`` is 8 bytes a record plus an 8-byte count per other rank and epoch
+        (the headers; the slots' unused words are not counted)."""
+        self.n_sent += sent
+        self.n_received += received
+        self.bytes_sent += 8 * sent + 8 * (self.comm.size - 1) * epochs
 
     def _next_sample(self, n: int) -> int:
         """The first step >= ``n`` at which a state monitor samples (a large number if none)."""

@@ -197,10 +197,8 @@ def exchange_deliver(sim, gids: np.ndarray, steps: np.ndarray, first: int) -> No
         sim._send = np.empty(2 * n, np.int64)
         sim.router.pack_into(sim.owned, gids, steps, first, sim._send, counts)
     recv, _ = sim.exchanger.exchange(sim._send[:n], counts)
-    sim.n_sent += n
     sim.sent_to += counts
-    sim.n_received += recv.size
-    sim.bytes_sent += 8 * (n + sim.comm.size - 1)
+    sim._count_traffic(n, recv.size)
     t3 = time.perf_counter()
     sim.timers.exchange += t3 - t2
     if sim._long_args[0] is not sim.long:

@@ -39,7 +39,6 @@ import numpy as np
 from numba import njit
 
 from .comm import native
-from .delivery import deliver_one
 from .fused import deliver_epoch, hand_over
 from .models import lif_cond
 from .routing import _pack_into
@@ -117,9 +116,7 @@ class NativeLoop:
         self.epochs += epochs
         sim.step = step
         st = self.stats
-        sim.n_sent += int(st[SENT])
-        sim.n_received += int(st[RECEIVED])
-        sim.bytes_sent += 8 * int(st[SENT]) + 8 * (sim.comm.size - 1) * epochs
+        sim._count_traffic(int(st[SENT]), int(st[RECEIVED]), epochs)   # sent_to: counted in the loop
         sim.n_events += int(st[EVENTS])
         ex.collectives += int(st[COLLECTIVES])
         ex.overflows += int(st[OVERFLOWS])
@@ -157,13 +154,15 @@ def _epochs(pops, total, ring, scale, step, end, stop, L, budget, out_gid, out_s
         if last > stop:
             return step, count, epochs, DONE, 0
         start = count
-        for t in range(first, last + 1):
-            before = count
-            count = lif_cond._group_step(pops, ring, scale, t, out_gid, out_step, count, idx_buf, step_buf)
-            if s_src.size:
-                for j in range(before, count):
-                    stats[EVENTS] += deliver_one(out_gid[j], t, s_src, s_ptr, s_rs, s_rl, s_rd, s_rk, s_rw, s_port,
-                                                 s_w32, s_w64, ring)
+        # The batch has room for every step of the epoch (checked above): the loop ends at last.
+        if s_src.size:
+            count, events = lif_cond._advance_delivering(pops, total, ring, scale, first, last, out_gid, out_step,
+                                                         count, idx_buf, step_buf, s_src, s_ptr, s_rs, s_rl, s_rd,
+                                                         s_rk, s_rw, s_port, s_w32, s_w64)[1:]
+            stats[EVENTS] += events
+        else:
+            count = lif_cond._advance_group(pops, total, ring, scale, first, last, out_gid, out_step, count, idx_buf,
+                                            step_buf)[1]
         tick = native.now(table, ts)
         timers[UPDATE] += tick - clock
         gids, steps = out_gid[start:count], out_step[start:count]
