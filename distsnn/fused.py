@@ -98,12 +98,17 @@ class FusedGroup:
     def advance(self, ring: np.ndarray, first: int, last: int, table) -> tuple[int, int]:
         """Steps ``first..last`` (stops early when the batch is full); returns the last
         step done and the synaptic events delivered through ``table``."""
-        if table is not self._table:
-            self._table, self._table_args = table, table.kernel_args()
-        t, self.count, events = self.model.advance_delivering(self.bound, ring, first, last, self._table_args,
+        t, self.count, events = self.model.advance_delivering(self.bound, ring, first, last, self.short_args(table),
                                                               self.gid, self.step, self.count)
         self.done = t
         return t, events
+
+    def short_args(self, table) -> tuple:
+        """``table.kernel_args()``, kept while the table is the same object (a trainer
+        replaces its tables): one-step epochs ask for it thousands of times a second."""
+        if table is not self._table:
+            self._table, self._table_args = table, table.kernel_args()
+        return self._table_args
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
         """The batch's spikes (copies, by step then gid), emptying it."""
@@ -201,7 +206,13 @@ def exchange_deliver(sim, gids: np.ndarray, steps: np.ndarray, first: int) -> No
     sim._count_traffic(n, recv.size)
     t3 = time.perf_counter()
     sim.timers.exchange += t3 - t2
+    sim.n_events += deliver_epoch(gids, steps, recv, first, *long_args(sim), sim.ring)
+    sim.timers.deliver += time.perf_counter() - t3
+
+
+def long_args(sim) -> tuple:
+    """``sim.long.kernel_args()``, kept while the long table is the same object (as
+    :meth:`FusedGroup.short_args`)."""
     if sim._long_args[0] is not sim.long:
         sim._long_args = (sim.long, sim.long.kernel_args())
-    sim.n_events += deliver_epoch(gids, steps, recv, first, *sim._long_args[1], sim.ring)
-    sim.timers.deliver += time.perf_counter() - t3
+    return sim._long_args[1]

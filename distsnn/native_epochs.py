@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 
 from .comm import native
-from .fused import deliver_epoch, hand_over
+from .fused import deliver_epoch, hand_over, long_args
 from .models import lif_cond
 from .routing import _pack_into
 
@@ -96,10 +96,6 @@ class NativeLoop:
         t = time.perf_counter()
         if g.count + sim.epoch * g.total > g.gid.size or g.epochs >= sim.recorder.flush_every:
             hand_over(sim, sim.step)
-        if sim._long_args[0] is not sim.long:
-            sim._long_args = (sim.long, sim.long.kernel_args())
-        if g._table is not sim.short:
-            g._table, g._table_args = sim.short, sim.short.kernel_args()
         budget = min(sim.recorder.flush_every - g.epochs, MAX_EPOCHS_PER_CALL)
         self.stats[:] = 0
         self.timers[:] = 0.0
@@ -107,10 +103,10 @@ class NativeLoop:
         ints = native.c_ints(ex.sslot, ex.sdispl, ex.rslot, ex.rdispl)
         step, count, epochs, status, err = _epochs(
             pops, total, sim.ring, lif_cond.QUANTUM, sim.step, end, min(sample, end), sim.epoch, budget, g.gid,
-            g.step, g.count, idx_buf, step_buf, g._table_args, sim._long_args[1], sim.owned, sim.router.route_ptr,
-            sim.router.route_dst, self.send, sim._counts, sim.sent_to, ex.sslot, ex.sdispl, ex.rslot, ex.rdispl,
-            ints, ex.sbuf, ex.rbuf, ex.rcounts, self.reqs, self.statuses, self.table, self.ts, self.stats,
-            self.timers)
+            g.step, g.count, idx_buf, step_buf, g.short_args(sim.short), long_args(sim), sim.owned,
+            sim.router.route_ptr, sim.router.route_dst, self.send, sim._counts, sim.sent_to, ex.sslot, ex.sdispl,
+            ex.rslot, ex.rdispl, ints, ex.sbuf, ex.rbuf, ex.rcounts, self.reqs, self.statuses, self.table, self.ts,
+            self.stats, self.timers)
         g.count, g.done = count, step
         g.epochs += epochs
         self.epochs += epochs
